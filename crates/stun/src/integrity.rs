@@ -1,0 +1,253 @@
+//! Credentials and message integrity: short-term and long-term keys (RFC 8489 §9), password
+//! preparation (RFC 8265 OpaqueString, RFC 4013 SASLprep), USERHASH and the nonce cookie.
+
+use core::fmt;
+use std::borrow::Cow;
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::attributes::PasswordAlgorithmId;
+use crate::error::{CredentialError, IntegrityError};
+use crate::message::Covered;
+
+/// How a password (or realm) is prepared before it is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preparation {
+    /// RFC 8265 OpaqueString, what RFC 8489 requires.
+    #[default]
+    OpaqueString,
+    /// RFC 4013 SASLprep, what RFC 5389 peers (and the RFC 5769 vectors) use.
+    SaslPrep,
+    /// The bytes as given.
+    None,
+}
+
+/// Prepares a string with the OpaqueString profile of RFC 8265 §4.2: non-ASCII spaces become
+/// U+0020, the result is NFC-normalised, and control characters (and an empty result) are
+/// refused.
+pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
+    if s.is_empty() {
+        return Err(CredentialError::Empty);
+    }
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // Printable ASCII is already in its OpaqueString form.
+        return Ok(Cow::Borrowed(s));
+    }
+    let mapped: String = s
+        .chars()
+        .map(|c| if c != ' ' && is_space_separator(c) { ' ' } else { c })
+        .nfc()
+        .collect();
+    if let Some(at) = mapped.chars().position(|c| c.is_control() || is_noncharacter(c)) {
+        return Err(CredentialError::Prohibited { at });
+    }
+    Ok(Cow::Owned(mapped))
+}
+
+fn is_space_separator(c: char) -> bool {
+    // Unicode general category Zs.
+    matches!(c, '\u{00a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+}
+
+fn is_noncharacter(c: char) -> bool {
+    let v = u32::from(c);
+    (0xfdd0..=0xfdef).contains(&v) || v & 0xfffe == 0xfffe
+}
+
+/// Prepares a string as `prep` says.
+pub fn prepare(s: &str, prep: Preparation) -> Result<Cow<'_, str>, CredentialError> {
+    match prep {
+        Preparation::OpaqueString => opaque_string(s),
+        Preparation::SaslPrep => stringprep::saslprep(s).map_err(|_| CredentialError::SaslPrep),
+        Preparation::None => Ok(Cow::Borrowed(s)),
+    }
+}
+
+/// An integrity key with its HMAC state precomputed: the key schedule (ipad/opad blocks) is
+/// hashed once when the key is made, and every sign or verify starts from a copy of that state.
+#[derive(Clone)]
+pub struct Key {
+    sha1: Hmac<Sha1>,
+    sha256: Hmac<Sha256>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+impl Key {
+    /// A key from raw HMAC key bytes.
+    pub fn new(raw: &[u8]) -> Self {
+        Self {
+            // HMAC accepts keys of any length, so these cannot fail.
+            sha1: <Hmac<Sha1> as KeyInit>::new_from_slice(raw).unwrap_or_else(|_| unreachable!()),
+            sha256: <Hmac<Sha256> as KeyInit>::new_from_slice(raw).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    /// A short-term key (RFC 8489 §9.1.1): the OpaqueString-prepared password.
+    pub fn short_term(password: &str) -> Result<Self, CredentialError> {
+        Ok(Self::new(opaque_string(password)?.as_bytes()))
+    }
+
+    /// A long-term key (RFC 8489 §9.2.2): `MD5(username ":" realm ":" password)` or its SHA-256
+    /// counterpart, with the realm and password prepared as `prep` says.
+    pub fn long_term(
+        username: &str,
+        realm: &str,
+        password: &str,
+        algorithm: PasswordAlgorithmId,
+        prep: Preparation,
+    ) -> Result<Self, CredentialError> {
+        let raw = long_term_key(username, realm, password, algorithm, prep)?;
+        Ok(Self::new(raw.as_slice()))
+    }
+
+    pub(crate) fn sign_sha1(&self, covered: &[u8]) -> [u8; 20] {
+        let mut mac = self.sha1.clone();
+        mac.update(covered);
+        mac.finalize().into_bytes().into()
+    }
+
+    pub(crate) fn sign_sha256(&self, covered: &[u8]) -> [u8; 32] {
+        let mut mac = self.sha256.clone();
+        mac.update(covered);
+        mac.finalize().into_bytes().into()
+    }
+
+    pub(crate) fn verify_sha1(&self, c: Covered<'_>, tag: &[u8]) -> Result<(), IntegrityError> {
+        let mut mac = self.sha1.clone();
+        mac.update(c.head);
+        mac.update(&c.length);
+        mac.update(c.rest);
+        // Constant-time comparison.
+        mac.verify_slice(tag).map_err(|_| IntegrityError::Mismatch)
+    }
+
+    pub(crate) fn verify_sha256(&self, c: Covered<'_>, tag: &[u8]) -> Result<(), IntegrityError> {
+        let mut mac = self.sha256.clone();
+        mac.update(c.head);
+        mac.update(&c.length);
+        mac.update(c.rest);
+        // RFC 8489 §14.6: a truncated tag is the leftmost bytes of the HMAC. Constant time.
+        mac.verify_truncated_left(tag).map_err(|_| IntegrityError::Mismatch)
+    }
+}
+
+/// Raw long-term key bytes: 16 for MD5, 32 for SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LongTermKey {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl fmt::Debug for LongTermKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LongTermKey(..)")
+    }
+}
+
+impl LongTermKey {
+    /// The key bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Computes the raw long-term key of RFC 8489 §9.2.2. Unknown algorithms fall back to MD5,
+/// the only algorithm RFC 5389 knew; callers negotiating with PASSWORD-ALGORITHMS should only
+/// select MD5 or SHA-256.
+pub fn long_term_key(
+    username: &str,
+    realm: &str,
+    password: &str,
+    algorithm: PasswordAlgorithmId,
+    prep: Preparation,
+) -> Result<LongTermKey, CredentialError> {
+    let realm = prepare(realm, prep)?;
+    let password = prepare(password, prep)?;
+    let mut out = LongTermKey { bytes: [0; 32], len: 0 };
+    let parts = [username.as_bytes(), b":", realm.as_bytes(), b":", password.as_bytes()];
+    if algorithm == PasswordAlgorithmId::SHA256 {
+        let mut h = Sha256::new();
+        parts.iter().for_each(|p| h.update(p));
+        out.bytes.copy_from_slice(&h.finalize());
+        out.len = 32;
+    } else {
+        let mut h = Md5::new();
+        parts.iter().for_each(|p| h.update(p));
+        out.bytes[..16].copy_from_slice(&h.finalize());
+        out.len = 16;
+    }
+    Ok(out)
+}
+
+/// USERHASH (RFC 8489 §14.4): `SHA-256(OpaqueString(username) ":" OpaqueString(realm))`.
+pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], CredentialError> {
+    let user = opaque_string(username)?;
+    let realm = opaque_string(realm)?;
+    let mut h = Sha256::new();
+    h.update(user.as_bytes());
+    h.update(b":");
+    h.update(realm.as_bytes());
+    Ok(h.finalize().into())
+}
+
+/// The nonce cookie of RFC 8489 §9.2: a NONCE starting with `obMatJos2` followed by four base64
+/// characters holding 24 security-feature bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NonceCookie {
+    /// Bit 0: the server supports PASSWORD-ALGORITHMS.
+    pub password_algorithms: bool,
+    /// Bit 1: the server supports USERHASH (username anonymity).
+    pub username_anonymity: bool,
+    /// The other 22 bits, as received.
+    pub reserved: u32,
+}
+
+/// The nonce cookie prefix.
+pub const NONCE_COOKIE_PREFIX: &str = "obMatJos2";
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl NonceCookie {
+    fn bits(&self) -> u32 {
+        // The first (most significant) bit of the 24 is "password algorithms".
+        (u32::from(self.password_algorithms) << 23)
+            | (u32::from(self.username_anonymity) << 22)
+            | (self.reserved & 0x3f_ffff)
+    }
+
+    /// Reads the cookie at the start of a NONCE, if there is one.
+    pub fn parse(nonce: &str) -> Option<Self> {
+        let rest = nonce.strip_prefix(NONCE_COOKIE_PREFIX)?;
+        let chars = rest.as_bytes().get(..4)?;
+        let mut bits = 0u32;
+        for &c in chars {
+            let v = B64.iter().position(|&b| b == c)? as u32;
+            bits = (bits << 6) | v;
+        }
+        Some(Self {
+            password_algorithms: bits & (1 << 23) != 0,
+            username_anonymity: bits & (1 << 22) != 0,
+            reserved: bits & 0x3f_ffff,
+        })
+    }
+
+    /// The 13-character prefix to put in front of a nonce.
+    pub fn encode(&self) -> [u8; 13] {
+        let mut out = [0u8; 13];
+        out[..9].copy_from_slice(NONCE_COOKIE_PREFIX.as_bytes());
+        let bits = self.bits();
+        for i in 0..4 {
+            out[9 + i] = B64[((bits >> (18 - 6 * i)) & 0x3f) as usize];
+        }
+        out
+    }
+}

@@ -1,0 +1,285 @@
+//! Project automation, std only, so it compiles in a second.
+//!
+//! ```text
+//! cargo xtask ci                     everything CI checks, in order, failing loudly
+//! cargo xtask fuzz [TARGET] [--secs N]
+//! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
+//! cargo xtask tidy                   text scan of the sans-IO crates
+//! cargo xtask sim [--seeds A..B]     simulator tests in release mode over a seed range
+//! ```
+#![allow(missing_docs)]
+
+use std::env;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let started = Instant::now();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fuzz") => fuzz(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("tidy") => tidy(),
+        Some("sim") => sim(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("xtask: ok in {:.0?}", started.elapsed());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B]";
+
+/// The crates that must stay sans-IO: no clock, no global RNG, no threads, no sockets, no async.
+const SANS_IO_CRATES: &[&str] = &["stun", "sdp", "nat", "sim", "turn", "ice"];
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Prints a command, runs it from the project root and fails if it fails.
+fn run(cmd: &mut Command) -> Result {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().map(OsStr::to_string_lossy).collect::<Vec<_>>().join(" ")
+    );
+    eprintln!("\n$ {shown}");
+    let t = Instant::now();
+    let status = cmd
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+    eprintln!("  ({shown}: {:.1?})", t.elapsed());
+    if status.success() { Ok(()) } else { Err(format!("`{shown}` exited with {status}")) }
+}
+
+fn ci() -> Result {
+    let c = cargo();
+    run(Command::new(&c).args(["fmt", "--all", "--check"]))?;
+    run(Command::new(&c).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(Command::new(&c).args(["test", "--workspace"]))?;
+    run(Command::new(&c)
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    run(Command::new(&c).args(["bench", "-p", "benches", "--no-run"]))?;
+    tidy()?;
+    let secs = env::var("XTASK_FUZZ_SECS").unwrap_or_else(|_| "15".to_string());
+    fuzz(&["--secs".to_string(), secs])
+}
+
+fn nightly_installed() -> bool {
+    Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("nightly")))
+        .unwrap_or(false)
+}
+
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = project_root().join("fuzz/fuzz_targets");
+    let mut targets: Vec<String> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension() == Some(OsStr::new("rs")))
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .flatten()
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let mut secs = 20u32;
+    let mut only = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--secs" => {
+                secs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--secs needs a number of seconds")?;
+            }
+            t if !t.starts_with('-') => only = Some(t.to_string()),
+            other => return Err(format!("unknown fuzz option {other}")),
+        }
+    }
+    let c = cargo();
+    let has_cargo_fuzz = Command::new(&c)
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_cargo_fuzz {
+        run(Command::new(&c).args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let nightly = nightly_installed();
+    let toolchain: &[&str] = if nightly { &["+nightly"] } else { &[] };
+    let sanitizer: &[&str] = if nightly { &[] } else { &["--sanitizer", "none"] };
+    if !nightly {
+        eprintln!("xtask: no nightly toolchain; fuzzing on stable without AddressSanitizer");
+    }
+    let targets = match only {
+        Some(t) => vec![t],
+        None => fuzz_targets()?,
+    };
+    let mut build = Command::new(&c);
+    build.args(toolchain).args(["fuzz", "build"]).args(sanitizer);
+    if let [one] = targets.as_slice() {
+        build.arg(one);
+    }
+    run(&mut build)?;
+    for t in &targets {
+        // New inputs go into a scratch directory; the committed corpus is only read.
+        let scratch = project_root().join("fuzz/target/scratch-corpus").join(t);
+        let corpus = project_root().join("fuzz/corpus").join(t);
+        fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        run(Command::new(&c)
+            .args(toolchain)
+            .args(["fuzz", "run"])
+            .args(sanitizer)
+            .arg(t)
+            .arg(&scratch)
+            .arg(&corpus)
+            .arg("--")
+            .arg(format!("-max_total_time={secs}"))
+            .arg("-rss_limit_mb=2048")
+            .arg("-print_final_stats=1"))?;
+    }
+    eprintln!("xtask: {} fuzz targets ran {secs} s each without a finding", targets.len());
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result {
+    run(Command::new(cargo()).args(["bench", "-p", "benches"]).args(args))
+}
+
+fn sim(args: &[String]) -> Result {
+    let mut seeds = "0..200".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seeds" => seeds = it.next().ok_or("--seeds needs A..B")?.clone(),
+            other => return Err(format!("unknown sim option {other}")),
+        }
+    }
+    run(Command::new(cargo())
+        .args(["test", "-p", "icebreaker-sim", "--release"])
+        .env("SIM_SEEDS", seeds))
+}
+
+/// Text scan of the sans-IO crates for things they must never do.
+fn tidy() -> Result {
+    eprintln!("\n$ tidy (sans-IO scan, crate hygiene)");
+    const FORBIDDEN: &[&str] = &[
+        "Instant::now",
+        "SystemTime::now",
+        "thread_rng",
+        "rand::random",
+        "rand::rng",
+        "fastrand::",
+        "std::thread",
+        "tokio",
+        "async fn",
+        "std::net::UdpSocket",
+        "std::net::TcpStream",
+        "OsRng",
+        "getrandom",
+    ];
+    let root = project_root();
+    let mut problems = Vec::new();
+    for krate in SANS_IO_CRATES {
+        let dir = root.join("crates").join(krate);
+        if !dir.exists() {
+            continue;
+        }
+        for file in ["README.md", "Cargo.toml", "src/lib.rs"] {
+            if !dir.join(file).exists() {
+                problems.push(format!("crates/{krate}: missing {file}"));
+            }
+        }
+        let mut files = Vec::new();
+        collect_rs(&dir.join("src"), &mut files);
+        for f in files {
+            let text = fs::read_to_string(&f).unwrap_or_default();
+            let mut prev = "";
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for pat in FORBIDDEN {
+                    if code.contains(pat) {
+                        problems.push(format!("{}:{}: `{pat}` in a sans-IO crate", f.display(), n + 1));
+                    }
+                }
+                if code.contains("HashMap") || code.contains("HashSet") {
+                    let justified = line.contains("// HashMap:") || prev.trim_start().starts_with("// HashMap:");
+                    if !justified {
+                        problems.push(format!(
+                            "{}:{}: HashMap/HashSet needs a `// HashMap:` comment saying why iteration order cannot matter",
+                            f.display(),
+                            n + 1
+                        ));
+                    }
+                }
+                prev = line;
+            }
+        }
+    }
+    for krate in fs::read_dir(root.join("crates")).map_err(|e| e.to_string())?.flatten() {
+        let dir = krate.path();
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if !manifest.contains("[lints]") || !manifest.contains("workspace = true") {
+            problems.push(format!("{}: needs `[lints] workspace = true`", dir.display()));
+        }
+        if let Ok(text) = fs::read_to_string(dir.join("src/lib.rs")) {
+            if !text.contains("```") {
+                problems.push(format!("{}/src/lib.rs: crate docs need an example", dir.display()));
+            }
+        }
+    }
+    if problems.is_empty() {
+        eprintln!("  tidy: clean");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("  {p}");
+        }
+        Err(format!("tidy found {} problem(s)", problems.len()))
+    }
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension() == Some(OsStr::new("rs")) {
+            out.push(p);
+        }
+    }
+}
