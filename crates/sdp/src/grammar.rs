@@ -1,0 +1,693 @@
+//! The line grammars of RFC 8866 and the attribute grammars of the WebRTC RFCs, one nom parser
+//! per rule. Every parser here runs on one line's value (the text after `x=`) with `complete`
+//! combinators, under `all_consuming`; the driver in `parse.rs` maps [`PErr`] to the public
+//! [`Error`](crate::Error) at the line boundary, so no nom type leaves this module.
+
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::character::complete::{char, digit1};
+use nom::combinator::{all_consuming, opt, recognize};
+use nom::error::ParseError;
+use nom::multi::many0_count;
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+use crate::error::ErrorKind;
+use crate::model::{
+    AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
+    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid,
+    MsidSemantic, NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
+    Setup, Simulcast, Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime, ZoneAdjustments,
+};
+
+/// Internal parse error: where (a suffix of the line) and why.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PErr<'a> {
+    pub(crate) at: &'a str,
+    pub(crate) kind: ErrorKind,
+}
+
+impl<'a> ParseError<&'a str> for PErr<'a> {
+    fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
+        Self { at: input, kind: ErrorKind::Syntax { expected: "valid syntax" } }
+    }
+
+    fn append(_: &'a str, _: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+pub(crate) type Res<'a, T> = IResult<&'a str, T, PErr<'a>>;
+
+/// A fatal error at `at`.
+fn fail<'a, T>(at: &'a str, kind: ErrorKind) -> Res<'a, T> {
+    Err(nom::Err::Failure(PErr { at, kind }))
+}
+
+/// Runs `p`; a recoverable error becomes a fatal "expected `what`" at the same position.
+fn exp<'a, O>(
+    what: &'static str,
+    mut p: impl Parser<&'a str, Output = O, Error = PErr<'a>>,
+) -> impl Parser<&'a str, Output = O, Error = PErr<'a>> {
+    move |i: &'a str| {
+        p.parse(i).map_err(|e| match e {
+            nom::Err::Error(x) => {
+                nom::Err::Failure(PErr { at: x.at, kind: ErrorKind::Syntax { expected: what } })
+            }
+            other => other,
+        })
+    }
+}
+
+/// Runs a complete parser on the whole of `value`.
+pub(crate) fn whole<'a, O>(
+    value: &'a str,
+    p: impl Parser<&'a str, Output = O, Error = PErr<'a>>,
+) -> Result<O, PErr<'a>> {
+    match all_consuming(p).parse(value) {
+        Ok((_, o)) => Ok(o),
+        Err(nom::Err::Error(e)) if e.at.is_empty() || !matches!(e.kind, ErrorKind::Syntax { .. }) => {
+            Err(e)
+        }
+        Err(nom::Err::Error(e)) => {
+            Err(PErr { at: e.at, kind: ErrorKind::Syntax { expected: "end of line" } })
+        }
+        Err(nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(PErr {
+            at: "",
+            kind: ErrorKind::Syntax { expected: "more input" },
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Character classes (RFC 8866 §9, RFC 8839 §5.1).
+
+/// `token-char = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+/// "^" / "_" / "`" / "{" / "|" / "}" / "~"`.
+const fn is_token_char(c: char) -> bool {
+    matches!(c, '\x21' | '\x23'..='\x27' | '\x2a'..='\x2b' | '\x2d'..='\x2e' | '\x30'..='\x39'
+        | '\x41'..='\x5a' | '\x5e'..='\x7e')
+}
+
+/// `ice-char = ALPHA / DIGIT / "+" / "/"`.
+const fn is_ice_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '+' || c == '/'
+}
+
+/// `non-ws-string = 1*(VCHAR/%x80-FF)`.
+const fn is_non_ws(c: char) -> bool {
+    c > ' ' && c != '\x7f'
+}
+
+/// Characters of an IP address or an FQDN (including mDNS `.local` names and IPv6 zones).
+const fn is_addr_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '_' | '%')
+}
+
+fn token(i: &str) -> Res<'_, &str> {
+    take_while1(is_token_char).parse(i)
+}
+
+fn non_ws(i: &str) -> Res<'_, &str> {
+    take_while1(is_non_ws).parse(i)
+}
+
+fn sp(i: &str) -> Res<'_, char> {
+    char(' ').parse(i)
+}
+
+/// Decimal digits into `T`; too large a value is [`ErrorKind::NumberOutOfRange`].
+fn num<T: std::str::FromStr>(i: &str) -> Res<'_, T> {
+    let (rest, d) = digit1(i)?;
+    match d.parse::<T>() {
+        Ok(v) => Ok((rest, v)),
+        Err(_) => fail(d, ErrorKind::NumberOutOfRange),
+    }
+}
+
+/// An RTP payload type, 0 to 127.
+fn payload_type(i: &str) -> Res<'_, u8> {
+    let (rest, d) = digit1(i)?;
+    match d.parse::<u8>() {
+        Ok(v) if v <= 127 => Ok((rest, v)),
+        _ => fail(d, ErrorKind::PayloadTypeOutOfRange),
+    }
+}
+
+fn net_type(i: &str) -> Res<'_, NetType<'_>> {
+    let (rest, t) = exp("network type", token).parse(i)?;
+    Ok((rest, if t == "IN" { NetType::In } else { NetType::Other(t) }))
+}
+
+fn addr_type(i: &str) -> Res<'_, AddrType<'_>> {
+    let (rest, t) = exp("address type", token).parse(i)?;
+    let a = match t {
+        "IP4" => AddrType::Ip4,
+        "IP6" => AddrType::Ip6,
+        _ => AddrType::Other(t),
+    };
+    Ok((rest, a))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session and media lines (RFC 8866 §5).
+
+/// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
+pub(crate) fn origin(i: &str) -> Res<'_, Origin<'_>> {
+    let (i, username) = exp("username", non_ws).parse(i)?;
+    let (i, session_id) = preceded(exp("space", sp), exp("numeric session id", digit1)).parse(i)?;
+    let (i, session_version) =
+        preceded(exp("space", sp), exp("numeric session version", digit1)).parse(i)?;
+    let (i, net_type) = preceded(exp("space", sp), net_type).parse(i)?;
+    let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
+    let (i, address) = preceded(exp("space", sp), exp("unicast address", non_ws)).parse(i)?;
+    Ok((i, Origin { username, session_id, session_version, net_type, addr_type, address }))
+}
+
+/// `c=<nettype> <addrtype> <connection-address>` with `/ttl` and `/count` for multicast.
+pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
+    let (i, net_type) = net_type(i)?;
+    let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, address) = exp("connection address", take_while1(|c| is_non_ws(c) && c != '/'))
+        .parse(i)?;
+    let mut c = Connection { net_type, addr_type, address, ttl: None, count: None };
+    let (i, first) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
+    let (i, second) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
+    match (addr_type, first, second) {
+        (_, None, _) => {}
+        // RFC 8866 §5.7: IPv4 multicast is <base>/<ttl>[/<number of addresses>].
+        (AddrType::Ip4, Some(ttl), count) => {
+            let Ok(ttl) = u8::try_from(ttl) else {
+                return fail(address, ErrorKind::NumberOutOfRange);
+            };
+            c.ttl = Some(ttl);
+            c.count = count;
+        }
+        // IPv6 multicast has no TTL: <base>[/<number of addresses>].
+        (AddrType::Ip6, Some(count), None) => c.count = Some(count),
+        _ => return fail(i, ErrorKind::Syntax { expected: "end of connection address" }),
+    }
+    Ok((i, c))
+}
+
+/// `b=<bwtype>:<bandwidth>`.
+pub(crate) fn bandwidth(i: &str) -> Res<'_, Bandwidth<'_>> {
+    let (i, t) = exp("bandwidth type", token_no_colon).parse(i)?;
+    let (i, _) = exp("':'", char(':')).parse(i)?;
+    let (i, value) = exp("bandwidth value", num::<u64>).parse(i)?;
+    let kind = match t {
+        "CT" => BandwidthType::Ct,
+        "AS" => BandwidthType::As,
+        "TIAS" => BandwidthType::Tias,
+        "RR" => BandwidthType::Rr,
+        "RS" => BandwidthType::Rs,
+        _ => BandwidthType::Other(t),
+    };
+    Ok((i, Bandwidth { kind, value }))
+}
+
+fn token_no_colon(i: &str) -> Res<'_, &str> {
+    take_while1(|c| is_token_char(c) && c != ':').parse(i)
+}
+
+/// `t=<start-time> <stop-time>`.
+pub(crate) fn timing(i: &str) -> Res<'_, Timing<'_>> {
+    let (i, start) = exp("start time", num::<u64>).parse(i)?;
+    let (i, stop) = preceded(exp("space", sp), exp("stop time", num::<u64>)).parse(i)?;
+    Ok((i, Timing { start, stop, repeats: Vec::new() }))
+}
+
+/// `typed-time = 1*DIGIT [fixed-len-time-unit]`.
+fn typed_time(i: &str) -> Res<'_, TypedTime> {
+    let (i, value) = num::<u64>(i)?;
+    let (i, unit) = opt(nom::character::complete::one_of("dhms")).parse(i)?;
+    let unit = unit.map(|u| match u {
+        'd' => TimeUnit::Days,
+        'h' => TimeUnit::Hours,
+        'm' => TimeUnit::Minutes,
+        _ => TimeUnit::Seconds,
+    });
+    Ok((i, TypedTime { negative: false, value, unit }))
+}
+
+/// A whole `typed-time` (with optional `-`), for the iterators of the model.
+pub(crate) fn typed_time_str(s: &str) -> Option<TypedTime> {
+    let (neg, body) = s.strip_prefix('-').map_or((false, s), |b| (true, b));
+    let mut t = whole(body, typed_time).ok()?;
+    t.negative = neg;
+    Some(t)
+}
+
+/// `r=<repeat interval> <active duration> <offsets from start-time>`.
+pub(crate) fn repeat(i: &str) -> Res<'_, Repeat<'_>> {
+    let (i, interval) = exp("repeat interval", typed_time).parse(i)?;
+    let (i, duration) = preceded(exp("space", sp), exp("active duration", typed_time)).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, offsets) = recognize((
+        exp("offset", typed_time),
+        many0_count(preceded(sp, exp("offset", typed_time))),
+    ))
+    .parse(i)?;
+    Ok((i, Repeat { interval, duration, offsets }))
+}
+
+/// `z=<adjustment time> <offset> *(SP <adjustment time> SP <offset>)`.
+pub(crate) fn zone(i: &str) -> Res<'_, ZoneAdjustments<'_>> {
+    fn pair(i: &str) -> Res<'_, ()> {
+        let (i, _) = exp("adjustment time", digit1).parse(i)?;
+        let (i, _) = exp("space", sp).parse(i)?;
+        let (i, _) = opt(char('-')).parse(i)?;
+        let (i, _) = exp("offset", typed_time).parse(i)?;
+        Ok((i, ()))
+    }
+    let (i, z) = recognize((pair, many0_count(preceded(sp, pair)))).parse(i)?;
+    Ok((i, ZoneAdjustments(z)))
+}
+
+/// Whether `proto` is an RTP profile, whose formats are payload types.
+fn is_rtp(proto: &str) -> bool {
+    proto.starts_with("RTP/") || proto.contains("/RTP/")
+}
+
+/// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`.
+pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
+    let (i, kind) = exp("media type", token).parse(i)?;
+    let kind = match kind {
+        "audio" => MediaType::Audio,
+        "video" => MediaType::Video,
+        "text" => MediaType::Text,
+        "application" => MediaType::Application,
+        "message" => MediaType::Message,
+        "image" => MediaType::Image,
+        other => MediaType::Other(other),
+    };
+    let Ok((i, _)) = sp(i) else { return fail(i, ErrorKind::MissingPort) };
+    let (i, port) = match num::<u16>(i) {
+        Ok(x) => x,
+        Err(nom::Err::Error(_)) => return fail(i, ErrorKind::MissingPort),
+        Err(e) => return Err(e),
+    };
+    let (i, port_count) = opt(preceded(char('/'), exp("number of ports", num::<u16>))).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, proto) = exp("transport protocol", non_ws).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, formats) =
+        recognize((exp("format", token), many0_count(preceded(sp, exp("format", token)))))
+            .parse(i)?;
+    if is_rtp(proto) {
+        for f in formats.split(' ') {
+            whole(f, payload_type).map_err(nom::Err::Failure)?;
+        }
+    }
+    let mut m = Media::new(kind, port, proto, formats);
+    m.port_count = port_count;
+    Ok((i, m))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes.
+
+/// Parses the value of a known attribute. `Ok(None)` means the name is not one we type.
+pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> Result<Option<Attribute<'a>>, PErr<'a>> {
+    let flag = |a: Attribute<'a>| match value {
+        None => Ok(Some(a)),
+        Some(v) => Err(PErr { at: v, kind: ErrorKind::Syntax { expected: "no value" } }),
+    };
+    let Some(v) = value else {
+        return match name {
+            "ice-lite" => flag(Attribute::IceLite),
+            "ice-mismatch" => flag(Attribute::IceMismatch),
+            "end-of-candidates" => flag(Attribute::EndOfCandidates),
+            "extmap-allow-mixed" => flag(Attribute::ExtmapAllowMixed),
+            "rtcp-mux" => flag(Attribute::RtcpMux),
+            "rtcp-mux-only" => flag(Attribute::RtcpMuxOnly),
+            "rtcp-rsize" => flag(Attribute::RtcpRsize),
+            "sendrecv" => flag(Attribute::Direction(Direction::SendRecv)),
+            "sendonly" => flag(Attribute::Direction(Direction::SendOnly)),
+            "recvonly" => flag(Attribute::Direction(Direction::RecvOnly)),
+            "inactive" => flag(Attribute::Direction(Direction::Inactive)),
+            "bundle-only" => flag(Attribute::BundleOnly),
+            "ice-ufrag" | "ice-pwd" | "ice-options" | "candidate" | "remote-candidates"
+            | "fingerprint" | "setup" | "tls-id" | "mid" | "group" | "msid" | "msid-semantic"
+            | "extmap" | "rtpmap" | "fmtp" | "rtcp" | "rtcp-fb" | "ssrc" | "ssrc-group" | "rid"
+            | "simulcast" | "sctp-port" | "max-message-size" | "sctpmap" | "ptime"
+            | "maxptime" | "framerate" => {
+                Err(PErr { at: name.get(name.len()..).unwrap_or(""), kind: ErrorKind::Syntax { expected: "':' and a value" } })
+            }
+            _ => Ok(None),
+        };
+    };
+    let a = match name {
+        "candidate" => Attribute::Candidate(whole(v, candidate)?),
+        "ice-ufrag" => Attribute::IceUfrag(whole(v, |i| ice_string(i, 4, ErrorKind::BadUfragLength))?),
+        "ice-pwd" => Attribute::IcePwd(whole(v, |i| ice_string(i, 22, ErrorKind::BadPwdLength))?),
+        "ice-options" => Attribute::IceOptions(IceOptions(whole(v, ice_options)?)),
+        "remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
+        "fingerprint" => Attribute::Fingerprint(whole(v, fingerprint)?),
+        "setup" => Attribute::Setup(whole(v, setup)?),
+        "tls-id" => Attribute::TlsId(whole(v, exp("tls-id", take_while1(|c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '='))))?),
+        "mid" => Attribute::Mid(whole(v, exp("identification tag", token))?),
+        "group" => Attribute::Group(whole(v, group)?),
+        "msid" => Attribute::Msid(whole(v, msid)?),
+        "msid-semantic" => Attribute::MsidSemantic(whole(v, msid_semantic)?),
+        "extmap" => Attribute::Extmap(whole(v, extmap)?),
+        "rtpmap" => Attribute::Rtpmap(whole(v, rtpmap)?),
+        "fmtp" => Attribute::Fmtp(whole(v, fmtp)?),
+        "rtcp" => Attribute::Rtcp(whole(v, rtcp)?),
+        "rtcp-fb" => Attribute::RtcpFb(whole(v, rtcp_fb)?),
+        "ssrc" => Attribute::Ssrc(whole(v, ssrc)?),
+        "ssrc-group" => Attribute::SsrcGroup(whole(v, ssrc_group)?),
+        "rid" => Attribute::Rid(whole(v, rid)?),
+        "simulcast" => Attribute::Simulcast(whole(v, simulcast)?),
+        "sctp-port" => Attribute::SctpPort(whole(v, exp("port", num::<u16>))?),
+        "max-message-size" => Attribute::MaxMessageSize(whole(v, exp("size", num::<u64>))?),
+        "sctpmap" => Attribute::Sctpmap(whole(v, sctpmap)?),
+        "ptime" => Attribute::Ptime(whole(v, decimal)?),
+        "maxptime" => Attribute::Maxptime(whole(v, decimal)?),
+        "framerate" => Attribute::Framerate(whole(v, decimal)?),
+        "ice-lite" | "ice-mismatch" | "end-of-candidates" | "extmap-allow-mixed" | "rtcp-mux"
+        | "rtcp-mux-only" | "rtcp-rsize" | "sendrecv" | "sendonly" | "recvonly" | "inactive"
+        | "bundle-only" => return flag(Attribute::IceLite),
+        _ => return Ok(None),
+    };
+    Ok(Some(a))
+}
+
+/// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
+fn ice_string(i: &str, min: usize, too_short: ErrorKind) -> Res<'_, &str> {
+    let (rest, s) = exp("ice-chars", take_while1(is_ice_char)).parse(i)?;
+    if s.len() < min || s.len() > 256 {
+        return fail(s, too_short);
+    }
+    Ok((rest, s))
+}
+
+/// `ice-option-tag *(SP ice-option-tag)`, `ice-option-tag = 1*ice-char`.
+fn ice_options(i: &str) -> Res<'_, &str> {
+    let tag = || exp("ice option tag", take_while1(is_ice_char));
+    recognize((tag(), many0_count(preceded(sp, tag())))).parse(i)
+}
+
+/// RFC 8839 §5.1:
+/// ```text
+/// candidate-attribute   = "candidate" ":" foundation SP component-id SP transport SP priority SP
+///                         connection-address SP port SP cand-type-tag SP cand-type
+///                         [SP rel-addr] [SP rel-port] *(SP cand-extension)
+/// foundation            = 1*32ice-char
+/// component-id          = 1*3DIGIT
+/// ```
+pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
+    let (i, foundation) = exp("foundation", take_while1(is_ice_char)).parse(i)?;
+    if foundation.len() > 32 {
+        return fail(foundation, ErrorKind::FoundationTooLong);
+    }
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, component) = exp("component id", num::<u16>).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, transport) = exp("transport", token).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, priority) = exp("priority", num::<u32>).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, address) = exp("connection address", take_while1(is_addr_char)).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, port) = exp("port", num::<u16>).parse(i)?;
+    let (i, _) = exp("\" typ \"", tag(" typ ")).parse(i)?;
+    let (i, typ) = exp("candidate type", token).parse(i)?;
+    let typ = match typ {
+        "host" => CandidateType::Host,
+        "srflx" => CandidateType::Srflx,
+        "prflx" => CandidateType::Prflx,
+        "relay" => CandidateType::Relay,
+        other => CandidateType::Other(other),
+    };
+    let (i, related_address) =
+        opt(preceded(tag(" raddr "), exp("related address", take_while1(is_addr_char))))
+            .parse(i)?;
+    let (i, related_port) =
+        opt(preceded(tag(" rport "), exp("related port", num::<u16>))).parse(i)?;
+    // Extensions: *(SP extension-att-name SP extension-att-value), kept as text.
+    let (i, extensions) = match sp(i) {
+        Ok((rest, _)) => {
+            let pair = || (exp("extension name", non_ws), exp("space", sp), exp("extension value", non_ws));
+            recognize((pair(), many0_count(preceded(sp, pair())))).parse(rest)?
+        }
+        Err(_) => (i, i),
+    };
+    Ok((
+        i,
+        Candidate {
+            foundation,
+            component,
+            transport,
+            priority,
+            address,
+            port,
+            typ,
+            related_address,
+            related_port,
+            extensions,
+        },
+    ))
+}
+
+/// `remote-candidate *(SP remote-candidate)`, `remote-candidate = component-ID SP
+/// connection-address SP port`.
+fn remote_candidates(i: &str) -> Res<'_, &str> {
+    fn one(i: &str) -> Res<'_, ()> {
+        let (i, _) = exp("component id", num::<u16>).parse(i)?;
+        let (i, _) = exp("space", sp).parse(i)?;
+        let (i, _) = exp("connection address", take_while1(is_addr_char)).parse(i)?;
+        let (i, _) = exp("space", sp).parse(i)?;
+        let (i, _) = exp("port", num::<u16>).parse(i)?;
+        Ok((i, ()))
+    }
+    recognize((one, many0_count(preceded(sp, one)))).parse(i)
+}
+
+/// `hash-func SP fingerprint`, `fingerprint = 2UHEX *(":" 2UHEX)` (lower case accepted too).
+fn fingerprint(i: &str) -> Res<'_, Fingerprint<'_>> {
+    let (i, hash_function) = exp("hash function", token).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let hex2 = || {
+        exp(
+            "two hex digits",
+            nom::bytes::complete::take_while_m_n(2, 2, |c: char| c.is_ascii_hexdigit()),
+        )
+    };
+    let (i, fingerprint) =
+        recognize((hex2(), many0_count(preceded(char(':'), hex2())))).parse(i)?;
+    Ok((i, Fingerprint { hash_function, fingerprint }))
+}
+
+fn setup(i: &str) -> Res<'_, Setup> {
+    let s = match i {
+        "active" => Setup::Active,
+        "passive" => Setup::Passive,
+        "actpass" => Setup::Actpass,
+        "holdconn" => Setup::Holdconn,
+        _ => return fail(i, ErrorKind::Syntax { expected: "active, passive, actpass or holdconn" }),
+    };
+    Ok(("", s))
+}
+
+/// `semantics *(SP identification-tag)`.
+fn group(i: &str) -> Res<'_, Group<'_>> {
+    let (i, semantics) = exp("group semantics", token).parse(i)?;
+    let (i, mids) = match sp(i) {
+        Ok((rest, _)) => recognize((
+            exp("identification tag", token),
+            many0_count(preceded(sp, exp("identification tag", token))),
+        ))
+        .parse(rest)?,
+        Err(_) => (i, i),
+    };
+    Ok((i, Group { semantics, mids }))
+}
+
+/// `msid-id [SP msid-appdata]`.
+fn msid(i: &str) -> Res<'_, Msid<'_>> {
+    let (i, stream_id) = exp("msid id", token).parse(i)?;
+    let (i, track_id) = opt(preceded(sp, exp("msid appdata", token))).parse(i)?;
+    Ok((i, Msid { stream_id, track_id }))
+}
+
+/// `[SP] semantic [SP ids]`.
+fn msid_semantic(i: &str) -> Res<'_, MsidSemantic<'_>> {
+    let (i, space) = opt(sp).parse(i)?;
+    let (i, semantic) = exp("msid semantic", token).parse(i)?;
+    let (i, ids) = match sp(i) {
+        Ok((rest, _)) => recognize((
+            exp("msid", token),
+            many0_count(preceded(sp, exp("msid", token))),
+        ))
+        .parse(rest)?,
+        Err(_) => (i, i),
+    };
+    Ok((i, MsidSemantic { leading_space: space.is_some(), semantic, ids }))
+}
+
+fn direction(i: &str) -> Res<'_, Direction> {
+    let (rest, t) = token(i)?;
+    let d = match t {
+        "sendrecv" => Direction::SendRecv,
+        "sendonly" => Direction::SendOnly,
+        "recvonly" => Direction::RecvOnly,
+        "inactive" => Direction::Inactive,
+        _ => return fail(t, ErrorKind::Syntax { expected: "direction" }),
+    };
+    Ok((rest, d))
+}
+
+/// `1*5DIGIT ["/" direction] SP uri [SP extensionattributes]`.
+fn extmap(i: &str) -> Res<'_, Extmap<'_>> {
+    let (i, id) = exp("extension id", num::<u16>).parse(i)?;
+    let (i, direction) = opt(preceded(char('/'), direction)).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, uri) = exp("extension URI", non_ws).parse(i)?;
+    let (i, attributes) = opt(preceded(sp, exp("extension attributes", take_while1(|c| c != '\r' && c != '\n')))).parse(i)?;
+    Ok((i, Extmap { id, direction, uri, attributes }))
+}
+
+/// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
+fn rtpmap(i: &str) -> Res<'_, Rtpmap<'_>> {
+    let (i, payload_type) = exp("payload type", payload_type).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, encoding_name) = exp("encoding name", token).parse(i)?;
+    let (i, _) = exp("'/'", char('/')).parse(i)?;
+    let (i, clock_rate) = exp("clock rate", num::<u32>).parse(i)?;
+    let (i, encoding_params) = opt(preceded(char('/'), exp("encoding parameters", token))).parse(i)?;
+    Ok((i, Rtpmap { payload_type, encoding_name, clock_rate, encoding_params }))
+}
+
+/// `fmt SP format-specific-params`.
+fn fmtp(i: &str) -> Res<'_, Fmtp<'_>> {
+    let (i, format) = exp("format", token).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, params) = exp("format parameters", take_while1(|_| true)).parse(i)?;
+    Ok((i, Fmtp { format, params }))
+}
+
+/// `port [SP nettype SP addrtype SP connection-address]`.
+fn rtcp(i: &str) -> Res<'_, Rtcp<'_>> {
+    let (i, port) = exp("port", num::<u16>).parse(i)?;
+    let (i, address) = match sp(i) {
+        Ok((i, _)) => {
+            let (i, n) = net_type(i)?;
+            let (i, a) = preceded(exp("space", sp), addr_type).parse(i)?;
+            let (i, addr) = preceded(exp("space", sp), exp("address", non_ws)).parse(i)?;
+            (i, Some((n, a, addr)))
+        }
+        Err(_) => (i, None),
+    };
+    Ok((i, Rtcp { port, address }))
+}
+
+/// `rtcp-fb-pt SP rtcp-fb-val`, `rtcp-fb-pt = "*" / fmt`.
+fn rtcp_fb(i: &str) -> Res<'_, RtcpFb<'_>> {
+    let (i, payload_type) = exp("payload type or '*'", token).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, feedback) = exp("feedback type", token).parse(i)?;
+    let (i, param) = opt(preceded(sp, exp("feedback parameters", take_while1(|_| true)))).parse(i)?;
+    Ok((i, RtcpFb { payload_type, feedback, param }))
+}
+
+/// `ssrc-id SP attribute [":" value]`.
+fn ssrc(i: &str) -> Res<'_, Ssrc<'_>> {
+    let (i, ssrc) = exp("SSRC", num::<u32>).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, attribute) = exp("source attribute", token_no_colon).parse(i)?;
+    let (i, value) = opt(preceded(char(':'), take_while(|_| true))).parse(i)?;
+    Ok((i, Ssrc { ssrc, attribute, value }))
+}
+
+/// `semantics *(SP ssrc-id)`.
+fn ssrc_group(i: &str) -> Res<'_, SsrcGroup<'_>> {
+    let (i, semantics) = exp("semantics", token).parse(i)?;
+    let (i, ssrcs) = match sp(i) {
+        Ok((rest, _)) => recognize((
+            exp("SSRC", num::<u32>),
+            many0_count(preceded(sp, exp("SSRC", num::<u32>))),
+        ))
+        .parse(rest)?,
+        Err(_) => (i, i),
+    };
+    Ok((i, SsrcGroup { semantics, ssrcs }))
+}
+
+fn rid_id(i: &str) -> Res<'_, &str> {
+    take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_').parse(i)
+}
+
+fn rid_direction(i: &str) -> Res<'_, RidDirection> {
+    if let Some(rest) = i.strip_prefix("send") {
+        Ok((rest, RidDirection::Send))
+    } else if let Some(rest) = i.strip_prefix("recv") {
+        Ok((rest, RidDirection::Recv))
+    } else {
+        fail(i, ErrorKind::Syntax { expected: "send or recv" })
+    }
+}
+
+/// `rid-id SP rid-dir [SP rid-pt-param-list / rid-param-list]`.
+fn rid(i: &str) -> Res<'_, Rid<'_>> {
+    let (i, id) = exp("rid id", rid_id).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, direction) = rid_direction(i)?;
+    let (i, restrictions) =
+        opt(preceded(sp, exp("rid restrictions", take_while1(is_non_ws)))).parse(i)?;
+    Ok((i, Rid { id, direction, restrictions }))
+}
+
+/// `sc-str-list = sc-alt-list *(";" sc-alt-list)`, `sc-alt-list = sc-id *("," sc-id)`,
+/// `sc-id = ["~"] rid-id`.
+fn sc_str_list(i: &str) -> Res<'_, &str> {
+    let id = || preceded(opt(char('~')), exp("rid id", rid_id));
+    let alt = || recognize((id(), many0_count(preceded(char(','), id()))));
+    recognize((alt(), many0_count(preceded(char(';'), alt())))).parse(i)
+}
+
+/// `(sc-send [SP sc-recv]) / (sc-recv [SP sc-send])`.
+fn simulcast(i: &str) -> Res<'_, Simulcast<'_>> {
+    let (i, d1) = rid_direction(i)?;
+    let (i, l1) = preceded(exp("space", sp), sc_str_list).parse(i)?;
+    let (i, second) = match sp(i) {
+        Ok((i, _)) => {
+            let (i, d2) = rid_direction(i)?;
+            if d2 == d1 {
+                return fail(i, ErrorKind::Syntax { expected: "the other direction" });
+            }
+            let (i, l2) = preceded(exp("space", sp), sc_str_list).parse(i)?;
+            (i, Some((d2, l2)))
+        }
+        Err(_) => (i, None),
+    };
+    Ok((i, Simulcast { first: (d1, l1), second }))
+}
+
+/// `number SP app [SP streams]`.
+fn sctpmap(i: &str) -> Res<'_, Sctpmap<'_>> {
+    let (i, number) = exp("SCTP port", num::<u16>).parse(i)?;
+    let (i, _) = exp("space", sp).parse(i)?;
+    let (i, app) = exp("application", token).parse(i)?;
+    let (i, streams) = opt(preceded(sp, exp("streams", num::<u32>))).parse(i)?;
+    Ok((i, Sctpmap { number, app, streams }))
+}
+
+/// `non-zero-int-or-real`: digits with an optional fraction.
+fn decimal(i: &str) -> Res<'_, Decimal<'_>> {
+    let (i, d) = recognize((exp("number", digit1), opt((char('.'), exp("digits", digit1)))))
+        .parse(i)?;
+    Ok((i, Decimal(d)))
+}
+
+/// Parses a candidate outside a description (trickle ICE), as line 1.
+pub(crate) fn candidate_standalone<'a>(
+    text: &'a str,
+    value: &'a str,
+) -> Result<Candidate<'a>, crate::Error> {
+    whole(value, candidate).map_err(|e| {
+        let col = crate::parse::offset_in(text, e.at) + 1;
+        crate::Error { line: 1, column: col, kind: e.kind, span: (0, text.len()) }
+    })
+}

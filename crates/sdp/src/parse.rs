@@ -1,0 +1,539 @@
+//! The driver: limits, line splitting, line order, and mapping grammar errors to [`Error`].
+
+use crate::error::{Error, ErrorKind, Warning, WarningKind};
+use crate::grammar::{self, PErr, Res};
+use crate::model::{Attribute, SessionDescription, Timing};
+
+/// Limits against hostile input. The defaults fit any real description with a wide margin
+/// (a large Chrome offer is about 5 KB and 150 lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Total input size in bytes, checked before anything else (default 256 KiB).
+    pub max_size: usize,
+    /// Number of lines (default 8192).
+    pub max_lines: usize,
+    /// Bytes in one line, without its line ending (default 4096).
+    pub max_line_length: usize,
+    /// Number of `m=` sections (default 256).
+    pub max_media: usize,
+    /// `a=` lines in the session part or in one media section (default 1024).
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_size: 256 * 1024,
+            max_lines: 8192,
+            max_line_length: 4096,
+            max_media: 256,
+            max_attributes: 1024,
+        }
+    }
+}
+
+/// How to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ParseOptions {
+    /// Strict mode: the RFC grammar and line order; any deviation is an error. Lenient mode
+    /// (the default) accepts what browsers tolerate (unknown line types, ordering slips,
+    /// trailing whitespace, empty lines, malformed known attributes kept verbatim) and reports
+    /// each as a [`Warning`].
+    pub strict: bool,
+    /// Limits against hostile input.
+    pub limits: Limits,
+}
+
+impl ParseOptions {
+    /// Strict mode with default limits.
+    #[must_use]
+    pub fn strict() -> Self {
+        Self { strict: true, limits: Limits::default() }
+    }
+
+    /// Lenient mode with default limits.
+    #[must_use]
+    pub fn lenient() -> Self {
+        Self::default()
+    }
+}
+
+/// A parsed description and what lenient mode tolerated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The description.
+    pub description: SessionDescription<'a>,
+    /// Deviations accepted in lenient mode, in line order (always empty in strict mode).
+    pub warnings: Vec<Warning>,
+}
+
+/// Byte offset of `inner` in `outer`, clamped to `outer`'s length.
+pub(crate) fn offset_in(outer: &str, inner: &str) -> usize {
+    (inner.as_ptr() as usize)
+        .checked_sub(outer.as_ptr() as usize)
+        .map_or(0, |o| o.min(outer.len()))
+}
+
+/// Line types of the session part, in grammar order (RFC 8866 §9).
+fn session_rank(t: u8) -> Option<u8> {
+    Some(match t {
+        b'v' => 0,
+        b'o' => 1,
+        b's' => 2,
+        b'i' => 3,
+        b'u' => 4,
+        b'e' => 5,
+        b'p' => 6,
+        b'c' => 7,
+        b'b' => 8,
+        b't' | b'r' => 9,
+        b'z' => 10,
+        b'k' => 11,
+        b'a' => 12,
+        _ => return None,
+    })
+}
+
+/// Line types of a media description, in grammar order.
+fn media_rank(t: u8) -> Option<u8> {
+    Some(match t {
+        b'm' => 0,
+        b'i' => 1,
+        b'c' => 2,
+        b'b' => 3,
+        b'k' => 4,
+        b'a' => 5,
+        _ => return None,
+    })
+}
+
+struct Ctx<'a, 'w> {
+    input: &'a str,
+    strict: bool,
+    warnings: &'w mut Vec<Warning>,
+}
+
+impl<'a> Ctx<'a, '_> {
+    fn err(&self, no: usize, line: &'a str, at: &'a str, kind: ErrorKind) -> Error {
+        let start = offset_in(self.input, line);
+        Error { line: no, column: offset_in(line, at) + 1, kind, span: (start, start + line.len()) }
+    }
+
+    fn warn(&mut self, no: usize, line: &'a str, at: &'a str, kind: WarningKind) {
+        self.warnings.push(Warning { line: no, column: offset_in(line, at) + 1, kind });
+    }
+
+    /// A deviation: an error in strict mode, a warning in lenient mode.
+    fn deviation(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        at: &'a str,
+        e: ErrorKind,
+        w: WarningKind,
+    ) -> Result<(), Error> {
+        if self.strict {
+            Err(self.err(no, line, at, e))
+        } else {
+            self.warn(no, line, at, w);
+            Ok(())
+        }
+    }
+
+    /// Runs a line grammar on `value`; lenient mode retries without trailing whitespace.
+    fn run<T>(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+        p: fn(&'a str) -> Res<'a, T>,
+    ) -> Result<T, Error> {
+        match grammar::whole(value, p) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let trimmed = value.trim_end_matches([' ', '\t']);
+                if !self.strict
+                    && trimmed.len() != value.len()
+                    && let Ok(v) = grammar::whole(trimmed, p)
+                {
+                    let at = value.get(trimmed.len()..).unwrap_or("");
+                    self.warn(no, line, at, WarningKind::TrailingWhitespace);
+                    return Ok(v);
+                }
+                Err(self.err(no, line, e.at, e.kind))
+            }
+        }
+    }
+
+    /// Parses `a=` line content.
+    fn attribute(&mut self, no: usize, line: &'a str, value: &'a str) -> Result<Attribute<'a>, Error> {
+        let (name, v) = match value.split_once(':') {
+            Some((n, v)) => (n, Some(v)),
+            None => (value, None),
+        };
+        let other = Attribute::Other { name, value: v };
+        if name.is_empty() || !name.bytes().all(|b| b > b' ' && b != 0x7f) {
+            let at = name.get(..0).unwrap_or(name);
+            self.deviation(
+                no,
+                line,
+                at,
+                ErrorKind::Syntax { expected: "attribute name" },
+                WarningKind::InvalidAttribute(ErrorKind::Syntax { expected: "attribute name" }),
+            )?;
+            return Ok(other);
+        }
+        match grammar::attribute(name, v) {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => Ok(other),
+            Err(e) => self.bad_attribute(no, line, name, v, e).map(|a| a.unwrap_or(other)),
+        }
+    }
+
+    fn bad_attribute(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        name: &'a str,
+        v: Option<&'a str>,
+        e: PErr<'a>,
+    ) -> Result<Option<Attribute<'a>>, Error> {
+        if self.strict {
+            return Err(self.err(no, line, e.at, e.kind));
+        }
+        if let Some(v) = v {
+            let trimmed = v.trim_end_matches([' ', '\t']);
+            if trimmed.len() != v.len()
+                && let Ok(Some(a)) = grammar::attribute(name, Some(trimmed))
+            {
+                let at = v.get(trimmed.len()..).unwrap_or("");
+                self.warn(no, line, at, WarningKind::TrailingWhitespace);
+                return Ok(Some(a));
+            }
+        }
+        self.warn(no, line, e.at, WarningKind::InvalidAttribute(e.kind));
+        Ok(None)
+    }
+}
+
+/// Parses with explicit options, returning the warnings too.
+///
+/// # Errors
+/// The first line that breaks the grammar (or a limit), with its position and a reason.
+pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'a>, Error> {
+    let limits = &options.limits;
+    // Limits first, before any allocation: a hostile input is refused in one pass over it.
+    if input.len() > limits.max_size {
+        return Err(Error::whole(ErrorKind::TooLarge { size: input.len(), limit: limits.max_size }));
+    }
+    let newlines = input.bytes().filter(|&b| b == b'\n').count();
+    let mut lines: Vec<&'a str> = Vec::with_capacity((newlines + 1).min(limits.max_lines + 1));
+    let mut media_count = 0usize;
+    let mut session_attrs = 0usize;
+    let mut rest = input;
+    while !rest.is_empty() {
+        let (raw, next) = match rest.split_once('\n') {
+            Some((l, n)) => (l, n),
+            None => (rest, ""),
+        };
+        rest = next;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let no = lines.len() + 1;
+        let start = offset_in(input, line);
+        let mk = |column: usize, kind: ErrorKind| Error {
+            line: no,
+            column,
+            kind,
+            span: (start, start + line.len()),
+        };
+        if no > limits.max_lines {
+            return Err(mk(1, ErrorKind::TooManyLines { limit: limits.max_lines }));
+        }
+        if line.len() > limits.max_line_length {
+            return Err(mk(limits.max_line_length + 1, ErrorKind::LineTooLong {
+                limit: limits.max_line_length,
+            }));
+        }
+        // RFC 8866 §9: text = byte-string, which excludes NUL, CR and LF.
+        if let Some(p) = line.bytes().position(|b| b == b'\r' || b == 0) {
+            return Err(mk(p + 1, ErrorKind::ControlCharacter));
+        }
+        if line.starts_with("m=") {
+            media_count += 1;
+            if media_count > limits.max_media {
+                return Err(mk(1, ErrorKind::TooManyMedia { limit: limits.max_media }));
+            }
+        } else if media_count == 0 && line.starts_with("a=") {
+            session_attrs += 1;
+        }
+        lines.push(line);
+    }
+    let mut warnings = Vec::new();
+    let mut ctx = Ctx { input, strict: options.strict, warnings: &mut warnings };
+    let description = parse_lines(&mut ctx, &lines, media_count, session_attrs, limits)?;
+    Ok(Parsed { description, warnings })
+}
+
+#[allow(clippy::too_many_lines)]
+fn parse_lines<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    lines: &[&'a str],
+    media_count: usize,
+    session_attrs: usize,
+    limits: &Limits,
+) -> Result<SessionDescription<'a>, Error> {
+    let Some(first) = lines.first() else {
+        return Err(Error::whole(ErrorKind::Empty));
+    };
+    if !first.starts_with("v=") {
+        return Err(ctx.err(1, first, first, ErrorKind::MissingVersion));
+    }
+    let mut origin = None;
+    let mut session_name = None;
+    let mut d = SessionDescription {
+        origin: crate::model::Origin {
+            username: "-",
+            session_id: "0",
+            session_version: "0",
+            net_type: crate::model::NetType::In,
+            addr_type: crate::model::AddrType::Ip4,
+            address: "0.0.0.0",
+        },
+        session_name: "",
+        information: None,
+        uri: None,
+        emails: Vec::new(),
+        phones: Vec::new(),
+        connection: None,
+        bandwidths: Vec::new(),
+        timings: Vec::new(),
+        zone_adjustments: None,
+        key: None,
+        attributes: Vec::with_capacity(session_attrs.min(limits.max_attributes)),
+        other_lines: Vec::new(),
+        media: Vec::with_capacity(media_count),
+    };
+    let mut rank = 0u8;
+    let mut in_media = false;
+    for (idx, &line) in lines.iter().enumerate() {
+        let no = idx + 1;
+        let bytes = line.as_bytes();
+        if bytes.is_empty() {
+            ctx.deviation(no, line, line, ErrorKind::NotATypeLine, WarningKind::EmptyLine)?;
+            continue;
+        }
+        let (Some(&t), Some(b'=')) = (bytes.first(), bytes.get(1)) else {
+            return Err(ctx.err(no, line, line, ErrorKind::NotATypeLine));
+        };
+        if !t.is_ascii_alphabetic() {
+            return Err(ctx.err(no, line, line, ErrorKind::NotATypeLine));
+        }
+        let value = line.get(2..).unwrap_or("");
+        let tc = char::from(t);
+        if idx == 0 {
+            let v = if ctx.strict { value } else { value.trim_end_matches([' ', '\t']) };
+            if v != "0" {
+                return Err(ctx.err(no, line, value, ErrorKind::BadVersion));
+            }
+            continue;
+        }
+        if t == b'm' {
+            in_media = true;
+            rank = 0;
+            let mut m = ctx.run(no, line, value, grammar::media)?;
+            // Exact capacity for this section's attributes: one allocation per section.
+            let n = lines
+                .get(idx + 1..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|l| !l.starts_with("m="))
+                .filter(|l| l.starts_with("a="))
+                .count();
+            m.attributes = Vec::with_capacity(n.min(limits.max_attributes));
+            d.media.push(m);
+            continue;
+        }
+        if in_media {
+            // A media line: the media section is the last one pushed.
+            let Some(m) = d.media.last_mut() else {
+                return Err(ctx.err(no, line, line, ErrorKind::NotATypeLine));
+            };
+            let Some(r) = media_rank(t) else {
+                let (e, w) = if session_rank(t).is_some() {
+                    (ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))
+                } else {
+                    (ErrorKind::UnknownLineType(tc), WarningKind::UnknownLineType(tc))
+                };
+                ctx.deviation(no, line, line, e, w)?;
+                m.other_lines.push(line);
+                continue;
+            };
+            if r < rank {
+                ctx.deviation(no, line, line, ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))?;
+            } else {
+                rank = r;
+            }
+            match t {
+                b'a' => {
+                    if m.attributes.len() >= limits.max_attributes {
+                        return Err(ctx.err(no, line, line, ErrorKind::TooManyAttributes {
+                            limit: limits.max_attributes,
+                        }));
+                    }
+                    let a = ctx.attribute(no, line, value)?;
+                    m.attributes.push(a);
+                }
+                b'c' => {
+                    let c = ctx.run(no, line, value, grammar::connection)?;
+                    m.connections.push(c);
+                }
+                b'b' => {
+                    let b = ctx.run(no, line, value, grammar::bandwidth)?;
+                    m.bandwidths.push(b);
+                }
+                b'i' => {
+                    if m.title.replace(value).is_some() {
+                        return Err(ctx.err(no, line, line, ErrorKind::DuplicateLine(tc)));
+                    }
+                }
+                // b'k' is the only one left.
+                _ => {
+                    if m.key.replace(value).is_some() {
+                        return Err(ctx.err(no, line, line, ErrorKind::DuplicateLine(tc)));
+                    }
+                }
+            }
+            continue;
+        }
+        // Session part.
+        let Some(r) = session_rank(t) else {
+            ctx.deviation(
+                no,
+                line,
+                line,
+                ErrorKind::UnknownLineType(tc),
+                WarningKind::UnknownLineType(tc),
+            )?;
+            d.other_lines.push(line);
+            continue;
+        };
+        if r < rank {
+            ctx.deviation(no, line, line, ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))?;
+        } else {
+            rank = r;
+        }
+        let dup = |ctx: &Ctx<'a, '_>| ctx.err(no, line, line, ErrorKind::DuplicateLine(tc));
+        match t {
+            b'v' => return Err(dup(ctx)),
+            b'o' => {
+                let o = ctx.run(no, line, value, grammar::origin)?;
+                if origin.replace(o).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b's' => {
+                if value.is_empty() {
+                    ctx.deviation(
+                        no,
+                        line,
+                        value,
+                        ErrorKind::Syntax { expected: "a session name (use \"s=-\")" },
+                        WarningKind::InvalidAttribute(ErrorKind::Syntax {
+                            expected: "a session name",
+                        }),
+                    )?;
+                }
+                if session_name.replace(value).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b'i' => {
+                if d.information.replace(value).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b'u' => {
+                if d.uri.replace(value).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b'e' => d.emails.push(value),
+            b'p' => d.phones.push(value),
+            b'c' => {
+                let c = ctx.run(no, line, value, grammar::connection)?;
+                if d.connection.replace(c).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b'b' => {
+                let b = ctx.run(no, line, value, grammar::bandwidth)?;
+                d.bandwidths.push(b);
+            }
+            b't' => {
+                let tm = ctx.run(no, line, value, grammar::timing)?;
+                if d.timings.capacity() == 0 {
+                    d.timings.reserve_exact(1);
+                }
+                d.timings.push(tm);
+            }
+            b'r' => {
+                let rp = ctx.run(no, line, value, grammar::repeat)?;
+                match d.timings.last_mut() {
+                    Some(tm) => tm.repeats.push(rp),
+                    None => return Err(ctx.err(no, line, line, ErrorKind::OutOfOrder('r'))),
+                }
+            }
+            b'z' => {
+                let z = ctx.run(no, line, value, grammar::zone)?;
+                if d.zone_adjustments.replace(z).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            b'k' => {
+                if d.key.replace(value).is_some() {
+                    return Err(dup(ctx));
+                }
+            }
+            _ => {
+                if d.attributes.len() >= limits.max_attributes {
+                    return Err(ctx.err(no, line, line, ErrorKind::TooManyAttributes {
+                        limit: limits.max_attributes,
+                    }));
+                }
+                let a = ctx.attribute(no, line, value)?;
+                d.attributes.push(a);
+            }
+        }
+    }
+    let last = lines.last().copied().unwrap_or("");
+    let end_no = lines.len();
+    let at_end = last.get(last.len()..).unwrap_or("");
+    match origin {
+        Some(o) => d.origin = o,
+        None => return Err(ctx.err(end_no, last, at_end, ErrorKind::MissingLine('o'))),
+    }
+    match session_name {
+        Some(s) => d.session_name = s,
+        None => {
+            ctx.deviation(
+                end_no,
+                last,
+                at_end,
+                ErrorKind::MissingLine('s'),
+                WarningKind::MissingLine('s'),
+            )?;
+            d.session_name = "-";
+        }
+    }
+    if d.timings.is_empty() {
+        ctx.deviation(
+            end_no,
+            last,
+            at_end,
+            ErrorKind::MissingLine('t'),
+            WarningKind::MissingLine('t'),
+        )?;
+        d.timings.push(Timing { start: 0, stop: 0, repeats: Vec::new() });
+    }
+    Ok(d)
+}
