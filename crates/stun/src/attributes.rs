@@ -421,7 +421,7 @@ pub struct MessageIntegritySha256<'a>(pub &'a [u8]);
 impl<'a> Attribute<'a> for MessageIntegritySha256<'a> {
     const TYPE: AttributeType = MESSAGE_INTEGRITY_SHA256;
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, ParseError> {
-        if (16..=32).contains(&value.len()) && value.len() % 4 == 0 {
+        if (16..=32).contains(&value.len()) && value.len().is_multiple_of(4) {
             Ok(Self(value))
         } else {
             Err(ParseError::BadAttributeLength { attr: MESSAGE_INTEGRITY_SHA256, length: value.len() })
@@ -855,7 +855,7 @@ impl<'a> UnknownAttributes<'a> {
 impl<'a> Attribute<'a> for UnknownAttributes<'a> {
     const TYPE: AttributeType = UNKNOWN_ATTRIBUTES;
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, ParseError> {
-        if value.len() % 2 == 0 {
+        if value.len().is_multiple_of(2) {
             Ok(Self::Raw(value))
         } else {
             Err(ParseError::BadAttributeLength { attr: UNKNOWN_ATTRIBUTES, length: value.len() })

@@ -64,9 +64,12 @@
 pub mod attributes;
 mod channel_data;
 pub mod demux;
+pub mod discovery;
 mod error;
 pub mod integrity;
 mod message;
+pub mod server;
+pub mod transaction;
 mod writer;
 
 pub use channel_data::{CHANNEL_RANGE, ChannelData};
@@ -76,3 +79,14 @@ pub use message::{
     RawAttribute, TransactionId, is_stun, message_type, split_message_type,
 };
 pub use writer::{Integrity, MessageWriter};
+
+/// Where a datagram goes, and from which local address: what the `poll_transmit` methods of
+/// the state machines return, the bytes being in the caller's buffer.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// The local address to send from.
+    pub from: core::net::SocketAddr,
+    /// The destination.
+    pub to: core::net::SocketAddr,
+}

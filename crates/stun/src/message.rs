@@ -278,7 +278,7 @@ impl<'a> Message<'a> {
             return Err(ParseError::BadMagicCookie { found: cookie });
         }
         let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        if length % 4 != 0 {
+        if !length.is_multiple_of(4) {
             return Err(ParseError::UnalignedLength { length });
         }
         let actual = buf.len() - HEADER_LEN;
@@ -336,7 +336,7 @@ impl<'a> Message<'a> {
                 }
                 crate::attributes::MESSAGE_INTEGRITY_SHA256 => {
                     // RFC 8489 §14.6: 16 to 32 bytes, a multiple of 4.
-                    if !(16..=32).contains(&len) || len % 4 != 0 {
+                    if !(16..=32).contains(&len) || !len.is_multiple_of(4) {
                         return Err(ParseError::BadAttributeLength { attr, length: len });
                     }
                     if msg.integrity_sha256.is_none() {
