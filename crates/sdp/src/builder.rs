@@ -56,7 +56,11 @@ impl SessionBuilder {
         origin.push(' ');
         write::push_u64(&mut origin, session_version);
         origin.push_str(" IN IP4 127.0.0.1\r\n");
-        Self { origin, name: "s=-\r\n".into(), ..Self::default() }
+        Self {
+            origin,
+            name: "s=-\r\n".into(),
+            ..Self::default()
+        }
     }
 
     /// Replaces the `o=` line.
@@ -193,13 +197,25 @@ impl<'a> Connection<'a> {
     /// `IN IP4 <address>`.
     #[must_use]
     pub const fn ip4(address: &'a str) -> Self {
-        Self { net_type: NetType::In, addr_type: AddrType::Ip4, address, ttl: None, count: None }
+        Self {
+            net_type: NetType::In,
+            addr_type: AddrType::Ip4,
+            address,
+            ttl: None,
+            count: None,
+        }
     }
 
     /// `IN IP6 <address>`.
     #[must_use]
     pub const fn ip6(address: &'a str) -> Self {
-        Self { net_type: NetType::In, addr_type: AddrType::Ip6, address, ttl: None, count: None }
+        Self {
+            net_type: NetType::In,
+            addr_type: AddrType::Ip6,
+            address,
+            ttl: None,
+            count: None,
+        }
     }
 }
 

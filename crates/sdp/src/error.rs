@@ -96,7 +96,9 @@ impl fmt::Display for ErrorKind {
             Self::ControlCharacter => f.write_str("CR, LF or NUL inside a line"),
             Self::MissingPort => f.write_str("m= line without a port"),
             Self::PayloadTypeOutOfRange => f.write_str("payload type out of range 0-127"),
-            Self::FoundationTooLong => f.write_str("candidate foundation longer than 32 characters"),
+            Self::FoundationTooLong => {
+                f.write_str("candidate foundation longer than 32 characters")
+            }
             Self::BadUfragLength => f.write_str("ice-ufrag must be 4 to 256 ice-chars"),
             Self::BadPwdLength => f.write_str("ice-pwd must be 22 to 256 ice-chars"),
             Self::NumberOutOfRange => f.write_str("number out of range"),
@@ -123,7 +125,12 @@ pub struct Error {
 
 impl Error {
     pub(crate) const fn whole(kind: ErrorKind) -> Self {
-        Self { line: 0, column: 0, kind, span: (0, 0) }
+        Self {
+            line: 0,
+            column: 0,
+            kind,
+            span: (0, 0),
+        }
     }
 
     /// The offending line, taken from the input that was parsed.

@@ -14,9 +14,9 @@ use nom::{IResult, Parser};
 use crate::error::ErrorKind;
 use crate::model::{
     AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
-    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid,
-    MsidSemantic, NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
-    Setup, Simulcast, Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime, ZoneAdjustments,
+    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
+    NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap, Setup, Simulcast,
+    Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime, ZoneAdjustments,
 };
 
 /// Internal parse error: where (a suffix of the line) and why.
@@ -28,7 +28,12 @@ pub(crate) struct PErr<'a> {
 
 impl<'a> ParseError<&'a str> for PErr<'a> {
     fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
-        Self { at: input, kind: ErrorKind::Syntax { expected: "valid syntax" } }
+        Self {
+            at: input,
+            kind: ErrorKind::Syntax {
+                expected: "valid syntax",
+            },
+        }
     }
 
     fn append(_: &'a str, _: nom::error::ErrorKind, other: Self) -> Self {
@@ -50,9 +55,10 @@ fn exp<'a, O>(
 ) -> impl Parser<&'a str, Output = O, Error = PErr<'a>> {
     move |i: &'a str| {
         p.parse(i).map_err(|e| match e {
-            nom::Err::Error(x) => {
-                nom::Err::Failure(PErr { at: x.at, kind: ErrorKind::Syntax { expected: what } })
-            }
+            nom::Err::Error(x) => nom::Err::Failure(PErr {
+                at: x.at,
+                kind: ErrorKind::Syntax { expected: what },
+            }),
             other => other,
         })
     }
@@ -65,16 +71,23 @@ pub(crate) fn whole<'a, O>(
 ) -> Result<O, PErr<'a>> {
     match all_consuming(p).parse(value) {
         Ok((_, o)) => Ok(o),
-        Err(nom::Err::Error(e)) if e.at.is_empty() || !matches!(e.kind, ErrorKind::Syntax { .. }) => {
+        Err(nom::Err::Error(e))
+            if e.at.is_empty() || !matches!(e.kind, ErrorKind::Syntax { .. }) =>
+        {
             Err(e)
         }
-        Err(nom::Err::Error(e)) => {
-            Err(PErr { at: e.at, kind: ErrorKind::Syntax { expected: "end of line" } })
-        }
+        Err(nom::Err::Error(e)) => Err(PErr {
+            at: e.at,
+            kind: ErrorKind::Syntax {
+                expected: "end of line",
+            },
+        }),
         Err(nom::Err::Failure(e)) => Err(e),
         Err(nom::Err::Incomplete(_)) => Err(PErr {
             at: "",
-            kind: ErrorKind::Syntax { expected: "more input" },
+            kind: ErrorKind::Syntax {
+                expected: "more input",
+            },
         }),
     }
 }
@@ -136,7 +149,14 @@ fn payload_type(i: &str) -> Res<'_, u8> {
 
 fn net_type(i: &str) -> Res<'_, NetType<'_>> {
     let (rest, t) = exp("network type", token).parse(i)?;
-    Ok((rest, if t == "IN" { NetType::In } else { NetType::Other(t) }))
+    Ok((
+        rest,
+        if t == "IN" {
+            NetType::In
+        } else {
+            NetType::Other(t)
+        },
+    ))
 }
 
 fn addr_type(i: &str) -> Res<'_, AddrType<'_>> {
@@ -161,7 +181,17 @@ pub(crate) fn origin(i: &str) -> Res<'_, Origin<'_>> {
     let (i, net_type) = preceded(exp("space", sp), net_type).parse(i)?;
     let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
     let (i, address) = preceded(exp("space", sp), exp("unicast address", non_ws)).parse(i)?;
-    Ok((i, Origin { username, session_id, session_version, net_type, addr_type, address }))
+    Ok((
+        i,
+        Origin {
+            username,
+            session_id,
+            session_version,
+            net_type,
+            addr_type,
+            address,
+        },
+    ))
 }
 
 /// `c=<nettype> <addrtype> <connection-address>` with `/ttl` and `/count` for multicast.
@@ -169,9 +199,18 @@ pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
     let (i, net_type) = net_type(i)?;
     let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, address) = exp("connection address", take_while1(|c| is_non_ws(c) && c != '/'))
-        .parse(i)?;
-    let mut c = Connection { net_type, addr_type, address, ttl: None, count: None };
+    let (i, address) = exp(
+        "connection address",
+        take_while1(|c| is_non_ws(c) && c != '/'),
+    )
+    .parse(i)?;
+    let mut c = Connection {
+        net_type,
+        addr_type,
+        address,
+        ttl: None,
+        count: None,
+    };
     let (i, first) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
     let (i, second) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
     match (addr_type, first, second) {
@@ -186,7 +225,14 @@ pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
         }
         // IPv6 multicast has no TTL: <base>[/<number of addresses>].
         (AddrType::Ip6, Some(count), None) => c.count = Some(count),
-        _ => return fail(i, ErrorKind::Syntax { expected: "end of connection address" }),
+        _ => {
+            return fail(
+                i,
+                ErrorKind::Syntax {
+                    expected: "end of connection address",
+                },
+            );
+        }
     }
     Ok((i, c))
 }
@@ -215,7 +261,14 @@ fn token_no_colon(i: &str) -> Res<'_, &str> {
 pub(crate) fn timing(i: &str) -> Res<'_, Timing<'_>> {
     let (i, start) = exp("start time", num::<u64>).parse(i)?;
     let (i, stop) = preceded(exp("space", sp), exp("stop time", num::<u64>)).parse(i)?;
-    Ok((i, Timing { start, stop, repeats: Vec::new() }))
+    Ok((
+        i,
+        Timing {
+            start,
+            stop,
+            repeats: Vec::new(),
+        },
+    ))
 }
 
 /// `typed-time = 1*DIGIT [fixed-len-time-unit]`.
@@ -228,7 +281,14 @@ fn typed_time(i: &str) -> Res<'_, TypedTime> {
         'm' => TimeUnit::Minutes,
         _ => TimeUnit::Seconds,
     });
-    Ok((i, TypedTime { negative: false, value, unit }))
+    Ok((
+        i,
+        TypedTime {
+            negative: false,
+            value,
+            unit,
+        },
+    ))
 }
 
 /// A whole `typed-time` (with optional `-`), for the iterators of the model.
@@ -249,7 +309,14 @@ pub(crate) fn repeat(i: &str) -> Res<'_, Repeat<'_>> {
         many0_count(preceded(sp, exp("offset", typed_time))),
     ))
     .parse(i)?;
-    Ok((i, Repeat { interval, duration, offsets }))
+    Ok((
+        i,
+        Repeat {
+            interval,
+            duration,
+            offsets,
+        },
+    ))
 }
 
 /// `z=<adjustment time> <offset> *(SP <adjustment time> SP <offset>)`.
@@ -282,7 +349,9 @@ pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
         "image" => MediaType::Image,
         other => MediaType::Other(other),
     };
-    let Ok((i, _)) = sp(i) else { return fail(i, ErrorKind::MissingPort) };
+    let Ok((i, _)) = sp(i) else {
+        return fail(i, ErrorKind::MissingPort);
+    };
     let (i, port) = match num::<u16>(i) {
         Ok(x) => x,
         Err(nom::Err::Error(_)) => return fail(i, ErrorKind::MissingPort),
@@ -292,9 +361,11 @@ pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, proto) = exp("transport protocol", non_ws).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, formats) =
-        recognize((exp("format", token), many0_count(preceded(sp, exp("format", token)))))
-            .parse(i)?;
+    let (i, formats) = recognize((
+        exp("format", token),
+        many0_count(preceded(sp, exp("format", token))),
+    ))
+    .parse(i)?;
     if is_rtp(proto) {
         for f in formats.split(' ') {
             whole(f, payload_type).map_err(nom::Err::Failure)?;
@@ -309,10 +380,18 @@ pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
 // Attributes.
 
 /// Parses the value of a known attribute. `Ok(None)` means the name is not one we type.
-pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> Result<Option<Attribute<'a>>, PErr<'a>> {
+pub(crate) fn attribute<'a>(
+    name: &'a str,
+    value: Option<&'a str>,
+) -> Result<Option<Attribute<'a>>, PErr<'a>> {
     let flag = |a: Attribute<'a>| match value {
         None => Ok(Some(a)),
-        Some(v) => Err(PErr { at: v, kind: ErrorKind::Syntax { expected: "no value" } }),
+        Some(v) => Err(PErr {
+            at: v,
+            kind: ErrorKind::Syntax {
+                expected: "no value",
+            },
+        }),
     };
     let Some(v) = value else {
         return match name {
@@ -331,22 +410,35 @@ pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> Result<Opt
             "ice-ufrag" | "ice-pwd" | "ice-options" | "candidate" | "remote-candidates"
             | "fingerprint" | "setup" | "tls-id" | "mid" | "group" | "msid" | "msid-semantic"
             | "extmap" | "rtpmap" | "fmtp" | "rtcp" | "rtcp-fb" | "ssrc" | "ssrc-group" | "rid"
-            | "simulcast" | "sctp-port" | "max-message-size" | "sctpmap" | "ptime"
-            | "maxptime" | "framerate" => {
-                Err(PErr { at: name.get(name.len()..).unwrap_or(""), kind: ErrorKind::Syntax { expected: "':' and a value" } })
-            }
+            | "simulcast" | "sctp-port" | "max-message-size" | "sctpmap" | "ptime" | "maxptime"
+            | "framerate" => Err(PErr {
+                at: name.get(name.len()..).unwrap_or(""),
+                kind: ErrorKind::Syntax {
+                    expected: "':' and a value",
+                },
+            }),
             _ => Ok(None),
         };
     };
     let a = match name {
         "candidate" => Attribute::Candidate(whole(v, candidate)?),
-        "ice-ufrag" => Attribute::IceUfrag(whole(v, |i| ice_string(i, 4, ErrorKind::BadUfragLength))?),
+        "ice-ufrag" => {
+            Attribute::IceUfrag(whole(v, |i| ice_string(i, 4, ErrorKind::BadUfragLength))?)
+        }
         "ice-pwd" => Attribute::IcePwd(whole(v, |i| ice_string(i, 22, ErrorKind::BadPwdLength))?),
         "ice-options" => Attribute::IceOptions(IceOptions(whole(v, ice_options)?)),
         "remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
         "fingerprint" => Attribute::Fingerprint(whole(v, fingerprint)?),
         "setup" => Attribute::Setup(whole(v, setup)?),
-        "tls-id" => Attribute::TlsId(whole(v, exp("tls-id", take_while1(|c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '='))))?),
+        "tls-id" => Attribute::TlsId(whole(
+            v,
+            exp(
+                "tls-id",
+                take_while1(|c: char| {
+                    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=')
+                }),
+            ),
+        )?),
         "mid" => Attribute::Mid(whole(v, exp("identification tag", token))?),
         "group" => Attribute::Group(whole(v, group)?),
         "msid" => Attribute::Msid(whole(v, msid)?),
@@ -421,15 +513,23 @@ pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
         "relay" => CandidateType::Relay,
         other => CandidateType::Other(other),
     };
-    let (i, related_address) =
-        opt(preceded(tag(" raddr "), exp("related address", take_while1(is_addr_char))))
-            .parse(i)?;
+    let (i, related_address) = opt(preceded(
+        tag(" raddr "),
+        exp("related address", take_while1(is_addr_char)),
+    ))
+    .parse(i)?;
     let (i, related_port) =
         opt(preceded(tag(" rport "), exp("related port", num::<u16>))).parse(i)?;
     // Extensions: *(SP extension-att-name SP extension-att-value), kept as text.
     let (i, extensions) = match sp(i) {
         Ok((rest, _)) => {
-            let pair = || (exp("extension name", non_ws), exp("space", sp), exp("extension value", non_ws));
+            let pair = || {
+                (
+                    exp("extension name", non_ws),
+                    exp("space", sp),
+                    exp("extension value", non_ws),
+                )
+            };
             recognize((pair(), many0_count(preceded(sp, pair())))).parse(rest)?
         }
         Err(_) => (i, i),
@@ -477,7 +577,13 @@ fn fingerprint(i: &str) -> Res<'_, Fingerprint<'_>> {
     };
     let (i, fingerprint) =
         recognize((hex2(), many0_count(preceded(char(':'), hex2())))).parse(i)?;
-    Ok((i, Fingerprint { hash_function, fingerprint }))
+    Ok((
+        i,
+        Fingerprint {
+            hash_function,
+            fingerprint,
+        },
+    ))
 }
 
 fn setup(i: &str) -> Res<'_, Setup> {
@@ -486,7 +592,14 @@ fn setup(i: &str) -> Res<'_, Setup> {
         "passive" => Setup::Passive,
         "actpass" => Setup::Actpass,
         "holdconn" => Setup::Holdconn,
-        _ => return fail(i, ErrorKind::Syntax { expected: "active, passive, actpass or holdconn" }),
+        _ => {
+            return fail(
+                i,
+                ErrorKind::Syntax {
+                    expected: "active, passive, actpass or holdconn",
+                },
+            );
+        }
     };
     Ok(("", s))
 }
@@ -509,7 +622,13 @@ fn group(i: &str) -> Res<'_, Group<'_>> {
 fn msid(i: &str) -> Res<'_, Msid<'_>> {
     let (i, stream_id) = exp("msid id", token).parse(i)?;
     let (i, track_id) = opt(preceded(sp, exp("msid appdata", token))).parse(i)?;
-    Ok((i, Msid { stream_id, track_id }))
+    Ok((
+        i,
+        Msid {
+            stream_id,
+            track_id,
+        },
+    ))
 }
 
 /// `[SP] semantic [SP ids]`.
@@ -524,7 +643,14 @@ fn msid_semantic(i: &str) -> Res<'_, MsidSemantic<'_>> {
         .parse(rest)?,
         Err(_) => (i, i),
     };
-    Ok((i, MsidSemantic { leading_space: space.is_some(), semantic, ids }))
+    Ok((
+        i,
+        MsidSemantic {
+            leading_space: space.is_some(),
+            semantic,
+            ids,
+        },
+    ))
 }
 
 fn direction(i: &str) -> Res<'_, Direction> {
@@ -534,7 +660,14 @@ fn direction(i: &str) -> Res<'_, Direction> {
         "sendonly" => Direction::SendOnly,
         "recvonly" => Direction::RecvOnly,
         "inactive" => Direction::Inactive,
-        _ => return fail(t, ErrorKind::Syntax { expected: "direction" }),
+        _ => {
+            return fail(
+                t,
+                ErrorKind::Syntax {
+                    expected: "direction",
+                },
+            );
+        }
     };
     Ok((rest, d))
 }
@@ -545,8 +678,23 @@ fn extmap(i: &str) -> Res<'_, Extmap<'_>> {
     let (i, direction) = opt(preceded(char('/'), direction)).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, uri) = exp("extension URI", non_ws).parse(i)?;
-    let (i, attributes) = opt(preceded(sp, exp("extension attributes", take_while1(|c| c != '\r' && c != '\n')))).parse(i)?;
-    Ok((i, Extmap { id, direction, uri, attributes }))
+    let (i, attributes) = opt(preceded(
+        sp,
+        exp(
+            "extension attributes",
+            take_while1(|c| c != '\r' && c != '\n'),
+        ),
+    ))
+    .parse(i)?;
+    Ok((
+        i,
+        Extmap {
+            id,
+            direction,
+            uri,
+            attributes,
+        },
+    ))
 }
 
 /// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
@@ -556,8 +704,17 @@ fn rtpmap(i: &str) -> Res<'_, Rtpmap<'_>> {
     let (i, encoding_name) = exp("encoding name", token).parse(i)?;
     let (i, _) = exp("'/'", char('/')).parse(i)?;
     let (i, clock_rate) = exp("clock rate", num::<u32>).parse(i)?;
-    let (i, encoding_params) = opt(preceded(char('/'), exp("encoding parameters", token))).parse(i)?;
-    Ok((i, Rtpmap { payload_type, encoding_name, clock_rate, encoding_params }))
+    let (i, encoding_params) =
+        opt(preceded(char('/'), exp("encoding parameters", token))).parse(i)?;
+    Ok((
+        i,
+        Rtpmap {
+            payload_type,
+            encoding_name,
+            clock_rate,
+            encoding_params,
+        },
+    ))
 }
 
 /// `fmt SP format-specific-params`.
@@ -588,8 +745,19 @@ fn rtcp_fb(i: &str) -> Res<'_, RtcpFb<'_>> {
     let (i, payload_type) = exp("payload type or '*'", token).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, feedback) = exp("feedback type", token).parse(i)?;
-    let (i, param) = opt(preceded(sp, exp("feedback parameters", take_while1(|_| true)))).parse(i)?;
-    Ok((i, RtcpFb { payload_type, feedback, param }))
+    let (i, param) = opt(preceded(
+        sp,
+        exp("feedback parameters", take_while1(|_| true)),
+    ))
+    .parse(i)?;
+    Ok((
+        i,
+        RtcpFb {
+            payload_type,
+            feedback,
+            param,
+        },
+    ))
 }
 
 /// `ssrc-id SP attribute [":" value]`.
@@ -598,7 +766,14 @@ fn ssrc(i: &str) -> Res<'_, Ssrc<'_>> {
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, attribute) = exp("source attribute", token_no_colon).parse(i)?;
     let (i, value) = opt(preceded(char(':'), take_while(|_| true))).parse(i)?;
-    Ok((i, Ssrc { ssrc, attribute, value }))
+    Ok((
+        i,
+        Ssrc {
+            ssrc,
+            attribute,
+            value,
+        },
+    ))
 }
 
 /// `semantics *(SP ssrc-id)`.
@@ -625,7 +800,12 @@ fn rid_direction(i: &str) -> Res<'_, RidDirection> {
     } else if let Some(rest) = i.strip_prefix("recv") {
         Ok((rest, RidDirection::Recv))
     } else {
-        fail(i, ErrorKind::Syntax { expected: "send or recv" })
+        fail(
+            i,
+            ErrorKind::Syntax {
+                expected: "send or recv",
+            },
+        )
     }
 }
 
@@ -634,9 +814,19 @@ fn rid(i: &str) -> Res<'_, Rid<'_>> {
     let (i, id) = exp("rid id", rid_id).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, direction) = rid_direction(i)?;
-    let (i, restrictions) =
-        opt(preceded(sp, exp("rid restrictions", take_while1(is_non_ws)))).parse(i)?;
-    Ok((i, Rid { id, direction, restrictions }))
+    let (i, restrictions) = opt(preceded(
+        sp,
+        exp("rid restrictions", take_while1(is_non_ws)),
+    ))
+    .parse(i)?;
+    Ok((
+        i,
+        Rid {
+            id,
+            direction,
+            restrictions,
+        },
+    ))
 }
 
 /// `sc-str-list = sc-alt-list *(";" sc-alt-list)`, `sc-alt-list = sc-id *("," sc-id)`,
@@ -655,14 +845,25 @@ fn simulcast(i: &str) -> Res<'_, Simulcast<'_>> {
         Ok((i, _)) => {
             let (i, d2) = rid_direction(i)?;
             if d2 == d1 {
-                return fail(i, ErrorKind::Syntax { expected: "the other direction" });
+                return fail(
+                    i,
+                    ErrorKind::Syntax {
+                        expected: "the other direction",
+                    },
+                );
             }
             let (i, l2) = preceded(exp("space", sp), sc_str_list).parse(i)?;
             (i, Some((d2, l2)))
         }
         Err(_) => (i, None),
     };
-    Ok((i, Simulcast { first: (d1, l1), second }))
+    Ok((
+        i,
+        Simulcast {
+            first: (d1, l1),
+            second,
+        },
+    ))
 }
 
 /// `number SP app [SP streams]`.
@@ -671,13 +872,23 @@ fn sctpmap(i: &str) -> Res<'_, Sctpmap<'_>> {
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, app) = exp("application", token).parse(i)?;
     let (i, streams) = opt(preceded(sp, exp("streams", num::<u32>))).parse(i)?;
-    Ok((i, Sctpmap { number, app, streams }))
+    Ok((
+        i,
+        Sctpmap {
+            number,
+            app,
+            streams,
+        },
+    ))
 }
 
 /// `non-zero-int-or-real`: digits with an optional fraction.
 fn decimal(i: &str) -> Res<'_, Decimal<'_>> {
-    let (i, d) = recognize((exp("number", digit1), opt((char('.'), exp("digits", digit1)))))
-        .parse(i)?;
+    let (i, d) = recognize((
+        exp("number", digit1),
+        opt((char('.'), exp("digits", digit1))),
+    ))
+    .parse(i)?;
     Ok((i, Decimal(d)))
 }
 
@@ -688,6 +899,11 @@ pub(crate) fn candidate_standalone<'a>(
 ) -> Result<Candidate<'a>, crate::Error> {
     whole(value, candidate).map_err(|e| {
         let col = crate::parse::offset_in(text, e.at) + 1;
-        crate::Error { line: 1, column: col, kind: e.kind, span: (0, text.len()) }
+        crate::Error {
+            line: 1,
+            column: col,
+            kind: e.kind,
+            span: (0, text.len()),
+        }
     })
 }

@@ -86,10 +86,9 @@ pub use builder::SessionBuilder;
 pub use error::{Error, ErrorKind, Warning, WarningKind};
 pub use model::{
     AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
-    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid,
-    MsidSemantic, NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
-    SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime,
-    ZoneAdjustments,
+    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
+    NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap, SessionDescription,
+    Setup, Simulcast, Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime, ZoneAdjustments,
 };
 pub use parse::{Limits, ParseOptions, Parsed, parse_with};
 
@@ -127,11 +126,19 @@ pub fn parse_bytes<'a>(input: &'a [u8], options: &ParseOptions) -> Result<Parsed
         Err(e) => {
             let bad = e.valid_up_to();
             let before = input.get(..bad).unwrap_or(&[]);
-            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
             let line_end = input
                 .get(bad..)
                 .and_then(|r| r.iter().position(|&b| b == b'\n'))
                 .map_or(input.len(), |p| bad + p);
+            let line_end = if input.get(line_end.wrapping_sub(1)) == Some(&b'\r') {
+                line_end - 1
+            } else {
+                line_end
+            };
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
             Err(Error {
                 line,
@@ -158,7 +165,9 @@ pub fn fuzz_parse(data: &[u8]) {
 #[doc(hidden)]
 pub fn fuzz_roundtrip(data: &[u8]) {
     let options = ParseOptions::default();
-    let Ok(first) = parse_bytes(data, &options) else { return };
+    let Ok(first) = parse_bytes(data, &options) else {
+        return;
+    };
     let mut out = String::new();
     first.description.write_to(&mut out);
     let mut relaxed = options;
@@ -169,12 +178,18 @@ pub fn fuzz_roundtrip(data: &[u8]) {
         Ok(p) => p.description,
         Err(e) => panic!("canonical output does not parse: {e}\n{out}"),
     };
-    assert_eq!(first.description, second, "parse(write(parse(x))) != parse(x)\n{out}");
+    assert_eq!(
+        first.description, second,
+        "parse(write(parse(x))) != parse(x)\n{out}"
+    );
     let mut again = String::new();
     second.write_to(&mut again);
     assert_eq!(out, again, "writing is not idempotent");
     // A strict parse without warnings must come back byte for byte (modulo line endings).
     if let Ok(strict) = parse_bytes(data, &ParseOptions::strict()) {
-        assert_eq!(strict.description, first.description, "strict and lenient disagree");
+        assert_eq!(
+            strict.description, first.description,
+            "strict and lenient disagree"
+        );
     }
 }

@@ -717,9 +717,14 @@ pub struct Fmtp<'a> {
 impl<'a> Fmtp<'a> {
     /// The `;`-separated parameters as `(key, value)`, value empty for flags.
     pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
-        self.params.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|p| {
-            p.split_once('=').map_or((p, ""), |(k, v)| (k.trim(), v.trim()))
-        })
+        self.params
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|p| {
+                p.split_once('=')
+                    .map_or((p, ""), |(k, v)| (k.trim(), v.trim()))
+            })
     }
 
     /// The value of parameter `key`.

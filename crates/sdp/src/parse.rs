@@ -48,7 +48,10 @@ impl ParseOptions {
     /// Strict mode with default limits.
     #[must_use]
     pub fn strict() -> Self {
-        Self { strict: true, limits: Limits::default() }
+        Self {
+            strict: true,
+            limits: Limits::default(),
+        }
     }
 
     /// Lenient mode with default limits.
@@ -116,11 +119,20 @@ struct Ctx<'a, 'w> {
 impl<'a> Ctx<'a, '_> {
     fn err(&self, no: usize, line: &'a str, at: &'a str, kind: ErrorKind) -> Error {
         let start = offset_in(self.input, line);
-        Error { line: no, column: offset_in(line, at) + 1, kind, span: (start, start + line.len()) }
+        Error {
+            line: no,
+            column: offset_in(line, at) + 1,
+            kind,
+            span: (start, start + line.len()),
+        }
     }
 
     fn warn(&mut self, no: usize, line: &'a str, at: &'a str, kind: WarningKind) {
-        self.warnings.push(Warning { line: no, column: offset_in(line, at) + 1, kind });
+        self.warnings.push(Warning {
+            line: no,
+            column: offset_in(line, at) + 1,
+            kind,
+        });
     }
 
     /// A deviation: an error in strict mode, a warning in lenient mode.
@@ -166,7 +178,12 @@ impl<'a> Ctx<'a, '_> {
     }
 
     /// Parses `a=` line content.
-    fn attribute(&mut self, no: usize, line: &'a str, value: &'a str) -> Result<Attribute<'a>, Error> {
+    fn attribute(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+    ) -> Result<Attribute<'a>, Error> {
         let (name, v) = match value.split_once(':') {
             Some((n, v)) => (n, Some(v)),
             None => (value, None),
@@ -178,15 +195,21 @@ impl<'a> Ctx<'a, '_> {
                 no,
                 line,
                 at,
-                ErrorKind::Syntax { expected: "attribute name" },
-                WarningKind::InvalidAttribute(ErrorKind::Syntax { expected: "attribute name" }),
+                ErrorKind::Syntax {
+                    expected: "attribute name",
+                },
+                WarningKind::InvalidAttribute(ErrorKind::Syntax {
+                    expected: "attribute name",
+                }),
             )?;
             return Ok(other);
         }
         match grammar::attribute(name, v) {
             Ok(Some(a)) => Ok(a),
             Ok(None) => Ok(other),
-            Err(e) => self.bad_attribute(no, line, name, v, e).map(|a| a.unwrap_or(other)),
+            Err(e) => self
+                .bad_attribute(no, line, name, v, e)
+                .map(|a| a.unwrap_or(other)),
         }
     }
 
@@ -224,7 +247,10 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
     let limits = &options.limits;
     // Limits first, before any allocation: a hostile input is refused in one pass over it.
     if input.len() > limits.max_size {
-        return Err(Error::whole(ErrorKind::TooLarge { size: input.len(), limit: limits.max_size }));
+        return Err(Error::whole(ErrorKind::TooLarge {
+            size: input.len(),
+            limit: limits.max_size,
+        }));
     }
     let newlines = input.bytes().filter(|&b| b == b'\n').count();
     let mut lines: Vec<&'a str> = Vec::with_capacity((newlines + 1).min(limits.max_lines + 1));
@@ -247,12 +273,20 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
             span: (start, start + line.len()),
         };
         if no > limits.max_lines {
-            return Err(mk(1, ErrorKind::TooManyLines { limit: limits.max_lines }));
+            return Err(mk(
+                1,
+                ErrorKind::TooManyLines {
+                    limit: limits.max_lines,
+                },
+            ));
         }
         if line.len() > limits.max_line_length {
-            return Err(mk(limits.max_line_length + 1, ErrorKind::LineTooLong {
-                limit: limits.max_line_length,
-            }));
+            return Err(mk(
+                limits.max_line_length + 1,
+                ErrorKind::LineTooLong {
+                    limit: limits.max_line_length,
+                },
+            ));
         }
         // RFC 8866 §9: text = byte-string, which excludes NUL, CR and LF.
         if let Some(p) = line.bytes().position(|b| b == b'\r' || b == 0) {
@@ -261,7 +295,12 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
         if line.starts_with("m=") {
             media_count += 1;
             if media_count > limits.max_media {
-                return Err(mk(1, ErrorKind::TooManyMedia { limit: limits.max_media }));
+                return Err(mk(
+                    1,
+                    ErrorKind::TooManyMedia {
+                        limit: limits.max_media,
+                    },
+                ));
             }
         } else if media_count == 0 && line.starts_with("a=") {
             session_attrs += 1;
@@ -269,9 +308,16 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
         lines.push(line);
     }
     let mut warnings = Vec::new();
-    let mut ctx = Ctx { input, strict: options.strict, warnings: &mut warnings };
+    let mut ctx = Ctx {
+        input,
+        strict: options.strict,
+        warnings: &mut warnings,
+    };
     let description = parse_lines(&mut ctx, &lines, media_count, session_attrs, limits)?;
-    Ok(Parsed { description, warnings })
+    Ok(Parsed {
+        description,
+        warnings,
+    })
 }
 
 #[allow(clippy::too_many_lines)]
@@ -319,7 +365,13 @@ fn parse_lines<'a>(
         let no = idx + 1;
         let bytes = line.as_bytes();
         if bytes.is_empty() {
-            ctx.deviation(no, line, line, ErrorKind::NotATypeLine, WarningKind::EmptyLine)?;
+            ctx.deviation(
+                no,
+                line,
+                line,
+                ErrorKind::NotATypeLine,
+                WarningKind::EmptyLine,
+            )?;
             continue;
         }
         let (Some(&t), Some(b'=')) = (bytes.first(), bytes.get(1)) else {
@@ -331,7 +383,11 @@ fn parse_lines<'a>(
         let value = line.get(2..).unwrap_or("");
         let tc = char::from(t);
         if idx == 0 {
-            let v = if ctx.strict { value } else { value.trim_end_matches([' ', '\t']) };
+            let v = if ctx.strict {
+                value
+            } else {
+                value.trim_end_matches([' ', '\t'])
+            };
             if v != "0" {
                 return Err(ctx.err(no, line, value, ErrorKind::BadVersion));
             }
@@ -362,23 +418,37 @@ fn parse_lines<'a>(
                 let (e, w) = if session_rank(t).is_some() {
                     (ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))
                 } else {
-                    (ErrorKind::UnknownLineType(tc), WarningKind::UnknownLineType(tc))
+                    (
+                        ErrorKind::UnknownLineType(tc),
+                        WarningKind::UnknownLineType(tc),
+                    )
                 };
                 ctx.deviation(no, line, line, e, w)?;
                 m.other_lines.push(line);
                 continue;
             };
             if r < rank {
-                ctx.deviation(no, line, line, ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))?;
+                ctx.deviation(
+                    no,
+                    line,
+                    line,
+                    ErrorKind::OutOfOrder(tc),
+                    WarningKind::OutOfOrder(tc),
+                )?;
             } else {
                 rank = r;
             }
             match t {
                 b'a' => {
                     if m.attributes.len() >= limits.max_attributes {
-                        return Err(ctx.err(no, line, line, ErrorKind::TooManyAttributes {
-                            limit: limits.max_attributes,
-                        }));
+                        return Err(ctx.err(
+                            no,
+                            line,
+                            line,
+                            ErrorKind::TooManyAttributes {
+                                limit: limits.max_attributes,
+                            },
+                        ));
                     }
                     let a = ctx.attribute(no, line, value)?;
                     m.attributes.push(a);
@@ -418,7 +488,13 @@ fn parse_lines<'a>(
             continue;
         };
         if r < rank {
-            ctx.deviation(no, line, line, ErrorKind::OutOfOrder(tc), WarningKind::OutOfOrder(tc))?;
+            ctx.deviation(
+                no,
+                line,
+                line,
+                ErrorKind::OutOfOrder(tc),
+                WarningKind::OutOfOrder(tc),
+            )?;
         } else {
             rank = r;
         }
@@ -437,7 +513,9 @@ fn parse_lines<'a>(
                         no,
                         line,
                         value,
-                        ErrorKind::Syntax { expected: "a session name (use \"s=-\")" },
+                        ErrorKind::Syntax {
+                            expected: "a session name (use \"s=-\")",
+                        },
                         WarningKind::InvalidAttribute(ErrorKind::Syntax {
                             expected: "a session name",
                         }),
@@ -496,9 +574,14 @@ fn parse_lines<'a>(
             }
             _ => {
                 if d.attributes.len() >= limits.max_attributes {
-                    return Err(ctx.err(no, line, line, ErrorKind::TooManyAttributes {
-                        limit: limits.max_attributes,
-                    }));
+                    return Err(ctx.err(
+                        no,
+                        line,
+                        line,
+                        ErrorKind::TooManyAttributes {
+                            limit: limits.max_attributes,
+                        },
+                    ));
                 }
                 let a = ctx.attribute(no, line, value)?;
                 d.attributes.push(a);
@@ -533,7 +616,11 @@ fn parse_lines<'a>(
             ErrorKind::MissingLine('t'),
             WarningKind::MissingLine('t'),
         )?;
-        d.timings.push(Timing { start: 0, stop: 0, repeats: Vec::new() });
+        d.timings.push(Timing {
+            start: 0,
+            stop: 0,
+            repeats: Vec::new(),
+        });
     }
     Ok(d)
 }

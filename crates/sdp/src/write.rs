@@ -442,8 +442,12 @@ impl SessionDescription<'_> {
     #[must_use]
     pub fn estimated_len(&self) -> usize {
         // Attribute lines average about 40 bytes in browser descriptions.
-        let attrs: usize =
-            self.attributes.len() + self.media.iter().map(|m| m.attributes.len() + 2).sum::<usize>();
+        let attrs: usize = self.attributes.len()
+            + self
+                .media
+                .iter()
+                .map(|m| m.attributes.len() + 2)
+                .sum::<usize>();
         96 + attrs * 40
     }
 }
