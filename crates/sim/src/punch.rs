@@ -356,19 +356,29 @@ pub fn run<C: ProbeCodec + Clone>(
     config: &PunchConfig,
     codec: C,
 ) -> Result<PunchOutcome, PunchError> {
+    let server_codec = codec.clone();
+    run_with_server(config, codec, move |addr| {
+        Box::new(Reflector::new(addr, server_codec))
+    })
+}
+
+/// Like [`run`], with the STUN server built by `server` for its address (for example
+/// `icebreaker-stun`'s binding server wrapped in an [`Endpoint`]).
+pub fn run_with_server<C: ProbeCodec + Clone>(
+    config: &PunchConfig,
+    codec: C,
+    server: impl FnOnce(SocketAddr) -> Box<dyn Endpoint>,
+) -> Result<PunchOutcome, PunchError> {
     let mut sim = Sim::new(config.seed, config.epoch);
     sim.set_link(RealmId::PUBLIC, config.internet);
     let capture = config
         .pcap
         .then(|| sim.capture(CapturePoint::Realm(RealmId::PUBLIC)));
     let server_ip = sim.alloc_ip(RealmId::PUBLIC).ok_or(PunchError::Topology)?;
-    let server = SocketAddr::new(server_ip, SERVER_PORT);
-    sim.add_host(
-        RealmId::PUBLIC,
-        &[server_ip],
-        Box::new(Reflector::new(server, codec.clone())),
-    )
-    .ok_or(PunchError::Topology)?;
+    let server_addr = SocketAddr::new(server_ip, SERVER_PORT);
+    sim.add_host(RealmId::PUBLIC, &[server_ip], server(server_addr))
+        .ok_or(PunchError::Topology)?;
+    let server = server_addr;
     let side = |sim: &mut Sim, spec: &NatSpec| -> Result<(HostId, SocketAddr), PunchError> {
         let (_, realm) = sim
             .add_nat_chain(RealmId::PUBLIC, spec, config.lan)
