@@ -1,0 +1,524 @@
+//! Property tests: generated descriptions survive write → parse unchanged; arbitrary text and
+//! bytes never panic; parse → write → parse is stable on line soups.
+
+use icebreaker_sdp::{
+    AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
+    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
+    NetType, Origin, ParseOptions, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
+    SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, Timing, parse_bytes, parse_strict,
+};
+use proptest::prelude::*;
+
+/// Generated text lives as long as the test process (a few KB per case).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn re(pattern: &'static str) -> impl Strategy<Value = &'static str> {
+    proptest::string::string_regex(pattern)
+        .expect("regex")
+        .prop_map(leak)
+}
+
+fn token() -> impl Strategy<Value = &'static str> {
+    re("[A-Za-z0-9][A-Za-z0-9._~+-]{0,12}")
+}
+
+fn ice_chars(min: usize, max: usize) -> impl Strategy<Value = &'static str> {
+    proptest::collection::vec(
+        prop::sample::select(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+                .as_bytes()
+                .to_vec(),
+        ),
+        min..=max,
+    )
+    .prop_map(|v| leak(v.into_iter().map(char::from).collect()))
+}
+
+fn address() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|b| leak(format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]))),
+        any::<[u16; 8]>().prop_map(|w| leak(std::net::Ipv6Addr::from(w).to_string())),
+        re("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.local"),
+    ]
+}
+
+fn direction() -> impl Strategy<Value = Direction> {
+    prop::sample::select(vec![
+        Direction::SendRecv,
+        Direction::SendOnly,
+        Direction::RecvOnly,
+        Direction::Inactive,
+    ])
+}
+
+fn candidate() -> impl Strategy<Value = Candidate<'static>> {
+    (
+        ice_chars(1, 32),
+        1u16..=256,
+        prop::sample::select(vec!["udp", "UDP", "tcp", "TCP"]),
+        any::<u32>(),
+        address(),
+        any::<u16>(),
+        prop::sample::select(vec![
+            CandidateType::Host,
+            CandidateType::Srflx,
+            CandidateType::Prflx,
+            CandidateType::Relay,
+        ]),
+        proptest::option::of((address(), any::<u16>())),
+        prop::sample::select(vec![
+            "",
+            "generation 0",
+            "tcptype active generation 0 network-id 1",
+            "ufrag EsAw network-cost 999",
+        ]),
+    )
+        .prop_map(
+            |(foundation, component, transport, priority, address, port, typ, rel, ext)| {
+                Candidate {
+                    foundation,
+                    component,
+                    transport,
+                    priority,
+                    address,
+                    port,
+                    typ,
+                    related_address: rel.map(|r| r.0),
+                    related_port: rel.map(|r| r.1),
+                    extensions: ext,
+                }
+            },
+        )
+}
+
+fn attribute() -> impl Strategy<Value = Attribute<'static>> {
+    let simple = prop_oneof![
+        ice_chars(4, 40).prop_map(Attribute::IceUfrag),
+        ice_chars(22, 40).prop_map(Attribute::IcePwd),
+        prop::sample::select(vec!["trickle", "ice2", "trickle ice2", "renomination"])
+            .prop_map(|s| Attribute::IceOptions(IceOptions(s))),
+        Just(Attribute::IceLite),
+        Just(Attribute::IceMismatch),
+        Just(Attribute::EndOfCandidates),
+        Just(Attribute::ExtmapAllowMixed),
+        Just(Attribute::RtcpMux),
+        Just(Attribute::RtcpMuxOnly),
+        Just(Attribute::RtcpRsize),
+        Just(Attribute::BundleOnly),
+        direction().prop_map(Attribute::Direction),
+        prop::sample::select(vec![
+            Setup::Active,
+            Setup::Passive,
+            Setup::Actpass,
+            Setup::Holdconn
+        ])
+        .prop_map(Attribute::Setup),
+        token().prop_map(Attribute::Mid),
+        re("[A-Za-z0-9+/_-]{20,40}").prop_map(Attribute::TlsId),
+        any::<u16>().prop_map(Attribute::SctpPort),
+        any::<u64>().prop_map(Attribute::MaxMessageSize),
+        re("[1-9][0-9]{0,3}(\\.[0-9]{1,2})?").prop_map(|s| Attribute::Ptime(Decimal(s))),
+        re("[1-9][0-9]{0,3}").prop_map(|s| Attribute::Maxptime(Decimal(s))),
+        re("[1-9][0-9]{0,2}\\.[0-9]{1,2}").prop_map(|s| Attribute::Framerate(Decimal(s))),
+    ];
+    let structured = prop_oneof![
+        candidate().prop_map(Attribute::Candidate),
+        (any::<u16>(), address(), any::<u16>()).prop_map(|(c, a, p)| {
+            Attribute::RemoteCandidates(leak(format!("{} {a} {p}", c % 1000)))
+        }),
+        (
+            prop::sample::select(vec!["sha-256", "sha-1", "SHA-512"]),
+            any::<[u8; 8]>()
+        )
+            .prop_map(|(h, b)| {
+                let fp = b
+                    .iter()
+                    .map(|x| format!("{x:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(":");
+                Attribute::Fingerprint(Fingerprint {
+                    hash_function: h,
+                    fingerprint: leak(fp),
+                })
+            }),
+        (
+            prop::sample::select(vec!["BUNDLE", "LS", "FID"]),
+            prop::sample::select(vec!["", "0", "0 1 2", "audio video"])
+        )
+            .prop_map(|(semantics, mids)| Attribute::Group(Group { semantics, mids })),
+        (token(), proptest::option::of(token())).prop_map(|(stream_id, track_id)| Attribute::Msid(
+            Msid {
+                stream_id,
+                track_id
+            }
+        )),
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["", "*", "stream-a stream-b"])
+        )
+            .prop_map(
+                |(leading_space, ids)| Attribute::MsidSemantic(MsidSemantic {
+                    leading_space,
+                    semantic: "WMS",
+                    ids
+                })
+            ),
+        (
+            1u16..=4095,
+            proptest::option::of(direction()),
+            prop::sample::select(vec![
+                "urn:ietf:params:rtp-hdrext:sdes:mid",
+                "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+            ]),
+            proptest::option::of(prop::sample::select(vec!["x", "a b c"]))
+        )
+            .prop_map(
+                |(id, direction, uri, attributes)| Attribute::Extmap(Extmap {
+                    id,
+                    direction,
+                    uri,
+                    attributes
+                })
+            ),
+        (
+            0u8..=127,
+            prop::sample::select(vec!["opus", "VP8", "H264", "telephone-event"]),
+            any::<u32>(),
+            proptest::option::of(prop::sample::select(vec!["1", "2"]))
+        )
+            .prop_map(
+                |(payload_type, encoding_name, clock_rate, encoding_params)| Attribute::Rtpmap(
+                    Rtpmap {
+                        payload_type,
+                        encoding_name,
+                        clock_rate,
+                        encoding_params
+                    }
+                )
+            ),
+        (
+            token(),
+            prop::sample::select(vec![
+                "minptime=10;useinbandfec=1",
+                "apt=96",
+                "0-15",
+                "a = b ; c"
+            ])
+        )
+            .prop_map(|(format, params)| Attribute::Fmtp(Fmtp { format, params })),
+        (any::<u16>(), proptest::option::of(address())).prop_map(|(port, a)| Attribute::Rtcp(
+            Rtcp {
+                port,
+                address: a.map(|a| (
+                    NetType::In,
+                    if a.contains(':') {
+                        AddrType::Ip6
+                    } else {
+                        AddrType::Ip4
+                    },
+                    a
+                )),
+            }
+        )),
+        (
+            prop::sample::select(vec!["*", "96", "111"]),
+            prop::sample::select(vec!["nack", "ccm", "goog-remb"]),
+            proptest::option::of(prop::sample::select(vec!["pli", "fir", "a b"]))
+        )
+            .prop_map(|(payload_type, feedback, param)| Attribute::RtcpFb(RtcpFb {
+                payload_type,
+                feedback,
+                param
+            })),
+        (
+            any::<u32>(),
+            prop::sample::select(vec!["cname", "msid", "label"]),
+            proptest::option::of(prop::sample::select(vec!["", "x", "stream track", "{a-b}"]))
+        )
+            .prop_map(|(ssrc, attribute, value)| Attribute::Ssrc(Ssrc {
+                ssrc,
+                attribute,
+                value
+            })),
+        (
+            prop::sample::select(vec!["FID", "SIM"]),
+            proptest::collection::vec(any::<u32>(), 0..4)
+        )
+            .prop_map(|(semantics, v)| {
+                let s = v
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Attribute::SsrcGroup(SsrcGroup {
+                    semantics,
+                    ssrcs: leak(s),
+                })
+            }),
+        (
+            re("[a-z0-9_-]{1,8}"),
+            any::<bool>(),
+            proptest::option::of(prop::sample::select(vec![
+                "pt=96",
+                "max-width=1280;max-height=720"
+            ]))
+        )
+            .prop_map(|(id, send, restrictions)| Attribute::Rid(Rid {
+                id,
+                direction: if send {
+                    RidDirection::Send
+                } else {
+                    RidDirection::Recv
+                },
+                restrictions
+            })),
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["q;h;f", "~1,2;3", "a"]),
+            proptest::option::of(prop::sample::select(vec!["x", "y;~z"]))
+        )
+            .prop_map(|(send, l1, second)| {
+                let (d1, d2) = if send {
+                    (RidDirection::Send, RidDirection::Recv)
+                } else {
+                    (RidDirection::Recv, RidDirection::Send)
+                };
+                Attribute::Simulcast(Simulcast {
+                    first: (d1, l1),
+                    second: second.map(|l| (d2, l)),
+                })
+            }),
+        (any::<u16>(), proptest::option::of(any::<u32>())).prop_map(|(number, streams)| {
+            Attribute::Sctpmap(Sctpmap {
+                number,
+                app: "webrtc-datachannel",
+                streams,
+            })
+        }),
+        (re("x-[a-z]{1,8}"), proptest::option::of(re("[ -~]{0,20}")))
+            .prop_map(|(name, value)| Attribute::Other { name, value }),
+    ];
+    prop_oneof![simple, structured]
+}
+
+fn connection() -> impl Strategy<Value = Connection<'static>> {
+    prop_oneof![
+        address().prop_map(|a| if a.contains(':') {
+            Connection::ip6(a)
+        } else {
+            Connection::ip4(a)
+        }),
+        (any::<u8>(), proptest::option::of(1u32..10)).prop_map(|(ttl, count)| Connection {
+            ttl: Some(ttl),
+            count,
+            ..Connection::ip4("224.2.1.1")
+        }),
+    ]
+}
+
+fn bandwidth() -> impl Strategy<Value = Bandwidth<'static>> {
+    (
+        prop::sample::select(vec![
+            BandwidthType::Ct,
+            BandwidthType::As,
+            BandwidthType::Tias,
+            BandwidthType::Rr,
+            BandwidthType::Rs,
+            BandwidthType::Other("X-YZ"),
+        ]),
+        any::<u64>(),
+    )
+        .prop_map(|(kind, value)| Bandwidth { kind, value })
+}
+
+fn media() -> impl Strategy<Value = Media<'static>> {
+    (
+        prop::sample::select(vec![
+            (MediaType::Audio, "UDP/TLS/RTP/SAVPF", "111 0 8"),
+            (MediaType::Video, "UDP/TLS/RTP/SAVPF", "96 97"),
+            (
+                MediaType::Application,
+                "UDP/DTLS/SCTP",
+                "webrtc-datachannel",
+            ),
+            (MediaType::Other("x-custom"), "TCP/MSRP", "*"),
+            (MediaType::Text, "RTP/AVP", "98"),
+        ]),
+        any::<u16>(),
+        proptest::option::of(1u16..8),
+        proptest::option::of(re("[ -~]{1,20}")),
+        proptest::collection::vec(connection(), 0..2),
+        proptest::collection::vec(bandwidth(), 0..2),
+        proptest::collection::vec(attribute(), 0..24),
+    )
+        .prop_map(
+            |(
+                (kind, proto, formats),
+                port,
+                port_count,
+                title,
+                connections,
+                bandwidths,
+                attributes,
+            )| {
+                let mut m = Media::new(kind, port, proto, formats);
+                m.port_count = port_count;
+                m.title = title;
+                m.connections = connections;
+                m.bandwidths = bandwidths;
+                m.attributes = attributes;
+                m
+            },
+        )
+}
+
+fn description() -> impl Strategy<Value = SessionDescription<'static>> {
+    (
+        (
+            re("[a-z-]{1,8}"),
+            re("[1-9][0-9]{0,19}"),
+            re("[0-9]{1,5}"),
+            address(),
+        ),
+        re("[ -~]{1,20}"),
+        proptest::option::of(re("[ -~]{0,20}")),
+        proptest::option::of(connection()),
+        proptest::collection::vec(bandwidth(), 0..2),
+        (any::<u32>(), any::<u32>()),
+        proptest::collection::vec(attribute(), 0..8),
+        proptest::collection::vec(media(), 0..4),
+    )
+        .prop_map(
+            |(
+                (user, id, version, addr),
+                name,
+                info,
+                connection,
+                bandwidths,
+                (start, stop),
+                attributes,
+                media,
+            )| {
+                SessionDescription {
+                    origin: Origin {
+                        username: user,
+                        session_id: id,
+                        session_version: version,
+                        net_type: NetType::In,
+                        addr_type: if addr.contains(':') {
+                            AddrType::Ip6
+                        } else {
+                            AddrType::Ip4
+                        },
+                        address: addr,
+                    },
+                    session_name: name,
+                    information: info,
+                    uri: None,
+                    emails: Vec::new(),
+                    phones: Vec::new(),
+                    connection,
+                    bandwidths,
+                    timings: vec![Timing {
+                        start: u64::from(start),
+                        stop: u64::from(stop),
+                        repeats: Vec::new(),
+                    }],
+                    zone_adjustments: None,
+                    key: None,
+                    attributes,
+                    other_lines: Vec::new(),
+                    media,
+                }
+            },
+        )
+}
+
+/// Lines that are valid, invalid, or odd, for soups.
+fn soup_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "v=0",
+            "o=- 1 2 IN IP4 127.0.0.1",
+            "s=-",
+            "t=0 0",
+            "c=IN IP4 0.0.0.0",
+            "b=AS:30",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+            "a=mid:0",
+            "a=ice-ufrag:abc",
+            "a=ice-ufrag:abcd ",
+            "a=sendrecv",
+            "a=rtcp-mux:1",
+            "a=candidate:1 1 udp 1 1.2.3.4 9 typ host",
+            "x=1",
+            "",
+            "i=info",
+            "k=clear:x",
+            "r=7d 1h 0",
+            "z=1 -1h",
+            "a=msid-semantic: WMS",
+            "a=group:BUNDLE 0 1",
+            "s= ",
+            "a=simulcast:send a;b recv c",
+            "a=",
+            "a=:",
+            "e=x",
+            "u=y",
+            "p=1",
+        ])
+        .prop_map(String::from),
+        "[a-z]=[ -~]{0,30}",
+        "[ -~]{0,30}",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn generated_descriptions_round_trip(d in description()) {
+        let text = d.to_string();
+        let parsed = parse_strict(&text).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
+        prop_assert_eq!(&parsed, &d);
+        prop_assert_eq!(parsed.to_string(), text);
+    }
+
+    #[test]
+    fn candidates_round_trip_alone(c in candidate()) {
+        let text = c.to_string();
+        prop_assert_eq!(Candidate::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?, c);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        icebreaker_sdp::fuzz_parse(&data);
+        icebreaker_sdp::fuzz_roundtrip(&data);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,256}") {
+        icebreaker_sdp::fuzz_parse(s.as_bytes());
+        icebreaker_sdp::fuzz_roundtrip(s.as_bytes());
+    }
+
+    #[test]
+    fn line_soups_are_stable(lines in proptest::collection::vec(soup_line(), 0..24), crlf in any::<bool>()) {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut text = String::from("v=0");
+        for l in &lines {
+            text.push_str(eol);
+            text.push_str(l);
+        }
+        text.push_str(eol);
+        icebreaker_sdp::fuzz_parse(text.as_bytes());
+        icebreaker_sdp::fuzz_roundtrip(text.as_bytes());
+        // Whatever parses in lenient mode has warnings only for lines that strict mode refuses.
+        if let Ok(p) = parse_bytes(text.as_bytes(), &ParseOptions::lenient())
+            && p.warnings.is_empty()
+        {
+            prop_assert!(parse_strict(&text).is_ok());
+        }
+    }
+}
