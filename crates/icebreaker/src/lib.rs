@@ -1,0 +1,22 @@
+//! # icebreaker
+//!
+//! The runtime of the icebreaker workspace and the `icebreaker` command-line tool. It is the
+//! only crate that opens sockets, reads the clock and draws OS entropy: everything protocol-
+//! shaped lives in the sans-IO crates (`icebreaker-stun` today) and this crate only drives them
+//! over real UDP sockets with tokio (DESIGN.md, B7).
+//!
+//! The modules are usable on their own, so tests and the demo can run a server or a client
+//! in-process:
+//!
+//! - [`decode`]: `icebreaker stun decode`, hex in, a typed report out;
+//! - [`target`]: parsing of the SERVER argument (`host:port`, `host`, `stun:` URIs);
+//! - [`entropy`]: a ChaCha20 RNG seeded from the OS;
+//! - [`cli`]: the argument grammar and the dispatch behind `main`.
+//!
+//! Exit codes: 0 success, 1 a check or a network operation failed (an `invalid` verdict, no
+//! answer from the server), 2 bad input (unusable arguments, malformed hex or STUN).
+
+pub mod cli;
+pub mod decode;
+pub mod entropy;
+pub mod target;

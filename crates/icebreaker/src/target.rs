@@ -1,0 +1,201 @@
+//! The SERVER argument of `stun-client` and `nat-type`: `host:port`, `host` (port 3478) or a
+//! `stun:` URI (RFC 7064), and its resolution to one socket address.
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use core::str::FromStr;
+
+/// The default STUN port (RFC 8489 §18.5).
+pub const DEFAULT_PORT: u16 = 3478;
+
+/// A STUN server as given on the command line, before name resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    /// A host name or an IP literal (IPv6 without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+/// Why a SERVER argument is not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSpecError {
+    /// Nothing where the host should be.
+    EmptyHost,
+    /// The port is not a number in 1..=65535.
+    BadPort(String),
+    /// A `stuns:` URI: STUN over TLS is not supported.
+    TlsUnsupported,
+    /// A bracketed IPv6 literal without its closing bracket, or with junk after it.
+    BadBrackets,
+}
+
+impl fmt::Display for ServerSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyHost => f.write_str("no host given"),
+            Self::BadPort(p) => write!(f, "port {p:?} is not a number between 1 and 65535"),
+            Self::TlsUnsupported => {
+                f.write_str("stuns: (STUN over TLS) is not supported; use stun:")
+            }
+            Self::BadBrackets => f.write_str("malformed [IPv6] literal"),
+        }
+    }
+}
+
+impl std::error::Error for ServerSpecError {}
+
+fn port(s: &str) -> Result<u16, ServerSpecError> {
+    match s.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(ServerSpecError::BadPort(s.to_owned())),
+    }
+}
+
+impl FromStr for ServerSpec {
+    type Err = ServerSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("stuns:") {
+            return Err(ServerSpecError::TlsUnsupported);
+        }
+        // RFC 7064: stun-URI = "stun:" host [ ":" port ]; the scheme is case-insensitive.
+        let rest = if lower.starts_with("stun:") {
+            &s[5..]
+        } else {
+            s
+        };
+        // Tolerate "stun://host" as some tools write it.
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        // A trailing "?transport=udp" as in TURN URIs is ignored.
+        let rest = rest.split('?').next().unwrap_or(rest);
+
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            let (host, after) = inner.split_once(']').ok_or(ServerSpecError::BadBrackets)?;
+            let port = match after {
+                "" => DEFAULT_PORT,
+                p => port(p.strip_prefix(':').ok_or(ServerSpecError::BadBrackets)?)?,
+            };
+            (host, port)
+        } else if rest.parse::<IpAddr>().is_ok() {
+            // A bare IP literal, including an IPv6 one without brackets.
+            (rest, DEFAULT_PORT)
+        } else if let Some((host, p)) = rest.rsplit_once(':') {
+            (host, port(p)?)
+        } else {
+            (rest, DEFAULT_PORT)
+        };
+        if host.is_empty() {
+            return Err(ServerSpecError::EmptyHost);
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl ServerSpec {
+    /// Resolves the host, preferring an address of the same family as `bind` when one is
+    /// given, and IPv4 otherwise.
+    pub async fn resolve(&self, bind: Option<SocketAddr>) -> std::io::Result<SocketAddr> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, self.port));
+        }
+        let all: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await?
+            .collect();
+        let wanted_v6 = bind.is_some_and(|b| b.is_ipv6());
+        all.iter()
+            .find(|a| a.is_ipv6() == wanted_v6)
+            .or_else(|| all.first())
+            .copied()
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} has no address", self.host),
+                )
+            })
+    }
+}
+
+/// The wildcard address of the server's family: where a client binds when not told.
+pub fn default_bind(server: SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!()),
+        SocketAddr::V6(_) => "[::]:0".parse().unwrap_or_else(|_| unreachable!()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> Result<(String, u16), ServerSpecError> {
+        s.parse::<ServerSpec>().map(|s| (s.host, s.port))
+    }
+
+    #[test]
+    fn parse_forms() {
+        assert_eq!(spec("127.0.0.1:3479"), Ok(("127.0.0.1".into(), 3479)));
+        assert_eq!(spec("127.0.0.1"), Ok(("127.0.0.1".into(), 3478)));
+        assert_eq!(
+            spec("stun.example.org"),
+            Ok(("stun.example.org".into(), 3478))
+        );
+        assert_eq!(
+            spec("stun:stun.example.org:19302"),
+            Ok(("stun.example.org".into(), 19302))
+        );
+        assert_eq!(spec("STUN:example.org"), Ok(("example.org".into(), 3478)));
+        assert_eq!(spec("stun:[::1]:5000"), Ok(("::1".into(), 5000)));
+        assert_eq!(spec("[2001:db8::1]"), Ok(("2001:db8::1".into(), 3478)));
+        assert_eq!(spec("::1"), Ok(("::1".into(), 3478)));
+        assert_eq!(
+            spec("stun:example.org?transport=udp"),
+            Ok(("example.org".into(), 3478))
+        );
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert_eq!(
+            spec("stuns:example.org"),
+            Err(ServerSpecError::TlsUnsupported)
+        );
+        assert_eq!(
+            spec("example.org:0"),
+            Err(ServerSpecError::BadPort("0".into()))
+        );
+        assert_eq!(
+            spec("example.org:http"),
+            Err(ServerSpecError::BadPort("http".into()))
+        );
+        assert_eq!(spec(":3478"), Err(ServerSpecError::EmptyHost));
+        assert_eq!(spec("stun:"), Err(ServerSpecError::EmptyHost));
+        assert_eq!(spec("[::1"), Err(ServerSpecError::BadBrackets));
+        assert_eq!(spec("[::1]x"), Err(ServerSpecError::BadBrackets));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["127.0.0.1:3478", "[::1]:3478", "example.org:1"] {
+            assert_eq!(
+                s.parse::<ServerSpec>().map(|s| s.to_string()),
+                Ok(s.to_owned())
+            );
+        }
+    }
+}

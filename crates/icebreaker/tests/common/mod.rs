@@ -1,0 +1,165 @@
+//! Helpers shared by the tests that run the built `icebreaker` binary: bounded waits and child
+//! processes that are always killed.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_icebreaker");
+
+/// What a finished run printed and returned.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Fails with everything printed if the exit code is not `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "panic:\n{}", self.stderr);
+        self
+    }
+}
+
+/// A child process killed (and reaped) when dropped, whatever happened.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary with `args` (and `stdin`), killing it if it takes longer than `limit`.
+pub fn run_with(args: &[&str], stdin: Option<&str>, limit: Duration) -> Output {
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn icebreaker"),
+    );
+    if let (Some(text), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = read_all(child.0.stdout.take());
+    let err = read_all(child.0.stderr.take());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "icebreaker {args:?} ran longer than {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        code: status.code(),
+        stdout: out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
+/// Runs the binary with a 20-second limit.
+pub fn run(args: &[&str]) -> Output {
+    run_with(args, None, Duration::from_secs(20))
+}
+
+fn read_all(pipe: Option<impl std::io::Read + Send + 'static>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut p) = pipe {
+        thread::spawn(move || {
+            let mut s = String::new();
+            let _ = p.read_to_string(&mut s);
+            let _ = tx.send(s);
+        });
+    }
+    rx
+}
+
+/// A running `icebreaker stun-server`, killed on drop.
+pub struct Server {
+    pub child: ChildGuard,
+    /// The addresses from its `listening on` line, in the order printed.
+    pub addrs: Vec<std::net::SocketAddr>,
+    _stdout: thread::JoinHandle<()>,
+}
+
+/// Starts `icebreaker stun-server` with `args` and waits (bounded) for its `listening on` line.
+pub fn start_server(args: &[&str]) -> Server {
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .arg("stun-server")
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn icebreaker stun-server"),
+    );
+    let stdout: ChildStdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("stun-server printed no `listening on` line within 20 s");
+    let list = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let addrs = list
+        .split(", ")
+        .map(|a| {
+            a.split_whitespace()
+                .next()
+                .unwrap_or(a)
+                .parse()
+                .expect("address")
+        })
+        .collect();
+    Server {
+        child,
+        addrs,
+        _stdout: reader,
+    }
+}
