@@ -207,9 +207,9 @@ fn decode_address(
     value: &[u8],
     xor: Option<&TransactionId>,
 ) -> Result<SocketAddr, ParseError> {
-    let (&[_, family, p0, p1], rest) = value
-        .split_first_chunk::<4>()
-        .ok_or(ParseError::BadAttributeLength { attr, length: value.len() })?;
+    // Length errors report the whole value's length, as every other attribute does.
+    let bad_len = ParseError::BadAttributeLength { attr, length: value.len() };
+    let (&[_, family, p0, p1], rest) = value.split_first_chunk::<4>().ok_or(bad_len)?;
     let family = AddressFamily::from_value(attr, family)?;
     let mut port = u16::from_be_bytes([p0, p1]);
     let key = xor.map(xor_key);
@@ -218,14 +218,14 @@ fn decode_address(
     }
     let ip = match family {
         AddressFamily::V4 => {
-            let mut b: [u8; 4] = arr(attr, rest)?;
+            let mut b: [u8; 4] = rest.try_into().map_err(|_| bad_len)?;
             if let Some(k) = key {
                 b.iter_mut().zip(k).for_each(|(x, k)| *x ^= k);
             }
             IpAddr::V4(Ipv4Addr::from(b))
         }
         AddressFamily::V6 => {
-            let mut b: [u8; 16] = arr(attr, rest)?;
+            let mut b: [u8; 16] = rest.try_into().map_err(|_| bad_len)?;
             if let Some(k) = key {
                 b.iter_mut().zip(k).for_each(|(x, k)| *x ^= k);
             }

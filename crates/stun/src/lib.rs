@@ -71,6 +71,8 @@ mod message;
 pub mod server;
 pub mod transaction;
 mod writer;
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use channel_data::{CHANNEL_RANGE, ChannelData};
 pub use error::{CredentialError, EncodeError, IntegrityError, ParseError};

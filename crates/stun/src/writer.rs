@@ -88,8 +88,15 @@ impl<'b> MessageWriter<'b> {
         }
         let value_len = attr.encoded_len();
         let tid = self.tid;
+        let start = self.len;
         let value = self.reserve(ty, value_len)?;
-        attr.encode(value, &tid)
+        let encoded = attr.encode(value, &tid);
+        if encoded.is_err() {
+            // Take the attribute back out: a failed push leaves the message as it was.
+            self.len = start;
+            self.set_length(start);
+        }
+        encoded
     }
 
     /// Appends an attribute from its type and raw value.
