@@ -3,9 +3,18 @@
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use core::net::SocketAddr;
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
+use icebreaker_stun::discovery::{DiscoveryConfig, NatBehavior};
+use icebreaker_stun::transaction::TransactionConfig;
+use serde_json::json;
+
+use crate::client::{self, BindingOutcome};
 use crate::decode::{self, Credential};
+use crate::server::{self, ServerOptions};
+use crate::target::{self, ServerSpec};
 
 /// Exit status: everything worked.
 pub const EXIT_OK: u8 = 0;
@@ -35,6 +44,78 @@ pub enum Command {
         #[command(subcommand)]
         command: StunCommand,
     },
+    /// Run a STUN binding server; with --other, an RFC 5780 (NAT behaviour discovery) server.
+    StunServer(StunServerArgs),
+    /// Ask a STUN server for my public (mapped) address.
+    StunClient(StunClientArgs),
+    /// Find the NAT's mapping and filtering behaviour with an RFC 5780 STUN server.
+    NatType(NatTypeArgs),
+}
+
+/// Arguments of `icebreaker stun-server`.
+#[derive(Debug, Args)]
+pub struct StunServerArgs {
+    /// The primary address A1:P1, bound exactly as given (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:3478")]
+    pub listen: SocketAddr,
+    /// The RFC 5780 alternate address A2:P2: another IP and another port (e.g. 127.0.0.2:3479).
+    /// Four sockets are bound then: A1:P1, A1:P2, A2:P1, A2:P2.
+    #[arg(long, value_name = "ADDR")]
+    pub other: Option<SocketAddr>,
+    /// Include this SOFTWARE attribute in every answer (none by default).
+    #[arg(long, value_name = "S")]
+    pub software: Option<String>,
+}
+
+/// Arguments of `icebreaker stun-client`.
+#[derive(Debug, Args)]
+pub struct StunClientArgs {
+    /// The server: `host:port`, `host` (port 3478) or a `stun:host[:port]` URI (RFC 7064).
+    #[arg(value_name = "SERVER")]
+    pub server: ServerSpec,
+    /// The local address to send from (default `0.0.0.0:0`, or `[::]:0` for an IPv6 server).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        help = "The local address to send from (default 0.0.0.0:0, or [::]:0 for an IPv6 server)"
+    )]
+    pub bind: Option<SocketAddr>,
+    /// Initial retransmission timeout in milliseconds (RFC 8489: 500).
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub rto: u64,
+    /// Number of transmissions before giving up (RFC 8489 Rc: 7).
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub sends: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `icebreaker nat-type`.
+#[derive(Debug, Args)]
+pub struct NatTypeArgs {
+    /// An RFC 5780 server: `host:port`, `host` (port 3478) or a `stun:host[:port]` URI.
+    #[arg(value_name = "SERVER")]
+    pub server: ServerSpec,
+    /// The local address to test from (default `0.0.0.0:0`, or `[::]:0` for an IPv6 server).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        help = "The local address to test from (default 0.0.0.0:0, or [::]:0 for an IPv6 server)"
+    )]
+    pub bind: Option<SocketAddr>,
+    /// Initial retransmission timeout of each test in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub rto: u64,
+    /// Transmissions per test; an unanswered filtering test costs about rto × (2^sends + 3).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub sends: u32,
+    /// Skip the hairpinning test.
+    #[arg(long)]
+    pub no_hairpinning: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `icebreaker stun ...`
@@ -77,14 +158,275 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
     match cli.command.unwrap_or(Command::Demo) {
-        Command::Demo => {
-            println!("icebreaker: try `icebreaker stun decode --help`");
-            EXIT_OK
-        }
+        Command::Demo => with_runtime("warn", crate::demo::run),
         Command::Stun {
             command: StunCommand::Decode(args),
         } => stun_decode(&args),
+        Command::StunServer(args) => with_runtime("info", move || stun_server(args)),
+        Command::StunClient(args) => with_runtime("warn", move || stun_client(args)),
+        Command::NatType(args) => with_runtime("warn", move || nat_type(args)),
     }
+}
+
+/// Sets up logging (RUST_LOG, else `default_level`, on stderr) and a single-threaded tokio
+/// runtime, and runs `f` on it.
+fn with_runtime<F, Fut>(default_level: &str, f: F) -> u8
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = u8>,
+{
+    init_logging(default_level);
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => fail(
+            EXIT_FAILURE,
+            format_args!("cannot start the async runtime: {e}"),
+        ),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`). Safe to call twice.
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Registers for SIGINT (Ctrl-C) and SIGTERM now, and returns a future that completes when one
+/// arrives. Registering before the server announces itself means a signal sent right after the
+/// `listening on` line is never lost to the default action.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+async fn stun_server(args: StunServerArgs) -> u8 {
+    let options = ServerOptions {
+        listen: args.listen,
+        other: args.other,
+        software: args.software,
+    };
+    let stop = match shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                EXIT_FAILURE,
+                format_args!("cannot watch for Ctrl-C/SIGTERM: {e}"),
+            );
+        }
+    };
+    let running = match server::start(options).await {
+        Ok(r) => r,
+        Err(e @ server::StartError::Invalid(_)) => return fail(EXIT_BAD_INPUT, e),
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    // The one line scripts and tests read: every bound address, A1:P1 first.
+    let list: Vec<String> = running
+        .addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!("listening on {}", list.join(", "));
+    let _ = std::io::stdout().flush();
+    stop.await;
+    tracing::info!("shutting down");
+    let stats = running.shutdown().await;
+    tracing::info!(
+        answered = stats.answered,
+        errors = stats.errors,
+        dropped = stats.dropped,
+        "stopped"
+    );
+    EXIT_OK
+}
+
+async fn resolve(
+    spec: &ServerSpec,
+    bind: Option<SocketAddr>,
+) -> Result<(SocketAddr, SocketAddr), u8> {
+    let server = spec
+        .resolve(bind)
+        .await
+        .map_err(|e| fail(EXIT_FAILURE, format_args!("cannot resolve {spec}: {e}")))?;
+    let bind = bind.unwrap_or_else(|| target::default_bind(server));
+    if bind.is_ipv4() != server.is_ipv4() {
+        return Err(fail(
+            EXIT_BAD_INPUT,
+            format_args!("cannot reach {server} from {bind}: address families differ"),
+        ));
+    }
+    Ok((server, bind))
+}
+
+async fn stun_client(args: StunClientArgs) -> u8 {
+    let (server, bind) = match resolve(&args.server, args.bind).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut rng = match crate::entropy::os_seeded_rng() {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let config = TransactionConfig {
+        rto: Duration::from_millis(args.rto),
+        max_sends: args.sends,
+        ..TransactionConfig::default()
+    };
+    match client::binding(server, bind, config, &mut rng).await {
+        Ok(outcome) => {
+            if args.json {
+                println!("{}", binding_json(&outcome));
+            } else {
+                print!("{}", render_binding(&outcome));
+            }
+            EXIT_OK
+        }
+        Err(e) => fail(EXIT_FAILURE, format_args!("{server}: {e}")),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    // Microsecond resolution is plenty for a round trip.
+    (d.as_micros() as f64) / 1000.0
+}
+
+/// The JSON object `stun-client --json` prints.
+pub fn binding_json(o: &BindingOutcome) -> serde_json::Value {
+    json!({
+        "server": o.server.to_string(),
+        "local_address": o.local.to_string(),
+        "mapped_address": o.mapped.to_string(),
+        "mapped_attribute": o.mapped_attribute,
+        "response_from": o.response_from.to_string(),
+        "response_origin": o.response_origin.map(|a| a.to_string()),
+        "other_address": o.other_address.map(|a| a.to_string()),
+        "software": o.software,
+        "rtt_ms": ms(o.rtt),
+        "transmissions": o.transmissions,
+    })
+}
+
+/// The human listing `stun-client` prints.
+pub fn render_binding(o: &BindingOutcome) -> String {
+    let mut out = format!("mapped address   {}  ({})\n", o.mapped, o.mapped_attribute);
+    out += &format!("local address    {}\n", o.local);
+    out += &format!("server           {}", o.server);
+    if o.response_from != o.server {
+        out += &format!(" (answered from {})", o.response_from);
+    }
+    out.push('\n');
+    if let Some(a) = o.response_origin {
+        out += &format!("response origin  {a}\n");
+    }
+    if let Some(a) = o.other_address {
+        out += &format!("other address    {a}  (RFC 5780: nat-type works with this server)\n");
+    }
+    if let Some(s) = &o.software {
+        out += &format!("software         {s:?}\n");
+    }
+    let sends = if o.transmissions == 1 {
+        String::new()
+    } else {
+        format!("  ({} transmissions)", o.transmissions)
+    };
+    out += &format!("rtt              {:.3} ms{sends}\n", ms(o.rtt));
+    out
+}
+
+async fn nat_type(args: NatTypeArgs) -> u8 {
+    let (server, bind) = match resolve(&args.server, args.bind).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut rng = match crate::entropy::os_seeded_rng() {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let mut config = DiscoveryConfig::default();
+    config.transaction.rto = Duration::from_millis(args.rto);
+    config.transaction.max_sends = args.sends;
+    config.test_hairpinning = !args.no_hairpinning;
+    match client::nat_type(server, bind, config, &mut rng).await {
+        Ok((Ok(behavior), took)) => {
+            if args.json {
+                println!("{}", nat_json(server, &behavior, took));
+            } else {
+                print!("{}", render_nat(&behavior, took));
+            }
+            EXIT_OK
+        }
+        Ok((Err(e), _)) => fail(EXIT_FAILURE, format_args!("{server}: {e}")),
+        Err(e) => fail(EXIT_FAILURE, format_args!("{server}: {e}")),
+    }
+}
+
+/// The JSON object `nat-type --json` prints.
+pub fn nat_json(server: SocketAddr, b: &NatBehavior, took: Duration) -> serde_json::Value {
+    json!({
+        "server": server.to_string(),
+        "nat": b.nat,
+        "mapping": b.mapping.as_str(),
+        "filtering": b.filtering.as_str(),
+        "hairpinning": b.hairpinning,
+        "mapped_address": b.mapped.to_string(),
+        "local_address": b.local.to_string(),
+        "other_address": b.other.to_string(),
+        "duration_ms": ms(took),
+    })
+}
+
+/// The human listing `nat-type` prints.
+pub fn render_nat(b: &NatBehavior, took: Duration) -> String {
+    let nat = if b.nat {
+        "yes"
+    } else {
+        "no (the mapped address is the local address)"
+    };
+    let hairpin = match b.hairpinning {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None if b.nat => "not tested",
+        None => "not tested (no NAT)",
+    };
+    format!(
+        "nat              {nat}\n\
+         mapping          {}\n\
+         filtering        {}\n\
+         hairpinning      {hairpin}\n\
+         mapped address   {}\n\
+         local address    {}\n\
+         server other     {}\n\
+         took             {:.0} ms\n",
+        b.mapping,
+        b.filtering,
+        b.mapped,
+        b.local,
+        b.other,
+        ms(took),
+    )
 }
 
 fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {

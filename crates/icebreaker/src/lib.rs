@@ -9,6 +9,9 @@
 //! in-process:
 //!
 //! - [`decode`]: `icebreaker stun decode`, hex in, a typed report out;
+//! - [`server`]: the binding server (RFC 5780 with four sockets) over tokio UDP sockets;
+//! - [`client`]: one Binding transaction, and RFC 5780 NAT behaviour discovery;
+//! - [`demo`]: the loopback tour `icebreaker` runs without a subcommand;
 //! - [`target`]: parsing of the SERVER argument (`host:port`, `host`, `stun:` URIs);
 //! - [`entropy`]: a ChaCha20 RNG seeded from the OS;
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
@@ -17,6 +20,9 @@
 //! answer from the server), 2 bad input (unusable arguments, malformed hex or STUN).
 
 pub mod cli;
+pub mod client;
 pub mod decode;
+pub mod demo;
 pub mod entropy;
+pub mod server;
 pub mod target;

@@ -1,0 +1,267 @@
+//! The STUN binding server over real UDP sockets: the sans-IO
+//! [`BindingServer`] does the protocol, this module owns
+//! the sockets.
+//!
+//! With an alternate address (RFC 5780) it binds four sockets, A1:P1, A1:P2, A2:P1 and A2:P2,
+//! and sends every answer from the socket whose address is the answer's `from` (that is how
+//! CHANGE-REQUEST works). Each socket has its own task with its own copy of the server, so the
+//! hot path takes no lock and allocates nothing: one receive buffer and one answer buffer per
+//! socket, reused.
+
+use core::fmt;
+use core::net::SocketAddr;
+use std::io;
+use std::sync::Arc;
+
+use icebreaker_stun::server::{BindingServer, MAX_REPLY, ServerConfig, ServerStats};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// What to listen on and how to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The primary address A1:P1, bound exactly as given (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The RFC 5780 alternate address A2:P2: another IP and another port (port 0 picks one).
+    pub other: Option<SocketAddr>,
+    /// SOFTWARE in every answer; none by default.
+    pub software: Option<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The options cannot work (same IP for both addresses, mixed families, ...).
+    Invalid(&'static str),
+    /// Binding a socket failed.
+    Bind {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(why) => f.write_str(why),
+            Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A server whose sockets are bound and whose tasks are running. Dropping it stops them.
+#[derive(Debug)]
+pub struct RunningServer {
+    addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<ServerStats>>,
+}
+
+impl RunningServer {
+    /// The bound addresses: `[A1:P1]`, or with RFC 5780 `[A1:P1, A1:P2, A2:P1, A2:P2]`.
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The primary address A1:P1.
+    pub fn primary(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The RFC 5780 alternate address A2:P2, when enabled.
+    pub fn other(&self) -> Option<SocketAddr> {
+        (self.addrs.len() == 4).then(|| self.addrs[3])
+    }
+
+    /// Stops every socket task and returns the summed counters.
+    pub async fn shutdown(mut self) -> ServerStats {
+        let _ = self.stop.send(true);
+        let mut total = ServerStats::default();
+        for task in core::mem::take(&mut self.tasks) {
+            if let Ok(s) = task.await {
+                total.answered += s.answered;
+                total.errors += s.errors;
+                total.dropped += s.dropped;
+            }
+        }
+        total
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
+    UdpSocket::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Binds A1:P1, A1:P2, A2:P1, A2:P2. Ports given as 0 are picked by the OS; the same port must
+/// then also be free on the other IP, so the whole set is retried a few times.
+async fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocket>, StartError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            let a1p1 = bind(listen).await?;
+            let p1 = a1p1
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    addr: listen,
+                    source,
+                })?
+                .port();
+            let a2p1 = bind(SocketAddr::new(other.ip(), p1)).await?;
+            let a1p2 = bind(SocketAddr::new(listen.ip(), other.port())).await?;
+            let p2 = a1p2
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    addr: other,
+                    source,
+                })?
+                .port();
+            let a2p2 = bind(SocketAddr::new(other.ip(), p2)).await?;
+            Ok(vec![a1p1, a1p2, a2p1, a2p2])
+        }
+        .await;
+        match result {
+            Err(StartError::Bind { source, .. })
+                if attempt < 20
+                    && source.kind() == io::ErrorKind::AddrInUse
+                    && (listen.port() == 0 || other.port() == 0) =>
+            {
+                debug!(
+                    attempt,
+                    "ephemeral port taken on the other address, retrying"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Binds the sockets and starts serving. Must be called inside a tokio runtime.
+pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> {
+    let sockets = match options.other {
+        None => vec![bind(options.listen).await?],
+        Some(other) => {
+            let listen = options.listen;
+            if listen.is_ipv4() != other.is_ipv4() {
+                return Err(StartError::Invalid(
+                    "--listen and --other must be of the same address family",
+                ));
+            }
+            if listen.ip() == other.ip() {
+                return Err(StartError::Invalid(
+                    "--other needs a different IP address from --listen (RFC 5780)",
+                ));
+            }
+            if listen.ip().is_unspecified() || other.ip().is_unspecified() {
+                return Err(StartError::Invalid(
+                    "with --other, both addresses must be specific IPs (answers must come from a known address)",
+                ));
+            }
+            if listen.port() != 0 && listen.port() == other.port() {
+                return Err(StartError::Invalid(
+                    "--other needs a different port from --listen (RFC 5780)",
+                ));
+            }
+            bind_four(listen, other).await?
+        }
+    };
+    let mut addrs = Vec::with_capacity(sockets.len());
+    for s in &sockets {
+        addrs.push(s.local_addr().map_err(|source| StartError::Bind {
+            addr: options.listen,
+            source,
+        })?);
+    }
+    let config = ServerConfig {
+        primary: Some(addrs[0]),
+        other: (addrs.len() == 4).then(|| addrs[3]),
+        software: options.software,
+        ..ServerConfig::default()
+    };
+    let server = BindingServer::new(config);
+    for (addr, role) in addrs.iter().zip([
+        "primary",
+        "alternate port",
+        "alternate address",
+        "alternate address and port",
+    ]) {
+        info!(%addr, role, "listening");
+    }
+    let sockets: Arc<[UdpSocket]> = sockets.into();
+    let shared_addrs: Arc<[SocketAddr]> = addrs.clone().into();
+    let (stop, stopped) = watch::channel(false);
+    let tasks = (0..addrs.len())
+        .map(|i| {
+            tokio::spawn(serve(
+                i,
+                Arc::clone(&sockets),
+                Arc::clone(&shared_addrs),
+                server.clone(),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    Ok(RunningServer { addrs, stop, tasks })
+}
+
+/// Largest datagram read; anything longer is truncated, fails to parse and is dropped.
+const MAX_DATAGRAM: usize = 65_536;
+
+async fn serve(
+    index: usize,
+    sockets: Arc<[UdpSocket]>,
+    addrs: Arc<[SocketAddr]>,
+    mut server: BindingServer,
+    mut stop: watch::Receiver<bool>,
+) -> ServerStats {
+    let socket = &sockets[index];
+    let local = addrs[index];
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut out = [0u8; MAX_REPLY];
+    loop {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = stop.changed() => break,
+        };
+        let (n, from) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // Transient (ICMP-induced errors on some systems); never fatal for a server.
+                debug!(%local, error = %e, "receive error");
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        let Some(reply) = server.respond(from, local, &buf[..n], &mut out) else {
+            debug!(%local, %from, len = n, "dropped datagram");
+            continue;
+        };
+        let Some(via) = addrs.iter().position(|a| *a == reply.from) else {
+            warn!(%local, from = %reply.from, "answer from an address this server does not listen on; dropped");
+            continue;
+        };
+        match sockets[via].send_to(&out[..reply.len], reply.to).await {
+            Ok(_) => {
+                debug!(%local, %from, to = %reply.to, via = %reply.from, len = reply.len, "answered")
+            }
+            Err(e) => debug!(to = %reply.to, error = %e, "send failed"),
+        }
+    }
+    server.stats()
+}

@@ -1,0 +1,379 @@
+//! stun-server, stun-client and nat-type on loopback (127.0.0.1 and 127.0.0.2 only), running
+//! the built binary. Every wait is bounded and every child is killed by a guard.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use common::{run, start_server};
+use icebreaker_stun::attributes::{ErrorCode, UnknownAttributes, XorMappedAddress};
+use icebreaker_stun::{AttributeType, Class, Message, MessageWriter, Method, TransactionId};
+
+/// A plain UDP socket on 127.0.0.1 with a receive timeout, to talk to the server by hand.
+fn probe() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    s
+}
+
+fn binding_request(tid: [u8; 12], extra: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new(tid),
+    )
+    .unwrap();
+    extra(&mut w);
+    let n = w.finish(true).unwrap();
+    buf[..n].to_vec()
+}
+
+/// Sends `request` until an answer with its transaction id arrives (bounded: 10 tries), and
+/// returns the answer's bytes and source.
+fn transact(sock: &UdpSocket, server: SocketAddr, request: &[u8]) -> (Vec<u8>, SocketAddr) {
+    let tid = Message::parse(request).unwrap().transaction_id();
+    let mut buf = [0u8; 2048];
+    for _ in 0..10 {
+        sock.send_to(request, server).unwrap();
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if Message::parse(&buf[..n]).is_ok_and(|m| m.transaction_id() == tid) {
+                return (buf[..n].to_vec(), from);
+            }
+        }
+    }
+    panic!("no answer from {server}");
+}
+
+#[test]
+fn stun_client_gets_its_loopback_address_back() {
+    let server = start_server(&["--listen", "127.0.0.1:0"]);
+    assert_eq!(server.addrs.len(), 1);
+    let primary = server.addrs[0];
+    assert_eq!(primary.ip().to_string(), "127.0.0.1");
+    assert_ne!(primary.port(), 0);
+
+    let out = run(&[
+        "stun-client",
+        &primary.to_string(),
+        "--json",
+        "--rto",
+        "100",
+        "--sends",
+        "5",
+    ]);
+    out.expect_code(0);
+    let j = out.json();
+    let mapped: SocketAddr = j["mapped_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(mapped.ip().to_string(), "127.0.0.1");
+    assert_eq!(
+        j["local_address"], j["mapped_address"],
+        "no NAT on loopback"
+    );
+    assert_eq!(j["mapped_attribute"], "XOR-MAPPED-ADDRESS");
+    assert_eq!(j["server"], primary.to_string());
+    assert!(
+        j["response_origin"].is_null(),
+        "no RFC 5780 without --other"
+    );
+    assert!(j["other_address"].is_null());
+    assert!(j["software"].is_null(), "no SOFTWARE unless configured");
+    assert!(j["rtt_ms"].as_f64().unwrap() >= 0.0);
+    assert!(j["transmissions"].as_u64().unwrap() >= 1);
+
+    // The human form, and the stun: URI form of SERVER.
+    let out = run(&[
+        "stun-client",
+        &format!("stun:127.0.0.1:{}", primary.port()),
+        "--rto",
+        "100",
+    ]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("mapped address   127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("rtt "), "{}", out.stdout);
+}
+
+#[test]
+fn rfc5780_server_and_nat_type_on_loopback() {
+    let server = start_server(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--other",
+        "127.0.0.2:0",
+        "--software",
+        "icebreaker test",
+    ]);
+    assert_eq!(server.addrs.len(), 4, "{:?}", server.addrs);
+    let [a1p1, a1p2, a2p1, a2p2] = [
+        server.addrs[0],
+        server.addrs[1],
+        server.addrs[2],
+        server.addrs[3],
+    ];
+    assert_eq!((a1p1.ip(), a1p2.ip()), (a1p1.ip(), a1p1.ip()));
+    assert_eq!(a2p1.ip().to_string(), "127.0.0.2");
+    assert_eq!((a1p1.port(), a1p2.port()), (a2p1.port(), a2p2.port()));
+    assert_ne!(a1p1.port(), a1p2.port());
+
+    let out = run(&["stun-client", &a1p1.to_string(), "--json", "--rto", "100"]);
+    out.expect_code(0);
+    let j = out.json();
+    assert_eq!(j["response_origin"], a1p1.to_string());
+    assert_eq!(j["other_address"], a2p2.to_string());
+    assert_eq!(j["software"], "icebreaker test");
+
+    let out = run(&["nat-type", &a1p1.to_string(), "--json"]);
+    out.expect_code(0);
+    let j = out.json();
+    assert_eq!(j["nat"], false);
+    assert_eq!(j["mapping"], "endpoint-independent");
+    assert_eq!(j["filtering"], "endpoint-independent");
+    assert!(
+        j["hairpinning"].is_null(),
+        "hairpinning is not tested without a NAT"
+    );
+    let mapped: SocketAddr = j["mapped_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(mapped.ip().to_string(), "127.0.0.1");
+    assert_eq!(j["other_address"], a2p2.to_string());
+
+    let out = run(&["nat-type", &a1p1.to_string()]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("mapping          endpoint-independent"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("filtering        endpoint-independent"),
+        "{}",
+        out.stdout
+    );
+
+    // CHANGE-REQUEST by hand: the answer comes from the socket the server was asked to use.
+    let sock = probe();
+    for (change_ip, change_port, expected) in [
+        (false, false, a1p1),
+        (false, true, a1p2),
+        (true, false, a2p1),
+        (true, true, a2p2),
+    ] {
+        let req = binding_request([change_ip as u8 + 2 * change_port as u8 + 10; 12], |w| {
+            w.push(&icebreaker_stun::attributes::ChangeRequest {
+                change_ip,
+                change_port,
+            })
+            .unwrap();
+        });
+        let (_, from) = transact(&sock, a1p1, &req);
+        assert_eq!(
+            from, expected,
+            "change_ip={change_ip} change_port={change_port}"
+        );
+    }
+}
+
+#[test]
+fn nat_type_without_rfc5780_fails_clearly() {
+    let server = start_server(&["--listen", "127.0.0.1:0"]);
+    let out = run(&["nat-type", &server.addrs[0].to_string(), "--rto", "50"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("RFC 5780"), "{}", out.stderr);
+}
+
+#[test]
+fn stun_client_times_out_without_a_server() {
+    // A port that was free a moment ago: nothing answers there.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(&[
+        "stun-client",
+        &format!("127.0.0.1:{port}"),
+        "--rto",
+        "20",
+        "--sends",
+        "3",
+    ]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("no response after 3 transmissions"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_server_arguments_exit_2() {
+    for bad in [
+        "stuns:example.org",
+        "127.0.0.1:0",
+        "127.0.0.1:http",
+        ":3478",
+    ] {
+        let out = run(&["stun-client", bad]);
+        out.expect_code(2);
+        assert!(out.stderr.contains("error"), "{bad}: {}", out.stderr);
+    }
+    // RFC 5780 needs two IPs.
+    let out = run(&[
+        "stun-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--other",
+        "127.0.0.1:0",
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("different IP"), "{}", out.stderr);
+}
+
+#[test]
+fn garbage_never_stops_the_server() {
+    let server = start_server(&["--listen", "127.0.0.1:0", "--other", "127.0.0.2:0"]);
+    let primary = server.addrs[0];
+    let sock = probe();
+    let mut buf = [0u8; 2048];
+
+    let valid = binding_request([1; 12], |_| {});
+    let (answer, _) = transact(&sock, primary, &valid);
+    let msg = Message::parse(&answer).unwrap();
+    assert_eq!(msg.class(), Class::Success);
+    let mapped = msg.get::<XorMappedAddress>().unwrap().unwrap().0;
+    assert_eq!(mapped, sock.local_addr().unwrap());
+
+    // A response, an indication: never answered.
+    let mut w_buf = [0u8; 64];
+    let w = MessageWriter::new(
+        &mut w_buf,
+        Class::Success,
+        Method::BINDING,
+        TransactionId::new([2; 12]),
+    )
+    .unwrap();
+    let n = w.finish(false).unwrap();
+    let response = w_buf[..n].to_vec();
+    let w = MessageWriter::new(
+        &mut w_buf,
+        Class::Indication,
+        Method::BINDING,
+        TransactionId::new([3; 12]),
+    )
+    .unwrap();
+    let n = w.finish(false).unwrap();
+    let indication = w_buf[..n].to_vec();
+
+    // Random bytes from a fixed xorshift sequence.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut garbage: Vec<Vec<u8>> = (0..20)
+        .map(|i| (0..(i * 7 % 90)).map(|_| next() as u8).collect())
+        .collect();
+    garbage.push(valid[..valid.len() - 6].to_vec()); // truncated STUN
+    garbage.push(valid[..19].to_vec()); // 19-byte header
+    garbage.push(Vec::new()); // empty datagram
+    garbage.push(vec![0u8; 1500]); // zeros
+    garbage.push(response.clone());
+    garbage.push(indication.clone());
+
+    for (i, g) in garbage.iter().enumerate() {
+        sock.send_to(g, primary).unwrap();
+        // After each piece of garbage, a valid request is still answered.
+        let req = binding_request([100 + i as u8; 12], |_| {});
+        let (answer, from) = transact(&sock, primary, &req);
+        assert_eq!(from, primary);
+        assert_eq!(
+            Message::parse(&answer).unwrap().class(),
+            Class::Success,
+            "after garbage {i}"
+        );
+    }
+
+    // Nothing was answered to the response or the indication (only to our valid requests).
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let m = Message::parse(&buf[..n]).expect("the server only sends STUN");
+        let tid = *m.transaction_id().as_bytes();
+        assert!(
+            tid != [2; 12] && tid != [3; 12],
+            "the server answered a response or an indication"
+        );
+    }
+
+    // An unknown comprehension-required attribute: 420 with UNKNOWN-ATTRIBUTES, then service goes on.
+    let req = binding_request([42; 12], |w| {
+        w.push_raw(AttributeType(0x7f33), b"boom").unwrap()
+    });
+    let (answer, _) = transact(&sock, primary, &req);
+    let msg = Message::parse(&answer).unwrap();
+    assert_eq!(msg.class(), Class::Error);
+    assert_eq!(msg.get::<ErrorCode<'_>>().unwrap().unwrap().code, 420);
+    let unknown: Vec<AttributeType> = msg
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(unknown, [AttributeType(0x7f33)]);
+
+    let (answer, _) = transact(&sock, primary, &binding_request([43; 12], |_| {}));
+    assert_eq!(Message::parse(&answer).unwrap().class(), Class::Success);
+
+    // And the binary's own client still works against it.
+    run(&["stun-client", &primary.to_string(), "--rto", "100"]).expect_code(0);
+}
+
+#[test]
+fn server_stops_cleanly_on_sigterm() {
+    let mut server = start_server(&["--listen", "127.0.0.1:0"]);
+    let pid = server.child.0.id();
+    // `kill` is a shell command on every Linux; SIGTERM should end the server with status 0.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = server.child.0.try_wait().unwrap() {
+            assert_eq!(s.code(), Some(0), "stun-server exit status after SIGTERM");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stun-server did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn demo_runs_on_loopback() {
+    let out = common::run_with(&[], None, Duration::from_secs(60));
+    out.expect_code(0);
+    for needle in [
+        "listening on 127.0.0.1:",
+        "mapped address   127.0.0.1:",
+        "mapping          endpoint-independent",
+        "integrity       valid",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "{needle:?} missing from\n{}",
+            out.stdout
+        );
+    }
+}
