@@ -66,6 +66,7 @@ mod channel_data;
 pub mod demux;
 pub mod discovery;
 mod error;
+pub mod framing;
 pub mod integrity;
 mod message;
 pub mod server;
