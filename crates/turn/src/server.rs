@@ -906,8 +906,9 @@ impl<P: PortAllocator> Server<P> {
         let mut out = [0u8; MAX_RESPONSE];
         let challenge = matches!(code, codes::UNAUTHENTICATED | codes::STALE_NONCE);
         let mut cookie = if challenge { self.cookie() } else { None };
+        let mut fp = msg.has_fingerprint();
         loop {
-            let n = self.write_error(now, ft, msg, code, unknown, cookie, authed, &mut out);
+            let n = self.write_error(now, ft, msg, code, unknown, cookie, fp, authed, &mut out);
             let Some(n) = n else {
                 return;
             };
@@ -925,6 +926,12 @@ impl<P: PortAllocator> Server<P> {
                 let bytes = out.get(..n).unwrap_or_default().to_vec();
                 self.push_queue(t, bytes);
                 return;
+            }
+            // Slim down: first FINGERPRINT, then the nonce cookie with PASSWORD-ALGORITHMS
+            // (the client then falls back to MD5 and MESSAGE-INTEGRITY, RFC 5389 style).
+            if fp {
+                fp = false;
+                continue;
             }
             if cookie.is_some() {
                 cookie = None;
@@ -944,6 +951,7 @@ impl<P: PortAllocator> Server<P> {
         code: u16,
         unknown: &[AttributeType],
         cookie: Option<NonceCookie>,
+        fp: bool,
         authed: Option<&Authed>,
         out: &mut [u8],
     ) -> Option<usize> {
@@ -969,7 +977,6 @@ impl<P: PortAllocator> Server<P> {
         if let Some(sw) = &self.config.software {
             w.push(&Software(sw)).ok()?;
         }
-        let fp = msg.has_fingerprint();
         match authed {
             // RFC 8489 §9.2.4: 400, 401 and 438 answers are never signed; others are when the
             // request was authenticated.

@@ -1,0 +1,602 @@
+//! The protocol battery: one named test per RFC 8656 / RFC 8489 case, each checking the exact
+//! error code (or the silent drop) the RFC puts there.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, REALM, addr, channel_frame};
+use icebreaker_stun::attributes::PasswordAlgorithmId;
+use icebreaker_stun::attributes::{
+    AdditionalAddressFamily, AddressFamily, ChannelNumber, EvenPort, Lifetime, Nonce, Realm,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, Username, XorPeerAddress,
+    XorRelayedAddress,
+};
+use icebreaker_stun::integrity::{Key, Preparation};
+use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
+use icebreaker_turn::{rest_password, rest_username};
+
+const C: &str = "192.0.2.10:40000";
+const PEER: &str = "8.8.8.8:5000";
+
+#[test]
+fn allocate_without_requested_transport_is_400() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |_| {});
+    assert_eq!(a.code, Some(400));
+}
+
+#[test]
+fn allocate_with_tcp_transport_is_442() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::TCP).unwrap()
+    });
+    assert_eq!(a.code, Some(442));
+}
+
+#[test]
+fn reservation_token_with_even_port_is_400() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&ReservationToken([1; 8])).unwrap();
+        w.push(&EvenPort { reserve: false }).unwrap();
+    });
+    assert_eq!(a.code, Some(400));
+}
+
+#[test]
+fn both_address_family_attributes_are_400() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
+        w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(a.code, Some(400));
+}
+
+#[test]
+fn second_allocate_on_the_same_five_tuple_is_437() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.code, Some(437));
+}
+
+#[test]
+fn retransmitted_allocate_gets_the_same_success() {
+    let mut h = Harness::new();
+    let req = h.request_as(addr(C), "alice", "alice-pass", Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    let first = h.send_raw(addr(C), &req).unwrap();
+    let again = h.send_raw(addr(C), &req).unwrap();
+    assert_eq!((first.class, again.class), (Class::Success, Class::Success));
+    let relayed = |a: &common::Answer| a.msg().get::<XorRelayedAddress>().unwrap().unwrap().0;
+    assert_eq!(relayed(&first), relayed(&again));
+}
+
+#[test]
+fn refresh_by_another_user_is_441() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    let a = h.ask_as(addr(C), "bob", "bob-pass", Method::REFRESH, |w| {
+        w.push(&Lifetime(600)).unwrap()
+    });
+    assert_eq!(a.code, Some(441));
+}
+
+#[test]
+fn refresh_without_allocation_is_437() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::REFRESH, |_| {});
+    assert_eq!(a.code, Some(437));
+}
+
+#[test]
+fn channel_numbers_outside_the_range_are_400() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    for ch in [0x3fff, 0x5000, 0xffff] {
+        assert_eq!(h.bind(addr(C), ch, addr(PEER)).code, Some(400), "{ch:#x}");
+    }
+    assert_eq!(h.bind(addr(C), 0x4000, addr(PEER)).class, Class::Success);
+}
+
+#[test]
+fn channel_conflicts_are_400() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    assert_eq!(h.bind(addr(C), 0x4000, addr(PEER)).class, Class::Success);
+    // The same channel to another peer, and the same peer to another channel.
+    assert_eq!(
+        h.bind(addr(C), 0x4000, addr("8.8.4.4:5000")).code,
+        Some(400)
+    );
+    assert_eq!(h.bind(addr(C), 0x4001, addr(PEER)).code, Some(400));
+    // Rebinding the same pair refreshes it.
+    assert_eq!(h.bind(addr(C), 0x4000, addr(PEER)).class, Class::Success);
+}
+
+#[test]
+fn channel_data_on_an_unbound_channel_is_dropped() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    assert_eq!(h.permit(addr(C), addr(PEER)).class, Class::Success);
+    assert!(
+        h.channel_data(addr(C), &channel_frame(0x4001, b"hello"))
+            .is_empty()
+    );
+    assert_eq!(h.bind(addr(C), 0x4001, addr(PEER)).class, Class::Success);
+    let out = h.channel_data(addr(C), &channel_frame(0x4001, b"hello"));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].0.to, out[0].1.as_slice()),
+        (addr(PEER), &b"hello"[..])
+    );
+}
+
+#[test]
+fn channel_data_with_a_bad_length_is_dropped() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    assert_eq!(h.bind(addr(C), 0x4001, addr(PEER)).class, Class::Success);
+    let mut frame = channel_frame(0x4001, b"hello");
+    frame[3] = 50; // Claims 50 bytes, carries 5.
+    assert!(h.channel_data(addr(C), &frame).is_empty());
+    let mut long = channel_frame(0x4001, b"hello");
+    long.extend_from_slice(&[0; 8]); // More than 3 bytes after the data.
+    assert!(h.channel_data(addr(C), &long).is_empty());
+}
+
+#[test]
+fn lifetime_after_message_integrity_is_ignored() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    // A Refresh asking for the default, then LIFETIME 0 appended after MESSAGE-INTEGRITY (and
+    // the header length patched to cover it): the server must not see it, so no delete.
+    let mut req = h.request_as(addr(C), "alice", "alice-pass", Method::REFRESH, |_| {});
+    req.extend_from_slice(&[0x00, 0x0d, 0x00, 0x04, 0, 0, 0, 0]);
+    let len = (req.len() - 20) as u16;
+    req[2..4].copy_from_slice(&len.to_be_bytes());
+    let a = h.send_raw(addr(C), &req).unwrap();
+    assert_eq!(a.class, Class::Success);
+    assert_eq!(a.msg().get::<Lifetime>().unwrap(), Some(Lifetime(600)));
+    assert_eq!(h.server.stats().allocations, 1);
+}
+
+#[test]
+fn stale_nonce_is_438() {
+    let mut h = Harness::new();
+    h.challenge(addr(C));
+    h.advance(Duration::from_secs(601));
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.code, Some(438));
+    let m = a.msg();
+    assert_eq!(m.get::<Realm<'_>>().unwrap(), Some(Realm(REALM)));
+    let fresh = m.get::<Nonce<'_>>().unwrap().unwrap().0.to_string();
+    h.nonces.insert(addr(C), fresh);
+    h.allocate(addr(C));
+}
+
+#[test]
+fn nonce_issued_to_another_address_is_438() {
+    let mut h = Harness::new();
+    h.challenge(addr(C));
+    let other = addr("192.0.2.10:40001");
+    let n = h.nonces[&addr(C)].clone();
+    h.nonces.insert(other, n);
+    let a = h.ask(other, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.code, Some(438));
+}
+
+#[test]
+fn wrong_integrity_is_401() {
+    let mut h = Harness::new();
+    let a = h.ask_as(
+        addr(C),
+        "alice",
+        "not-the-password",
+        Method::ALLOCATE,
+        |w| w.push(&RequestedTransport::UDP).unwrap(),
+    );
+    assert_eq!(a.code, Some(401));
+    let a = h.ask_as(addr(C), "mallory", "x", Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.code, Some(401));
+}
+
+#[test]
+fn integrity_without_username_is_400() {
+    let mut h = Harness::new();
+    h.challenge(addr(C));
+    let key = Key::new(b"x");
+    let mut buf = [0u8; 256];
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::ALLOCATE,
+        TransactionId::new([3; 12]),
+    )
+    .unwrap();
+    w.push(&RequestedTransport::UDP).unwrap();
+    w.push(&Realm(REALM)).unwrap();
+    let n = w
+        .finish_with_integrity(&key, Integrity::Sha1, false)
+        .unwrap();
+    assert_eq!(h.send_raw(addr(C), &buf[..n]).unwrap().code, Some(400));
+}
+
+#[test]
+fn unknown_comprehension_required_attribute_is_420() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push_raw(icebreaker_stun::AttributeType(0x0077), &[1, 2, 3, 4])
+            .unwrap();
+    });
+    assert_eq!(a.code, Some(420));
+}
+
+#[test]
+fn user_quota_is_486_and_total_quota_is_508() {
+    let mut h = Harness::with(icebreaker_turn::ServerConfig {
+        user_quota: 2,
+        total_quota: 3,
+        ..common::config()
+    });
+    h.allocate(addr("192.0.2.1:1"));
+    h.allocate(addr("192.0.2.1:2"));
+    let a = h.ask(addr("192.0.2.1:3"), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.code, Some(486));
+    let b = h.ask_as(
+        addr("192.0.2.1:4"),
+        "bob",
+        "bob-pass",
+        Method::ALLOCATE,
+        |w| w.push(&RequestedTransport::UDP).unwrap(),
+    );
+    assert_eq!(b.class, Class::Success);
+    let c = h.ask_as(
+        addr("192.0.2.1:5"),
+        "bob",
+        "bob-pass",
+        Method::ALLOCATE,
+        |w| w.push(&RequestedTransport::UDP).unwrap(),
+    );
+    assert_eq!(c.code, Some(508));
+}
+
+#[test]
+fn permission_cap_is_508() {
+    let mut h = Harness::with(icebreaker_turn::ServerConfig {
+        max_permissions: 2,
+        ..common::config()
+    });
+    h.allocate(addr(C));
+    assert_eq!(h.permit(addr(C), addr("8.8.8.8:1")).class, Class::Success);
+    assert_eq!(h.permit(addr(C), addr("8.8.4.4:1")).class, Class::Success);
+    assert_eq!(h.permit(addr(C), addr("1.1.1.1:1")).code, Some(508));
+    // Refreshing an existing one is still fine.
+    assert_eq!(h.permit(addr(C), addr("8.8.8.8:2")).class, Class::Success);
+}
+
+#[test]
+fn ipv6_peer_on_an_ipv4_allocation_is_443() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    assert_eq!(
+        h.permit(addr(C), addr("[2606:4700:4700::1111]:53")).code,
+        Some(443)
+    );
+}
+
+#[test]
+fn requested_ipv6_family_and_additional_family() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert!(
+        a.msg()
+            .get::<XorRelayedAddress>()
+            .unwrap()
+            .unwrap()
+            .0
+            .is_ipv6()
+    );
+    let c2 = addr("192.0.2.10:40002");
+    let a = h.ask(c2, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(a.class, Class::Success);
+    assert_eq!(
+        h.server
+            .relayed_addresses(&icebreaker_turn::FiveTuple {
+                client: c2,
+                server: addr(common::SERVER),
+                transport: icebreaker_turn::Transport::Udp
+            })
+            .len(),
+        2
+    );
+    // A family the allocator does not have: 440.
+    let mut h = Harness::with(common::config());
+    h.server = icebreaker_turn::Server::new(
+        common::config(),
+        icebreaker_turn::PortPool::new(
+            Some(addr(common::SERVER).ip()),
+            None,
+            50000..=50010,
+            [1; 32],
+        ),
+        h.now,
+    );
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(a.code, Some(440));
+}
+
+#[test]
+fn even_port_with_reservation_then_token() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&EvenPort { reserve: true }).unwrap();
+    });
+    let m = a.msg();
+    let relayed = m.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    assert_eq!(relayed.port() % 2, 0);
+    let token = m.get::<ReservationToken>().unwrap().unwrap();
+    let c2 = addr("192.0.2.10:40002");
+    let b = h.ask(c2, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&token).unwrap();
+    });
+    assert_eq!(
+        b.msg()
+            .get::<XorRelayedAddress>()
+            .unwrap()
+            .unwrap()
+            .0
+            .port(),
+        relayed.port() + 1
+    );
+    // A token used twice (or unknown) is 508.
+    let c3 = addr("192.0.2.10:40003");
+    let c = h.ask(c3, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&token).unwrap();
+    });
+    assert_eq!(c.code, Some(508));
+}
+
+#[test]
+fn lifetime_is_clamped_and_zero_deletes() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&Lifetime(1_000_000)).unwrap();
+    });
+    assert_eq!(a.msg().get::<Lifetime>().unwrap(), Some(Lifetime(3600)));
+    let r = h.ask(addr(C), Method::REFRESH, |w| w.push(&Lifetime(10)).unwrap());
+    assert_eq!(r.msg().get::<Lifetime>().unwrap(), Some(Lifetime(600)));
+    let d = h.ask(addr(C), Method::REFRESH, |w| w.push(&Lifetime(0)).unwrap());
+    assert_eq!(
+        (d.class, d.msg().get::<Lifetime>().unwrap()),
+        (Class::Success, Some(Lifetime(0)))
+    );
+    assert_eq!(h.server.stats().allocations, 0);
+    assert_eq!(h.server.ports().in_use(), 0);
+}
+
+#[test]
+fn responses_carry_no_reason_phrase_and_no_software() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |_| {});
+    let m = a.msg();
+    assert_eq!(
+        m.get::<icebreaker_stun::attributes::ErrorCode<'_>>()
+            .unwrap()
+            .unwrap()
+            .reason,
+        ""
+    );
+    assert!(!m.has(icebreaker_stun::attributes::SOFTWARE));
+}
+
+#[test]
+fn binding_requests_are_answered_like_the_stun_server() {
+    let mut h = Harness::new();
+    let mut buf = [0u8; 20];
+    let n = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([5; 12]),
+    )
+    .unwrap()
+    .finish(false)
+    .unwrap();
+    let a = h.send_raw(addr(C), &buf[..n]).unwrap();
+    assert_eq!(a.class, Class::Success);
+    let m = Message::parse(&a.bytes).unwrap();
+    assert_eq!(
+        m.get::<icebreaker_stun::attributes::XorMappedAddress>()
+            .unwrap()
+            .unwrap()
+            .0,
+        addr(C)
+    );
+}
+
+fn rest_allocate(h: &mut Harness, from: &str, username: &str, password: &str) -> common::Answer {
+    h.ask_as(addr(from), username, password, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    })
+}
+
+#[test]
+fn rest_api_credentials_valid() {
+    let mut h = Harness::new();
+    let user = rest_username(1_700_000_000 + 3600, "carol");
+    let pass = rest_password(b"current-secret", &user);
+    assert_eq!(rest_allocate(&mut h, C, &user, &pass).class, Class::Success);
+}
+
+#[test]
+fn rest_api_credentials_expired_are_401() {
+    let mut h = Harness::new();
+    let user = rest_username(1_700_000_000 + 60, "carol");
+    let pass = rest_password(b"current-secret", &user);
+    h.advance(Duration::from_secs(61));
+    assert_eq!(rest_allocate(&mut h, C, &user, &pass).code, Some(401));
+}
+
+#[test]
+fn rest_api_credentials_from_the_rotated_secret() {
+    let mut h = Harness::new();
+    let user = rest_username(1_700_000_000 + 3600, "dave");
+    let old = rest_password(b"previous-secret", &user);
+    assert_eq!(rest_allocate(&mut h, C, &user, &old).class, Class::Success);
+    let unknown = rest_password(b"some-other-secret", &user);
+    assert_eq!(
+        rest_allocate(&mut h, "192.0.2.10:40009", &user, &unknown).code,
+        Some(401)
+    );
+}
+
+#[test]
+fn sha256_password_algorithm_and_userhash() {
+    use icebreaker_stun::attributes::{PasswordAlgorithm, PasswordAlgorithms, Userhash};
+    let mut h = Harness::new();
+    let challenge = h.challenge(addr(C));
+    let m = challenge.msg();
+    let offered = match m.get::<PasswordAlgorithms<'_>>().unwrap().unwrap() {
+        PasswordAlgorithms::Raw(r) => r.to_vec(),
+        PasswordAlgorithms::List(_) => unreachable!(),
+    };
+    let nonce = h.nonces[&addr(C)].clone();
+    assert!(nonce.starts_with("obMatJos2"));
+    let key = Key::long_term(
+        "alice",
+        REALM,
+        "alice-pass",
+        PasswordAlgorithmId::SHA256,
+        Preparation::OpaqueString,
+    )
+    .unwrap();
+    let hash = icebreaker_stun::integrity::userhash("alice", REALM).unwrap();
+    let mut buf = [0u8; 512];
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::ALLOCATE,
+        TransactionId::new([4; 12]),
+    )
+    .unwrap();
+    w.push(&RequestedTransport::UDP).unwrap();
+    w.push(&Userhash(hash)).unwrap();
+    w.push(&Realm(REALM)).unwrap();
+    w.push(&Nonce(&nonce)).unwrap();
+    w.push(&PasswordAlgorithms::Raw(&offered)).unwrap();
+    w.push(&PasswordAlgorithm::new(PasswordAlgorithmId::SHA256))
+        .unwrap();
+    let n = w
+        .finish_with_integrity(&key, Integrity::Sha256, true)
+        .unwrap();
+    let a = h.send_raw(addr(C), &buf[..n]).unwrap();
+    assert_eq!(a.class, Class::Success, "{:?}", a.code);
+    a.msg().verify_integrity_sha256(&key).unwrap();
+    // PASSWORD-ALGORITHMS that differs from the offer is a 400 (downgrade protection).
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::REFRESH,
+        TransactionId::new([5; 12]),
+    )
+    .unwrap();
+    w.push(&Username("alice")).unwrap();
+    w.push(&Realm(REALM)).unwrap();
+    w.push(&Nonce(&nonce)).unwrap();
+    let md5_only = [0u8, 1, 0, 0];
+    w.push(&PasswordAlgorithms::Raw(&md5_only)).unwrap();
+    w.push(&PasswordAlgorithm::new(PasswordAlgorithmId::MD5))
+        .unwrap();
+    let n = w
+        .finish_with_integrity(&key, Integrity::Sha256, true)
+        .unwrap();
+    assert_eq!(h.send_raw(addr(C), &buf[..n]).unwrap().code, Some(400));
+}
+
+#[test]
+fn send_indication_without_permission_is_dropped() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    assert!(h.send_indication(addr(C), addr(PEER), b"x").is_empty());
+    assert_eq!(h.permit(addr(C), addr(PEER)).class, Class::Success);
+    let out = h.send_indication(addr(C), addr(PEER), b"x");
+    assert_eq!(out.len(), 1);
+    // Permissions are by IP only: another port of the same peer is fine.
+    assert_eq!(
+        h.send_indication(addr(C), addr("8.8.8.8:6000"), b"y").len(),
+        1
+    );
+}
+
+#[test]
+fn peer_data_becomes_data_indication_or_channel_data() {
+    let mut h = Harness::new();
+    let relay = h.allocate(addr(C));
+    assert_eq!(h.permit(addr(C), addr(PEER)).class, Class::Success);
+    // From a peer without permission: dropped.
+    h.server
+        .handle_peer_receive(h.now, relay, addr("1.1.1.1:1"), b"nope");
+    assert!(h.drain().is_empty());
+    h.server
+        .handle_peer_receive(h.now, relay, addr(PEER), b"hi");
+    let out = h.drain();
+    let m = Message::parse(&out[0].1).unwrap();
+    assert_eq!((m.class(), m.method()), (Class::Indication, Method::DATA));
+    assert_eq!(m.get::<XorPeerAddress>().unwrap().unwrap().0, addr(PEER));
+    assert_eq!(h.bind(addr(C), 0x4002, addr(PEER)).class, Class::Success);
+    h.server
+        .handle_peer_receive(h.now, relay, addr(PEER), b"hi");
+    let out = h.drain();
+    assert_eq!(out[0].1, channel_frame(0x4002, b"hi"));
+    assert_eq!(out[0].0.to, addr(C));
+    let _ = ChannelNumber(0);
+}
+
+#[test]
+fn bandwidth_cap_drops_excess() {
+    let mut h = Harness::with(icebreaker_turn::ServerConfig {
+        bandwidth: Some(icebreaker_turn::Bandwidth {
+            bytes_per_second: 1000,
+            burst: 1000,
+        }),
+        ..common::config()
+    });
+    h.allocate(addr(C));
+    assert_eq!(h.bind(addr(C), 0x4000, addr(PEER)).class, Class::Success);
+    let frame = channel_frame(0x4000, &[0; 400]);
+    let sent: usize = (0..5).map(|_| h.channel_data(addr(C), &frame).len()).sum();
+    assert_eq!(sent, 2);
+    h.advance(Duration::from_millis(400));
+    assert_eq!(h.channel_data(addr(C), &frame).len(), 1);
+}
