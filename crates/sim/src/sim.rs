@@ -1,7 +1,7 @@
 //! The discrete-event simulator: topology, event queue, step loop.
 
 use std::any::Any;
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -207,31 +207,14 @@ struct Host {
     captures: Vec<usize>,
 }
 
+/// A packet on its way to its next hop. The queue orders small `(at, seq, slot)` keys; the
+/// packets themselves stay put in a slab, so heap operations move 32 bytes, not a whole packet.
 struct InFlight {
-    at: Instant,
-    seq: u64,
     packet: u64,
     hop: Hop,
     from: SocketAddr,
     to: SocketAddr,
     data: Bytes,
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for InFlight {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 /// Derives the seed of component `index` from the run's seed (SplitMix64 finaliser), so that each
@@ -266,7 +249,9 @@ pub struct Sim {
     realms: Vec<Realm>,
     nats: Vec<NatBox>,
     hosts: Vec<Host>,
-    queue: BinaryHeap<Reverse<InFlight>>,
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slots: Vec<Option<InFlight>>,
+    free: Vec<u32>,
     seq: u64,
     packets: u64,
     trace: Vec<TraceEvent>,
@@ -314,6 +299,8 @@ impl Sim {
             nats: Vec::new(),
             hosts: Vec::new(),
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
             packets: 0,
             trace: Vec::new(),
@@ -765,22 +752,38 @@ impl Sim {
         let mut delay = link.latency;
         let jitter = link.jitter.as_nanos();
         if jitter > 0 {
-            let j = u128::from(r.rng.next_u64()) % (jitter + 1);
-            delay += Duration::from_nanos(u64::try_from(j).unwrap_or(u64::MAX));
+            // Jitter beyond u64 nanoseconds (584 years) is clamped.
+            let bound = u64::try_from(jitter).unwrap_or(u64::MAX - 1) + 1;
+            delay += Duration::from_nanos(r.rng.next_u64() % bound);
         }
         if chance(&mut r.rng, link.reorder) {
             delay += link.reorder_delay;
         }
         self.seq += 1;
-        self.queue.push(Reverse(InFlight {
-            at: self.clock.now() + delay,
-            seq: self.seq,
+        let f = InFlight {
             packet,
             hop,
             from,
             to,
             data,
-        }));
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = Some(f);
+                }
+                slot
+            }
+            None => {
+                // More than 2^32 packets in flight at once is beyond any simulation's memory.
+                let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                self.slots.push(Some(f));
+                slot
+            }
+        };
+        // Arrival in nanoseconds since the epoch (u64 lasts 584 years of virtual time).
+        let at = u64::try_from((self.clock.elapsed + delay).as_nanos()).unwrap_or(u64::MAX);
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     fn send(&mut self, host: HostId, d: Datagram) {
@@ -930,7 +933,11 @@ impl Sim {
         }
         // (2) Jump to the earliest of the queue head and every endpoint's timer.
         let now = self.clock.now();
-        let mut next = self.queue.peek().map(|Reverse(f)| f.at);
+        let epoch = self.clock.epoch;
+        let mut next = self
+            .queue
+            .peek()
+            .map(|Reverse((at, _, _))| epoch + Duration::from_nanos(*at));
         for h in &self.hosts {
             if let Some(t) = h.endpoint.poll_timeout() {
                 let t = t.max(now);
@@ -948,10 +955,20 @@ impl Sim {
         if next > now {
             self.clock.elapsed = next - self.clock.epoch;
         }
+        let now_ns = u64::try_from(self.clock.elapsed.as_nanos()).unwrap_or(u64::MAX);
         let now = self.clock.now();
         // (3) Deliver everything due, in (at, seq) order; zero-latency hops land in this loop too.
-        while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
-            if let Some(Reverse(f)) = self.queue.pop() {
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= now_ns)
+        {
+            let Some(Reverse((_, _, slot))) = self.queue.pop() else {
+                break;
+            };
+            let f = self.slots.get_mut(slot as usize).and_then(Option::take);
+            self.free.push(slot);
+            if let Some(f) = f {
                 self.arrive(f);
             }
         }
