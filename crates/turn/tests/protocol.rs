@@ -172,6 +172,7 @@ fn lifetime_after_message_integrity_is_ignored() {
 #[test]
 fn stale_nonce_is_438() {
     let mut h = Harness::new();
+    h.no_retry = true;
     h.challenge(addr(C));
     h.advance(Duration::from_secs(601));
     let a = h.ask(addr(C), Method::ALLOCATE, |w| {
@@ -188,6 +189,7 @@ fn stale_nonce_is_438() {
 #[test]
 fn nonce_issued_to_another_address_is_438() {
     let mut h = Harness::new();
+    h.no_retry = true;
     h.challenge(addr(C));
     let other = addr("192.0.2.10:40001");
     let n = h.nonces[&addr(C)].clone();

@@ -66,6 +66,7 @@ pub struct Harness {
     pub now: Instant,
     pub nonces: std::collections::BTreeMap<SocketAddr, String>,
     pub tid: u64,
+    pub no_retry: bool,
 }
 
 impl Harness {
@@ -81,6 +82,7 @@ impl Harness {
             now: t0,
             nonces: Default::default(),
             tid: 1,
+            no_retry: false,
         }
     }
 
@@ -199,9 +201,17 @@ impl Harness {
         user: &str,
         pass: &str,
         method: Method,
-        f: impl FnOnce(&mut MessageWriter<'_>),
+        f: impl Fn(&mut MessageWriter<'_>),
     ) -> Answer {
-        let req = self.request_as(from, user, pass, method, f);
+        let req = self.request_as(from, user, pass, method, &f);
+        let a = self.send_raw(from, &req).expect("an answer");
+        if a.code != Some(438) || self.no_retry {
+            return a;
+        }
+        // Stale nonce: take the new one and retry, as a client does.
+        let fresh = a.msg().get::<Nonce<'_>>().unwrap().unwrap().0.to_string();
+        self.nonces.insert(from, fresh);
+        let req = self.request_as(from, user, pass, method, &f);
         self.send_raw(from, &req).expect("an answer")
     }
 
@@ -209,7 +219,7 @@ impl Harness {
         &mut self,
         from: SocketAddr,
         method: Method,
-        f: impl FnOnce(&mut MessageWriter<'_>),
+        f: impl Fn(&mut MessageWriter<'_>),
     ) -> Answer {
         self.ask_as(from, "alice", "alice-pass", method, f)
     }

@@ -1,0 +1,381 @@
+//! Client ↔ server end to end, in process, on a virtual clock.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::addr;
+use icebreaker_stun::attributes::{AlternateServer, ErrorCode, PasswordAlgorithmId};
+use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+use icebreaker_stun::integrity::{Key, Preparation};
+use icebreaker_stun::{Class, Integrity, Message, MessageWriter};
+use icebreaker_turn::{
+    Client, ClientConfig, Event, Operation, Received, Server, State, Transport, Via,
+};
+
+const C: &str = "192.0.2.10:40000";
+const PEER: &str = "8.8.8.8:5000";
+
+struct Net {
+    server: Server,
+    client: Client,
+    now: Instant,
+    /// Datagrams the relay sent to peers: (relayed address, peer, bytes).
+    at_peers: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Peer data the client received.
+    received: Vec<(SocketAddr, Vec<u8>)>,
+    events: Vec<Event>,
+    transport: Transport,
+}
+
+impl Net {
+    fn new(transport: Transport) -> Self {
+        let now = Instant::now();
+        let server = Server::new(common::config(), common::pool(), now);
+        let mut cc = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
+        cc.rng_seed = [42; 32];
+        cc.transport = transport;
+        Self {
+            server,
+            client: Client::new(cc),
+            now,
+            at_peers: Vec::new(),
+            received: Vec::new(),
+            events: Vec::new(),
+            transport,
+        }
+    }
+
+    /// Moves datagrams until both sides are quiet (no time passes).
+    fn pump(&mut self) {
+        let mut buf = Vec::new();
+        let mut framer = StreamFramer::new(FramerConfig::default());
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = self.client.poll_transmit(&mut buf) {
+                moved = true;
+                match self.transport {
+                    Transport::Udp => self.server.handle_receive(self.now, t.from, t.to, &buf),
+                    _ => {
+                        // The stream: bytes in arbitrary pieces through a framer.
+                        for chunk in buf.chunks(7) {
+                            framer.push(chunk).unwrap();
+                            while let Some(f) = framer.next_frame().unwrap() {
+                                let bytes = f.as_bytes().to_vec();
+                                self.server.handle_receive_on(
+                                    self.now,
+                                    self.transport,
+                                    t.from,
+                                    t.to,
+                                    &bytes,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            while let Some(t) = self.server.poll_transmit(&mut buf) {
+                moved = true;
+                match t.via {
+                    Via::Relay { .. } => self.at_peers.push((t.from, t.to, buf.clone())),
+                    Via::Listener(tr) => {
+                        assert_eq!(tr, self.transport);
+                        if tr != Transport::Udp {
+                            assert_eq!(buf.len() % 4, 0, "stream frames are padded");
+                        }
+                        match self.client.handle_receive(self.now, t.from, t.to, &buf) {
+                            Received::PeerData { peer, data } => {
+                                self.received.push((peer, data.to_vec()))
+                            }
+                            Received::Handled => {}
+                            Received::NotForUs => panic!("server datagram not for the client"),
+                        }
+                    }
+                }
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.events.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    /// Runs the clock forward to `until`, firing timers on both sides.
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            self.pump();
+            let next = [self.client.poll_timeout(), self.server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    self.client.handle_timeout(self.now);
+                    self.server.handle_timeout(self.now);
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.client.handle_timeout(until);
+        self.server.handle_timeout(until);
+        self.pump();
+    }
+
+    fn relay(&self) -> SocketAddr {
+        self.client.relayed_addresses()[0]
+    }
+}
+
+fn full_session(transport: Transport) {
+    let mut n = Net::new(transport);
+    n.client.allocate(n.now);
+    n.pump();
+    assert!(
+        matches!(n.events.first(), Some(Event::Allocated { .. })),
+        "{:?}",
+        n.events
+    );
+    assert_eq!(n.client.state(), State::Allocated);
+    assert_eq!(n.client.mapped_address(), Some(addr(C)));
+    let peer = addr(PEER);
+    n.client.create_permission(n.now, peer.ip()).unwrap();
+    n.pump();
+    assert!(n.events.contains(&Event::PermissionCreated(peer.ip())));
+
+    // Client → peer by Send indication, and back by Data indication.
+    n.client.send_to(peer, b"via indication").unwrap();
+    n.pump();
+    assert_eq!(
+        n.at_peers.pop(),
+        Some((n.relay(), peer, b"via indication".to_vec()))
+    );
+    n.server
+        .handle_peer_receive(n.now, n.relay(), peer, b"reply 1");
+    n.pump();
+    assert_eq!(n.received.pop(), Some((peer, b"reply 1".to_vec())));
+
+    // Through a channel, both ways.
+    let ch = n.client.bind_channel(n.now, peer).unwrap();
+    n.pump();
+    assert!(
+        n.events
+            .contains(&Event::ChannelBound { peer, channel: ch })
+    );
+    n.client.send_to(peer, b"via channel").unwrap();
+    n.pump();
+    assert_eq!(
+        n.at_peers.pop(),
+        Some((n.relay(), peer, b"via channel".to_vec()))
+    );
+    n.server
+        .handle_peer_receive(n.now, n.relay(), peer, b"reply 2");
+    n.pump();
+    assert_eq!(n.received.pop(), Some((peer, b"reply 2".to_vec())));
+
+    // An hour of virtual time: refreshes (with stale nonces on the way) keep it all alive.
+    let start = n.now;
+    n.run_until(start + Duration::from_secs(3600));
+    assert_eq!(n.client.state(), State::Allocated);
+    let refreshes = n
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Refreshed { .. }))
+        .count();
+    assert!(refreshes >= 6, "{refreshes} refreshes");
+    assert!(
+        !n.events.iter().any(|e| matches!(e, Event::Failed { .. })),
+        "{:?}",
+        n.events
+    );
+    n.client.send_to(peer, b"an hour later").unwrap();
+    n.pump();
+    assert_eq!(
+        n.at_peers.pop(),
+        Some((n.relay(), peer, b"an hour later".to_vec()))
+    );
+    n.server
+        .handle_peer_receive(n.now, n.relay(), peer, b"still here");
+    n.pump();
+    assert_eq!(n.received.pop(), Some((peer, b"still here".to_vec())));
+
+    // Delete.
+    n.client.delete(n.now).unwrap();
+    n.pump();
+    assert_eq!(n.events.last(), Some(&Event::Deleted));
+    assert_eq!(n.server.stats().allocations, 0);
+    assert_eq!(n.server.ports().in_use(), 0);
+}
+
+#[test]
+fn end_to_end_over_udp() {
+    full_session(Transport::Udp);
+}
+
+#[test]
+fn end_to_end_over_tcp_through_the_framer() {
+    full_session(Transport::Tcp);
+}
+
+#[test]
+fn refused_permission_is_an_event_with_the_code() {
+    let mut n = Net::new(Transport::Udp);
+    n.client.allocate(n.now);
+    n.pump();
+    n.client
+        .create_permission(n.now, "127.0.0.1".parse().unwrap())
+        .unwrap();
+    n.pump();
+    assert!(n.events.contains(&Event::Failed {
+        operation: Operation::CreatePermission("127.0.0.1".parse().unwrap()),
+        code: Some(403)
+    }));
+    assert_eq!(
+        n.client.send_to(addr("127.0.0.1:1"), b"x"),
+        Err(icebreaker_turn::Error::NoPermission)
+    );
+}
+
+#[test]
+fn wrong_password_fails_with_401() {
+    let now = Instant::now();
+    let mut server = Server::new(common::config(), common::pool(), now);
+    let mut client = Client::new(ClientConfig::new(
+        addr(C),
+        addr(common::SERVER),
+        "alice",
+        "wrong",
+    ));
+    client.allocate(now);
+    let mut buf = Vec::new();
+    for _ in 0..4 {
+        while let Some(t) = client.poll_transmit(&mut buf) {
+            server.handle_receive(now, t.from, t.to, &buf);
+        }
+        while let Some(t) = server.poll_transmit(&mut buf) {
+            let _ = client.handle_receive(now, t.from, t.to, &buf);
+        }
+    }
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::Failed {
+            operation: Operation::Allocate,
+            code: Some(401)
+        })
+    );
+    assert_eq!(client.state(), State::Closed);
+}
+
+/// Runs the 401 flow, then answers the signed Allocate with a hand-made 300.
+fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
+    let now = Instant::now();
+    let mut server = Server::new(common::config(), common::pool(), now);
+    let mut client = Client::new(ClientConfig::new(
+        addr(C),
+        addr(common::SERVER),
+        "alice",
+        "alice-pass",
+    ));
+    client.allocate(now);
+    let mut buf = Vec::new();
+    let t = client.poll_transmit(&mut buf).unwrap();
+    server.handle_receive(now, t.from, t.to, &buf);
+    let t = server.poll_transmit(&mut buf).unwrap();
+    let _ = client.handle_receive(now, t.from, t.to, &buf);
+    // The signed Allocate: answer it with 300 ourselves.
+    let _ = client.poll_transmit(&mut buf).unwrap();
+    let req = Message::parse(&buf).unwrap();
+    let key = Key::long_term(
+        "alice",
+        common::REALM,
+        "alice-pass",
+        PasswordAlgorithmId::SHA256,
+        Preparation::OpaqueString,
+    )
+    .unwrap();
+    let mut out = [0u8; 256];
+    let mut w =
+        MessageWriter::new(&mut out, Class::Error, req.method(), req.transaction_id()).unwrap();
+    w.push(&ErrorCode::bare(300)).unwrap();
+    w.push(&AlternateServer(addr(alternate))).unwrap();
+    let len = if signed {
+        w.finish_with_integrity(&key, Integrity::Sha256, false)
+    } else {
+        w.finish(false)
+    }
+    .unwrap();
+    assert_eq!(
+        client.handle_receive(now, addr(common::SERVER), addr(C), &out[..len]),
+        Received::Handled
+    );
+    let mut events = Vec::new();
+    while let Some(e) = client.poll_event() {
+        events.push(e);
+    }
+    (client, events)
+}
+
+#[test]
+fn try_alternate_is_followed_when_authenticated() {
+    let (mut client, events) = try_alternate("8.8.4.4:3478", true);
+    assert_eq!(
+        events,
+        [Event::Redirected {
+            to: addr("8.8.4.4:3478")
+        }]
+    );
+    let mut buf = Vec::new();
+    assert_eq!(
+        client.poll_transmit(&mut buf).unwrap().to,
+        addr("8.8.4.4:3478")
+    );
+}
+
+#[test]
+fn try_alternate_to_a_denied_range_is_refused() {
+    let (client, events) = try_alternate("169.254.169.254:3478", true);
+    assert_eq!(
+        events,
+        [Event::Failed {
+            operation: Operation::Allocate,
+            code: Some(300)
+        }]
+    );
+    assert_eq!(client.server(), addr(common::SERVER));
+}
+
+#[test]
+fn unauthenticated_try_alternate_is_ignored() {
+    let (mut client, events) = try_alternate("8.8.4.4:3478", false);
+    assert!(events.is_empty());
+    assert_eq!(client.server(), addr(common::SERVER));
+    // The request is still pending and retransmits to the original server.
+    let mut buf = Vec::new();
+    client.handle_timeout(Instant::now() + Duration::from_secs(1));
+    assert_eq!(
+        client.poll_transmit(&mut buf).map(|t| t.to),
+        Some(addr(common::SERVER))
+    );
+}
+
+#[test]
+fn datagrams_from_elsewhere_are_not_for_us() {
+    let mut n = Net::new(Transport::Udp);
+    n.client.allocate(n.now);
+    n.pump();
+    assert_eq!(
+        n.client
+            .handle_receive(n.now, addr("8.8.8.8:1"), addr(C), b"\x40\x00\x00\x00"),
+        Received::NotForUs
+    );
+    assert_eq!(
+        n.client
+            .handle_receive(n.now, addr(common::SERVER), addr(C), b"\x16\x03\x01"),
+        Received::NotForUs
+    );
+}
