@@ -134,13 +134,20 @@ fn check_len(attr: AttributeType, value: &[u8], len: usize) -> Result<(), ParseE
     if value.len() == len {
         Ok(())
     } else {
-        Err(ParseError::BadAttributeLength { attr, length: value.len() })
+        Err(ParseError::BadAttributeLength {
+            attr,
+            length: value.len(),
+        })
     }
 }
 
 fn text(attr: AttributeType, value: &[u8], max: usize) -> Result<&str, ParseError> {
     if value.len() > max {
-        return Err(ParseError::TooLong { attr, length: value.len(), max });
+        return Err(ParseError::TooLong {
+            attr,
+            length: value.len(),
+            max,
+        });
     }
     core::str::from_utf8(value).map_err(|_| ParseError::InvalidUtf8 { attr })
 }
@@ -148,7 +155,10 @@ fn text(attr: AttributeType, value: &[u8], max: usize) -> Result<&str, ParseErro
 fn arr<const N: usize>(attr: AttributeType, value: &[u8]) -> Result<[u8; N], ParseError> {
     value
         .try_into()
-        .map_err(|_| ParseError::BadAttributeLength { attr, length: value.len() })
+        .map_err(|_| ParseError::BadAttributeLength {
+            attr,
+            length: value.len(),
+        })
 }
 
 fn put(out: &mut [u8], bytes: &[u8], attr: AttributeType) -> Result<(), EncodeError> {
@@ -208,7 +218,10 @@ fn decode_address(
     xor: Option<&TransactionId>,
 ) -> Result<SocketAddr, ParseError> {
     // Length errors report the whole value's length, as every other attribute does.
-    let bad_len = ParseError::BadAttributeLength { attr, length: value.len() };
+    let bad_len = ParseError::BadAttributeLength {
+        attr,
+        length: value.len(),
+    };
     let (&[_, family, p0, p1], rest) = value.split_first_chunk::<4>().ok_or(bad_len)?;
     let family = AddressFamily::from_value(attr, family)?;
     let mut port = u16::from_be_bytes([p0, p1]);
@@ -424,7 +437,10 @@ impl<'a> Attribute<'a> for MessageIntegritySha256<'a> {
         if (16..=32).contains(&value.len()) && value.len().is_multiple_of(4) {
             Ok(Self(value))
         } else {
-            Err(ParseError::BadAttributeLength { attr: MESSAGE_INTEGRITY_SHA256, length: value.len() })
+            Err(ParseError::BadAttributeLength {
+                attr: MESSAGE_INTEGRITY_SHA256,
+                length: value.len(),
+            })
         }
     }
 }
@@ -464,8 +480,9 @@ macro_rules! fixed_attribute {
                 $len
             }
             fn encode(&self, out: &mut [u8], _: &TransactionId) -> Result<(), EncodeError> {
-                let $o: &mut [u8; $len] =
-                    out.try_into().map_err(|_| EncodeError::InvalidValue { attr: $ty })?;
+                let $o: &mut [u8; $len] = out
+                    .try_into()
+                    .map_err(|_| EncodeError::InvalidValue { attr: $ty })?;
                 let $s = self;
                 $encode;
                 Ok(())
@@ -496,53 +513,96 @@ impl<'a> Attribute<'a> for Userhash {
 /// PRIORITY: the priority a peer-reflexive candidate learned from this check would get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Priority(pub u32);
-fixed_attribute!(Priority, PRIORITY, 4, |v| Ok(Self(u32::from_be_bytes(v))), |s, o| *o =
-    s.0.to_be_bytes());
+fixed_attribute!(
+    Priority,
+    PRIORITY,
+    4,
+    |v| Ok(Self(u32::from_be_bytes(v))),
+    |s, o| *o = s.0.to_be_bytes()
+);
 
 /// ICE-CONTROLLED with the agent's tie-breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IceControlled(pub u64);
-fixed_attribute!(IceControlled, ICE_CONTROLLED, 8, |v| Ok(Self(u64::from_be_bytes(v))), |s, o| *o =
-    s.0.to_be_bytes());
+fixed_attribute!(
+    IceControlled,
+    ICE_CONTROLLED,
+    8,
+    |v| Ok(Self(u64::from_be_bytes(v))),
+    |s, o| *o = s.0.to_be_bytes()
+);
 
 /// ICE-CONTROLLING with the agent's tie-breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IceControlling(pub u64);
-fixed_attribute!(IceControlling, ICE_CONTROLLING, 8, |v| Ok(Self(u64::from_be_bytes(v))), |s, o| *o =
-    s.0.to_be_bytes());
+fixed_attribute!(
+    IceControlling,
+    ICE_CONTROLLING,
+    8,
+    |v| Ok(Self(u64::from_be_bytes(v))),
+    |s, o| *o = s.0.to_be_bytes()
+);
 
 /// LIFETIME of an allocation, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lifetime(pub u32);
-fixed_attribute!(Lifetime, LIFETIME, 4, |v| Ok(Self(u32::from_be_bytes(v))), |s, o| *o =
-    s.0.to_be_bytes());
+fixed_attribute!(
+    Lifetime,
+    LIFETIME,
+    4,
+    |v| Ok(Self(u32::from_be_bytes(v))),
+    |s, o| *o = s.0.to_be_bytes()
+);
 
 /// CACHE-TIMEOUT in seconds (RFC 5780 §7.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheTimeout(pub u32);
-fixed_attribute!(CacheTimeout, CACHE_TIMEOUT, 4, |v| Ok(Self(u32::from_be_bytes(v))), |s, o| *o =
-    s.0.to_be_bytes());
+fixed_attribute!(
+    CacheTimeout,
+    CACHE_TIMEOUT,
+    4,
+    |v| Ok(Self(u32::from_be_bytes(v))),
+    |s, o| *o = s.0.to_be_bytes()
+);
 
 /// RESERVATION-TOKEN: an 8-byte token naming a reserved relayed address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReservationToken(pub [u8; 8]);
-fixed_attribute!(ReservationToken, RESERVATION_TOKEN, 8, |v| Ok(Self(v)), |s, o| *o = s.0);
+fixed_attribute!(
+    ReservationToken,
+    RESERVATION_TOKEN,
+    8,
+    |v| Ok(Self(v)),
+    |s, o| *o = s.0
+);
 
 /// CHANNEL-NUMBER: a TURN channel number followed by two reserved bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChannelNumber(pub u16);
-fixed_attribute!(ChannelNumber, CHANNEL_NUMBER, 4, |v| Ok(Self(u16::from_be_bytes([v[0], v[1]]))), |s, o| *o = {
-    let [a, b] = s.0.to_be_bytes();
-    [a, b, 0, 0]
-});
+fixed_attribute!(
+    ChannelNumber,
+    CHANNEL_NUMBER,
+    4,
+    |v| Ok(Self(u16::from_be_bytes([v[0], v[1]]))),
+    |s, o| *o = {
+        let [a, b] = s.0.to_be_bytes();
+        [a, b, 0, 0]
+    }
+);
 
 /// RESPONSE-PORT: the port a response should go to (RFC 5780 §7.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResponsePort(pub u16);
-fixed_attribute!(ResponsePort, RESPONSE_PORT, 4, |v| Ok(Self(u16::from_be_bytes([v[0], v[1]]))), |s, o| *o = {
-    let [a, b] = s.0.to_be_bytes();
-    [a, b, 0, 0]
-});
+fixed_attribute!(
+    ResponsePort,
+    RESPONSE_PORT,
+    4,
+    |v| Ok(Self(u16::from_be_bytes([v[0], v[1]]))),
+    |s, o| *o = {
+        let [a, b] = s.0.to_be_bytes();
+        [a, b, 0, 0]
+    }
+);
 
 /// REQUESTED-TRANSPORT: the IP protocol number of the relayed transport (17 = UDP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -553,26 +613,35 @@ impl RequestedTransport {
     /// TCP (RFC 6062).
     pub const TCP: Self = Self(6);
 }
-fixed_attribute!(RequestedTransport, REQUESTED_TRANSPORT, 4, |v| Ok(Self(v[0])), |s, o| *o =
-    [s.0, 0, 0, 0]);
+fixed_attribute!(
+    RequestedTransport,
+    REQUESTED_TRANSPORT,
+    4,
+    |v| Ok(Self(v[0])),
+    |s, o| *o = [s.0, 0, 0, 0]
+);
 
 /// REQUESTED-ADDRESS-FAMILY of the relayed address (RFC 8656 §18.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestedAddressFamily(pub AddressFamily);
-fixed_attribute!(RequestedAddressFamily, REQUESTED_ADDRESS_FAMILY, 4, |v| AddressFamily::from_value(
+fixed_attribute!(
+    RequestedAddressFamily,
     REQUESTED_ADDRESS_FAMILY,
-    v[0]
-)
-.map(Self), |s, o| *o = [s.0.value(), 0, 0, 0]);
+    4,
+    |v| AddressFamily::from_value(REQUESTED_ADDRESS_FAMILY, v[0]).map(Self),
+    |s, o| *o = [s.0.value(), 0, 0, 0]
+);
 
 /// ADDITIONAL-ADDRESS-FAMILY: ask for an IPv6 relayed address besides the IPv4 one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AdditionalAddressFamily(pub AddressFamily);
-fixed_attribute!(AdditionalAddressFamily, ADDITIONAL_ADDRESS_FAMILY, 4, |v| AddressFamily::from_value(
+fixed_attribute!(
+    AdditionalAddressFamily,
     ADDITIONAL_ADDRESS_FAMILY,
-    v[0]
-)
-.map(Self), |s, o| *o = [s.0.value(), 0, 0, 0]);
+    4,
+    |v| AddressFamily::from_value(ADDITIONAL_ADDRESS_FAMILY, v[0]).map(Self),
+    |s, o| *o = [s.0.value(), 0, 0, 0]
+);
 
 /// EVEN-PORT: ask for an even relayed port, and optionally reserve the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -580,8 +649,15 @@ pub struct EvenPort {
     /// The R bit: reserve the next higher port too.
     pub reserve: bool,
 }
-fixed_attribute!(EvenPort, EVEN_PORT, 1, |v| Ok(Self { reserve: v[0] & 0x80 != 0 }), |s, o| *o =
-    [if s.reserve { 0x80 } else { 0 }]);
+fixed_attribute!(
+    EvenPort,
+    EVEN_PORT,
+    1,
+    |v| Ok(Self {
+        reserve: v[0] & 0x80 != 0
+    }),
+    |s, o| *o = [if s.reserve { 0x80 } else { 0 }]
+);
 
 /// CHANGE-REQUEST: ask the server to answer from another IP and/or port (RFC 5780 §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -591,10 +667,21 @@ pub struct ChangeRequest {
     /// The B flag: change the port.
     pub change_port: bool,
 }
-fixed_attribute!(ChangeRequest, CHANGE_REQUEST, 4, |v| Ok(Self {
-    change_ip: v[3] & 0x04 != 0,
-    change_port: v[3] & 0x02 != 0
-}), |s, o| *o = [0, 0, 0, (u8::from(s.change_ip) << 2) | (u8::from(s.change_port) << 1)]);
+fixed_attribute!(
+    ChangeRequest,
+    CHANGE_REQUEST,
+    4,
+    |v| Ok(Self {
+        change_ip: v[3] & 0x04 != 0,
+        change_port: v[3] & 0x02 != 0
+    }),
+    |s, o| *o = [
+        0,
+        0,
+        0,
+        (u8::from(s.change_ip) << 2) | (u8::from(s.change_port) << 1)
+    ]
+);
 
 /// ICMP: an ICMP error a TURN server received for a relayed packet (RFC 8656 §18.13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -606,14 +693,20 @@ pub struct Icmp {
     /// Error data (for example the MTU of a "fragmentation needed" message).
     pub error_data: u32,
 }
-fixed_attribute!(Icmp, ICMP, 8, |v| Ok(Self {
-    icmp_type: v[2],
-    code: v[3],
-    error_data: u32::from_be_bytes([v[4], v[5], v[6], v[7]])
-}), |s, o| *o = {
-    let [a, b, c, d] = s.error_data.to_be_bytes();
-    [0, 0, s.icmp_type, s.code, a, b, c, d]
-});
+fixed_attribute!(
+    Icmp,
+    ICMP,
+    8,
+    |v| Ok(Self {
+        icmp_type: v[2],
+        code: v[3],
+        error_data: u32::from_be_bytes([v[4], v[5], v[6], v[7]])
+    }),
+    |s, o| *o = {
+        let [a, b, c, d] = s.error_data.to_be_bytes();
+        [0, 0, s.icmp_type, s.code, a, b, c, d]
+    }
+);
 
 // ----- Flags -----------------------------------------------------------------------------
 
@@ -759,11 +852,18 @@ impl<'a> ErrorCode<'a> {
 impl<'a> Attribute<'a> for ErrorCode<'a> {
     const TYPE: AttributeType = ERROR_CODE;
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, ParseError> {
-        let (&[_, _, class, number], reason) = value
-            .split_first_chunk::<4>()
-            .ok_or(ParseError::BadAttributeLength { attr: ERROR_CODE, length: value.len() })?;
+        let (&[_, _, class, number], reason) =
+            value
+                .split_first_chunk::<4>()
+                .ok_or(ParseError::BadAttributeLength {
+                    attr: ERROR_CODE,
+                    length: value.len(),
+                })?;
         let code = decode_error_code(class & 0x07, number)?;
-        Ok(Self { code, reason: text(ERROR_CODE, reason, MAX_TEXT_LEN)? })
+        Ok(Self {
+            code,
+            reason: text(ERROR_CODE, reason, MAX_TEXT_LEN)?,
+        })
     }
 }
 
@@ -780,7 +880,11 @@ impl EncodeAttribute for ErrorCode<'_> {
         }
         let [class, number] = encode_error_code(self.code, ERROR_CODE)?;
         put(out, &[0, 0, class, number], ERROR_CODE)?;
-        put(out.get_mut(4..).unwrap_or_default(), self.reason.as_bytes(), ERROR_CODE)
+        put(
+            out.get_mut(4..).unwrap_or_default(),
+            self.reason.as_bytes(),
+            ERROR_CODE,
+        )
     }
 }
 
@@ -799,9 +903,13 @@ impl<'a> Attribute<'a> for AddressErrorCode<'a> {
     const TYPE: AttributeType = ADDRESS_ERROR_CODE;
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, ParseError> {
         let attr = ADDRESS_ERROR_CODE;
-        let (&[family, _, class, number], reason) = value
-            .split_first_chunk::<4>()
-            .ok_or(ParseError::BadAttributeLength { attr, length: value.len() })?;
+        let (&[family, _, class, number], reason) =
+            value
+                .split_first_chunk::<4>()
+                .ok_or(ParseError::BadAttributeLength {
+                    attr,
+                    length: value.len(),
+                })?;
         Ok(Self {
             family: AddressFamily::from_value(attr, family)?,
             code: decode_error_code(class & 0x07, number)?,
@@ -819,11 +927,21 @@ impl EncodeAttribute for AddressErrorCode<'_> {
     }
     fn encode(&self, out: &mut [u8], _: &TransactionId) -> Result<(), EncodeError> {
         if self.reason.len() > MAX_TEXT_LEN {
-            return Err(EncodeError::ValueTooLong { attr: ADDRESS_ERROR_CODE });
+            return Err(EncodeError::ValueTooLong {
+                attr: ADDRESS_ERROR_CODE,
+            });
         }
         let [class, number] = encode_error_code(self.code, ADDRESS_ERROR_CODE)?;
-        put(out, &[self.family.value(), 0, class, number], ADDRESS_ERROR_CODE)?;
-        put(out.get_mut(4..).unwrap_or_default(), self.reason.as_bytes(), ADDRESS_ERROR_CODE)
+        put(
+            out,
+            &[self.family.value(), 0, class, number],
+            ADDRESS_ERROR_CODE,
+        )?;
+        put(
+            out.get_mut(4..).unwrap_or_default(),
+            self.reason.as_bytes(),
+            ADDRESS_ERROR_CODE,
+        )
     }
 }
 
@@ -858,7 +976,10 @@ impl<'a> Attribute<'a> for UnknownAttributes<'a> {
         if value.len().is_multiple_of(2) {
             Ok(Self::Raw(value))
         } else {
-            Err(ParseError::BadAttributeLength { attr: UNKNOWN_ATTRIBUTES, length: value.len() })
+            Err(ParseError::BadAttributeLength {
+                attr: UNKNOWN_ATTRIBUTES,
+                length: value.len(),
+            })
         }
     }
 }
@@ -904,23 +1025,35 @@ pub struct PasswordAlgorithm<'a> {
 impl<'a> PasswordAlgorithm<'a> {
     /// An algorithm without parameters.
     pub const fn new(algorithm: PasswordAlgorithmId) -> Self {
-        Self { algorithm, params: &[] }
+        Self {
+            algorithm,
+            params: &[],
+        }
     }
 
     fn read(buf: &'a [u8]) -> Result<(Self, &'a [u8]), ParseError> {
         let attr = PASSWORD_ALGORITHMS;
-        let (&[a0, a1, l0, l1], rest) = buf
-            .split_first_chunk::<4>()
-            .ok_or(ParseError::BadAttributeLength { attr, length: buf.len() })?;
+        let (&[a0, a1, l0, l1], rest) =
+            buf.split_first_chunk::<4>()
+                .ok_or(ParseError::BadAttributeLength {
+                    attr,
+                    length: buf.len(),
+                })?;
         let len = usize::from(u16::from_be_bytes([l0, l1]));
         let padded = (len + 3) & !3;
         let (params, rest) = (rest.get(..len), rest.get(padded..));
         match (params, rest) {
             (Some(params), Some(rest)) => Ok((
-                Self { algorithm: PasswordAlgorithmId(u16::from_be_bytes([a0, a1])), params },
+                Self {
+                    algorithm: PasswordAlgorithmId(u16::from_be_bytes([a0, a1])),
+                    params,
+                },
                 rest,
             )),
-            _ => Err(ParseError::BadAttributeLength { attr, length: buf.len() }),
+            _ => Err(ParseError::BadAttributeLength {
+                attr,
+                length: buf.len(),
+            }),
         }
     }
 
@@ -929,11 +1062,14 @@ impl<'a> PasswordAlgorithm<'a> {
     }
 
     fn write(&self, out: &mut [u8], attr: AttributeType) -> Result<(), EncodeError> {
-        let len = u16::try_from(self.params.len()).map_err(|_| EncodeError::ValueTooLong { attr })?;
+        let len =
+            u16::try_from(self.params.len()).map_err(|_| EncodeError::ValueTooLong { attr })?;
         let [a, b] = self.algorithm.0.to_be_bytes();
         let [c, d] = len.to_be_bytes();
         put(out, &[a, b, c, d], attr)?;
-        let rest = out.get_mut(4..self.wire_len()).ok_or(EncodeError::InvalidValue { attr })?;
+        let rest = out
+            .get_mut(4..self.wire_len())
+            .ok_or(EncodeError::InvalidValue { attr })?;
         rest.fill(0);
         put(rest, self.params, attr)
     }
@@ -949,7 +1085,10 @@ impl<'a> Attribute<'a> for PasswordAlgorithm<'a> {
         if rest.is_empty() {
             Ok(alg)
         } else {
-            Err(ParseError::BadAttributeLength { attr: PASSWORD_ALGORITHM, length: value.len() })
+            Err(ParseError::BadAttributeLength {
+                attr: PASSWORD_ALGORITHM,
+                length: value.len(),
+            })
         }
     }
 }
@@ -1016,7 +1155,9 @@ impl EncodeAttribute for PasswordAlgorithms<'_> {
         let mut at = 0;
         for alg in self.iter() {
             let n = alg.wire_len();
-            let slot = out.get_mut(at..at + n).ok_or(EncodeError::InvalidValue { attr: PASSWORD_ALGORITHMS })?;
+            let slot = out.get_mut(at..at + n).ok_or(EncodeError::InvalidValue {
+                attr: PASSWORD_ALGORITHMS,
+            })?;
             alg.write(slot, PASSWORD_ALGORITHMS)?;
             at += n;
         }

@@ -16,9 +16,11 @@ impl<'a> ChannelData<'a> {
     /// Parses a ChannelData message from a datagram. Over UDP the datagram may carry up to three
     /// bytes of padding after the data; anything else after the data is an error.
     pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
-        let (&[c0, c1, l0, l1], rest) = buf
-            .split_first_chunk::<4>()
-            .ok_or(ParseError::Truncated { expected: 4, actual: buf.len() })?;
+        let (&[c0, c1, l0, l1], rest) =
+            buf.split_first_chunk::<4>().ok_or(ParseError::Truncated {
+                expected: 4,
+                actual: buf.len(),
+            })?;
         let channel = u16::from_be_bytes([c0, c1]);
         // RFC 7983: ChannelData starts with 0b01; numbers outside 0x4000..=0x4FFF are not
         // channels this side can have bound.
@@ -26,12 +28,16 @@ impl<'a> ChannelData<'a> {
             return Err(ParseError::NotStun);
         }
         let len = usize::from(u16::from_be_bytes([l0, l1]));
-        let data = rest
-            .get(..len)
-            .ok_or(ParseError::Truncated { expected: 4 + len, actual: buf.len() })?;
+        let data = rest.get(..len).ok_or(ParseError::Truncated {
+            expected: 4 + len,
+            actual: buf.len(),
+        })?;
         let padded = (len + 3) & !3;
         if rest.len() > padded {
-            return Err(ParseError::LengthMismatch { declared: len, actual: rest.len() });
+            return Err(ParseError::LengthMismatch {
+                declared: len,
+                actual: rest.len(),
+            });
         }
         Ok(Self { channel, data })
     }
@@ -67,10 +73,21 @@ impl<'a> ChannelData<'a> {
 
     /// Writes a ChannelData message into `out`; `pad` adds the zero padding that stream
     /// transports require. Returns the number of bytes written.
-    pub fn encode(channel: u16, data: &[u8], pad: bool, out: &mut [u8]) -> Result<usize, EncodeError> {
+    pub fn encode(
+        channel: u16,
+        data: &[u8],
+        pad: bool,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
         let len = u16::try_from(data.len()).map_err(|_| EncodeError::MessageTooLong)?;
-        let total = if pad { 4 + ((data.len() + 3) & !3) } else { 4 + data.len() };
-        let slot = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+        let total = if pad {
+            4 + ((data.len() + 3) & !3)
+        } else {
+            4 + data.len()
+        };
+        let slot = out
+            .get_mut(..total)
+            .ok_or(EncodeError::BufferTooSmall { needed: total })?;
         slot[..2].copy_from_slice(&channel.to_be_bytes());
         slot[2..4].copy_from_slice(&len.to_be_bytes());
         slot[4..4 + data.len()].copy_from_slice(data);

@@ -217,8 +217,20 @@ impl NatDiscovery {
         self.step = step;
         let (to, change) = match step {
             Step::Test1 => (self.server, None),
-            Step::Filter2 => (self.server, Some(ChangeRequest { change_ip: true, change_port: true })),
-            Step::Filter3 => (self.server, Some(ChangeRequest { change_ip: false, change_port: true })),
+            Step::Filter2 => (
+                self.server,
+                Some(ChangeRequest {
+                    change_ip: true,
+                    change_port: true,
+                }),
+            ),
+            Step::Filter3 => (
+                self.server,
+                Some(ChangeRequest {
+                    change_ip: false,
+                    change_port: true,
+                }),
+            ),
             Step::Map2 => match self.other {
                 Some(o) => (SocketAddr::new(o.ip(), self.server.port()), None),
                 None => return self.finish(Err(DiscoveryError::NoOtherAddress)),
@@ -233,15 +245,16 @@ impl NatDiscovery {
             },
         };
         let mut buf = [0u8; 64];
-        let written = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, self.tid(step)).and_then(|mut w| {
-            if let Some(c) = change {
-                w.push(&c)?;
-            }
-            w.finish(true)
+        let written = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, self.tid(step))
+            .and_then(|mut w| {
+                if let Some(c) = change {
+                    w.push(&c)?;
+                }
+                w.finish(true)
+            });
+        let tx = written.ok().and_then(|n| {
+            ClientTransaction::new(now, to, buf[..n].to_vec(), self.config.transaction).ok()
         });
-        let tx = written
-            .ok()
-            .and_then(|n| ClientTransaction::new(now, to, buf[..n].to_vec(), self.config.transaction).ok());
         self.tx = tx;
     }
 
@@ -257,7 +270,10 @@ impl NatDiscovery {
         let bytes = tx.poll_transmit()?;
         buf.clear();
         buf.extend_from_slice(bytes);
-        Some(Transmit { from: self.local, to })
+        Some(Transmit {
+            from: self.local,
+            to,
+        })
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
@@ -290,7 +306,9 @@ impl NatDiscovery {
     /// Feeds a datagram that arrived on the discovery socket. Anything that is not an answer to
     /// the current test (or the hairpinned request) is ignored.
     pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, _to: SocketAddr, data: &[u8]) {
-        let Ok(msg) = Message::parse(data) else { return };
+        let Ok(msg) = Message::parse(data) else {
+            return;
+        };
         if self.step == Step::Hairpin
             && msg.class() == Class::Request
             && msg.transaction_id() == self.tid(Step::Hairpin)
@@ -306,7 +324,11 @@ impl NatDiscovery {
             return;
         }
         if msg.class() == Class::Error {
-            let code = msg.get::<crate::attributes::ErrorCode<'_>>().ok().flatten().map_or(0, |e| e.code);
+            let code = msg
+                .get::<crate::attributes::ErrorCode<'_>>()
+                .ok()
+                .flatten()
+                .map_or(0, |e| e.code);
             return self.finish(Err(DiscoveryError::ServerError(code)));
         }
         let mapped = msg

@@ -104,7 +104,10 @@ impl fmt::Display for ParseError {
                 "message length field says {declared} bytes but {actual} follow the header"
             ),
             Self::AttributeOverrun { at, attr } => {
-                write!(f, "attribute {attr} at byte {at} runs past the end of the message")
+                write!(
+                    f,
+                    "attribute {attr} at byte {at} runs past the end of the message"
+                )
             }
             Self::FingerprintNotLast { at } => {
                 write!(f, "FINGERPRINT at byte {at} is not the last attribute")
@@ -113,16 +116,27 @@ impl fmt::Display for ParseError {
                 write!(f, "attribute {attr} cannot be {length} bytes long")
             }
             Self::BadAddressFamily { attr, family } => {
-                write!(f, "attribute {attr} has unknown address family {family:#04x}")
+                write!(
+                    f,
+                    "attribute {attr} has unknown address family {family:#04x}"
+                )
             }
             Self::TooLong { attr, length, max } => {
-                write!(f, "attribute {attr} is {length} bytes, more than the {max} allowed")
+                write!(
+                    f,
+                    "attribute {attr} is {length} bytes, more than the {max} allowed"
+                )
             }
             Self::InvalidUtf8 { attr } => write!(f, "attribute {attr} is not valid UTF-8"),
             Self::BadErrorCode { class, number } => {
-                write!(f, "error code class {class} number {number} is out of range")
+                write!(
+                    f,
+                    "error code class {class} number {number} is out of range"
+                )
             }
-            Self::BadValue { attr } => write!(f, "attribute {attr} holds a value it does not allow"),
+            Self::BadValue { attr } => {
+                write!(f, "attribute {attr} holds a value it does not allow")
+            }
         }
     }
 }

@@ -39,10 +39,19 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
     }
     let mapped: String = s
         .chars()
-        .map(|c| if c != ' ' && is_space_separator(c) { ' ' } else { c })
+        .map(|c| {
+            if c != ' ' && is_space_separator(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .nfc()
         .collect();
-    if let Some(at) = mapped.chars().position(|c| c.is_control() || is_noncharacter(c)) {
+    if let Some(at) = mapped
+        .chars()
+        .position(|c| c.is_control() || is_noncharacter(c))
+    {
         return Err(CredentialError::Prohibited { at });
     }
     Ok(Cow::Owned(mapped))
@@ -50,7 +59,10 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
 
 fn is_space_separator(c: char) -> bool {
     // Unicode general category Zs.
-    matches!(c, '\u{00a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+    matches!(
+        c,
+        '\u{00a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+    )
 }
 
 fn is_noncharacter(c: char) -> bool {
@@ -87,7 +99,8 @@ impl Key {
         Self {
             // HMAC accepts keys of any length, so these cannot fail.
             sha1: <Hmac<Sha1> as KeyInit>::new_from_slice(raw).unwrap_or_else(|_| unreachable!()),
-            sha256: <Hmac<Sha256> as KeyInit>::new_from_slice(raw).unwrap_or_else(|_| unreachable!()),
+            sha256: <Hmac<Sha256> as KeyInit>::new_from_slice(raw)
+                .unwrap_or_else(|_| unreachable!()),
         }
     }
 
@@ -136,7 +149,8 @@ impl Key {
         mac.update(&c.length);
         mac.update(c.rest);
         // RFC 8489 §14.6: a truncated tag is the leftmost bytes of the HMAC. Constant time.
-        mac.verify_truncated_left(tag).map_err(|_| IntegrityError::Mismatch)
+        mac.verify_truncated_left(tag)
+            .map_err(|_| IntegrityError::Mismatch)
     }
 }
 
@@ -172,8 +186,17 @@ pub fn long_term_key(
 ) -> Result<LongTermKey, CredentialError> {
     let realm = prepare(realm, prep)?;
     let password = prepare(password, prep)?;
-    let mut out = LongTermKey { bytes: [0; 32], len: 0 };
-    let parts = [username.as_bytes(), b":", realm.as_bytes(), b":", password.as_bytes()];
+    let mut out = LongTermKey {
+        bytes: [0; 32],
+        len: 0,
+    };
+    let parts = [
+        username.as_bytes(),
+        b":",
+        realm.as_bytes(),
+        b":",
+        password.as_bytes(),
+    ];
     if algorithm == PasswordAlgorithmId::SHA256 {
         let mut h = Sha256::new();
         parts.iter().for_each(|p| h.update(p));

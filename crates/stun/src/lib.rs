@@ -67,13 +67,13 @@ pub mod demux;
 pub mod discovery;
 mod error;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod integrity;
 mod message;
 pub mod server;
 pub mod transaction;
 mod writer;
-#[doc(hidden)]
-pub mod fuzz;
 
 pub use channel_data::{CHANNEL_RANGE, ChannelData};
 pub use error::{CredentialError, EncodeError, IntegrityError, ParseError};

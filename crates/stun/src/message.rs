@@ -90,7 +90,11 @@ impl Method {
 
     /// A method from its 12-bit number; `None` above 0xFFF.
     pub const fn new(value: u16) -> Option<Self> {
-        if value <= 0xfff { Some(Self(value)) } else { None }
+        if value <= 0xfff {
+            Some(Self(value))
+        } else {
+            None
+        }
     }
 
     /// The 12-bit number.
@@ -249,7 +253,10 @@ impl fmt::Debug for Message<'_> {
         d.field("class", &self.class())
             .field("method", &self.method())
             .field("transaction_id", &self.transaction_id());
-        d.field("attributes", &self.attributes().map(|a| a.attr_type).collect::<Vec<_>>());
+        d.field(
+            "attributes",
+            &self.attributes().map(|a| a.attr_type).collect::<Vec<_>>(),
+        );
         d.finish()
     }
 }
@@ -283,7 +290,10 @@ impl<'a> Message<'a> {
         }
         let actual = buf.len() - HEADER_LEN;
         if length != actual {
-            return Err(ParseError::LengthMismatch { declared: length, actual });
+            return Err(ParseError::LengthMismatch {
+                declared: length,
+                actual,
+            });
         }
         let mut msg = Self {
             buf,
@@ -383,7 +393,11 @@ impl<'a> Message<'a> {
 
     /// The visible attributes in wire order (see the type docs for what is invisible).
     pub fn attributes(&self) -> Attributes<'a> {
-        Attributes { msg: *self, pos: HEADER_LEN, tail: 0 }
+        Attributes {
+            msg: *self,
+            pos: HEADER_LEN,
+            tail: 0,
+        }
     }
 
     /// The first visible attribute of type `attr_type`, raw.
@@ -433,7 +447,8 @@ impl<'a> Message<'a> {
     /// Checks FINGERPRINT (RFC 8489 §14.7): CRC-32 of everything before it, XOR 0x5354554e.
     pub fn verify_fingerprint(&self) -> Result<(), IntegrityError> {
         let at = self.fingerprint.ok_or(IntegrityError::Absent)? as usize;
-        let (Some(covered), Some(&[a, b, c, d])) = (self.buf.get(..at), self.buf.get(at + 4..at + 8))
+        let (Some(covered), Some(&[a, b, c, d])) =
+            (self.buf.get(..at), self.buf.get(at + 4..at + 8))
         else {
             return Err(IntegrityError::Absent);
         };
@@ -449,7 +464,10 @@ impl<'a> Message<'a> {
     /// Checks MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) in constant time.
     pub fn verify_integrity(&self, key: &Key) -> Result<(), IntegrityError> {
         let at = self.integrity.ok_or(IntegrityError::Absent)? as usize;
-        let tag = self.buf.get(at + 4..at + 24).ok_or(IntegrityError::Absent)?;
+        let tag = self
+            .buf
+            .get(at + 4..at + 24)
+            .ok_or(IntegrityError::Absent)?;
         key.verify_sha1(self.covered(at, 20).ok_or(IntegrityError::Absent)?, tag)
     }
 
@@ -457,7 +475,10 @@ impl<'a> Message<'a> {
     pub fn verify_integrity_sha256(&self, key: &Key) -> Result<(), IntegrityError> {
         let at = self.integrity_sha256.ok_or(IntegrityError::Absent)? as usize;
         let len = usize::from(be16(self.buf, at + 2));
-        let tag = self.buf.get(at + 4..at + 4 + len).ok_or(IntegrityError::Absent)?;
+        let tag = self
+            .buf
+            .get(at + 4..at + 4 + len)
+            .ok_or(IntegrityError::Absent)?;
         key.verify_sha256(self.covered(at, len).ok_or(IntegrityError::Absent)?, tag)
     }
 
@@ -507,7 +528,11 @@ impl<'a> Attributes<'a> {
         let attr_type = AttributeType(be16(buf, at));
         let len = usize::from(be16(buf, at + 2));
         let value = buf.get(at + 4..at + 4 + len)?;
-        Some(RawAttribute { attr_type, value, offset: at })
+        Some(RawAttribute {
+            attr_type,
+            value,
+            offset: at,
+        })
     }
 }
 

@@ -16,9 +16,12 @@ use std::time::Instant;
 use crate::Transmit;
 use crate::attributes::{
     self, CHANGE_REQUEST, ChangeRequest, ErrorCode, MappedAddress, OtherAddress, PADDING, Padding,
-    RESPONSE_PORT, ResponseOrigin, ResponsePort, Software, UnknownAttributes, XorMappedAddress, codes,
+    RESPONSE_PORT, ResponseOrigin, ResponsePort, Software, UnknownAttributes, XorMappedAddress,
+    codes,
 };
-use crate::message::{AttributeType, Class, HEADER_LEN, MAGIC_COOKIE, Message, Method, TransactionId};
+use crate::message::{
+    AttributeType, Class, HEADER_LEN, MAGIC_COOKIE, Message, Method, TransactionId,
+};
 use crate::writer::MessageWriter;
 
 /// How a [`BindingServer`] answers.
@@ -80,7 +83,11 @@ fn known_attribute(t: AttributeType) -> bool {
 impl BindingServer {
     /// A server with this configuration.
     pub fn new(config: ServerConfig) -> Self {
-        Self { config, queue: VecDeque::new(), stats: ServerStats::default() }
+        Self {
+            config,
+            queue: VecDeque::new(),
+            stats: ServerStats::default(),
+        }
     }
 
     /// The configuration.
@@ -112,12 +119,20 @@ impl BindingServer {
     fn source(&self, to: SocketAddr, change: ChangeRequest) -> Option<SocketAddr> {
         let (primary, other) = (self.config.primary?, self.config.other?);
         let ip = if change.change_ip {
-            if to.ip() == primary.ip() { other.ip() } else { primary.ip() }
+            if to.ip() == primary.ip() {
+                other.ip()
+            } else {
+                primary.ip()
+            }
         } else {
             to.ip()
         };
         let port = if change.change_port {
-            if to.port() == primary.port() { other.port() } else { primary.port() }
+            if to.port() == primary.port() {
+                other.port()
+            } else {
+                primary.port()
+            }
         } else {
             to.port()
         };
@@ -126,13 +141,25 @@ impl BindingServer {
 
     /// The "other" address relative to the one a request arrived on: both IP and port flipped.
     fn other_of(&self, to: SocketAddr) -> Option<SocketAddr> {
-        self.source(to, ChangeRequest { change_ip: true, change_port: true })
+        self.source(
+            to,
+            ChangeRequest {
+                change_ip: true,
+                change_port: true,
+            },
+        )
     }
 
     /// Answers one datagram that arrived from `from` on local address `to`, writing the answer
     /// into `out`. Returns `None` when the datagram gets no answer (it is not a STUN request
     /// this server handles). Never allocates, never panics.
-    pub fn respond(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8], out: &mut [u8]) -> Option<Reply> {
+    pub fn respond(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Option<Reply> {
         let reply = self.answer(from, to, data, out);
         match &reply {
             None => self.stats.dropped += 1,
@@ -142,9 +169,17 @@ impl BindingServer {
         reply.map(|(r, _)| r)
     }
 
-    fn answer(&self, from: SocketAddr, to: SocketAddr, data: &[u8], out: &mut [u8]) -> Option<(Reply, bool)> {
+    fn answer(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Option<(Reply, bool)> {
         let Ok(msg) = Message::parse(data) else {
-            return self.bad_request_from_header(from, to, data, out).map(|r| (r, false));
+            return self
+                .bad_request_from_header(from, to, data, out)
+                .map(|r| (r, false));
         };
         // RFC 8489 §6.3: indications and responses are never answered; only Binding is served.
         if msg.class() != Class::Request || msg.method() != Method::BINDING {
@@ -177,7 +212,15 @@ impl BindingServer {
             }
         }
         if n > 0 {
-            return self.error(from, to, tid, codes::UNKNOWN_ATTRIBUTE, &unknown[..n], fingerprint, out);
+            return self.error(
+                from,
+                to,
+                tid,
+                codes::UNKNOWN_ATTRIBUTE,
+                &unknown[..n],
+                fingerprint,
+                out,
+            );
         }
         let Ok(response_port) = msg.get::<ResponsePort>() else {
             return self.error(from, to, tid, codes::BAD_REQUEST, &[], fingerprint, out);
@@ -188,9 +231,21 @@ impl BindingServer {
             return self.error(from, to, tid, codes::BAD_REQUEST, &[], fingerprint, out);
         }
         if response_port.is_some() && !rfc5780 {
-            return self.error(from, to, tid, codes::UNKNOWN_ATTRIBUTE, &[RESPONSE_PORT], fingerprint, out);
+            return self.error(
+                from,
+                to,
+                tid,
+                codes::UNKNOWN_ATTRIBUTE,
+                &[RESPONSE_PORT],
+                fingerprint,
+                out,
+            );
         }
-        let source = if rfc5780 { self.source(to, change.unwrap_or_default())? } else { to };
+        let source = if rfc5780 {
+            self.source(to, change.unwrap_or_default())?
+        } else {
+            to
+        };
         let dest = match response_port {
             Some(ResponsePort(p)) => SocketAddr::new(from.ip(), p),
             None => from,
@@ -214,12 +269,22 @@ impl BindingServer {
             // RFC 5780 §7.6: answer a padded request with a padded response. We pad to the size
             // of the request (never beyond MAX_REPLY), so padding cannot amplify.
             let tail = if fingerprint { 8 } else { 0 };
-            let want = request_len.min(MAX_REPLY).saturating_sub(w.len() + 4 + tail) & !3;
+            let want = request_len
+                .min(MAX_REPLY)
+                .saturating_sub(w.len() + 4 + tail)
+                & !3;
             const ZEROS: [u8; MAX_REPLY] = [0; MAX_REPLY];
             w.push(&Padding(&ZEROS[..want])).ok()?;
         }
         let len = w.finish(fingerprint).ok()?;
-        Some((Reply { from: source, to: dest, len }, true))
+        Some((
+            Reply {
+                from: source,
+                to: dest,
+                len,
+            },
+            true,
+        ))
     }
 
     /// A datagram that failed to parse still gets a 400 when its header is a well-formed Binding
@@ -247,8 +312,16 @@ impl BindingServer {
         }
         let mut tid = [0u8; 12];
         tid.copy_from_slice(&h[8..20]);
-        self.error(from, to, TransactionId::new(tid), codes::BAD_REQUEST, &[], false, out)
-            .map(|(r, _)| r)
+        self.error(
+            from,
+            to,
+            TransactionId::new(tid),
+            codes::BAD_REQUEST,
+            &[],
+            false,
+            out,
+        )
+        .map(|(r, _)| r)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -264,7 +337,11 @@ impl BindingServer {
     ) -> Option<(Reply, bool)> {
         let buf = out.get_mut(..MAX_REPLY.min(out.len()))?;
         let mut w = MessageWriter::new(buf, Class::Error, Method::BINDING, tid).ok()?;
-        let error = if self.config.reason_phrases { ErrorCode::with_reason(code) } else { ErrorCode::bare(code) };
+        let error = if self.config.reason_phrases {
+            ErrorCode::with_reason(code)
+        } else {
+            ErrorCode::bare(code)
+        };
         w.push(&error).ok()?;
         if !unknown.is_empty() {
             w.push(&UnknownAttributes::List(unknown)).ok()?;
@@ -274,7 +351,14 @@ impl BindingServer {
         }
         let len = w.finish(fingerprint).ok()?;
         // Errors always go back where the request came from, from where it arrived.
-        Some((Reply { from: to, to: from, len }, false))
+        Some((
+            Reply {
+                from: to,
+                to: from,
+                len,
+            },
+            false,
+        ))
     }
 
     /// Endpoint-shaped input: answers are queued for [`poll_transmit`](Self::poll_transmit).
@@ -282,7 +366,13 @@ impl BindingServer {
         let mut buf = [0u8; MAX_REPLY];
         if let Some(r) = self.respond(from, to, data, &mut buf) {
             if self.queue.len() < MAX_QUEUED {
-                self.queue.push_back((Transmit { from: r.from, to: r.to }, buf[..r.len].to_vec()));
+                self.queue.push_back((
+                    Transmit {
+                        from: r.from,
+                        to: r.to,
+                    },
+                    buf[..r.len].to_vec(),
+                ));
             } else {
                 self.stats.dropped += 1;
             }

@@ -45,7 +45,9 @@ impl TransactionConfig {
         }
         let sends = self.max_sends.max(1);
         // Send i (0-based) happens at rto × (2^i − 1); the RTO doubles after each send.
-        let last_send = self.rto.saturating_mul(2u32.saturating_pow(sends - 1).saturating_sub(1));
+        let last_send = self
+            .rto
+            .saturating_mul(2u32.saturating_pow(sends - 1).saturating_sub(1));
         last_send.saturating_add(self.rto.saturating_mul(self.last_wait))
     }
 }
@@ -203,12 +205,17 @@ impl ClientTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Method, MessageWriter};
+    use crate::{MessageWriter, Method};
 
     fn request(tid: [u8; 12]) -> Vec<u8> {
         let mut buf = vec![0u8; 20];
-        let w = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, TransactionId::new(tid))
-            .unwrap();
+        let w = MessageWriter::new(
+            &mut buf,
+            Class::Request,
+            Method::BINDING,
+            TransactionId::new(tid),
+        )
+        .unwrap();
         let n = w.finish(false).unwrap();
         buf.truncate(n);
         buf
@@ -218,8 +225,13 @@ mod tests {
     fn send_times(config: TransactionConfig) -> (Vec<Duration>, Duration) {
         let t0 = Instant::now();
         let mut now = t0;
-        let mut tx = ClientTransaction::new(now, "192.0.2.1:3478".parse().unwrap(), request([1; 12]), config)
-            .unwrap();
+        let mut tx = ClientTransaction::new(
+            now,
+            "192.0.2.1:3478".parse().unwrap(),
+            request([1; 12]),
+            config,
+        )
+        .unwrap();
         let mut sends = Vec::new();
         for _ in 0..100 {
             while tx.poll_transmit().is_some() {
@@ -250,7 +262,10 @@ mod tests {
 
     #[test]
     fn reliable_sends_once_then_times_out_after_ti() {
-        let config = TransactionConfig { reliable: true, ..Default::default() };
+        let config = TransactionConfig {
+            reliable: true,
+            ..Default::default()
+        };
         let (sends, end) = send_times(config);
         assert_eq!(sends, [Duration::ZERO]);
         assert_eq!(end, Duration::from_millis(39_500));
@@ -259,28 +274,46 @@ mod tests {
     #[test]
     fn response_matches_by_transaction_id_only() {
         let now = Instant::now();
-        let mut tx =
-            ClientTransaction::new(now, "192.0.2.1:3478".parse().unwrap(), request([9; 12]), Default::default())
-                .unwrap();
+        let mut tx = ClientTransaction::new(
+            now,
+            "192.0.2.1:3478".parse().unwrap(),
+            request([9; 12]),
+            Default::default(),
+        )
+        .unwrap();
         assert!(tx.poll_transmit().is_some());
         let mut buf = [0u8; 20];
-        let other = MessageWriter::new(&mut buf, Class::Success, Method::BINDING, TransactionId::new([8; 12]))
-            .unwrap()
-            .finish(false)
-            .unwrap();
+        let other = MessageWriter::new(
+            &mut buf,
+            Class::Success,
+            Method::BINDING,
+            TransactionId::new([8; 12]),
+        )
+        .unwrap()
+        .finish(false)
+        .unwrap();
         assert!(!tx.handle_response(now, &Message::parse(&buf[..other]).unwrap()));
         // A request with the right id is not a response.
         let req = request([9; 12]);
         assert!(!tx.handle_response(now, &Message::parse(&req).unwrap()));
-        let mine = MessageWriter::new(&mut buf, Class::Error, Method::BINDING, TransactionId::new([9; 12]))
-            .unwrap()
-            .finish(false)
-            .unwrap();
+        let mine = MessageWriter::new(
+            &mut buf,
+            Class::Error,
+            Method::BINDING,
+            TransactionId::new([9; 12]),
+        )
+        .unwrap()
+        .finish(false)
+        .unwrap();
         let later = now + Duration::from_millis(30);
         assert!(tx.handle_response(later, &Message::parse(&buf[..mine]).unwrap()));
         assert_eq!(
             tx.state(),
-            TransactionState::Done { class: Class::Error, rtt: Duration::from_millis(30), retransmitted: false }
+            TransactionState::Done {
+                class: Class::Error,
+                rtt: Duration::from_millis(30),
+                retransmitted: false
+            }
         );
         assert_eq!(tx.poll_timeout(), None);
         assert!(tx.poll_transmit().is_none());

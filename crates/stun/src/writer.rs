@@ -1,6 +1,8 @@
 //! [`MessageWriter`]: encodes one message into a buffer the caller owns, allocating nothing.
 
-use crate::attributes::{EncodeAttribute, FINGERPRINT, MESSAGE_INTEGRITY, MESSAGE_INTEGRITY_SHA256, Raw};
+use crate::attributes::{
+    EncodeAttribute, FINGERPRINT, MESSAGE_INTEGRITY, MESSAGE_INTEGRITY_SHA256, Raw,
+};
 use crate::error::EncodeError;
 use crate::integrity::Key;
 use crate::message::{
@@ -61,7 +63,11 @@ impl<'b> MessageWriter<'b> {
         header[2..4].fill(0);
         header[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
         header[8..20].copy_from_slice(tid.as_bytes());
-        Ok(Self { buf, len: HEADER_LEN, tid })
+        Ok(Self {
+            buf,
+            len: HEADER_LEN,
+            tid,
+        })
     }
 
     /// The transaction id of the message being written.
@@ -83,7 +89,10 @@ impl<'b> MessageWriter<'b> {
     /// `finish*` methods.
     pub fn push<A: EncodeAttribute + ?Sized>(&mut self, attr: &A) -> Result<(), EncodeError> {
         let ty = attr.attr_type();
-        if matches!(ty, MESSAGE_INTEGRITY | MESSAGE_INTEGRITY_SHA256 | FINGERPRINT) {
+        if matches!(
+            ty,
+            MESSAGE_INTEGRITY | MESSAGE_INTEGRITY_SHA256 | FINGERPRINT
+        ) {
             return Err(EncodeError::InvalidValue { attr: ty });
         }
         let value_len = attr.encoded_len();

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    self, ChangeRequest, ErrorCode, OtherAddress, Padding, ResponseOrigin, ResponsePort, UnknownAttributes,
-    XorMappedAddress,
+    self, ChangeRequest, ErrorCode, OtherAddress, Padding, ResponseOrigin, ResponsePort,
+    UnknownAttributes, XorMappedAddress,
 };
 use icebreaker_stun::discovery::{Behavior, DiscoveryConfig, NatDiscovery};
 use icebreaker_stun::server::{BindingServer, ServerConfig};
@@ -31,7 +31,13 @@ fn rfc5780_server() -> BindingServer {
 
 fn request(build: impl FnOnce(&mut MessageWriter<'_>), fingerprint: bool) -> Vec<u8> {
     let mut buf = vec![0u8; 1500];
-    let mut w = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, TransactionId::new([3; 12])).unwrap();
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([3; 12]),
+    )
+    .unwrap();
     build(&mut w);
     let n = w.finish(fingerprint).unwrap();
     buf.truncate(n);
@@ -43,25 +49,41 @@ fn answers_binding_with_xor_mapped_address_and_nothing_else() {
     let mut server = BindingServer::new(ServerConfig::default());
     let req = request(|_| {}, false);
     let mut out = [0u8; 1500];
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
     assert_eq!((r.from, r.to), (addr(A1P1), addr(CLIENT)));
     let msg = Message::parse(&out[..r.len]).unwrap();
-    assert_eq!((msg.class(), msg.method()), (Class::Success, Method::BINDING));
+    assert_eq!(
+        (msg.class(), msg.method()),
+        (Class::Success, Method::BINDING)
+    );
     assert_eq!(msg.transaction_id(), TransactionId::new([3; 12]));
-    assert_eq!(msg.get::<XorMappedAddress>().unwrap(), Some(XorMappedAddress(addr(CLIENT))));
+    assert_eq!(
+        msg.get::<XorMappedAddress>().unwrap(),
+        Some(XorMappedAddress(addr(CLIENT)))
+    );
     // No SOFTWARE, no fingerprint (the request had none), no RFC 5780 attributes.
     assert_eq!(msg.attributes().count(), 1);
 }
 
 #[test]
 fn mirrors_fingerprint_and_adds_software_only_when_configured() {
-    let mut server = BindingServer::new(ServerConfig { software: Some("icebreaker".into()), ..Default::default() });
+    let mut server = BindingServer::new(ServerConfig {
+        software: Some("icebreaker".into()),
+        ..Default::default()
+    });
     let req = request(|_| {}, true);
     let mut out = [0u8; 1500];
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
     let msg = Message::parse(&out[..r.len]).unwrap();
     msg.verify_fingerprint().unwrap();
-    assert_eq!(msg.get::<attributes::Software<'_>>().unwrap().unwrap().0, "icebreaker");
+    assert_eq!(
+        msg.get::<attributes::Software<'_>>().unwrap().unwrap().0,
+        "icebreaker"
+    );
 }
 
 #[test]
@@ -69,49 +91,99 @@ fn unknown_comprehension_required_attribute_gets_420_listing_it() {
     let mut server = BindingServer::new(ServerConfig::default());
     let req = request(
         |w| {
-            w.push_raw(icebreaker_stun::AttributeType(0x7f01), b"x").unwrap();
-            w.push_raw(icebreaker_stun::AttributeType(0xc001), b"optional is fine").unwrap();
+            w.push_raw(icebreaker_stun::AttributeType(0x7f01), b"x")
+                .unwrap();
+            w.push_raw(icebreaker_stun::AttributeType(0xc001), b"optional is fine")
+                .unwrap();
         },
         false,
     );
     let mut out = [0u8; 1500];
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
     let msg = Message::parse(&out[..r.len]).unwrap();
     assert_eq!(msg.class(), Class::Error);
     let err = msg.get::<ErrorCode<'_>>().unwrap().unwrap();
     assert_eq!((err.code, err.reason), (420, ""));
-    let unknown: Vec<_> = msg.get::<UnknownAttributes<'_>>().unwrap().unwrap().iter().collect();
+    let unknown: Vec<_> = msg
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(unknown, [icebreaker_stun::AttributeType(0x7f01)]);
 }
 
 #[test]
 fn malformed_request_gets_400_and_garbage_is_dropped() {
-    let mut server = BindingServer::new(ServerConfig { reason_phrases: true, ..Default::default() });
+    let mut server = BindingServer::new(ServerConfig {
+        reason_phrases: true,
+        ..Default::default()
+    });
     let mut out = [0u8; 1500];
     // A valid Binding request header whose only attribute overruns the message.
-    let mut bad = request(|w| w.push_raw(icebreaker_stun::AttributeType(0x8022), b"abcd").unwrap(), false);
+    let mut bad = request(
+        |w| {
+            w.push_raw(icebreaker_stun::AttributeType(0x8022), b"abcd")
+                .unwrap()
+        },
+        false,
+    );
     bad[22..24].copy_from_slice(&100u16.to_be_bytes());
-    let r = server.respond(addr(CLIENT), addr(A1P1), &bad, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &bad, &mut out)
+        .unwrap();
     let msg = Message::parse(&out[..r.len]).unwrap();
     let err = msg.get::<ErrorCode<'_>>().unwrap().unwrap();
     assert_eq!((err.code, err.reason), (400, "Bad Request"));
     // A malformed CHANGE-REQUEST value is a 400 too.
-    let bad_change = request(|w| w.push_raw(attributes::CHANGE_REQUEST, b"\0\0").unwrap(), false);
+    let bad_change = request(
+        |w| w.push_raw(attributes::CHANGE_REQUEST, b"\0\0").unwrap(),
+        false,
+    );
     let mut s5780 = rfc5780_server();
-    let r = s5780.respond(addr(CLIENT), addr(A1P1), &bad_change, &mut out).unwrap();
-    assert_eq!(Message::parse(&out[..r.len]).unwrap().get::<ErrorCode<'_>>().unwrap().unwrap().code, 400);
+    let r = s5780
+        .respond(addr(CLIENT), addr(A1P1), &bad_change, &mut out)
+        .unwrap();
+    assert_eq!(
+        Message::parse(&out[..r.len])
+            .unwrap()
+            .get::<ErrorCode<'_>>()
+            .unwrap()
+            .unwrap()
+            .code,
+        400
+    );
     // Garbage, empty datagrams, responses and indications get nothing, and the server goes on.
     for junk in [&b""[..], b"\x00", &[0xff; 64], &[0u8; 20]] {
-        assert!(server.respond(addr(CLIENT), addr(A1P1), junk, &mut out).is_none());
+        assert!(
+            server
+                .respond(addr(CLIENT), addr(A1P1), junk, &mut out)
+                .is_none()
+        );
     }
     let mut ind = [0u8; 20];
-    let n = MessageWriter::new(&mut ind, Class::Indication, Method::BINDING, TransactionId::new([1; 12]))
-        .unwrap()
-        .finish(false)
-        .unwrap();
-    assert!(server.respond(addr(CLIENT), addr(A1P1), &ind[..n], &mut out).is_none());
+    let n = MessageWriter::new(
+        &mut ind,
+        Class::Indication,
+        Method::BINDING,
+        TransactionId::new([1; 12]),
+    )
+    .unwrap()
+    .finish(false)
+    .unwrap();
+    assert!(
+        server
+            .respond(addr(CLIENT), addr(A1P1), &ind[..n], &mut out)
+            .is_none()
+    );
     let good = request(|_| {}, false);
-    assert!(server.respond(addr(CLIENT), addr(A1P1), &good, &mut out).is_some());
+    assert!(
+        server
+            .respond(addr(CLIENT), addr(A1P1), &good, &mut out)
+            .is_some()
+    );
     let stats = server.stats();
     assert_eq!((stats.answered, stats.errors, stats.dropped), (1, 1, 5));
 }
@@ -119,12 +191,28 @@ fn malformed_request_gets_400_and_garbage_is_dropped() {
 #[test]
 fn change_request_without_alternate_address_is_420() {
     let mut server = BindingServer::new(ServerConfig::default());
-    let req = request(|w| w.push(&ChangeRequest { change_ip: true, change_port: false }).unwrap(), false);
+    let req = request(
+        |w| {
+            w.push(&ChangeRequest {
+                change_ip: true,
+                change_port: false,
+            })
+            .unwrap()
+        },
+        false,
+    );
     let mut out = [0u8; 1500];
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
     let msg = Message::parse(&out[..r.len]).unwrap();
     assert_eq!(msg.get::<ErrorCode<'_>>().unwrap().unwrap().code, 420);
-    let unknown: Vec<_> = msg.get::<UnknownAttributes<'_>>().unwrap().unwrap().iter().collect();
+    let unknown: Vec<_> = msg
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(unknown, [attributes::CHANGE_REQUEST]);
 }
 
@@ -133,7 +221,12 @@ fn rfc5780_change_request_picks_the_source_address() {
     let mut server = rfc5780_server();
     assert_eq!(
         server.listen_addresses(),
-        [addr(A1P1), addr("192.0.2.10:3479"), addr("192.0.2.20:3478"), addr(A2P2)]
+        [
+            addr(A1P1),
+            addr("192.0.2.10:3479"),
+            addr("192.0.2.20:3478"),
+            addr(A2P2)
+        ]
     );
     let cases = [
         (false, false, A1P1),
@@ -142,20 +235,46 @@ fn rfc5780_change_request_picks_the_source_address() {
         (true, true, A2P2),
     ];
     for (change_ip, change_port, expected) in cases {
-        let req = request(|w| w.push(&ChangeRequest { change_ip, change_port }).unwrap(), false);
+        let req = request(
+            |w| {
+                w.push(&ChangeRequest {
+                    change_ip,
+                    change_port,
+                })
+                .unwrap()
+            },
+            false,
+        );
         let mut out = [0u8; 1500];
-        let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
-        assert_eq!(r.from, addr(expected), "change ip {change_ip} port {change_port}");
+        let r = server
+            .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+            .unwrap();
+        assert_eq!(
+            r.from,
+            addr(expected),
+            "change ip {change_ip} port {change_port}"
+        );
         let msg = Message::parse(&out[..r.len]).unwrap();
-        assert_eq!(msg.get::<ResponseOrigin>().unwrap(), Some(ResponseOrigin(addr(expected))));
-        assert_eq!(msg.get::<OtherAddress>().unwrap(), Some(OtherAddress(addr(A2P2))));
+        assert_eq!(
+            msg.get::<ResponseOrigin>().unwrap(),
+            Some(ResponseOrigin(addr(expected)))
+        );
+        assert_eq!(
+            msg.get::<OtherAddress>().unwrap(),
+            Some(OtherAddress(addr(A2P2)))
+        );
     }
     // Received on the alternate address, OTHER-ADDRESS names the primary.
     let req = request(|_| {}, false);
     let mut out = [0u8; 1500];
-    let r = server.respond(addr(CLIENT), addr(A2P2), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A2P2), &req, &mut out)
+        .unwrap();
     let msg = Message::parse(&out[..r.len]).unwrap();
-    assert_eq!(msg.get::<OtherAddress>().unwrap(), Some(OtherAddress(addr(A1P1))));
+    assert_eq!(
+        msg.get::<OtherAddress>().unwrap(),
+        Some(OtherAddress(addr(A1P1)))
+    );
 }
 
 #[test]
@@ -163,14 +282,26 @@ fn response_port_and_padding() {
     let mut server = rfc5780_server();
     let mut out = [0u8; 1500];
     let req = request(|w| w.push(&ResponsePort(5555)).unwrap(), false);
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
     assert_eq!(r.to, addr("198.51.100.5:5555"));
     // A padded request gets a response padded to the request's size, never larger.
     let zeros = [0u8; 400];
     let req = request(|w| w.push(&Padding(&zeros)).unwrap(), true);
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
-    assert!(r.len <= req.len() && r.len + 4 > req.len(), "{} vs {}", r.len, req.len());
-    Message::parse(&out[..r.len]).unwrap().verify_fingerprint().unwrap();
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
+    assert!(
+        r.len <= req.len() && r.len + 4 > req.len(),
+        "{} vs {}",
+        r.len,
+        req.len()
+    );
+    Message::parse(&out[..r.len])
+        .unwrap()
+        .verify_fingerprint()
+        .unwrap();
     // PADDING with RESPONSE-PORT is a bad request.
     let req = request(
         |w| {
@@ -179,18 +310,34 @@ fn response_port_and_padding() {
         },
         false,
     );
-    let r = server.respond(addr(CLIENT), addr(A1P1), &req, &mut out).unwrap();
-    assert_eq!(Message::parse(&out[..r.len]).unwrap().get::<ErrorCode<'_>>().unwrap().unwrap().code, 400);
+    let r = server
+        .respond(addr(CLIENT), addr(A1P1), &req, &mut out)
+        .unwrap();
+    assert_eq!(
+        Message::parse(&out[..r.len])
+            .unwrap()
+            .get::<ErrorCode<'_>>()
+            .unwrap()
+            .unwrap()
+            .code,
+        400
+    );
 }
 
 /// Runs discovery against the server with direct delivery and an optional filter that drops
 /// answers from some server addresses, returning the result and the virtual time it took.
-fn discover(drop_from: impl Fn(SocketAddr) -> bool, hairpin: bool) -> (icebreaker_stun::discovery::NatBehavior, Duration) {
+fn discover(
+    drop_from: impl Fn(SocketAddr) -> bool,
+    hairpin: bool,
+) -> (icebreaker_stun::discovery::NatBehavior, Duration) {
     let mut server = rfc5780_server();
     let t0 = Instant::now();
     let mut now = t0;
     let mut rng = ChaCha20Rng::from_seed([7; 32]);
-    let config = DiscoveryConfig { test_hairpinning: hairpin, ..Default::default() };
+    let config = DiscoveryConfig {
+        test_hairpinning: hairpin,
+        ..Default::default()
+    };
     let mut d = NatDiscovery::new(now, addr(CLIENT), addr(A1P1), config, &mut rng);
     let mut buf = Vec::new();
     let mut out = [0u8; 1500];
@@ -223,7 +370,10 @@ fn discovery_without_nat_reports_endpoint_independent_everything() {
     assert!(!r.nat);
     assert_eq!(r.mapped, addr(CLIENT));
     assert_eq!(r.other, addr(A2P2));
-    assert_eq!((r.mapping, r.filtering), (Behavior::EndpointIndependent, Behavior::EndpointIndependent));
+    assert_eq!(
+        (r.mapping, r.filtering),
+        (Behavior::EndpointIndependent, Behavior::EndpointIndependent)
+    );
     // No NAT: hairpinning is not tested, and nothing waited for a timeout.
     assert_eq!(r.hairpinning, None);
     assert_eq!(took, Duration::ZERO);
@@ -244,7 +394,13 @@ fn discovery_filtering_from_dropped_answers() {
 fn discovery_reports_unreachable_server() {
     let t0 = Instant::now();
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
-    let mut d = NatDiscovery::new(t0, addr(CLIENT), addr(A1P1), DiscoveryConfig::default(), &mut rng);
+    let mut d = NatDiscovery::new(
+        t0,
+        addr(CLIENT),
+        addr(A1P1),
+        DiscoveryConfig::default(),
+        &mut rng,
+    );
     let mut buf = Vec::new();
     let mut sends = 0;
     while !d.is_finished() {
@@ -255,5 +411,10 @@ fn discovery_reports_unreachable_server() {
         d.handle_timeout(at);
     }
     assert_eq!(sends, 4);
-    assert_eq!(d.result(), Some(Err(icebreaker_stun::discovery::DiscoveryError::ServerUnreachable)));
+    assert_eq!(
+        d.result(),
+        Some(Err(
+            icebreaker_stun::discovery::DiscoveryError::ServerUnreachable
+        ))
+    );
 }

@@ -1,0 +1,1760 @@
+//! The ICE agent (RFC 8445) with trickle (RFC 8838), consent freshness (RFC 7675), ICE-lite,
+//! restarts and mDNS candidates.
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use icebreaker_stun::attributes::{
+    ErrorCode, IceControlled, IceControlling, Priority, USE_CANDIDATE, UseCandidate, Username,
+    XorMappedAddress, codes,
+};
+use icebreaker_stun::integrity::Key;
+use icebreaker_stun::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use crate::candidate::{Candidate, CandidateKind, Transport, local_preference, pair_priority};
+
+/// Where a datagram goes and from which local address.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// The local socket address to send from.
+    pub from: SocketAddr,
+    /// The destination.
+    pub to: SocketAddr,
+}
+
+/// ICE credentials: the username fragment and the password (RFC 8445 §5.3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// At least 4 ice-chars.
+    pub ufrag: String,
+    /// At least 22 ice-chars.
+    pub pwd: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("ufrag", &self.ufrag)
+            .field("pwd", &"..")
+            .finish()
+    }
+}
+
+const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl Credentials {
+    /// Fresh random credentials (8-character ufrag, 24-character password) from the caller's RNG.
+    pub fn random<R: rand_core::Rng + ?Sized>(rng: &mut R) -> Self {
+        let mut pick = |n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(ICE_CHARS[(rng.next_u32() % 64) as usize]))
+                .collect()
+        };
+        Self {
+            ufrag: pick(8),
+            pwd: pick(24),
+        }
+    }
+}
+
+/// The agent's connection state, as RTCPeerConnection's `iceConnectionState` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Nothing started.
+    New,
+    /// Checks are running.
+    Checking,
+    /// A pair is selected for every component.
+    Connected,
+    /// Checks are done and a pair is selected for every component.
+    Completed,
+    /// No pair works, or consent was lost for good.
+    Failed,
+    /// Consent checks are going unanswered; data may recover.
+    Disconnected,
+    /// The agent was closed.
+    Closed,
+}
+
+impl State {
+    /// The lowercase name used in signalling (`checking`, `connected` ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Checking => "checking",
+            Self::Connected => "connected",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Disconnected => "disconnected",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// What the agent reports.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The connection state changed.
+    StateChanged(State),
+    /// A local candidate to signal to the peer (trickle).
+    LocalCandidate(Candidate),
+    /// Gathering finished: signal end-of-candidates.
+    GatheringComplete,
+    /// A pair was selected for a component.
+    SelectedPair {
+        /// The component.
+        component: u16,
+        /// The local candidate.
+        local: Candidate,
+        /// The remote candidate.
+        remote: Candidate,
+        /// Round-trip time of the check that validated it.
+        rtt: Option<Duration>,
+    },
+    /// The agent switched role after a role conflict (RFC 8445 §7.3.1.1).
+    RoleChanged {
+        /// The new role.
+        controlling: bool,
+    },
+    /// A remote candidate carries an mDNS name: resolve it and call
+    /// [`Agent::resolve_mdns`].
+    ResolveMdns(String),
+}
+
+/// Agent settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// Whether this agent starts as the controlling one (the offerer, in JSEP).
+    pub controlling: bool,
+    /// ICE-lite (RFC 8445 §2.5): host candidates only, no checks of its own, always controlled.
+    pub lite: bool,
+    /// Seed of the agent's RNG (transaction ids, tie-breaker, consent jitter).
+    pub rng_seed: [u8; 32],
+    /// Ta, the pacing of new checks: 50 ms by default (RFC 8445 §14.2).
+    pub ta: Duration,
+    /// Components per data stream (1 for WebRTC with rtcp-mux).
+    pub components: u16,
+    /// STUN servers to learn server-reflexive candidates from.
+    pub stun_servers: Vec<SocketAddr>,
+    /// Most candidate pairs kept (RFC 8445 §6.1.2.5 recommends 100).
+    pub max_pairs: usize,
+    /// Most remote candidates accepted (signalled and peer-reflexive).
+    pub max_remote_candidates: usize,
+    /// How long the controlling agent waits, after the first valid pair, for better pairs
+    /// before it nominates.
+    pub nomination_delay: Duration,
+    /// Consent check interval (RFC 7675 §5.1: 5 s, randomised by ±20 %).
+    pub consent_interval: Duration,
+    /// No consent for this long: [`State::Disconnected`].
+    pub disconnected_timeout: Duration,
+    /// No consent for this long: [`State::Failed`] and sending stops (RFC 7675: 30 s).
+    pub consent_timeout: Duration,
+    /// Retransmission of connectivity checks.
+    pub check_transaction: TransactionConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            controlling: false,
+            lite: false,
+            rng_seed: [0; 32],
+            ta: Duration::from_millis(50),
+            components: 1,
+            stun_servers: Vec::new(),
+            max_pairs: 100,
+            max_remote_candidates: 64,
+            nomination_delay: Duration::from_millis(200),
+            consent_interval: Duration::from_secs(5),
+            disconnected_timeout: Duration::from_secs(10),
+            consent_timeout: Duration::from_secs(30),
+            check_transaction: TransactionConfig {
+                rto: Duration::from_millis(250),
+                max_sends: 7,
+                last_wait: 8,
+                ..TransactionConfig::default()
+            },
+        }
+    }
+}
+
+/// Misuse of the agent's API, or input it refuses.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The candidate's component is outside `1..=components`.
+    BadComponent(u16),
+    /// Too many remote candidates; this one was dropped.
+    TooManyCandidates,
+    /// Only UDP candidates are connected; TCP ones are carried, not used.
+    UnsupportedTransport,
+    /// An ICE-lite agent only has host candidates.
+    LiteNeedsHost,
+    /// No selected pair (not connected, or consent lost).
+    NotConnected,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadComponent(c) => write!(f, "component {c} is not part of this stream"),
+            Self::TooManyCandidates => f.write_str("too many remote candidates"),
+            Self::UnsupportedTransport => f.write_str("only UDP candidates are connected"),
+            Self::LiteNeedsHost => f.write_str("an ICE-lite agent only has host candidates"),
+            Self::NotConnected => f.write_str("no selected pair"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why a received datagram was dropped. The agent is unchanged and still usable.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// A STUN message that is malformed, unauthenticated or not for this agent.
+    BadStun,
+    /// Not STUN, and not from a validated remote address.
+    UnknownSource,
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadStun => f.write_str("STUN message dropped"),
+            Self::UnknownSource => f.write_str("data from an address that is not a validated pair"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// What a received datagram was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// An ICE message, consumed by the agent.
+    Stun,
+    /// Application data from a validated pair, borrowed from the datagram.
+    Data {
+        /// The component it belongs to.
+        component: u16,
+        /// The bytes.
+        data: &'a [u8],
+    },
+}
+
+/// Counters, for tests and dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connectivity check requests sent (retransmissions included).
+    pub checks_sent: u64,
+    /// Connectivity checks received and answered with success.
+    pub checks_answered: u64,
+    /// STUN datagrams dropped (bad integrity, unknown user, malformed).
+    pub stun_dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PairState {
+    Frozen,
+    Waiting,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct LocalCandidate {
+    cand: Candidate,
+    /// The socket address checks and data from this candidate leave from.
+    base: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Check {
+    tx: ClientTransaction,
+    use_candidate: bool,
+    /// The role the request claimed (ICE-CONTROLLING or ICE-CONTROLLED).
+    controlling: bool,
+}
+
+#[derive(Debug)]
+struct Pair {
+    local: usize,
+    remote: usize,
+    priority: u64,
+    state: PairState,
+    foundation: (String, String),
+    check: Option<Check>,
+    /// The pair a success on this pair validated (RFC 8445 §7.2.5.3.2); often itself.
+    valid: Option<usize>,
+    /// For valid pairs: the pair whose checks validated it (where nomination checks go).
+    checked_by: usize,
+    nominated: bool,
+    /// The controlled agent saw USE-CANDIDATE before this pair succeeded.
+    nominate_on_success: bool,
+    /// The controlling agent wants a USE-CANDIDATE check on this pair.
+    nominating: bool,
+    rtt: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Gather {
+    tx: ClientTransaction,
+    base: SocketAddr,
+    component: u16,
+    server: SocketAddr,
+}
+
+#[derive(Debug, Default)]
+struct Consent {
+    /// When consent was last granted (a response on the selected pair).
+    last_ok: Option<Instant>,
+    next_check: Option<Instant>,
+    check: Option<ClientTransaction>,
+}
+
+/// A queued STUN answer: fixed-size storage so that answering a check allocates nothing once
+/// the queue has grown to its working size.
+struct Answer {
+    transmit: Transmit,
+    len: usize,
+    bytes: [u8; ANSWER_MAX],
+}
+
+/// Largest answer: header + XOR-MAPPED-ADDRESS (IPv6) + ERROR-CODE or nothing + MI + FINGERPRINT.
+const ANSWER_MAX: usize = 128;
+/// Answers queued and not yet drained beyond this are dropped.
+const MAX_ANSWERS: usize = 256;
+/// mDNS names waiting for resolution.
+const MAX_PENDING_MDNS: usize = 32;
+/// Local candidates (host, reflexive, relayed, peer-reflexive).
+const MAX_LOCAL_CANDIDATES: usize = 64;
+/// Events not yet drained beyond this are dropped (a caller that never drains must not grow us).
+const MAX_EVENTS: usize = 1024;
+
+/// A sans-IO ICE agent (RFC 8445, RFC 8838 trickle, RFC 7675 consent) for one data stream.
+///
+/// Call protocol: after each `handle_*` or `add_*` call, drain [`poll_transmit`](Self::poll_transmit)
+/// until `None`, then read [`poll_timeout`](Self::poll_timeout), then drain
+/// [`poll_event`](Self::poll_event). Call [`handle_timeout`](Self::handle_timeout) once
+/// `poll_timeout` has passed; spurious calls are harmless. A `now` that goes backwards is
+/// treated as the latest `now` seen.
+pub struct Agent {
+    config: AgentConfig,
+    rng: ChaCha20Rng,
+    controlling: bool,
+    tie_breaker: u64,
+    local_creds: Credentials,
+    local_key: Key,
+    remote_creds: Option<Credentials>,
+    remote_key: Option<Key>,
+    locals: Vec<LocalCandidate>,
+    remotes: Vec<Candidate>,
+    pending_mdns: Vec<Candidate>,
+    pairs: Vec<Pair>,
+    triggered: VecDeque<usize>,
+    gathers: Vec<Gather>,
+    unstarted_gathers: Vec<(SocketAddr, u16, SocketAddr)>,
+    gathering_done: bool,
+    started: bool,
+    remote_end_of_candidates: bool,
+    foundations: BTreeMap<(CandidateKind, IpAddr, Option<SocketAddr>), u32>,
+    selected: BTreeMap<u16, usize>,
+    /// The pair that carried data before a restart, until the new one is selected.
+    previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
+    consent: Consent,
+    first_valid_at: Option<Instant>,
+    next_check: Option<Instant>,
+    answers: VecDeque<Answer>,
+    events: VecDeque<Event>,
+    state: State,
+    now: Option<Instant>,
+    stats: Stats,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("state", &self.state)
+            .field("controlling", &self.controlling)
+            .field("locals", &self.locals.len())
+            .field("remotes", &self.remotes.len())
+            .field("pairs", &self.pairs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(pwd: &str) -> Key {
+    // Passwords that OpaqueString refuses (control characters) are used as raw bytes, the way
+    // RFC 5389 agents do; they still have to match on both sides.
+    Key::short_term(pwd).unwrap_or_else(|_| Key::new(pwd.as_bytes()))
+}
+
+impl Agent {
+    /// A new agent with its local credentials.
+    pub fn new(config: AgentConfig, local: Credentials) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let tie_breaker = rng.next_u64();
+        let controlling = config.controlling && !config.lite;
+        Self {
+            local_key: key(&local.pwd),
+            local_creds: local,
+            controlling,
+            tie_breaker,
+            rng,
+            config,
+            remote_creds: None,
+            remote_key: None,
+            locals: Vec::new(),
+            remotes: Vec::new(),
+            pending_mdns: Vec::new(),
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            gathers: Vec::new(),
+            unstarted_gathers: Vec::new(),
+            gathering_done: false,
+            started: false,
+            remote_end_of_candidates: false,
+            foundations: BTreeMap::new(),
+            selected: BTreeMap::new(),
+            previous: BTreeMap::new(),
+            consent: Consent::default(),
+            first_valid_at: None,
+            next_check: None,
+            answers: VecDeque::new(),
+            events: VecDeque::new(),
+            state: State::New,
+            now: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The local credentials.
+    pub fn local_credentials(&self) -> &Credentials {
+        &self.local_creds
+    }
+
+    /// Whether the agent is controlling now.
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// Whether this is an ICE-lite agent.
+    pub fn is_lite(&self) -> bool {
+        self.config.lite
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The local candidates gathered so far.
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.locals
+            .iter()
+            .map(|l| &l.cand)
+            .filter(|c| c.kind != CandidateKind::PeerReflexive)
+    }
+
+    /// The remote candidates known so far (signalled and peer-reflexive).
+    pub fn remote_candidates(&self) -> &[Candidate] {
+        &self.remotes
+    }
+
+    /// Number of candidate pairs (check list plus valid pairs it produced).
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// The selected pair of a component: `(local, remote)` candidates.
+    pub fn selected_pair(&self, component: u16) -> Option<(&Candidate, &Candidate)> {
+        let p = &self.pairs[*self.selected.get(&component)?];
+        Some((&self.locals[p.local].cand, &self.remotes[p.remote]))
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(e);
+        }
+    }
+
+    fn set_state(&mut self, s: State) {
+        if self.state != s {
+            self.state = s;
+            self.push_event(Event::StateChanged(s));
+        }
+    }
+
+    fn clamp(&mut self, now: Instant) -> Instant {
+        let now = match self.now {
+            Some(prev) if prev > now => prev,
+            _ => now,
+        };
+        self.now = Some(now);
+        now
+    }
+
+    fn foundation(
+        &mut self,
+        kind: CandidateKind,
+        base: IpAddr,
+        server: Option<SocketAddr>,
+    ) -> String {
+        let next = self.foundations.len() as u32 + 1;
+        self.foundations
+            .entry((kind, base, server))
+            .or_insert(next)
+            .to_string()
+    }
+
+    /// Adds a host candidate for a local socket address (`component` 1 unless the stream has
+    /// several). Server-reflexive gathering from it starts at the next
+    /// [`handle_timeout`](Self::handle_timeout) after [`start`](Self::start).
+    pub fn add_host_candidate(&mut self, address: SocketAddr, component: u16) -> Result<(), Error> {
+        if component == 0 || component > self.config.components {
+            return Err(Error::BadComponent(component));
+        }
+        if self.locals.len() >= MAX_LOCAL_CANDIDATES {
+            return Err(Error::TooManyCandidates);
+        }
+        if self
+            .locals
+            .iter()
+            .any(|l| l.base == address && l.cand.kind == CandidateKind::Host)
+        {
+            return Ok(());
+        }
+        let index = self
+            .locals
+            .iter()
+            .filter(|l| l.cand.kind == CandidateKind::Host)
+            .count();
+        let foundation = self.foundation(CandidateKind::Host, address.ip(), None);
+        let cand = Candidate::new(
+            CandidateKind::Host,
+            address,
+            local_preference(&address.ip(), index),
+            component,
+            foundation,
+        );
+        self.add_local(cand, address);
+        if !self.config.lite {
+            let servers: Vec<SocketAddr> = self
+                .config
+                .stun_servers
+                .iter()
+                .copied()
+                .filter(|s| s.is_ipv4() == address.is_ipv4())
+                .collect();
+            for server in servers {
+                self.start_gather(address, component, server);
+            }
+        }
+        self.gathering_done = false;
+        Ok(())
+    }
+
+    /// Adds an already-known local candidate (for example a relayed one obtained elsewhere)
+    /// whose checks and data leave from `base`.
+    pub fn add_local_candidate(&mut self, cand: Candidate, base: SocketAddr) -> Result<(), Error> {
+        if cand.component == 0 || cand.component > self.config.components {
+            return Err(Error::BadComponent(cand.component));
+        }
+        if self.config.lite && cand.kind != CandidateKind::Host {
+            return Err(Error::LiteNeedsHost);
+        }
+        if cand.transport != Transport::Udp {
+            return Err(Error::UnsupportedTransport);
+        }
+        if self.locals.len() >= MAX_LOCAL_CANDIDATES {
+            return Err(Error::TooManyCandidates);
+        }
+        self.add_local(cand, base);
+        Ok(())
+    }
+
+    fn add_local(&mut self, cand: Candidate, base: SocketAddr) {
+        // RFC 8445 §5.1.3: a candidate with the same address and base as one we have is redundant.
+        if self
+            .locals
+            .iter()
+            .any(|l| l.cand.address == cand.address && l.base == base)
+        {
+            return;
+        }
+        if cand.kind != CandidateKind::PeerReflexive {
+            self.push_event(Event::LocalCandidate(cand.clone()));
+        }
+        self.locals.push(LocalCandidate { cand, base });
+        let local = self.locals.len() - 1;
+        for remote in 0..self.remotes.len() {
+            self.form_pair(local, remote);
+        }
+    }
+
+    fn start_gather(&mut self, base: SocketAddr, component: u16, server: SocketAddr) {
+        let Some(now) = self.now.filter(|_| self.started) else {
+            // Before `start` there is no `now`: the transaction is created by `start`.
+            self.unstarted_gathers.push((base, component, server));
+            return;
+        };
+        let tid = TransactionId::random(&mut self.rng);
+        let mut buf = [0u8; 28];
+        let Ok(n) = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid)
+            .and_then(|w| w.finish(true))
+        else {
+            return;
+        };
+        if let Ok(tx) =
+            ClientTransaction::new(now, server, buf[..n].to_vec(), TransactionConfig::default())
+        {
+            self.gathers.push(Gather {
+                tx,
+                base,
+                component,
+                server,
+            });
+        }
+    }
+
+    /// Sets the peer's credentials (from its description). Checks start once they are known.
+    pub fn set_remote_credentials(&mut self, creds: Credentials) {
+        self.remote_key = Some(key(&creds.pwd));
+        self.remote_creds = Some(creds);
+    }
+
+    /// Adds a remote candidate (signalled or trickled). mDNS candidates raise
+    /// [`Event::ResolveMdns`] and wait for [`resolve_mdns`](Self::resolve_mdns).
+    pub fn add_remote_candidate(&mut self, cand: Candidate) -> Result<(), Error> {
+        if cand.component == 0 || cand.component > self.config.components {
+            return Err(Error::BadComponent(cand.component));
+        }
+        if cand.transport != Transport::Udp {
+            return Err(Error::UnsupportedTransport);
+        }
+        if cand.needs_resolution() {
+            if self.pending_mdns.len() >= MAX_PENDING_MDNS {
+                return Err(Error::TooManyCandidates);
+            }
+            let name = cand.hostname.clone().unwrap_or_default();
+            self.pending_mdns.push(cand);
+            self.push_event(Event::ResolveMdns(name));
+            return Ok(());
+        }
+        self.add_remote(cand).map(|_| ())
+    }
+
+    fn add_remote(&mut self, mut cand: Candidate) -> Result<usize, Error> {
+        // A candidate we already know (perhaps as peer-reflexive) is updated, not duplicated.
+        if let Some(i) = self
+            .remotes
+            .iter()
+            .position(|r| r.address == cand.address && r.component == cand.component)
+        {
+            if self.remotes[i].kind == CandidateKind::PeerReflexive
+                && cand.kind != CandidateKind::PeerReflexive
+            {
+                // RFC 8445 §7.3.1.3: the signalled candidate replaces the peer-reflexive one,
+                // keeping the pairs (whose priorities change).
+                self.remotes[i] = cand;
+                self.recompute_priorities();
+            }
+            return Ok(i);
+        }
+        if self.remotes.len() >= self.config.max_remote_candidates {
+            return Err(Error::TooManyCandidates);
+        }
+        cand.hostname = cand.hostname.filter(|_| cand.address.ip().is_unspecified());
+        self.remotes.push(cand);
+        let remote = self.remotes.len() - 1;
+        for local in 0..self.locals.len() {
+            self.form_pair(local, remote);
+        }
+        Ok(remote)
+    }
+
+    /// The answer to an [`Event::ResolveMdns`]: the name's address, or `None` when it did not
+    /// resolve (the candidate is then dropped).
+    pub fn resolve_mdns(&mut self, name: &str, ip: Option<IpAddr>) {
+        let (matching, rest): (Vec<Candidate>, Vec<Candidate>) = self
+            .pending_mdns
+            .drain(..)
+            .partition(|c| c.hostname.as_deref() == Some(name));
+        self.pending_mdns = rest;
+        if let Some(ip) = ip {
+            for mut c in matching {
+                c.address = SocketAddr::new(ip, c.address.port());
+                // Ignored when over the limit, like any other remote candidate.
+                let _ = self.add_remote(c);
+            }
+        }
+    }
+
+    /// The peer signalled end-of-candidates: once every pair has failed, the agent fails.
+    pub fn end_of_remote_candidates(&mut self) {
+        self.remote_end_of_candidates = true;
+    }
+
+    /// Starts gathering and checking. Idempotent.
+    pub fn start(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        if !self.started {
+            self.started = true;
+            self.set_state(State::Checking);
+            self.next_check = Some(now);
+        }
+        for (base, component, server) in std::mem::take(&mut self.unstarted_gathers) {
+            self.start_gather(base, component, server);
+        }
+    }
+
+    /// Restarts ICE (RFC 8445 §9): new local credentials, the remote side's old credentials and
+    /// candidates forgotten. The selected pairs keep carrying data until new ones are selected.
+    pub fn restart(&mut self, now: Instant, local: Credentials) {
+        let now = self.clamp(now);
+        for (&component, &pair) in &self.selected {
+            let p = &self.pairs[pair];
+            self.previous.insert(
+                component,
+                (self.locals[p.local].base, self.remotes[p.remote].address),
+            );
+        }
+        self.local_key = key(&local.pwd);
+        self.local_creds = local;
+        self.remote_creds = None;
+        self.remote_key = None;
+        self.remotes.clear();
+        self.pending_mdns.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.selected.clear();
+        self.consent = Consent::default();
+        self.first_valid_at = None;
+        self.remote_end_of_candidates = false;
+        self.locals
+            .retain(|l| l.cand.kind != CandidateKind::PeerReflexive);
+        // Re-signal the local candidates with the new credentials, and learn fresh
+        // server-reflexive addresses: the NAT may have changed.
+        let hosts: Vec<(SocketAddr, u16)> = self
+            .locals
+            .iter()
+            .filter(|l| l.cand.kind == CandidateKind::Host)
+            .map(|l| (l.base, l.cand.component))
+            .collect();
+        self.locals
+            .retain(|l| l.cand.kind != CandidateKind::ServerReflexive);
+        for l in self.locals.clone() {
+            self.push_event(Event::LocalCandidate(l.cand));
+        }
+        self.gathers.clear();
+        self.unstarted_gathers.clear();
+        if !self.config.lite {
+            let servers = self.config.stun_servers.clone();
+            for (base, component) in hosts {
+                for &server in servers.iter().filter(|s| s.is_ipv4() == base.is_ipv4()) {
+                    self.start_gather(base, component, server);
+                }
+            }
+        }
+        self.gathering_done = false;
+        self.state = State::New;
+        self.started = false;
+        self.start(now);
+    }
+
+    /// Closes the agent: no more checks or data.
+    pub fn close(&mut self) {
+        self.pairs.iter_mut().for_each(|p| p.check = None);
+        self.gathers.clear();
+        self.consent = Consent::default();
+        self.selected.clear();
+        self.previous.clear();
+        self.set_state(State::Closed);
+    }
+
+    fn recompute_priorities(&mut self) {
+        for p in &mut self.pairs {
+            let (l, r) = (
+                self.locals[p.local].cand.priority,
+                self.remotes[p.remote].priority,
+            );
+            p.priority = if self.controlling {
+                pair_priority(l, r)
+            } else {
+                pair_priority(r, l)
+            };
+        }
+    }
+
+    fn form_pair(&mut self, local: usize, remote: usize) -> Option<usize> {
+        let (l, r) = (&self.locals[local], &self.remotes[remote]);
+        if l.cand.component != r.component
+            || l.base.is_ipv4() != r.address.is_ipv4()
+            || r.address.port() == 0
+        {
+            return None;
+        }
+        // RFC 8445 §6.1.2.4: a server-reflexive local candidate is replaced by its base, so
+        // its pairs would duplicate the host's; peer-reflexive ones are never paired.
+        if matches!(
+            l.cand.kind,
+            CandidateKind::ServerReflexive | CandidateKind::PeerReflexive
+        ) {
+            return None;
+        }
+        if let Some(i) = self
+            .pairs
+            .iter()
+            .position(|p| p.local == local && p.remote == remote)
+        {
+            return Some(i);
+        }
+        let priority = if self.controlling {
+            pair_priority(l.cand.priority, r.priority)
+        } else {
+            pair_priority(r.priority, l.cand.priority)
+        };
+        if self.pairs.len() >= self.config.max_pairs {
+            // Keep the best pairs: replace the lowest-priority frozen one if this one is better.
+            let worst = self
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == PairState::Frozen && p.valid.is_none())
+                .min_by_key(|(i, p)| (p.priority, usize::MAX - i))
+                .map(|(i, p)| (i, p.priority))?;
+            if worst.1 >= priority {
+                return None;
+            }
+            let foundation = (l.cand.foundation.clone(), r.foundation.clone());
+            let p = &mut self.pairs[worst.0];
+            p.local = local;
+            p.remote = remote;
+            p.priority = priority;
+            p.foundation = foundation;
+            self.unfreeze_initial();
+            return Some(worst.0);
+        }
+        let foundation = (l.cand.foundation.clone(), r.foundation.clone());
+        let index = self.pairs.len();
+        self.pairs.push(Pair {
+            local,
+            remote,
+            priority,
+            state: PairState::Frozen,
+            foundation,
+            check: None,
+            valid: None,
+            checked_by: index,
+            nominated: false,
+            nominate_on_success: false,
+            nominating: false,
+            rtt: None,
+        });
+        self.unfreeze_initial();
+        if self.started && self.next_check.is_none() {
+            self.next_check = self.now;
+        }
+        Some(index)
+    }
+
+    /// RFC 8445 §6.1.2.6: for each foundation with no pair waiting, in progress or succeeded,
+    /// the pair with the lowest component and the highest priority becomes Waiting.
+    fn unfreeze_initial(&mut self) {
+        let mut active: Vec<&(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|p| p.state != PairState::Frozen && p.state != PairState::Failed)
+            .map(|p| &p.foundation)
+            .collect();
+        active.sort();
+        active.dedup();
+        let mut best: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (i, p) in self.pairs.iter().enumerate() {
+            if p.state != PairState::Frozen || active.binary_search(&&p.foundation).is_ok() {
+                continue;
+            }
+            let comp = self.locals[p.local].cand.component;
+            match best.get(&p.foundation) {
+                Some(&b) => {
+                    let bp = &self.pairs[b];
+                    let bcomp = self.locals[bp.local].cand.component;
+                    if (comp, std::cmp::Reverse(p.priority))
+                        < (bcomp, std::cmp::Reverse(bp.priority))
+                    {
+                        best.insert(p.foundation.clone(), i);
+                    }
+                }
+                None => {
+                    best.insert(p.foundation.clone(), i);
+                }
+            }
+        }
+        for i in best.into_values() {
+            self.pairs[i].state = PairState::Waiting;
+        }
+    }
+
+    fn queue_answer(&mut self, transmit: Transmit, write: impl FnOnce(&mut [u8]) -> Option<usize>) {
+        if self.answers.len() >= MAX_ANSWERS {
+            return;
+        }
+        let mut a = Answer {
+            transmit,
+            len: 0,
+            bytes: [0; ANSWER_MAX],
+        };
+        if let Some(n) = write(&mut a.bytes) {
+            a.len = n;
+            self.answers.push_back(a);
+        }
+    }
+
+    /// Feeds a datagram that arrived on local socket `to` from `from`.
+    pub fn handle_receive<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &'a [u8],
+    ) -> Result<Received<'a>, RecvError> {
+        let now = self.clamp(now);
+        if self.state == State::Closed {
+            return Err(RecvError::UnknownSource);
+        }
+        if icebreaker_stun::is_stun(data) {
+            let Ok(msg) = Message::parse(data) else {
+                self.stats.stun_dropped += 1;
+                return Err(RecvError::BadStun);
+            };
+            let r = match msg.class() {
+                Class::Request if msg.method() == Method::BINDING => {
+                    self.on_request(now, from, to, &msg)
+                }
+                Class::Success | Class::Error => self.on_response(now, from, to, &msg),
+                // Binding indications are keepalives (RFC 8445 §11): nothing to do.
+                Class::Indication => Ok(()),
+                Class::Request => Err(RecvError::BadStun),
+            };
+            if r.is_err() {
+                self.stats.stun_dropped += 1;
+            }
+            return r.map(|()| Received::Stun);
+        }
+        // Application data is accepted only from validated pairs (and the pre-restart pair).
+        let valid = self.pairs.iter().find(|p| {
+            p.valid.is_some()
+                && self.remotes[p.remote].address == from
+                && self.locals[p.local].base == to
+        });
+        if let Some(p) = valid {
+            return Ok(Received::Data {
+                component: self.remotes[p.remote].component,
+                data,
+            });
+        }
+        if let Some((&component, _)) = self
+            .previous
+            .iter()
+            .find(|(_, (l, r))| *l == to && *r == from)
+        {
+            return Ok(Received::Data { component, data });
+        }
+        Err(RecvError::UnknownSource)
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        msg: &Message<'_>,
+    ) -> Result<(), RecvError> {
+        // RFC 8445 §7.3 / RFC 8489 §9.1.3: FINGERPRINT (when present) must be right, USERNAME
+        // must start with our ufrag, and MESSAGE-INTEGRITY must verify with our password; none
+        // of this creates any state when it fails.
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
+            return Err(RecvError::BadStun);
+        }
+        let tid = msg.transaction_id();
+        let Ok(Some(Username(user))) = msg.get::<Username<'_>>() else {
+            self.error_answer(from, to, tid, codes::BAD_REQUEST);
+            return Err(RecvError::BadStun);
+        };
+        let local_ufrag = user.split(':').next().unwrap_or("");
+        if local_ufrag != self.local_creds.ufrag || msg.verify_integrity(&self.local_key).is_err() {
+            self.error_answer(from, to, tid, codes::UNAUTHENTICATED);
+            return Err(RecvError::BadStun);
+        }
+        let priority = match msg.get::<Priority>() {
+            Ok(Some(p)) => p.0,
+            _ => {
+                self.error_answer(from, to, tid, codes::BAD_REQUEST);
+                return Err(RecvError::BadStun);
+            }
+        };
+        // RFC 8445 §7.3.1.1: role conflicts.
+        let theirs_controlling = msg.get::<IceControlling>().ok().flatten();
+        let theirs_controlled = msg.get::<IceControlled>().ok().flatten();
+        if self.controlling {
+            if let Some(IceControlling(tb)) = theirs_controlling {
+                if self.tie_breaker >= tb {
+                    self.error_answer(from, to, tid, codes::ROLE_CONFLICT);
+                    return Ok(());
+                }
+                self.switch_role(false);
+            }
+        } else if let Some(IceControlled(tb)) = theirs_controlled
+            && !self.config.lite
+        {
+            if self.tie_breaker >= tb {
+                self.switch_role(true);
+            } else {
+                self.error_answer(from, to, tid, codes::ROLE_CONFLICT);
+                return Ok(());
+            }
+        }
+        let use_candidate = msg.has(USE_CANDIDATE);
+        // The answer: XOR-MAPPED-ADDRESS of the source, MESSAGE-INTEGRITY, FINGERPRINT.
+        let key = self.local_key.clone();
+        self.queue_answer(Transmit { from: to, to: from }, |buf| {
+            let mut w = MessageWriter::new(buf, Class::Success, Method::BINDING, tid).ok()?;
+            w.push(&XorMappedAddress(from)).ok()?;
+            w.finish_with_integrity(&key, Integrity::Sha1, true).ok()
+        });
+        self.stats.checks_answered += 1;
+        if !self.started {
+            // Checks may arrive before our own start (the peer got our description first).
+            self.started = true;
+            self.set_state(State::Checking);
+        }
+        // Which local candidate did it arrive on?
+        let Some(local) = self
+            .locals
+            .iter()
+            .position(|l| l.base == to && l.cand.kind == CandidateKind::Host)
+            .or_else(|| self.locals.iter().position(|l| l.base == to))
+        else {
+            return Ok(());
+        };
+        let component = self.locals[local].cand.component;
+        // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive remote candidate.
+        let remote = match self
+            .remotes
+            .iter()
+            .position(|r| r.address == from && r.component == component)
+        {
+            Some(r) => r,
+            None => {
+                let foundation = format!("prflx{}", self.rng.next_u32());
+                let mut c =
+                    Candidate::new(CandidateKind::PeerReflexive, from, 0, component, foundation);
+                c.priority = priority;
+                match self.add_remote(c) {
+                    Ok(r) => r,
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        let Some(pair) = self.form_pair(local, remote) else {
+            return Ok(());
+        };
+        if self.config.lite {
+            // A lite agent does no checks: a check from the peer validates the pair, and
+            // USE-CANDIDATE selects it (RFC 8445 §7.3.1.5 for lite implementations).
+            let p = &mut self.pairs[pair];
+            p.state = PairState::Succeeded;
+            p.valid = Some(pair);
+            if use_candidate {
+                self.nominate(now, pair);
+            }
+            return Ok(());
+        }
+        // RFC 8445 §7.3.1.4: triggered checks.
+        let p = &mut self.pairs[pair];
+        match p.state {
+            PairState::Succeeded => {}
+            PairState::InProgress => {
+                // The check in flight will do; RFC 8445 allows not cancelling it.
+            }
+            PairState::Frozen | PairState::Waiting | PairState::Failed => {
+                p.state = PairState::Waiting;
+                if !self.triggered.contains(&pair) {
+                    self.triggered.push_back(pair);
+                }
+                if self.next_check.is_none() {
+                    self.next_check = Some(now);
+                }
+            }
+        }
+        // RFC 8445 §7.3.1.5: USE-CANDIDATE from the controlling agent.
+        if use_candidate && !self.controlling {
+            match self.pairs[pair].valid {
+                Some(valid) if self.pairs[pair].state == PairState::Succeeded => {
+                    self.nominate(now, valid)
+                }
+                _ => self.pairs[pair].nominate_on_success = true,
+            }
+        }
+        Ok(())
+    }
+
+    fn error_answer(&mut self, from: SocketAddr, to: SocketAddr, tid: TransactionId, code: u16) {
+        let key = self.local_key.clone();
+        self.queue_answer(Transmit { from: to, to: from }, |buf| {
+            let mut w = MessageWriter::new(buf, Class::Error, Method::BINDING, tid).ok()?;
+            w.push(&ErrorCode::bare(code)).ok()?;
+            if code == codes::ROLE_CONFLICT {
+                w.finish_with_integrity(&key, Integrity::Sha1, true).ok()
+            } else {
+                w.finish(true).ok()
+            }
+        });
+    }
+
+    fn switch_role(&mut self, controlling: bool) {
+        if self.controlling != controlling {
+            self.controlling = controlling;
+            self.recompute_priorities();
+            self.push_event(Event::RoleChanged { controlling });
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        msg: &Message<'_>,
+    ) -> Result<(), RecvError> {
+        let tid = msg.transaction_id();
+        // Server-reflexive gathering.
+        if let Some(g) = self
+            .gathers
+            .iter()
+            .position(|g| g.tx.transaction_id() == tid)
+        {
+            if from != self.gathers[g].server || !self.gathers[g].tx.handle_response(now, msg) {
+                return Err(RecvError::BadStun);
+            }
+            if let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() {
+                let (base, component, server) = (
+                    self.gathers[g].base,
+                    self.gathers[g].component,
+                    self.gathers[g].server,
+                );
+                let index = self
+                    .locals
+                    .iter()
+                    .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
+                    .count();
+                let foundation =
+                    self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
+                let mut c = Candidate::new(
+                    CandidateKind::ServerReflexive,
+                    mapped,
+                    local_preference(&mapped.ip(), index),
+                    component,
+                    foundation,
+                );
+                c.related = Some(base);
+                // RFC 8445 §5.1.3: a reflexive address equal to its base is redundant.
+                if mapped != base && self.locals.len() < MAX_LOCAL_CANDIDATES {
+                    self.add_local(c, base);
+                }
+            }
+            return Ok(());
+        }
+        // Consent checks on the selected pair.
+        if self
+            .consent
+            .check
+            .as_ref()
+            .is_some_and(|c| c.transaction_id() == tid)
+        {
+            let Some(key) = &self.remote_key else {
+                return Err(RecvError::BadStun);
+            };
+            if msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
+                self.consent.check = None;
+                self.consent.last_ok = Some(now);
+                if self.state == State::Disconnected {
+                    self.set_state(State::Connected);
+                }
+                return Ok(());
+            }
+            return Err(RecvError::BadStun);
+        }
+        let Some(pair) = self.pairs.iter().position(|p| {
+            p.check
+                .as_ref()
+                .is_some_and(|c| c.tx.transaction_id() == tid)
+        }) else {
+            return Err(RecvError::BadStun);
+        };
+        let Some(key) = self.remote_key.clone() else {
+            return Err(RecvError::BadStun);
+        };
+        // RFC 8445 §7.2.5.1: a response must be authenticated before anything is concluded.
+        if msg.verify_integrity(&key).is_err() {
+            return Err(RecvError::BadStun);
+        }
+        let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
+        let Some(check) = self.pairs[pair].check.take() else {
+            return Err(RecvError::BadStun);
+        };
+        let mut tx = check.tx;
+        tx.handle_response(now, msg);
+        let rtt = match tx.state() {
+            TransactionState::Done { rtt, .. } => Some(rtt),
+            _ => None,
+        };
+        // RFC 8445 §7.2.5.2.1: the response must come from where the request went, to where
+        // it left from.
+        if from != self.remotes[remote].address || to != self.locals[local].base {
+            self.pairs[pair].state = PairState::Failed;
+            self.check_failure();
+            return Ok(());
+        }
+        if msg.class() == Class::Error {
+            let code = msg.get::<ErrorCode<'_>>().ok().flatten().map(|e| e.code);
+            if code == Some(codes::ROLE_CONFLICT) {
+                // RFC 8445 §7.2.5.1: take the role opposite to the one the request claimed (if
+                // an earlier answer has not switched it already) and check again.
+                if self.controlling == check.controlling {
+                    self.switch_role(!check.controlling);
+                }
+                let p = &mut self.pairs[pair];
+                p.state = PairState::Waiting;
+                if !self.triggered.contains(&pair) {
+                    self.triggered.push_back(pair);
+                }
+                self.next_check.get_or_insert(now);
+            } else {
+                self.pairs[pair].state = PairState::Failed;
+                self.check_failure();
+            }
+            return Ok(());
+        }
+        let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() else {
+            self.pairs[pair].state = PairState::Failed;
+            self.check_failure();
+            return Ok(());
+        };
+        // RFC 8445 §7.2.5.3.1: the mapped address names the local candidate of the valid
+        // pair, or is a new peer-reflexive candidate.
+        let base = self.locals[local].base;
+        let valid_local = match self
+            .locals
+            .iter()
+            .position(|l| l.cand.address == mapped && l.base == base)
+        {
+            Some(i) => i,
+            None if self.locals.len() < MAX_LOCAL_CANDIDATES => {
+                let foundation = self.foundation(CandidateKind::PeerReflexive, base.ip(), None);
+                let component = self.locals[local].cand.component;
+                let mut c = Candidate::new(
+                    CandidateKind::PeerReflexive,
+                    mapped,
+                    0,
+                    component,
+                    foundation,
+                );
+                c.priority = self.prflx_priority(local);
+                c.related = Some(base);
+                self.locals.push(LocalCandidate { cand: c, base });
+                self.locals.len() - 1
+            }
+            None => local,
+        };
+        let valid = if valid_local == local {
+            pair
+        } else {
+            match self
+                .pairs
+                .iter()
+                .position(|p| p.local == valid_local && p.remote == remote)
+            {
+                Some(v) => v,
+                None => {
+                    let (l, r) = (
+                        self.locals[valid_local].cand.priority,
+                        self.remotes[remote].priority,
+                    );
+                    self.pairs.push(Pair {
+                        local: valid_local,
+                        remote,
+                        priority: if self.controlling {
+                            pair_priority(l, r)
+                        } else {
+                            pair_priority(r, l)
+                        },
+                        state: PairState::Succeeded,
+                        foundation: (
+                            self.locals[valid_local].cand.foundation.clone(),
+                            self.remotes[remote].foundation.clone(),
+                        ),
+                        check: None,
+                        valid: None,
+                        checked_by: pair,
+                        nominated: false,
+                        nominate_on_success: false,
+                        nominating: false,
+                        rtt,
+                    });
+                    self.pairs.len() - 1
+                }
+            }
+        };
+        {
+            let v = &mut self.pairs[valid];
+            v.valid = Some(valid);
+            v.checked_by = pair;
+            v.rtt = rtt;
+            v.state = PairState::Succeeded;
+        }
+        let p = &mut self.pairs[pair];
+        p.state = PairState::Succeeded;
+        p.valid = Some(valid);
+        p.rtt = rtt;
+        self.first_valid_at.get_or_insert(now);
+        // RFC 8445 §7.2.5.3.3: unfreeze the pairs with the same foundation.
+        let foundation = self.pairs[pair].foundation.clone();
+        for q in &mut self.pairs {
+            if q.state == PairState::Frozen && q.foundation == foundation {
+                q.state = PairState::Waiting;
+            }
+        }
+        let nominate =
+            (check.use_candidate && self.controlling) || self.pairs[pair].nominate_on_success;
+        if nominate {
+            self.nominate(now, valid);
+        }
+        self.next_check.get_or_insert(now);
+        Ok(())
+    }
+
+    /// The PRIORITY a check from `local` carries: what a peer-reflexive candidate learned from
+    /// it would get (RFC 8445 §7.1.1).
+    fn prflx_priority(&self, local: usize) -> u32 {
+        let c = &self.locals[local].cand;
+        (u32::from(CandidateKind::PeerReflexive.type_preference()) << 24)
+            | (c.priority & 0x00ff_ffff)
+    }
+
+    fn nominate(&mut self, now: Instant, valid: usize) {
+        let component = self.locals[self.pairs[valid].local].cand.component;
+        if self.selected.contains_key(&component) && self.pairs[valid].nominated {
+            return;
+        }
+        self.pairs[valid].nominated = true;
+        // Keep the highest-priority nominated pair (RFC 8445 §8.1.1).
+        if let Some(&cur) = self.selected.get(&component)
+            && self.pairs[cur].priority >= self.pairs[valid].priority
+        {
+            return;
+        }
+        self.selected.insert(component, valid);
+        self.previous.remove(&component);
+        let p = &self.pairs[valid];
+        let event = Event::SelectedPair {
+            component,
+            local: self.locals[p.local].cand.clone(),
+            remote: self.remotes[p.remote].clone(),
+            rtt: p.rtt,
+        };
+        self.push_event(event);
+        if self.consent.last_ok.is_none() {
+            self.consent.last_ok = Some(now);
+            self.consent.next_check = Some(now + self.consent_interval());
+        }
+        if (1..=self.config.components).all(|c| self.selected.contains_key(&c)) {
+            self.set_state(State::Connected);
+        }
+    }
+
+    fn consent_interval(&mut self) -> Duration {
+        // RFC 7675 §5.1: randomised between 0.8 and 1.2 times the interval.
+        let base = self.config.consent_interval;
+        let jitter = 800 + self.rng.next_u32() % 401;
+        base * jitter / 1000
+    }
+
+    /// Advances timers: pacing of new checks, retransmissions, nomination, consent.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        if !self.started || self.state == State::Closed {
+            return;
+        }
+        // Gathering.
+        for g in &mut self.gathers {
+            g.tx.handle_timeout(now);
+        }
+        if !self.gathering_done && self.gathers.iter().all(|g| g.tx.is_finished()) {
+            self.gathering_done = true;
+            self.push_event(Event::GatheringComplete);
+        }
+        // Check transactions.
+        let mut failed = false;
+        for p in &mut self.pairs {
+            if let Some(c) = &mut p.check {
+                c.tx.handle_timeout(now);
+                if c.tx.state() == TransactionState::TimedOut {
+                    p.check = None;
+                    p.state = PairState::Failed;
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            self.check_failure();
+        }
+        // Controlling agent, regular nomination (RFC 8445 §8.1.1).
+        if self.controlling && !self.config.lite {
+            self.maybe_nominate(now);
+        }
+        // Pacing: one new check every Ta.
+        if self.next_check.is_some_and(|at| now >= at) && self.remote_key.is_some() {
+            self.next_check = if self.send_next_check(now) {
+                Some(now + self.config.ta)
+            } else {
+                None
+            };
+        }
+        self.consent_timers(now);
+    }
+
+    fn maybe_nominate(&mut self, now: Instant) {
+        for component in 1..=self.config.components {
+            if self.selected.contains_key(&component) {
+                continue;
+            }
+            let comp_of = |p: &Pair| self.locals[p.local].cand.component;
+            let in_flight =
+                |p: &Pair| p.nominating || p.check.as_ref().is_some_and(|c| c.use_candidate);
+            if self
+                .pairs
+                .iter()
+                .any(|p| comp_of(p) == component && in_flight(p))
+            {
+                continue;
+            }
+            let Some((best, best_prio)) = self
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| p.valid == Some(*i) && comp_of(p) == component)
+                .max_by_key(|(_, p)| p.priority)
+                .map(|(i, p)| (i, p.priority))
+            else {
+                continue;
+            };
+            let better_pending = self.pairs.iter().any(|p| {
+                comp_of(p) == component
+                    && p.priority > best_prio
+                    && matches!(
+                        p.state,
+                        PairState::Waiting | PairState::InProgress | PairState::Frozen
+                    )
+            });
+            let waited = self
+                .first_valid_at
+                .is_some_and(|t| now >= t + self.config.nomination_delay);
+            if better_pending && !waited {
+                continue;
+            }
+            let check_pair = self.pairs[best].checked_by;
+            self.pairs[check_pair].nominating = true;
+            self.pairs[check_pair].check = None;
+            self.pairs[check_pair].state = PairState::Waiting;
+            self.triggered.retain(|&t| t != check_pair);
+            self.triggered.push_front(check_pair);
+            self.next_check.get_or_insert(now);
+        }
+    }
+
+    /// Starts one check; returns whether there was one to start.
+    fn send_next_check(&mut self, now: Instant) -> bool {
+        if self.config.lite {
+            return false;
+        }
+        let all_selected = (1..=self.config.components).all(|c| self.selected.contains_key(&c));
+        let next = loop {
+            match self.triggered.pop_front() {
+                Some(i) if self.pairs[i].state == PairState::Waiting => break Some(i),
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        let next = next.or_else(|| {
+            if all_selected {
+                return None;
+            }
+            let pick = |state| {
+                self.pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.state == state)
+                    .max_by_key(|(i, p)| (p.priority, std::cmp::Reverse(*i)))
+                    .map(|(i, _)| i)
+            };
+            pick(PairState::Waiting).or_else(|| pick(PairState::Frozen))
+        });
+        let Some(pair) = next else { return false };
+        self.start_check(now, pair);
+        true
+    }
+
+    fn start_check(&mut self, now: Instant, pair: usize) {
+        let (Some(remote_creds), Some(remote_key)) = (&self.remote_creds, &self.remote_key) else {
+            return;
+        };
+        let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
+        let use_candidate = self.controlling && self.pairs[pair].nominating;
+        let priority = self.prflx_priority(local);
+        let tid = TransactionId::random(&mut self.rng);
+        let mut buf = [0u8; 256];
+        let username_len = remote_creds.ufrag.len() + 1 + self.local_creds.ufrag.len();
+        let mut username = String::with_capacity(username_len);
+        username.push_str(&remote_creds.ufrag);
+        username.push(':');
+        username.push_str(&self.local_creds.ufrag);
+        let written =
+            MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid).and_then(|mut w| {
+                w.push(&Username(&username))?;
+                w.push(&Priority(priority))?;
+                if self.controlling {
+                    w.push(&IceControlling(self.tie_breaker))?;
+                } else {
+                    w.push(&IceControlled(self.tie_breaker))?;
+                }
+                if use_candidate {
+                    w.push(&UseCandidate)?;
+                }
+                w.finish_with_integrity(remote_key, Integrity::Sha1, true)
+            });
+        let Ok(n) = written else {
+            self.pairs[pair].state = PairState::Failed;
+            return;
+        };
+        let to = self.remotes[remote].address;
+        match ClientTransaction::new(now, to, buf[..n].to_vec(), self.config.check_transaction) {
+            Ok(tx) => {
+                let p = &mut self.pairs[pair];
+                p.check = Some(Check {
+                    tx,
+                    use_candidate,
+                    controlling: self.controlling,
+                });
+                p.state = PairState::InProgress;
+                if use_candidate {
+                    p.nominating = false;
+                }
+            }
+            Err(_) => self.pairs[pair].state = PairState::Failed,
+        }
+    }
+
+    fn check_failure(&mut self) {
+        // Pairs that failed unfreeze nothing; a foundation whose pairs all failed lets the next
+        // foundation's pair start (RFC 8445 §6.1.4.2 picks frozen pairs when none is waiting).
+        let done = self
+            .pairs
+            .iter()
+            .all(|p| p.state == PairState::Failed || p.state == PairState::Succeeded);
+        let none_valid = self.pairs.iter().all(|p| p.valid.is_none());
+        if done
+            && none_valid
+            && self.remote_end_of_candidates
+            && self.gathering_done
+            && self.pending_mdns.is_empty()
+            && matches!(self.state, State::Checking | State::New)
+        {
+            self.set_state(State::Failed);
+        }
+    }
+
+    fn consent_timers(&mut self, now: Instant) {
+        let Some(&pair) = self.selected.get(&1) else {
+            return;
+        };
+        let Some(last_ok) = self.consent.last_ok else {
+            return;
+        };
+        let silent = now.saturating_duration_since(last_ok);
+        if silent >= self.config.consent_timeout {
+            // RFC 7675 §5.1: consent expired; stop sending.
+            self.selected.clear();
+            self.consent = Consent::default();
+            self.set_state(State::Failed);
+            return;
+        }
+        if silent >= self.config.disconnected_timeout && self.state == State::Connected {
+            self.set_state(State::Disconnected);
+        }
+        if let Some(tx) = &mut self.consent.check {
+            tx.handle_timeout(now);
+            if tx.is_finished() {
+                self.consent.check = None;
+            }
+        }
+        if self.consent.check.is_none() && self.consent.next_check.is_some_and(|at| now >= at) {
+            let interval = self.consent_interval();
+            self.consent.next_check = Some(now + interval);
+            let (Some(creds), Some(key)) = (&self.remote_creds, &self.remote_key) else {
+                return;
+            };
+            let p = &self.pairs[self.pairs[pair].checked_by];
+            let to = self.remotes[p.remote].address;
+            let tid = TransactionId::random(&mut self.rng);
+            let username = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
+            let mut buf = [0u8; 256];
+            let written = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid)
+                .and_then(|mut w| {
+                    w.push(&Username(&username))?;
+                    w.push(&Priority(self.prflx_priority(p.local)))?;
+                    if self.controlling {
+                        w.push(&IceControlling(self.tie_breaker))?;
+                    } else {
+                        w.push(&IceControlled(self.tie_breaker))?;
+                    }
+                    w.finish_with_integrity(key, Integrity::Sha1, true)
+                });
+            // A consent check is one request without retransmissions beyond the interval.
+            let config = TransactionConfig {
+                max_sends: 1,
+                last_wait: 4,
+                ..self.config.check_transaction
+            };
+            if let Ok(n) = written {
+                self.consent.check =
+                    ClientTransaction::new(now, to, buf[..n].to_vec(), config).ok();
+            }
+        }
+    }
+
+    /// The next datagram to send: its bytes replace the contents of `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some(a) = self.answers.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&a.bytes[..a.len]);
+            return Some(a.transmit);
+        }
+        for g in &mut self.gathers {
+            let to = g.tx.destination();
+            if let Some(bytes) = g.tx.poll_transmit() {
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                return Some(Transmit { from: g.base, to });
+            }
+        }
+        let locals = &self.locals;
+        for p in &mut self.pairs {
+            if let Some(c) = &mut p.check {
+                let to = c.tx.destination();
+                if let Some(bytes) = c.tx.poll_transmit() {
+                    buf.clear();
+                    buf.extend_from_slice(bytes);
+                    self.stats.checks_sent += 1;
+                    return Some(Transmit {
+                        from: locals[p.local].base,
+                        to,
+                    });
+                }
+            }
+        }
+        if let (Some(tx), Some(&pair)) = (&mut self.consent.check, self.selected.get(&1)) {
+            let to = tx.destination();
+            if let Some(bytes) = tx.poll_transmit() {
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                return Some(Transmit {
+                    from: self.locals[self.pairs[pair].local].base,
+                    to,
+                });
+            }
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started || self.state == State::Closed {
+            return None;
+        }
+        let mut t = self.next_check.filter(|_| self.remote_key.is_some());
+        let mut min = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        for g in &self.gathers {
+            min(g.tx.poll_timeout());
+        }
+        if !self.gathering_done && self.gathers.iter().all(|g| g.tx.is_finished()) {
+            min(self.now);
+        }
+        for p in &self.pairs {
+            if let Some(c) = &p.check {
+                min(c.tx.poll_timeout());
+            }
+        }
+        if self.controlling && self.selected.is_empty() {
+            let deadline = self
+                .first_valid_at
+                .map(|f| f + self.config.nomination_delay);
+            min(deadline.filter(|d| self.now.is_none_or(|now| *d > now)));
+        }
+        if let Some(last) = self.consent.last_ok {
+            min(self
+                .consent
+                .next_check
+                .filter(|_| self.consent.check.is_none()));
+            min(self
+                .consent
+                .check
+                .as_ref()
+                .and_then(ClientTransaction::poll_timeout));
+            min(Some(last + self.config.disconnected_timeout)
+                .filter(|_| self.state == State::Connected));
+            min(Some(last + self.config.consent_timeout));
+        }
+        t
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Where application data for `component` goes: the selected pair's addresses (or, during a
+    /// restart, the previous pair's). Send the data yourself from `from` to `to`.
+    pub fn send_path(&self, component: u16) -> Result<Transmit, Error> {
+        if let Some(&pair) = self.selected.get(&component) {
+            let p = &self.pairs[pair];
+            let check = &self.pairs[p.checked_by];
+            return Ok(Transmit {
+                from: self.locals[check.local].base,
+                to: self.remotes[check.remote].address,
+            });
+        }
+        match self.previous.get(&component) {
+            Some(&(from, to)) => Ok(Transmit { from, to }),
+            None => Err(Error::NotConnected),
+        }
+    }
+}

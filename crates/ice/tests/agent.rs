@@ -1,0 +1,545 @@
+//! Two agents wired back to back with a virtual clock (no NAT: the simulator covers NATs).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use icebreaker_ice::{
+    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Event, Received, State,
+};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn creds(c: char) -> Credentials {
+    Credentials {
+        ufrag: c.to_string().repeat(4),
+        pwd: c.to_string().repeat(22),
+    }
+}
+
+struct Pair {
+    a: Agent,
+    b: Agent,
+    now: Instant,
+    t0: Instant,
+    a_events: Vec<Event>,
+    b_events: Vec<Event>,
+    /// Drop a datagram from -> to when this says so.
+    drop: Box<dyn Fn(SocketAddr, SocketAddr) -> bool>,
+    delay: Duration,
+    in_flight: Vec<(Instant, bool, SocketAddr, SocketAddr, Vec<u8>)>,
+}
+
+impl Pair {
+    fn new(
+        a_config: AgentConfig,
+        b_config: AgentConfig,
+        a_hosts: &[&str],
+        b_hosts: &[&str],
+        signal: bool,
+    ) -> Self {
+        let mut a = Agent::new(a_config, creds('a'));
+        let mut b = Agent::new(b_config, creds('b'));
+        for h in a_hosts {
+            a.add_host_candidate(addr(h), 1).unwrap();
+        }
+        for h in b_hosts {
+            b.add_host_candidate(addr(h), 1).unwrap();
+        }
+        a.set_remote_credentials(creds('b'));
+        b.set_remote_credentials(creds('a'));
+        if signal {
+            let ac: Vec<_> = a.local_candidates().cloned().collect();
+            let bc: Vec<_> = b.local_candidates().cloned().collect();
+            for c in ac {
+                b.add_remote_candidate(c).unwrap();
+            }
+            for c in bc {
+                a.add_remote_candidate(c).unwrap();
+            }
+            a.end_of_remote_candidates();
+            b.end_of_remote_candidates();
+        }
+        let now = Instant::now();
+        a.start(now);
+        b.start(now);
+        Self {
+            a,
+            b,
+            now,
+            t0: now,
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+            drop: Box::new(|_, _| false),
+            delay: Duration::from_millis(10),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// Runs until `until` holds or `limit` of virtual time passes.
+    fn run(&mut self, limit: Duration, until: impl Fn(&Self) -> bool) -> Duration {
+        let mut buf = Vec::new();
+        let end = self.now + limit;
+        while self.now < end && !until(self) {
+            for (from_a, agent) in [(true, &mut self.a), (false, &mut self.b)] {
+                while let Some(t) = agent.poll_transmit(&mut buf) {
+                    if !(self.drop)(t.from, t.to) {
+                        self.in_flight.push((
+                            self.now + self.delay,
+                            from_a,
+                            t.from,
+                            t.to,
+                            buf.clone(),
+                        ));
+                    }
+                }
+            }
+            while let Some(e) = self.a.poll_event() {
+                self.a_events.push(e);
+            }
+            while let Some(e) = self.b.poll_event() {
+                self.b_events.push(e);
+            }
+            let next_delivery = self.in_flight.iter().map(|f| f.0).min();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout(), next_delivery]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now + Duration::from_millis(100))
+                .max(self.now)
+                .min(end);
+            self.now = if next == self.now {
+                self.now + Duration::from_micros(1)
+            } else {
+                next
+            };
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.in_flight.drain(..).partition(|f| f.0 <= self.now);
+            self.in_flight = later;
+            for (_, from_a, from, to, bytes) in due {
+                let target = if from_a { &mut self.b } else { &mut self.a };
+                let _ = target.handle_receive(self.now, from, to, &bytes);
+            }
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+        }
+        self.a_events
+            .extend(std::iter::from_fn(|| self.a.poll_event()));
+        self.b_events
+            .extend(std::iter::from_fn(|| self.b.poll_event()));
+        self.now - self.t0
+    }
+
+    fn connected(&self) -> bool {
+        self.a.state() == State::Connected && self.b.state() == State::Connected
+    }
+}
+
+fn controlling() -> AgentConfig {
+    AgentConfig {
+        controlling: true,
+        rng_seed: [1; 32],
+        ..Default::default()
+    }
+}
+
+fn controlled() -> AgentConfig {
+    AgentConfig {
+        controlling: false,
+        rng_seed: [2; 32],
+        ..Default::default()
+    }
+}
+
+fn selected(events: &[Event]) -> Option<(SocketAddr, SocketAddr)> {
+    events.iter().rev().find_map(|e| match e {
+        Event::SelectedPair { local, remote, .. } => Some((local.address, remote.address)),
+        _ => None,
+    })
+}
+
+#[test]
+fn host_to_host_connects_and_both_sides_agree() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    let took = p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected(), "{:?} {:?}", p.a.state(), p.b.state());
+    let (al, ar) = selected(&p.a_events).unwrap();
+    let (bl, br) = selected(&p.b_events).unwrap();
+    assert_eq!((al, ar), (br, bl));
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    assert!(p.a_events.contains(&Event::StateChanged(State::Checking)));
+}
+
+#[test]
+fn highest_priority_pair_wins_with_several_interfaces() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
+        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    // RFC 8421: IPv6 is preferred.
+    assert_eq!(
+        selected(&p.a_events).unwrap(),
+        (addr("[2001:db8::1]:5000"), addr("[2001:db8::2]:6000"))
+    );
+    assert_eq!(
+        selected(&p.b_events).unwrap(),
+        (addr("[2001:db8::2]:6000"), addr("[2001:db8::1]:5000"))
+    );
+}
+
+#[test]
+fn peer_reflexive_candidates_are_learned_from_checks() {
+    // Only A knows B's candidate; B learns A's address from A's checks.
+    let mut a = Agent::new(controlling(), creds('a'));
+    let mut b = Agent::new(controlled(), creds('b'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    a.add_remote_candidate(b.local_candidates().next().unwrap().clone())
+        .unwrap();
+    let now = Instant::now();
+    a.start(now);
+    b.start(now);
+    let mut p = Pair {
+        a,
+        b,
+        now,
+        t0: now,
+        a_events: vec![],
+        b_events: vec![],
+        drop: Box::new(|_, _| false),
+        delay: Duration::from_millis(5),
+        in_flight: vec![],
+    };
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    let prflx =
+        p.b.remote_candidates()
+            .iter()
+            .find(|c| c.address == addr("192.0.2.1:5000"))
+            .unwrap();
+    assert_eq!(prflx.kind, CandidateKind::PeerReflexive);
+}
+
+#[test]
+fn both_controlling_resolve_the_conflict() {
+    let mut p = Pair::new(
+        controlling(),
+        AgentConfig {
+            controlling: true,
+            rng_seed: [3; 32],
+            ..Default::default()
+        },
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_ne!(p.a.is_controlling(), p.b.is_controlling());
+    let switched = p
+        .a_events
+        .iter()
+        .chain(&p.b_events)
+        .filter(|e| matches!(e, Event::RoleChanged { .. }))
+        .count();
+    assert_eq!(switched, 1);
+}
+
+#[test]
+fn both_controlled_resolve_the_conflict() {
+    let mut p = Pair::new(
+        AgentConfig {
+            rng_seed: [4; 32],
+            ..Default::default()
+        },
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_ne!(p.a.is_controlling(), p.b.is_controlling());
+}
+
+#[test]
+fn full_agent_connects_to_a_lite_agent() {
+    let lite = AgentConfig {
+        lite: true,
+        rng_seed: [5; 32],
+        ..Default::default()
+    };
+    let mut p = Pair::new(
+        controlling(),
+        lite,
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert!(!p.b.is_controlling() && p.b.is_lite());
+    assert_eq!(p.b.stats().checks_sent, 0);
+}
+
+#[test]
+fn no_path_fails_cleanly_after_end_of_candidates() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.drop = Box::new(|_, _| true);
+    p.run(Duration::from_secs(60), |p| {
+        p.a.state() == State::Failed && p.b.state() == State::Failed
+    });
+    assert_eq!((p.a.state(), p.b.state()), (State::Failed, State::Failed));
+}
+
+#[test]
+fn vanished_peer_loses_consent_within_30_seconds() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    let connected_at = p.now;
+    // B vanishes: nothing it sends arrives any more, and nothing reaches it.
+    p.drop = Box::new(|_, _| true);
+    p.run(Duration::from_secs(60), |p| p.a.state() == State::Failed);
+    assert_eq!(p.a.state(), State::Failed);
+    let lost_after = p.now - connected_at;
+    assert!(lost_after <= Duration::from_secs(31), "{lost_after:?}");
+    assert!(
+        p.a_events
+            .contains(&Event::StateChanged(State::Disconnected))
+    );
+    assert!(
+        p.a.send_path(1).is_err(),
+        "sending stops once consent is lost"
+    );
+}
+
+#[test]
+fn consent_keeps_a_quiet_connection_alive_for_minutes() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    p.run(Duration::from_secs(300), |p| !p.connected());
+    assert!(p.connected());
+}
+
+#[test]
+fn application_data_is_borrowed_and_accepted_only_from_the_pair() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    let path = p.a.send_path(1).unwrap();
+    let payload = b"hello from a";
+    match p
+        .b
+        .handle_receive(p.now, path.from, path.to, payload)
+        .unwrap()
+    {
+        Received::Data { component, data } => {
+            assert_eq!(component, 1);
+            assert!(std::ptr::eq(data, payload.as_slice()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        p.b.handle_receive(p.now, addr("203.0.113.1:1"), path.to, payload)
+            .is_err()
+    );
+}
+
+#[test]
+fn unauthenticated_checks_create_no_state() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    let (remotes, pairs) = (p.b.remote_candidates().len(), p.b.pair_count());
+    // Checks signed with the wrong password from 10 000 sources.
+    let mut forger = Agent::new(controlling(), creds('a'));
+    forger.set_remote_credentials(Credentials {
+        ufrag: "bbbb".into(),
+        pwd: "wrongwrongwrongwrong12".into(),
+    });
+    forger
+        .add_host_candidate(addr("198.51.100.1:1000"), 1)
+        .unwrap();
+    forger
+        .add_remote_candidate(p.b.local_candidates().next().unwrap().clone())
+        .unwrap();
+    forger.start(p.now);
+    forger.handle_timeout(p.now);
+    let mut buf = Vec::new();
+    let t = forger.poll_transmit(&mut buf).unwrap();
+    for i in 0..10_000u32 {
+        let from = SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0000 + i).into(), 4000);
+        assert!(p.b.handle_receive(p.now, from, t.to, &buf).is_err());
+        let mut out = Vec::new();
+        while p.b.poll_transmit(&mut out).is_some() {}
+    }
+    assert_eq!(
+        (p.b.remote_candidates().len(), p.b.pair_count()),
+        (remotes, pairs)
+    );
+    assert!(p.b.stats().stun_dropped >= 10_000);
+}
+
+#[test]
+fn remote_candidate_flood_is_bounded() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    let mut refused = 0;
+    for i in 0..10_000u32 {
+        let line = format!(
+            "candidate:{i} 1 udp {} 198.51.{}.{} {} typ host",
+            1000 + i,
+            i / 250,
+            i % 250,
+            1024 + i % 60000
+        );
+        if a.add_remote_candidate(Candidate::parse(&line).unwrap())
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    assert!(a.remote_candidates().len() <= 64);
+    assert!(a.pair_count() <= 100);
+    assert!(refused >= 10_000 - 64);
+}
+
+#[test]
+fn mdns_candidates_wait_for_resolution() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    let c = Candidate::parse(
+        "candidate:1 1 udp 2122260223 5a2a6f4c-7b4e-4d7b-9f21-1a2b3c4d5e6f.local 6000 typ host",
+    )
+    .unwrap();
+    a.add_remote_candidate(c).unwrap();
+    let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(events.contains(&Event::ResolveMdns(
+        "5a2a6f4c-7b4e-4d7b-9f21-1a2b3c4d5e6f.local".into()
+    )));
+    assert_eq!(a.remote_candidates().len(), 0);
+    a.resolve_mdns(
+        "5a2a6f4c-7b4e-4d7b-9f21-1a2b3c4d5e6f.local",
+        Some("192.0.2.2".parse().unwrap()),
+    );
+    assert_eq!(a.remote_candidates()[0].address, addr("192.0.2.2:6000"));
+    assert_eq!(a.pair_count(), 1);
+    // An unresolvable name is dropped.
+    let c = Candidate::parse("candidate:2 1 udp 1 nope.local 7000 typ host").unwrap();
+    a.add_remote_candidate(c).unwrap();
+    a.resolve_mdns("nope.local", None);
+    assert_eq!(a.remote_candidates().len(), 1);
+}
+
+#[test]
+fn connects_under_30_percent_loss() {
+    for seed in 0..20u64 {
+        let mut p = Pair::new(
+            controlling(),
+            controlled(),
+            &["192.0.2.1:5000"],
+            &["192.0.2.2:6000"],
+            true,
+        );
+        let state = std::cell::Cell::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        p.drop = Box::new(move |_, _| {
+            // xorshift: 30 % loss each way, deterministic per seed.
+            let mut x = state.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            state.set(x);
+            x % 100 < 30
+        });
+        p.run(Duration::from_secs(30), Pair::connected);
+        assert!(
+            p.connected(),
+            "seed {seed}: {:?} {:?}",
+            p.a.state(),
+            p.b.state()
+        );
+        assert_eq!(
+            selected(&p.a_events).map(|(l, r)| (r, l)),
+            selected(&p.b_events),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    let old = p.a.send_path(1).unwrap();
+    p.a.restart(p.now, creds('c'));
+    p.b.restart(p.now, creds('d'));
+    // During the restart the old pair still carries data.
+    assert_eq!(p.a.send_path(1).unwrap(), old);
+    assert!(matches!(
+        p.b.handle_receive(p.now, old.from, old.to, b"x"),
+        Ok(Received::Data { .. })
+    ));
+    p.a.set_remote_credentials(creds('d'));
+    p.b.set_remote_credentials(creds('c'));
+    let ac: Vec<_> = p.a.local_candidates().cloned().collect();
+    let bc: Vec<_> = p.b.local_candidates().cloned().collect();
+    ac.into_iter()
+        .for_each(|c| p.b.add_remote_candidate(c).unwrap());
+    bc.into_iter()
+        .for_each(|c| p.a.add_remote_candidate(c).unwrap());
+    p.a_events.clear();
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert!(
+        selected(&p.a_events).is_some(),
+        "a new pair was selected after the restart"
+    );
+}
