@@ -419,7 +419,7 @@ pub fn render_nat(b: &NatBehavior, took: Duration) -> String {
          mapped address   {}\n\
          local address    {}\n\
          server other     {}\n\
-         took             {:.0} ms\n",
+         took             {:.1} ms\n",
         b.mapping,
         b.filtering,
         b.mapped,
