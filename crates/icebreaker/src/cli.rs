@@ -249,8 +249,7 @@ async fn stun_server(args: StunServerArgs) -> u8 {
         .iter()
         .map(ToString::to_string)
         .collect();
-    println!("listening on {}", list.join(", "));
-    let _ = std::io::stdout().flush();
+    emit(&format!("listening on {}\n", list.join(", ")));
     stop.await;
     tracing::info!("shutting down");
     let stats = running.shutdown().await;
@@ -298,9 +297,9 @@ async fn stun_client(args: StunClientArgs) -> u8 {
     match client::binding(server, bind, config, &mut rng).await {
         Ok(outcome) => {
             if args.json {
-                println!("{}", binding_json(&outcome));
+                emit(&format!("{}\n", binding_json(&outcome)));
             } else {
-                print!("{}", render_binding(&outcome));
+                emit(&render_binding(&outcome));
             }
             EXIT_OK
         }
@@ -372,9 +371,9 @@ async fn nat_type(args: NatTypeArgs) -> u8 {
     match client::nat_type(server, bind, config, &mut rng).await {
         Ok((Ok(behavior), took)) => {
             if args.json {
-                println!("{}", nat_json(server, &behavior, took));
+                emit(&format!("{}\n", nat_json(server, &behavior, took)));
             } else {
-                print!("{}", render_nat(&behavior, took));
+                emit(&render_nat(&behavior, took));
             }
             EXIT_OK
         }
@@ -427,6 +426,13 @@ pub fn render_nat(b: &NatBehavior, took: Duration) -> String {
         b.other,
         ms(took),
     )
+}
+
+/// Writes to stdout and flushes; a closed stdout (`| head`) is not worth a panic.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {

@@ -28,6 +28,13 @@ fn indent(text: &str) -> String {
 pub async fn run() -> u8 {
     match tour().await {
         Ok(()) => EXIT_OK,
+        // Stdout closed early (`| head`): not an error of the tour.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            EXIT_OK
+        }
         Err(e) => {
             eprintln!("error: {e}");
             EXIT_FAILURE

@@ -442,3 +442,31 @@ fn garbage_never_panics() {
         assert!(!out.stderr.contains("panicked"), "{hex}: {}", out.stderr);
     }
 }
+
+#[test]
+fn attributes_after_integrity_are_reported_as_ignored() {
+    // The RFC 5769 long-term request with a SOFTWARE attribute appended after
+    // MESSAGE-INTEGRITY (length 0x60 + 8 = 0x68). RFC 8489 §14.5: it is ignored, and the
+    // integrity check (which patches the length) still passes.
+    let hex = compact(REQUEST_LONG_TERM).replacen("00010060", "00010068", 1) + "8022000474657374";
+    let spec = "マトリックス:example.org:TheMatrIX";
+    let (code, j, _) = decode_json(&hex, &["--long-term", spec, "--saslprep"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(j["integrity"], "valid");
+    assert_eq!(j["ignored_bytes"], 8);
+    assert!(
+        j["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["name"] != "SOFTWARE")
+    );
+    let out = run(&["stun", "decode", &hex]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("8 bytes of attributes after the integrity attribute are ignored"),
+        "{}",
+        out.stdout
+    );
+}
