@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_nat::fuzz_ops(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_nat::fuzz_ops(std::time::Instant::now(), data));

@@ -242,6 +242,6 @@ proptest! {
     /// The state machine fuzz target's invariants hold on arbitrary inputs.
     #[test]
     fn ops_invariants(data in prop::collection::vec(any::<u8>(), 0..400)) {
-        icebreaker_nat::fuzz_ops(&data);
+        icebreaker_nat::fuzz_ops(Instant::now(), &data);
     }
 }

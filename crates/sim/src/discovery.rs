@@ -8,11 +8,11 @@
 //! `icebreaker-stun`) with [`Sim::add_host`], so this crate needs no STUN implementation.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use icebreaker_nat::NatSpec;
 
-use crate::{LinkConfig, NatId, RealmId, Sim};
+use crate::{Endpoint, HostId, LinkConfig, NatId, RealmId, Sim, SimError, SimErrorKind};
 
 /// The primary server port.
 pub const PRIMARY_PORT: u16 = 3478;
@@ -59,5 +59,28 @@ impl Topology {
     /// The server host's two IP addresses (primary first).
     pub fn server_ips(&self) -> [IpAddr; 2] {
         [self.primary.ip(), self.alternate.ip()]
+    }
+
+    /// Adds `server` (listening on both server IPs) and `client` (on [`Topology::client`]), then
+    /// runs until `finished(client)` holds, within `limit` of virtual time. Returns the client's
+    /// host, whose endpoint [`Sim::endpoint`] reads back.
+    pub fn run<E: Endpoint>(
+        &mut self,
+        server: Box<dyn Endpoint>,
+        client: E,
+        limit: Duration,
+        finished: impl Fn(&E) -> bool,
+    ) -> Result<HostId, SimError> {
+        let ips = self.server_ips();
+        self.sim
+            .add_host(RealmId::PUBLIC, &ips, server)
+            .ok_or_else(|| self.sim.error(SimErrorKind::Topology))?;
+        let host = self
+            .sim
+            .add_host(self.client_realm, &[self.client.ip()], Box::new(client))
+            .ok_or_else(|| self.sim.error(SimErrorKind::Topology))?;
+        self.sim
+            .run_until(limit, |s| s.endpoint::<E>(host).is_some_and(&finished))?;
+        Ok(host)
     }
 }

@@ -120,6 +120,8 @@ pub enum SimErrorKind {
         /// The flooding host.
         host: HostId,
     },
+    /// A host or NAT box could not be added (unknown realm, address space exhausted).
+    Topology,
 }
 
 /// A run that stopped early. Its `Display` ends with `SIM_SEED=<seed>` so it can be replayed.
@@ -142,6 +144,7 @@ impl fmt::Display for SimError {
             SimErrorKind::StepLimit => f.write_str("step limit reached")?,
             SimErrorKind::Stalled => f.write_str("stalled: nothing in flight and no timers")?,
             SimErrorKind::TransmitFlood { host } => write!(f, "host {} flooded transmits", host.0)?,
+            SimErrorKind::Topology => f.write_str("could not build the topology")?,
         }
         write!(
             f,
@@ -897,7 +900,8 @@ impl Sim {
         }
     }
 
-    fn error(&self, kind: SimErrorKind) -> SimError {
+    /// An error of this kind at the current time, carrying the seed.
+    pub fn error(&self, kind: SimErrorKind) -> SimError {
         SimError {
             seed: self.seed,
             elapsed: self.clock.elapsed,

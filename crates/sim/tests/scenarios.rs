@@ -486,3 +486,37 @@ fn seeds_parse() {
     assert_eq!(icebreaker_sim::parse_seeds("1,5"), Some(vec![1, 5]));
     assert_eq!(icebreaker_sim::parse_seeds("x"), None);
 }
+
+#[test]
+fn punch_pcap_of_the_public_network() {
+    let mut config = PunchConfig::new(
+        "symmetric".parse().unwrap(),
+        "full-cone".parse().unwrap(),
+        2,
+        Instant::now(),
+    );
+    config.pcap = true;
+    let outcome = punch::run(&config, PlainCodec).unwrap();
+    assert!(outcome.direct);
+    let pcap = outcome.pcap.unwrap();
+    assert_eq!(
+        &pcap[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap magic"
+    );
+    assert_eq!(
+        u32::from_le_bytes(pcap[20..24].try_into().unwrap()),
+        101,
+        "LINKTYPE_RAW"
+    );
+    // Only public addresses appear on the public network.
+    let mut reader = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
+    let mut n = 0;
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        assert_eq!(&p.data[12..14], &[203, 0], "source {:?}", &p.data[12..16]);
+        assert_eq!(&p.data[16..18], &[203, 0]);
+        n += 1;
+    }
+    assert!(n >= 6);
+}

@@ -178,13 +178,6 @@ fn discover(spec: &NatSpec, seed: u64) -> NatBehavior {
         other: Some(t.alternate),
         ..ServerConfig::default()
     });
-    t.sim
-        .add_host(
-            icebreaker_sim::RealmId::PUBLIC,
-            &t.server_ips(),
-            Box::new(Server(server, Vec::new())),
-        )
-        .unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(t.sim.next_seed());
     let client = NatDiscovery::new(
         epoch,
@@ -194,21 +187,15 @@ fn discover(spec: &NatSpec, seed: u64) -> NatBehavior {
         &mut rng,
     );
     let host = t
-        .sim
-        .add_host(
-            t.client_realm,
-            &[t.client.ip()],
-            Box::new(Client(client, Vec::new())),
+        .run(
+            Box::new(Server(server, Vec::new())),
+            Client(client, Vec::new()),
+            Duration::from_secs(60),
+            |c| c.0.is_finished(),
         )
-        .unwrap();
-    t.sim
-        .run_until(Duration::from_secs(60), |s| {
-            s.endpoint::<Client>(host).unwrap().0.is_finished()
-        })
         .unwrap_or_else(|e| panic!("{spec}: {e}"));
-    t.sim
-        .endpoint::<Client>(host)
-        .unwrap()
+    let client = t.sim.endpoint::<Client>(host).unwrap();
+    client
         .0
         .result()
         .unwrap()
