@@ -3,8 +3,8 @@
 //! combinators, under `all_consuming`; the driver in `parse.rs` maps [`PErr`] to the public
 //! [`Error`](crate::Error) at the line boundary, so no nom type leaves this module.
 
-use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::{char, digit1};
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::char;
 use nom::combinator::{all_consuming, opt, recognize};
 use nom::error::ParseError;
 use nom::multi::many0_count;
@@ -93,56 +93,192 @@ pub(crate) fn whole<'a, O>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Character classes (RFC 8866 §9, RFC 8839 §5.1).
+// Character classes (RFC 8866 §9, RFC 8839 §5.1), as a byte table: the primitives below scan
+// bytes, never chars. That is sound on `&str` because every class either excludes all bytes
+// >= 0x80 or includes all of them, so a scan always stops on an ASCII byte, a char boundary.
 
-/// `token-char = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-/// "^" / "_" / "`" / "{" / "|" / "}" / "~"`.
-const fn is_token_char(c: char) -> bool {
-    matches!(c, '\x21' | '\x23'..='\x27' | '\x2a'..='\x2b' | '\x2d'..='\x2e' | '\x30'..='\x39'
-        | '\x41'..='\x5a' | '\x5e'..='\x7e')
-}
-
+/// `token-char = %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E`.
+const TOKEN: u8 = 1;
 /// `ice-char = ALPHA / DIGIT / "+" / "/"`.
-const fn is_ice_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '+' || c == '/'
-}
-
+const ICE: u8 = 2;
 /// `non-ws-string = 1*(VCHAR/%x80-FF)`.
-const fn is_non_ws(c: char) -> bool {
-    c > ' ' && c != '\x7f'
+const NON_WS: u8 = 4;
+/// Characters of an IP address or an FQDN (including mDNS `.local` names and IPv6 zones).
+const ADDR: u8 = 8;
+/// `DIGIT`.
+const DIGIT: u8 = 16;
+/// `rid-id = 1*(alpha-numeric / "-" / "_")`.
+const RID: u8 = 32;
+/// Non-whitespace except `/` (a connection address before its `/ttl`).
+const CONN: u8 = 64;
+
+const fn class_of(b: u8) -> u8 {
+    let mut f = 0;
+    if matches!(b, 0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e)
+    {
+        f |= TOKEN;
+    }
+    if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+        f |= ICE;
+    }
+    if b > b' ' && b != 0x7f {
+        f |= NON_WS;
+        if b != b'/' {
+            f |= CONN;
+        }
+    }
+    if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'_' | b'%') {
+        f |= ADDR;
+    }
+    if b.is_ascii_digit() {
+        f |= DIGIT;
+    }
+    if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+        f |= RID;
+    }
+    f
 }
 
-/// Characters of an IP address or an FQDN (including mDNS `.local` names and IPv6 zones).
-const fn is_addr_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '_' | '%')
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = class_of(i as u8);
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn is(b: u8, class: u8) -> bool {
+    // Indexing a 256-entry table with a `u8` cannot go out of bounds.
+    CLASS[usize::from(b)] & class != 0
+}
+
+/// Splits `i` after `n` bytes (always a char boundary here, see above).
+#[inline]
+fn split(i: &str, n: usize) -> Res<'_, &str> {
+    match (i.get(n..), i.get(..n)) {
+        (Some(rest), Some(taken)) => Ok((rest, taken)),
+        _ => Err(nom::Err::Error(PErr::from_error_kind(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        ))),
+    }
+}
+
+/// One or more bytes of `class`.
+#[inline]
+fn take1(i: &str, class: u8) -> Res<'_, &str> {
+    let n = i.bytes().position(|b| !is(b, class)).unwrap_or(i.len());
+    if n == 0 {
+        return Err(nom::Err::Error(PErr::from_error_kind(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
+    split(i, n)
+}
+
+/// `item *(sep item)` where items are runs of `class`, in one pass.
+fn list1(i: &str, class: u8, sep: u8) -> Res<'_, &str> {
+    let b = i.as_bytes();
+    let mut n = 0;
+    loop {
+        let start = n;
+        while b.get(n).is_some_and(|&x| is(x, class)) {
+            n += 1;
+        }
+        if n == start {
+            if start == 0 {
+                return Err(nom::Err::Error(PErr::from_error_kind(
+                    i,
+                    nom::error::ErrorKind::TakeWhile1,
+                )));
+            }
+            // A separator not followed by an item is left unconsumed.
+            n = start - 1;
+            break;
+        }
+        if b.get(n) == Some(&sep) {
+            n += 1;
+        } else {
+            break;
+        }
+    }
+    split(i, n)
 }
 
 fn token(i: &str) -> Res<'_, &str> {
-    take_while1(is_token_char).parse(i)
+    take1(i, TOKEN)
+}
+
+/// The rest of the line, at least one byte (the driver has already excluded CR, LF and NUL).
+fn rest1(i: &str) -> Res<'_, &str> {
+    if i.is_empty() {
+        return Err(nom::Err::Error(PErr::from_error_kind(
+            i,
+            nom::error::ErrorKind::Eof,
+        )));
+    }
+    Ok((i.get(i.len()..).unwrap_or(""), i))
 }
 
 fn non_ws(i: &str) -> Res<'_, &str> {
-    take_while1(is_non_ws).parse(i)
+    take1(i, NON_WS)
+}
+
+fn digit1(i: &str) -> Res<'_, &str> {
+    take1(i, DIGIT)
 }
 
 fn sp(i: &str) -> Res<'_, char> {
-    char(' ').parse(i)
+    match i.strip_prefix(' ') {
+        Some(rest) => Ok((rest, ' ')),
+        None => Err(nom::Err::Error(PErr::from_error_kind(
+            i,
+            nom::error::ErrorKind::Char,
+        ))),
+    }
 }
 
 /// Decimal digits into `T`; too large a value is [`ErrorKind::NumberOutOfRange`].
-fn num<T: std::str::FromStr>(i: &str) -> Res<'_, T> {
-    let (rest, d) = digit1(i)?;
-    match d.parse::<T>() {
-        Ok(v) => Ok((rest, v)),
-        Err(_) => fail(d, ErrorKind::NumberOutOfRange),
+fn num<T: TryFrom<u64>>(i: &str) -> Res<'_, T> {
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    let mut n = 0;
+    for b in i.bytes() {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(b - b'0')))
+        {
+            Some(x) => v = x,
+            None => overflow = true,
+        }
+        n += 1;
+    }
+    let (rest, d) = if n == 0 {
+        return Err(nom::Err::Error(PErr::from_error_kind(
+            i,
+            nom::error::ErrorKind::Digit,
+        )));
+    } else {
+        split(i, n)?
+    };
+    match T::try_from(v) {
+        Ok(t) if !overflow => Ok((rest, t)),
+        _ => fail(d, ErrorKind::NumberOutOfRange),
     }
 }
 
 /// An RTP payload type, 0 to 127.
 fn payload_type(i: &str) -> Res<'_, u8> {
     let (rest, d) = digit1(i)?;
-    match d.parse::<u8>() {
-        Ok(v) if v <= 127 => Ok((rest, v)),
+    match num::<u8>(d) {
+        Ok((_, v)) if v <= 127 => Ok((rest, v)),
         _ => fail(d, ErrorKind::PayloadTypeOutOfRange),
     }
 }
@@ -199,11 +335,7 @@ pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
     let (i, net_type) = net_type(i)?;
     let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, address) = exp(
-        "connection address",
-        take_while1(|c| is_non_ws(c) && c != '/'),
-    )
-    .parse(i)?;
+    let (i, address) = exp("connection address", |i| take1(i, CONN)).parse(i)?;
     let mut c = Connection {
         net_type,
         addr_type,
@@ -239,7 +371,7 @@ pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
 
 /// `b=<bwtype>:<bandwidth>`.
 pub(crate) fn bandwidth(i: &str) -> Res<'_, Bandwidth<'_>> {
-    let (i, t) = exp("bandwidth type", token_no_colon).parse(i)?;
+    let (i, t) = exp("bandwidth type", token).parse(i)?;
     let (i, _) = exp("':'", char(':')).parse(i)?;
     let (i, value) = exp("bandwidth value", num::<u64>).parse(i)?;
     let kind = match t {
@@ -251,10 +383,6 @@ pub(crate) fn bandwidth(i: &str) -> Res<'_, Bandwidth<'_>> {
         _ => BandwidthType::Other(t),
     };
     Ok((i, Bandwidth { kind, value }))
-}
-
-fn token_no_colon(i: &str) -> Res<'_, &str> {
-    take_while1(|c| is_token_char(c) && c != ':').parse(i)
 }
 
 /// `t=<start-time> <stop-time>`.
@@ -361,14 +489,23 @@ pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, proto) = exp("transport protocol", non_ws).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, formats) = recognize((
-        exp("format", token),
-        many0_count(preceded(sp, exp("format", token))),
-    ))
-    .parse(i)?;
+    let (i, formats) = exp("format", |i| list1(i, TOKEN, b' ')).parse(i)?;
     if is_rtp(proto) {
         for f in formats.split(' ') {
-            whole(f, payload_type).map_err(nom::Err::Failure)?;
+            match num::<u8>(f) {
+                Ok(("", pt)) if pt <= 127 => {}
+                Ok(("", _)) | Err(nom::Err::Failure(_)) => {
+                    return fail(f, ErrorKind::PayloadTypeOutOfRange);
+                }
+                _ => {
+                    return fail(
+                        f,
+                        ErrorKind::Syntax {
+                            expected: "payload type",
+                        },
+                    );
+                }
+            }
         }
     }
     let mut m = Media::new(kind, port, proto, formats);
@@ -421,6 +558,11 @@ pub(crate) fn attribute<'a>(
         };
     };
     let a = match name {
+        "rtcp-fb" => Attribute::RtcpFb(whole(v, rtcp_fb)?),
+        "rtpmap" => Attribute::Rtpmap(whole(v, rtpmap)?),
+        "fmtp" => Attribute::Fmtp(whole(v, fmtp)?),
+        "ssrc" => Attribute::Ssrc(whole(v, ssrc)?),
+        "extmap" => Attribute::Extmap(whole(v, extmap)?),
         "candidate" => Attribute::Candidate(whole(v, candidate)?),
         "ice-ufrag" => {
             Attribute::IceUfrag(whole(v, |i| ice_string(i, 4, ErrorKind::BadUfragLength))?)
@@ -443,12 +585,7 @@ pub(crate) fn attribute<'a>(
         "group" => Attribute::Group(whole(v, group)?),
         "msid" => Attribute::Msid(whole(v, msid)?),
         "msid-semantic" => Attribute::MsidSemantic(whole(v, msid_semantic)?),
-        "extmap" => Attribute::Extmap(whole(v, extmap)?),
-        "rtpmap" => Attribute::Rtpmap(whole(v, rtpmap)?),
-        "fmtp" => Attribute::Fmtp(whole(v, fmtp)?),
         "rtcp" => Attribute::Rtcp(whole(v, rtcp)?),
-        "rtcp-fb" => Attribute::RtcpFb(whole(v, rtcp_fb)?),
-        "ssrc" => Attribute::Ssrc(whole(v, ssrc)?),
         "ssrc-group" => Attribute::SsrcGroup(whole(v, ssrc_group)?),
         "rid" => Attribute::Rid(whole(v, rid)?),
         "simulcast" => Attribute::Simulcast(whole(v, simulcast)?),
@@ -458,6 +595,7 @@ pub(crate) fn attribute<'a>(
         "ptime" => Attribute::Ptime(whole(v, decimal)?),
         "maxptime" => Attribute::Maxptime(whole(v, decimal)?),
         "framerate" => Attribute::Framerate(whole(v, decimal)?),
+
         "ice-lite" | "ice-mismatch" | "end-of-candidates" | "extmap-allow-mixed" | "rtcp-mux"
         | "rtcp-mux-only" | "rtcp-rsize" | "sendrecv" | "sendonly" | "recvonly" | "inactive"
         | "bundle-only" => return flag(Attribute::IceLite),
@@ -468,7 +606,7 @@ pub(crate) fn attribute<'a>(
 
 /// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
 fn ice_string(i: &str, min: usize, too_short: ErrorKind) -> Res<'_, &str> {
-    let (rest, s) = exp("ice-chars", take_while1(is_ice_char)).parse(i)?;
+    let (rest, s) = exp("ice-chars", |i| take1(i, ICE)).parse(i)?;
     if s.len() < min || s.len() > 256 {
         return fail(s, too_short);
     }
@@ -477,8 +615,7 @@ fn ice_string(i: &str, min: usize, too_short: ErrorKind) -> Res<'_, &str> {
 
 /// `ice-option-tag *(SP ice-option-tag)`, `ice-option-tag = 1*ice-char`.
 fn ice_options(i: &str) -> Res<'_, &str> {
-    let tag = || exp("ice option tag", take_while1(is_ice_char));
-    recognize((tag(), many0_count(preceded(sp, tag())))).parse(i)
+    exp("ice option tag", |i| list1(i, ICE, b' ')).parse(i)
 }
 
 /// RFC 8839 §5.1:
@@ -490,7 +627,7 @@ fn ice_options(i: &str) -> Res<'_, &str> {
 /// component-id          = 1*3DIGIT
 /// ```
 pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
-    let (i, foundation) = exp("foundation", take_while1(is_ice_char)).parse(i)?;
+    let (i, foundation) = exp("foundation", |i| take1(i, ICE)).parse(i)?;
     if foundation.len() > 32 {
         return fail(foundation, ErrorKind::FoundationTooLong);
     }
@@ -501,7 +638,7 @@ pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, priority) = exp("priority", num::<u32>).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, address) = exp("connection address", take_while1(is_addr_char)).parse(i)?;
+    let (i, address) = exp("connection address", |i| take1(i, ADDR)).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, port) = exp("port", num::<u16>).parse(i)?;
     let (i, _) = exp("\" typ \"", tag(" typ ")).parse(i)?;
@@ -515,7 +652,7 @@ pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
     };
     let (i, related_address) = opt(preceded(
         tag(" raddr "),
-        exp("related address", take_while1(is_addr_char)),
+        exp("related address", |i| take1(i, ADDR)),
     ))
     .parse(i)?;
     let (i, related_port) =
@@ -523,14 +660,13 @@ pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
     // Extensions: *(SP extension-att-name SP extension-att-value), kept as text.
     let (i, extensions) = match sp(i) {
         Ok((rest, _)) => {
-            let pair = || {
-                (
-                    exp("extension name", non_ws),
-                    exp("space", sp),
-                    exp("extension value", non_ws),
-                )
-            };
-            recognize((pair(), many0_count(preceded(sp, pair())))).parse(rest)?
+            // Name and value alternate: an even number of non-whitespace runs.
+            let (after, ext) = exp("extension name", |i| list1(i, NON_WS, b' ')).parse(rest)?;
+            if ext.bytes().filter(|&b| b == b' ').count() % 2 == 0 {
+                let end = ext.get(ext.len()..).unwrap_or("");
+                return fail(end, ErrorKind::Syntax { expected: "space" });
+            }
+            (after, ext)
         }
         Err(_) => (i, i),
     };
@@ -557,7 +693,7 @@ fn remote_candidates(i: &str) -> Res<'_, &str> {
     fn one(i: &str) -> Res<'_, ()> {
         let (i, _) = exp("component id", num::<u16>).parse(i)?;
         let (i, _) = exp("space", sp).parse(i)?;
-        let (i, _) = exp("connection address", take_while1(is_addr_char)).parse(i)?;
+        let (i, _) = exp("connection address", |i| take1(i, ADDR)).parse(i)?;
         let (i, _) = exp("space", sp).parse(i)?;
         let (i, _) = exp("port", num::<u16>).parse(i)?;
         Ok((i, ()))
@@ -569,14 +705,25 @@ fn remote_candidates(i: &str) -> Res<'_, &str> {
 fn fingerprint(i: &str) -> Res<'_, Fingerprint<'_>> {
     let (i, hash_function) = exp("hash function", token).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let hex2 = || {
-        exp(
-            "two hex digits",
-            nom::bytes::complete::take_while_m_n(2, 2, |c: char| c.is_ascii_hexdigit()),
-        )
-    };
-    let (i, fingerprint) =
-        recognize((hex2(), many0_count(preceded(char(':'), hex2())))).parse(i)?;
+    // `2HEX *(":" 2HEX)`, checked in one pass over the bytes.
+    let n = i
+        .bytes()
+        .position(|b| !(b.is_ascii_hexdigit() || b == b':'))
+        .unwrap_or(i.len());
+    let (i, fingerprint) = split(i, n)?;
+    let well_formed = fingerprint.len() % 3 == 2
+        && fingerprint
+            .bytes()
+            .enumerate()
+            .all(|(k, b)| (k % 3 == 2) == (b == b':'));
+    if !well_formed {
+        return fail(
+            fingerprint,
+            ErrorKind::Syntax {
+                expected: "hex pairs separated by ':'",
+            },
+        );
+    }
     Ok((
         i,
         Fingerprint {
@@ -608,11 +755,7 @@ fn setup(i: &str) -> Res<'_, Setup> {
 fn group(i: &str) -> Res<'_, Group<'_>> {
     let (i, semantics) = exp("group semantics", token).parse(i)?;
     let (i, mids) = match sp(i) {
-        Ok((rest, _)) => recognize((
-            exp("identification tag", token),
-            many0_count(preceded(sp, exp("identification tag", token))),
-        ))
-        .parse(rest)?,
+        Ok((rest, _)) => exp("identification tag", |i| list1(i, TOKEN, b' ')).parse(rest)?,
         Err(_) => (i, i),
     };
     Ok((i, Group { semantics, mids }))
@@ -636,11 +779,7 @@ fn msid_semantic(i: &str) -> Res<'_, MsidSemantic<'_>> {
     let (i, space) = opt(sp).parse(i)?;
     let (i, semantic) = exp("msid semantic", token).parse(i)?;
     let (i, ids) = match sp(i) {
-        Ok((rest, _)) => recognize((
-            exp("msid", token),
-            many0_count(preceded(sp, exp("msid", token))),
-        ))
-        .parse(rest)?,
+        Ok((rest, _)) => exp("msid", |i| list1(i, TOKEN, b' ')).parse(rest)?,
         Err(_) => (i, i),
     };
     Ok((
@@ -678,14 +817,7 @@ fn extmap(i: &str) -> Res<'_, Extmap<'_>> {
     let (i, direction) = opt(preceded(char('/'), direction)).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, uri) = exp("extension URI", non_ws).parse(i)?;
-    let (i, attributes) = opt(preceded(
-        sp,
-        exp(
-            "extension attributes",
-            take_while1(|c| c != '\r' && c != '\n'),
-        ),
-    ))
-    .parse(i)?;
+    let (i, attributes) = opt(preceded(sp, exp("extension attributes", rest1))).parse(i)?;
     Ok((
         i,
         Extmap {
@@ -721,7 +853,7 @@ fn rtpmap(i: &str) -> Res<'_, Rtpmap<'_>> {
 fn fmtp(i: &str) -> Res<'_, Fmtp<'_>> {
     let (i, format) = exp("format", token).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, params) = exp("format parameters", take_while1(|_| true)).parse(i)?;
+    let (i, params) = exp("format parameters", rest1).parse(i)?;
     Ok((i, Fmtp { format, params }))
 }
 
@@ -745,11 +877,7 @@ fn rtcp_fb(i: &str) -> Res<'_, RtcpFb<'_>> {
     let (i, payload_type) = exp("payload type or '*'", token).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, feedback) = exp("feedback type", token).parse(i)?;
-    let (i, param) = opt(preceded(
-        sp,
-        exp("feedback parameters", take_while1(|_| true)),
-    ))
-    .parse(i)?;
+    let (i, param) = opt(preceded(sp, exp("feedback parameters", rest1))).parse(i)?;
     Ok((
         i,
         RtcpFb {
@@ -764,8 +892,8 @@ fn rtcp_fb(i: &str) -> Res<'_, RtcpFb<'_>> {
 fn ssrc(i: &str) -> Res<'_, Ssrc<'_>> {
     let (i, ssrc) = exp("SSRC", num::<u32>).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, attribute) = exp("source attribute", token_no_colon).parse(i)?;
-    let (i, value) = opt(preceded(char(':'), take_while(|_| true))).parse(i)?;
+    let (i, attribute) = exp("source attribute", token).parse(i)?;
+    let (i, value) = opt(preceded(char(':'), nom::combinator::rest)).parse(i)?;
     Ok((
         i,
         Ssrc {
@@ -791,7 +919,7 @@ fn ssrc_group(i: &str) -> Res<'_, SsrcGroup<'_>> {
 }
 
 fn rid_id(i: &str) -> Res<'_, &str> {
-    take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_').parse(i)
+    take1(i, RID)
 }
 
 fn rid_direction(i: &str) -> Res<'_, RidDirection> {
@@ -814,11 +942,7 @@ fn rid(i: &str) -> Res<'_, Rid<'_>> {
     let (i, id) = exp("rid id", rid_id).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, direction) = rid_direction(i)?;
-    let (i, restrictions) = opt(preceded(
-        sp,
-        exp("rid restrictions", take_while1(is_non_ws)),
-    ))
-    .parse(i)?;
+    let (i, restrictions) = opt(preceded(sp, exp("rid restrictions", non_ws))).parse(i)?;
     Ok((
         i,
         Rid {

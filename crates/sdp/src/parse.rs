@@ -184,12 +184,22 @@ impl<'a> Ctx<'a, '_> {
         line: &'a str,
         value: &'a str,
     ) -> Result<Attribute<'a>, Error> {
-        let (name, v) = match value.split_once(':') {
-            Some((n, v)) => (n, Some(v)),
+        // One pass over the name: find the ':' and check that the name is a token.
+        let mut colon = None;
+        let mut bad_name = value.is_empty();
+        for (k, b) in value.bytes().enumerate() {
+            if b == b':' {
+                colon = Some(k);
+                break;
+            }
+            bad_name |= b <= b' ' || b == 0x7f;
+        }
+        let (name, v) = match colon {
+            Some(p) => (value.get(..p).unwrap_or(value), value.get(p + 1..)),
             None => (value, None),
         };
         let other = Attribute::Other { name, value: v };
-        if name.is_empty() || !name.bytes().all(|b| b > b' ' && b != 0x7f) {
+        if bad_name || name.is_empty() {
             let at = name.get(..0).unwrap_or(name);
             self.deviation(
                 no,
@@ -252,26 +262,48 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
             limit: limits.max_size,
         }));
     }
-    let newlines = input.bytes().filter(|&b| b == b'\n').count();
+    let newlines = memchr::memchr_iter(b'\n', input.as_bytes()).count();
     let mut lines: Vec<&'a str> = Vec::with_capacity((newlines + 1).min(limits.max_lines + 1));
     let mut media_count = 0usize;
     let mut session_attrs = 0usize;
-    let mut rest = input;
-    while !rest.is_empty() {
-        let (raw, next) = match rest.split_once('\n') {
-            Some((l, n)) => (l, n),
-            None => (rest, ""),
-        };
-        rest = next;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+    let bytes = input.as_bytes();
+    let mut start = 0usize;
+    while start < bytes.len() {
+        let rest = bytes.get(start..).unwrap_or(&[]);
+        // One pass per line: the first LF, CR or NUL (RFC 8866 §9: text = byte-string, which
+        // excludes NUL, CR and LF; a CR is allowed only right before the LF).
+        // Vectorised search for the first LF, CR or NUL of the line.
+        let special = memchr::memchr3(b'\n', b'\r', 0, rest);
         let no = lines.len() + 1;
-        let start = offset_in(input, line);
+        let (len, next, ctrl) = match special {
+            None => (rest.len(), bytes.len(), None),
+            Some(p) => match (rest.get(p), rest.get(p + 1)) {
+                (Some(b'\n'), _) => (p, start + p + 1, None),
+                (Some(b'\r'), Some(b'\n')) => (p, start + p + 2, None),
+                (Some(b'\r'), None) => (p, bytes.len(), None),
+                _ => {
+                    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                    let end = if rest.get(end.wrapping_sub(1)) == Some(&b'\r') && end > p + 1 {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    (end, start + end, Some(p))
+                }
+            },
+        };
+        let line = input.get(start..start + len).unwrap_or("");
+        let line_start = start;
+        start = next;
         let mk = |column: usize, kind: ErrorKind| Error {
             line: no,
             column,
             kind,
-            span: (start, start + line.len()),
+            span: (line_start, line_start + line.len()),
         };
+        if let Some(p) = ctrl {
+            return Err(mk(p + 1, ErrorKind::ControlCharacter));
+        }
         if no > limits.max_lines {
             return Err(mk(
                 1,
@@ -287,10 +319,6 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
                     limit: limits.max_line_length,
                 },
             ));
-        }
-        // RFC 8866 §9: text = byte-string, which excludes NUL, CR and LF.
-        if let Some(p) = line.bytes().position(|b| b == b'\r' || b == 0) {
-            return Err(mk(p + 1, ErrorKind::ControlCharacter));
         }
         if line.starts_with("m=") {
             media_count += 1;
