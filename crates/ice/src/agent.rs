@@ -18,15 +18,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, CandidateKind, Transport, local_preference, pair_priority};
 
-/// Where a datagram goes and from which local address.
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Transmit {
-    /// The local socket address to send from.
-    pub from: SocketAddr,
-    /// The destination.
-    pub to: SocketAddr,
-}
+pub use icebreaker_stun::Transmit;
 
 /// ICE credentials: the username fragment and the password (RFC 8445 §5.3).
 #[derive(Clone, PartialEq, Eq)]
@@ -143,6 +135,11 @@ pub struct AgentConfig {
     pub components: u16,
     /// STUN servers to learn server-reflexive candidates from.
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers to allocate relayed candidates on (UDP to the server).
+    pub turn_servers: Vec<TurnServer>,
+    /// Use relayed candidates only (`iceTransportPolicy: "relay"`): host and server-reflexive
+    /// candidates are neither signalled nor paired.
+    pub relay_only: bool,
     /// Most candidate pairs kept (RFC 8445 §6.1.2.5 recommends 100).
     pub max_pairs: usize,
     /// Most remote candidates accepted (signalled and peer-reflexive).
@@ -169,6 +166,8 @@ impl Default for AgentConfig {
             ta: Duration::from_millis(50),
             components: 1,
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            relay_only: false,
             max_pairs: 100,
             max_remote_candidates: 64,
             nomination_delay: Duration::from_millis(200),
@@ -182,6 +181,26 @@ impl Default for AgentConfig {
                 ..TransactionConfig::default()
             },
         }
+    }
+}
+
+/// A TURN server and the long-term credential to use on it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// The server's address.
+    pub server: SocketAddr,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnServer")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish()
     }
 }
 
@@ -199,6 +218,8 @@ pub enum Error {
     LiteNeedsHost,
     /// No selected pair (not connected, or consent lost).
     NotConnected,
+    /// The TURN client refused to send (no permission or allocation any more).
+    Relay,
 }
 
 impl fmt::Display for Error {
@@ -209,6 +230,7 @@ impl fmt::Display for Error {
             Self::UnsupportedTransport => f.write_str("only UDP candidates are connected"),
             Self::LiteNeedsHost => f.write_str("an ICE-lite agent only has host candidates"),
             Self::NotConnected => f.write_str("no selected pair"),
+            Self::Relay => f.write_str("the TURN allocation cannot carry this datagram"),
         }
     }
 }
@@ -273,8 +295,20 @@ enum PairState {
 #[derive(Debug, Clone)]
 struct LocalCandidate {
     cand: Candidate,
-    /// The socket address checks and data from this candidate leave from.
+    /// The socket address checks and data from this candidate leave from (for a relayed
+    /// candidate, the relayed address itself).
     base: SocketAddr,
+    /// For a relayed candidate: the TURN client that carries it.
+    relay: Option<usize>,
+}
+
+/// One TURN allocation the agent gathers a relayed candidate from.
+struct Relay {
+    client: icebreaker_turn::Client,
+    /// The host socket the allocation is reached from.
+    base: SocketAddr,
+    component: u16,
+    started: bool,
 }
 
 #[derive(Debug)]
@@ -362,6 +396,7 @@ pub struct Agent {
     pairs: Vec<Pair>,
     triggered: VecDeque<usize>,
     gathers: Vec<Gather>,
+    relays: Vec<Relay>,
     unstarted_gathers: Vec<(SocketAddr, u16, SocketAddr)>,
     gathering_done: bool,
     started: bool,
@@ -374,6 +409,8 @@ pub struct Agent {
     first_valid_at: Option<Instant>,
     next_check: Option<Instant>,
     answers: VecDeque<Answer>,
+    /// Holds a datagram while it is wrapped for a TURN relay.
+    scratch: Vec<u8>,
     events: VecDeque<Event>,
     state: State,
     now: Option<Instant>,
@@ -419,6 +456,7 @@ impl Agent {
             pairs: Vec::new(),
             triggered: VecDeque::new(),
             gathers: Vec::new(),
+            relays: Vec::new(),
             unstarted_gathers: Vec::new(),
             gathering_done: false,
             started: false,
@@ -430,6 +468,7 @@ impl Agent {
             first_valid_at: None,
             next_check: None,
             answers: VecDeque::new(),
+            scratch: Vec::new(),
             events: VecDeque::new(),
             state: State::New,
             now: None,
@@ -467,7 +506,7 @@ impl Agent {
         self.locals
             .iter()
             .map(|l| &l.cand)
-            .filter(|c| c.kind != CandidateKind::PeerReflexive)
+            .filter(|c| self.signalled(c.kind))
     }
 
     /// The remote candidates known so far (signalled and peer-reflexive).
@@ -551,8 +590,29 @@ impl Agent {
             component,
             foundation,
         );
-        self.add_local(cand, address);
+        self.add_local(cand, address, None);
         if !self.config.lite {
+            let turns: Vec<TurnServer> = self
+                .config
+                .turn_servers
+                .iter()
+                .filter(|t| t.server.is_ipv4() == address.is_ipv4())
+                .cloned()
+                .collect();
+            for t in turns {
+                let mut config =
+                    icebreaker_turn::ClientConfig::new(address, t.server, &t.username, &t.password);
+                self.rng.fill_bytes(&mut config.rng_seed);
+                self.relays.push(Relay {
+                    client: icebreaker_turn::Client::new(config),
+                    base: address,
+                    component,
+                    started: false,
+                });
+            }
+            if let Some(now) = self.now.filter(|_| self.started) {
+                self.start_relays(now);
+            }
             let servers: Vec<SocketAddr> = self
                 .config
                 .stun_servers
@@ -583,11 +643,16 @@ impl Agent {
         if self.locals.len() >= MAX_LOCAL_CANDIDATES {
             return Err(Error::TooManyCandidates);
         }
-        self.add_local(cand, base);
+        self.add_local(cand, base, None);
         Ok(())
     }
 
-    fn add_local(&mut self, cand: Candidate, base: SocketAddr) {
+    fn signalled(&self, kind: CandidateKind) -> bool {
+        kind != CandidateKind::PeerReflexive
+            && (!self.config.relay_only || kind == CandidateKind::Relayed)
+    }
+
+    fn add_local(&mut self, cand: Candidate, base: SocketAddr, relay: Option<usize>) {
         // RFC 8445 §5.1.3: a candidate with the same address and base as one we have is redundant.
         if self
             .locals
@@ -596,10 +661,10 @@ impl Agent {
         {
             return;
         }
-        if cand.kind != CandidateKind::PeerReflexive {
+        if self.signalled(cand.kind) {
             self.push_event(Event::LocalCandidate(cand.clone()));
         }
-        self.locals.push(LocalCandidate { cand, base });
+        self.locals.push(LocalCandidate { cand, base, relay });
         let local = self.locals.len() - 1;
         for remote in 0..self.remotes.len() {
             self.form_pair(local, remote);
@@ -720,6 +785,69 @@ impl Agent {
         for (base, component, server) in std::mem::take(&mut self.unstarted_gathers) {
             self.start_gather(base, component, server);
         }
+        self.start_relays(now);
+    }
+
+    fn start_relays(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            if !r.started {
+                r.started = true;
+                r.client.allocate(now);
+            }
+        }
+    }
+
+    /// Handles what the TURN clients report: relayed (and server-reflexive) candidates.
+    fn relay_events(&mut self) {
+        for i in 0..self.relays.len() {
+            while let Some(e) = self.relays[i].client.poll_event() {
+                let icebreaker_turn::Event::Allocated {
+                    relayed, mapped, ..
+                } = e
+                else {
+                    continue;
+                };
+                let relay = &self.relays[i];
+                let (base, component, server) =
+                    (relay.base, relay.component, relay.client.server());
+                if let Some(mapped) = mapped.filter(|m| *m != base) {
+                    let index = self
+                        .locals
+                        .iter()
+                        .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
+                        .count();
+                    let foundation =
+                        self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
+                    let mut c = Candidate::new(
+                        CandidateKind::ServerReflexive,
+                        mapped,
+                        local_preference(&mapped.ip(), index),
+                        component,
+                        foundation,
+                    );
+                    c.related = Some(base);
+                    if self.locals.len() < MAX_LOCAL_CANDIDATES {
+                        self.add_local(c, base, None);
+                    }
+                }
+                for (n, address) in relayed.into_iter().enumerate() {
+                    if self.locals.len() >= MAX_LOCAL_CANDIDATES {
+                        break;
+                    }
+                    let foundation =
+                        self.foundation(CandidateKind::Relayed, base.ip(), Some(server));
+                    let mut c = Candidate::new(
+                        CandidateKind::Relayed,
+                        address,
+                        local_preference(&address.ip(), i * 2 + n),
+                        component,
+                        foundation,
+                    );
+                    c.related = mapped;
+                    self.add_local(c, address, Some(i));
+                }
+            }
+        }
     }
 
     /// Restarts ICE (RFC 8445 §9): new local credentials, the remote side's old credentials and
@@ -758,10 +886,13 @@ impl Agent {
         self.locals
             .retain(|l| l.cand.kind != CandidateKind::ServerReflexive);
         for l in self.locals.clone() {
-            self.push_event(Event::LocalCandidate(l.cand));
+            if self.signalled(l.cand.kind) {
+                self.push_event(Event::LocalCandidate(l.cand));
+            }
         }
         self.gathers.clear();
         self.unstarted_gathers.clear();
+        // TURN allocations stay: their relayed candidates are re-signalled above.
         if !self.config.lite {
             let servers = self.config.stun_servers.clone();
             for (base, component) in hosts {
@@ -816,6 +947,15 @@ impl Agent {
         ) {
             return None;
         }
+        if self.config.relay_only && l.cand.kind != CandidateKind::Relayed {
+            return None;
+        }
+        if let (Some(relay), Some(now)) = (l.relay, self.now) {
+            // Checks through a relay need a permission for the peer's IP (RFC 8656 §9).
+            let peer = r.address.ip();
+            let _ = self.relays[relay].client.create_permission(now, peer);
+        }
+        let (l, r) = (&self.locals[local], &self.remotes[remote]);
         if let Some(i) = self
             .pairs
             .iter()
@@ -936,6 +1076,43 @@ impl Agent {
         if self.state == State::Closed {
             return Err(RecvError::UnknownSource);
         }
+        // TURN traffic from one of our servers: the client's own answers, or peer data that
+        // arrived on a relayed address (handled as if it had arrived there directly).
+        if let Some(i) = self
+            .relays
+            .iter()
+            .position(|r| r.client.server() == from && r.base == to)
+        {
+            match self.relays[i].client.handle_receive(now, from, to, data) {
+                icebreaker_turn::Received::Handled => {
+                    self.relay_events();
+                    return Ok(Received::Stun);
+                }
+                icebreaker_turn::Received::PeerData { peer, data } => {
+                    let relayed = self.relays[i]
+                        .client
+                        .relayed_addresses()
+                        .iter()
+                        .copied()
+                        .find(|a| a.is_ipv4() == peer.is_ipv4());
+                    return match relayed {
+                        Some(relayed) => self.receive_direct(now, peer, relayed, data),
+                        None => Err(RecvError::UnknownSource),
+                    };
+                }
+                icebreaker_turn::Received::NotForUs => {}
+            }
+        }
+        self.receive_direct(now, from, to, data)
+    }
+
+    fn receive_direct<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &'a [u8],
+    ) -> Result<Received<'a>, RecvError> {
         if icebreaker_stun::is_stun(data) {
             let Ok(msg) = Message::parse(data) else {
                 self.stats.stun_dropped += 1;
@@ -1174,7 +1351,7 @@ impl Agent {
                 c.related = Some(base);
                 // RFC 8445 §5.1.3: a reflexive address equal to its base is redundant.
                 if mapped != base && self.locals.len() < MAX_LOCAL_CANDIDATES {
-                    self.add_local(c, base);
+                    self.add_local(c, base, None);
                 }
             }
             return Ok(());
@@ -1276,7 +1453,12 @@ impl Agent {
                 );
                 c.priority = self.prflx_priority(local);
                 c.related = Some(base);
-                self.locals.push(LocalCandidate { cand: c, base });
+                let relay = self.locals[local].relay;
+                self.locals.push(LocalCandidate {
+                    cand: c,
+                    base,
+                    relay,
+                });
                 self.locals.len() - 1
             }
             None => local,
@@ -1369,6 +1551,12 @@ impl Agent {
             return;
         }
         self.selected.insert(component, valid);
+        // Data over a relayed pair goes in ChannelData: 4 bytes of overhead instead of 36.
+        let (local, remote) = (self.pairs[valid].local, self.pairs[valid].remote);
+        if let Some(relay) = self.locals[local].relay {
+            let peer = self.remotes[remote].address;
+            let _ = self.relays[relay].client.bind_channel(now, peer);
+        }
         self.previous.remove(&component);
         let p = &self.pairs[valid];
         let event = Event::SelectedPair {
@@ -1404,7 +1592,11 @@ impl Agent {
         for g in &mut self.gathers {
             g.tx.handle_timeout(now);
         }
-        if !self.gathering_done && self.gathers.iter().all(|g| g.tx.is_finished()) {
+        for r in &mut self.relays {
+            r.client.handle_timeout(now);
+        }
+        self.relay_events();
+        if !self.gathering_done && self.gathering_finished() {
             self.gathering_done = true;
             self.push_event(Event::GatheringComplete);
         }
@@ -1647,8 +1839,58 @@ impl Agent {
         }
     }
 
+    fn gathering_finished(&self) -> bool {
+        self.gathers.iter().all(|g| g.tx.is_finished())
+            && self.relays.iter().all(|r| {
+                matches!(
+                    r.client.state(),
+                    icebreaker_turn::State::Allocated | icebreaker_turn::State::Closed
+                )
+            })
+    }
+
     /// The next datagram to send: its bytes replace the contents of `buf`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        for r in &mut self.relays {
+            if let Some(t) = r.client.poll_transmit(buf) {
+                return Some(t);
+            }
+        }
+        loop {
+            let t = self.poll_unwrapped(buf)?;
+            if let Some(t) = self.wrap(t, buf) {
+                return Some(t);
+            }
+        }
+    }
+
+    /// Sends what leaves from a relayed candidate through its TURN client (ChannelData when a
+    /// channel is bound, a Send indication otherwise). `None` when the client refuses.
+    fn wrap(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let Some(relay) = self
+            .locals
+            .iter()
+            .find(|l| l.base == t.from && l.relay.is_some())
+            .and_then(|l| l.relay)
+        else {
+            return Some(t);
+        };
+        std::mem::swap(buf, &mut self.scratch);
+        buf.clear();
+        buf.resize(self.scratch.len() + 64, 0);
+        let r = self.relays[relay]
+            .client
+            .send_into(t.to, &self.scratch, buf);
+        match r {
+            Ok((t, n)) => {
+                buf.truncate(n);
+                Some(t)
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn poll_unwrapped(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
         if let Some(a) = self.answers.pop_front() {
             buf.clear();
             buf.extend_from_slice(&a.bytes[..a.len]);
@@ -1705,8 +1947,11 @@ impl Agent {
         for g in &self.gathers {
             min(g.tx.poll_timeout());
         }
-        if !self.gathering_done && self.gathers.iter().all(|g| g.tx.is_finished()) {
+        if !self.gathering_done && self.gathering_finished() {
             min(self.now);
+        }
+        for r in &self.relays {
+            min(r.client.poll_timeout());
         }
         for p in &self.pairs {
             if let Some(c) = &p.check {
@@ -1741,8 +1986,24 @@ impl Agent {
         self.events.pop_front()
     }
 
-    /// Where application data for `component` goes: the selected pair's addresses (or, during a
-    /// restart, the previous pair's). Send the data yourself from `from` to `to`.
+    /// Writes application data for `component` into `buf`, ready to send on the selected pair
+    /// (or, during a restart, the previous pair): as it is on a direct pair, wrapped for the
+    /// TURN server on a relayed one. Returns where to send `buf`.
+    pub fn send(
+        &mut self,
+        component: u16,
+        data: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<Transmit, Error> {
+        let path = self.send_path(component)?;
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.wrap(path, buf).ok_or(Error::Relay)
+    }
+
+    /// The addresses of the selected pair of `component`: the local candidate's base (for a
+    /// relayed candidate, its relayed address) and the remote candidate. Use
+    /// [`send`](Self::send) to send; this is for display and tests.
     pub fn send_path(&self, component: u16) -> Result<Transmit, Error> {
         if let Some(&pair) = self.selected.get(&component) {
             let p = &self.pairs[pair];

@@ -62,13 +62,15 @@
 //! - [x] RFC 8838 trickle ICE: candidates at any time, end-of-candidates
 //! - [x] RFC 7675 consent freshness
 //! - [x] RFC 8839 candidate lines (through icebreaker-sdp's grammar), mDNS host names
-//! - [ ] RFC 8656 relayed candidates through icebreaker-turn (next)
+//! - [x] RFC 8656 relayed candidates through icebreaker-turn (checks and data wrapped in Send
+//!   indications, then ChannelData once a relayed pair is selected)
 
 mod agent;
 mod candidate;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, Error, Event, Received, RecvError, State, Stats, Transmit,
+    TurnServer,
 };
 pub use candidate::{
     Candidate, CandidateError, CandidateKind, TcpType, Transport, candidate_priority,

@@ -14,6 +14,7 @@
 //! - [`demo`]: the loopback tour `icebreaker` runs without a subcommand;
 //! - [`target`]: parsing of the SERVER argument (`host:port`, `host`, `stun:` URIs);
 //! - [`entropy`]: a ChaCha20 RNG seeded from the OS;
+//! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
 //! Exit codes: 0 success, 1 a check or a network operation failed (an `invalid` verdict, no
@@ -24,5 +25,6 @@ pub mod client;
 pub mod decode;
 pub mod demo;
 pub mod entropy;
+pub mod scenario;
 pub mod server;
 pub mod target;
