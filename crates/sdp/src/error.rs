@@ -2,35 +2,39 @@
 
 use std::fmt;
 
+#[cfg(feature = "serde")]
+use serde::Serialize;
+
 /// Why a description was refused. Returned with the position in [`Error`].
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The input is not UTF-8 (from [`parse_bytes`](crate::parse_bytes)).
     NotUtf8,
-    /// The input is larger than [`Limits::max_size`].
+    /// The input is larger than [`Limits::max_size`](crate::Limits::max_size).
     TooLarge {
         /// Input size in bytes.
         size: usize,
         /// The limit.
         limit: usize,
     },
-    /// More lines than [`Limits::max_lines`].
+    /// More lines than [`Limits::max_lines`](crate::Limits::max_lines).
     TooManyLines {
         /// The limit.
         limit: usize,
     },
-    /// A line longer than [`Limits::max_line_length`].
+    /// A line longer than [`Limits::max_line_length`](crate::Limits::max_line_length).
     LineTooLong {
         /// The limit.
         limit: usize,
     },
-    /// More `m=` sections than [`Limits::max_media`].
+    /// More `m=` sections than [`Limits::max_media`](crate::Limits::max_media).
     TooManyMedia {
         /// The limit.
         limit: usize,
     },
-    /// More attributes in one section than [`Limits::max_attributes`].
+    /// More attributes in one section than [`Limits::max_attributes`](crate::Limits::max_attributes).
     TooManyAttributes {
         /// The limit.
         limit: usize,
@@ -111,6 +115,7 @@ impl fmt::Display for ErrorKind {
 ///
 /// `Display` prints `LINE:COLUMN: reason`; [`Error::offending_line`] returns the line itself from
 /// the input, for showing under the message.
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Error {
     /// 1-based line number (0 for whole-input errors such as [`ErrorKind::TooLarge`]).
@@ -149,6 +154,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A deviation that lenient mode accepted (strict mode refuses it with the same kind).
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Warning {
     /// 1-based line number.
@@ -160,6 +166,7 @@ pub struct Warning {
 }
 
 /// What lenient mode tolerated.
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WarningKind {

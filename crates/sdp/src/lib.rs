@@ -16,7 +16,8 @@
 //! [`Warning`] with its line number ([`parse_with`]). Errors carry a line, a column, a reason and
 //! the span of the offending line; [`Limits`] bound what hostile input can cost.
 //!
-//! The crate does no I/O: text in, typed values or text out.
+//! The crate does no I/O: text in, typed values or text out. With the `serde` feature the
+//! description, [`Parsed`], errors and warnings implement `serde::Serialize`.
 //!
 //! # Example
 //!

@@ -62,6 +62,7 @@ impl ParseOptions {
 }
 
 /// A parsed description and what lenient mode tolerated.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed<'a> {
     /// The description.
