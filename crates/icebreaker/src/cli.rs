@@ -50,6 +50,22 @@ pub enum Command {
     StunClient(StunClientArgs),
     /// Find the NAT's mapping and filtering behaviour with an RFC 5780 STUN server.
     NatType(NatTypeArgs),
+    /// SDP tools: validate, dump, re-serialise.
+    Sdp {
+        /// The SDP tool to run.
+        #[command(subcommand)]
+        command: crate::sdp::SdpCommand,
+    },
+    /// The simulated internet: NAT discovery, hole punching, whole ICE attempts, the matrix.
+    Sim {
+        /// The simulation to run.
+        #[command(subcommand)]
+        command: crate::sim::SimCommand,
+    },
+    /// Run a TURN server (RFC 8656) on UDP and TCP.
+    TurnServer(crate::turn_server::TurnServerArgs),
+    /// Allocate on a TURN server, permit a peer, send it a datagram, print what comes back.
+    TurnClient(crate::turn_client::TurnClientArgs),
 }
 
 /// Arguments of `icebreaker stun-server`.
@@ -165,6 +181,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::StunServer(args) => with_runtime("info", move || stun_server(args)),
         Command::StunClient(args) => with_runtime("warn", move || stun_client(args)),
         Command::NatType(args) => with_runtime("warn", move || nat_type(args)),
+        Command::Sdp { command } => crate::sdp::run(&command),
+        Command::Sim { command } => crate::sim::run(&command),
+        Command::TurnServer(args) => with_runtime("info", move || crate::turn_server::run(args)),
+        Command::TurnClient(args) => with_runtime("warn", move || crate::turn_client::run(args)),
     }
 }
 
@@ -202,7 +222,7 @@ pub fn init_logging(default_level: &str) {
 /// Registers for SIGINT (Ctrl-C) and SIGTERM now, and returns a future that completes when one
 /// arrives. Registering before the server announces itself means a signal sent right after the
 /// `listening on` line is never lost to the default action.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -429,13 +449,13 @@ pub fn render_nat(b: &NatBehavior, took: Duration) -> String {
 }
 
 /// Writes to stdout and flushes; a closed stdout (`| head`) is not worth a panic.
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {
+pub(crate) fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {
     eprintln!("error: {msg}");
     code
 }

@@ -12,8 +12,11 @@
 //! - [`server`]: the binding server (RFC 5780 with four sockets) over tokio UDP sockets;
 //! - [`client`]: one Binding transaction, and RFC 5780 NAT behaviour discovery;
 //! - [`demo`]: the loopback tour `icebreaker` runs without a subcommand;
+//! - [`turn_server`], [`turn_client`]: `icebreaker turn-server|turn-client` over icebreaker-turn;
 //! - [`target`]: parsing of the SERVER argument (`host:port`, `host`, `stun:` URIs);
 //! - [`entropy`]: a ChaCha20 RNG seeded from the OS;
+//! - [`sdp`]: `icebreaker sdp parse|fmt`, SDP validation and the canonical form;
+//! - [`sim`]: `icebreaker sim nat-type|punch|run|matrix` on the simulated internet;
 //! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
@@ -26,5 +29,9 @@ pub mod decode;
 pub mod demo;
 pub mod entropy;
 pub mod scenario;
+pub mod sdp;
 pub mod server;
+pub mod sim;
 pub mod target;
+pub mod turn_client;
+pub mod turn_server;

@@ -41,7 +41,8 @@ pub struct Scenario {
     pub seed: u64,
     /// Whether a TURN server is configured on both agents.
     pub turn: bool,
-    /// Random loss on every link, 0.0 to 1.0.
+    /// Random loss on the public internet (each crossing between a NAT or server and another),
+    /// 0.0 to 1.0; the home networks behind the NATs are lossless.
     pub loss: f64,
     /// Round-trip time between the two NATs across the public network.
     pub rtt: Duration,
@@ -49,6 +50,8 @@ pub struct Scenario {
     pub limit: Duration,
     /// Record a ladder of what happened.
     pub trace: bool,
+    /// Capture the public network into [`Outcome::pcap`].
+    pub pcap: bool,
 }
 
 impl Scenario {
@@ -63,6 +66,7 @@ impl Scenario {
             rtt: Duration::from_millis(40),
             limit: Duration::from_secs(60),
             trace: false,
+            pcap: false,
         }
     }
 }
@@ -107,6 +111,10 @@ pub struct Outcome {
     pub checks: u64,
     /// A readable account of the attempt (when asked for).
     pub ladder: Vec<String>,
+    /// Every candidate each agent gathered (`'A'` or `'B'`), in order.
+    pub candidates: Vec<(char, Side)>,
+    /// A pcap of the public network (when [`Scenario::pcap`] asked for it).
+    pub pcap: Option<Vec<u8>>,
 }
 
 impl Outcome {
@@ -292,6 +300,7 @@ fn seed32(seed: u64, salt: u8) -> [u8; 32] {
 /// Where the pieces live in the simulator.
 struct World {
     sim: Sim,
+    capture: Option<icebreaker_sim::CaptureId>,
     a: HostId,
     b: HostId,
 }
@@ -307,6 +316,9 @@ fn build(sc: &Scenario) -> Result<World, String> {
     }
     .with_loss(sc.loss);
     sim.set_link(RealmId::PUBLIC, public);
+    let capture = sc
+        .pcap
+        .then(|| sim.capture(icebreaker_sim::CapturePoint::Realm(RealmId::PUBLIC)));
     let ip = |sim: &mut Sim, realm| sim.alloc_ip(realm).ok_or("no address left".to_string());
 
     let stun_ip = ip(&mut sim, RealmId::PUBLIC)?;
@@ -355,7 +367,7 @@ fn build(sc: &Scenario) -> Result<World, String> {
     let mut hosts = Vec::new();
     for (name, spec, controlling) in [('A', &sc.a, true), ('B', &sc.b, false)] {
         let (_nats, realm) = sim
-            .add_nat_chain(RealmId::PUBLIC, spec, LinkConfig::lan().with_loss(sc.loss))
+            .add_nat_chain(RealmId::PUBLIC, spec, LinkConfig::lan())
             .ok_or_else(|| format!("cannot build the NAT {spec}"))?;
         let host_ip = ip(&mut sim, realm)?;
         let config = AgentConfig {
@@ -396,6 +408,7 @@ fn build(sc: &Scenario) -> Result<World, String> {
     }
     Ok(World {
         sim,
+        capture,
         a: hosts[0],
         b: hosts[1],
     })
@@ -409,7 +422,12 @@ fn peer(sim: &mut Sim, id: HostId) -> &mut Peer {
 
 /// Runs one attempt.
 pub fn run(sc: &Scenario) -> Result<Outcome, String> {
-    let World { mut sim, a, b } = build(sc)?;
+    let World {
+        mut sim,
+        capture,
+        a,
+        b,
+    } = build(sc)?;
     // Offer and answer are exchanged at the start: credentials both ways.
     let (ca, cb) = (
         peer(&mut sim, a).agent.local_credentials().clone(),
@@ -423,6 +441,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
 
     let mut ladder_events: Vec<(Duration, String)> = Vec::new();
     let mut connected_at = None;
+    let mut candidates = Vec::new();
     let mut selected = [None, None];
     let mut steps_since_connected = 0u32;
     loop {
@@ -437,6 +456,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
             for e in events {
                 match e {
                     IceEvent::LocalCandidate(c) => {
+                        candidates.push((name, Side::of(&c)));
                         if sc.trace {
                             ladder_events.push((elapsed, format!("{name} gathered {c}")));
                         }
@@ -518,6 +538,8 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
         state_b: sb,
         checks,
         ladder,
+        candidates,
+        pcap: capture.and_then(|c| sim.pcap(c).ok()),
     })
 }
 

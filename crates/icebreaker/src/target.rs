@@ -28,6 +28,10 @@ pub enum ServerSpecError {
     TlsUnsupported,
     /// A bracketed IPv6 literal without its closing bracket, or with junk after it.
     BadBrackets,
+    /// A `turns:` URI: TURN over TLS is not supported by the client.
+    TurnsUnsupported,
+    /// A `?transport=` other than `udp` or `tcp`, or another query.
+    BadTransport(String),
 }
 
 impl fmt::Display for ServerSpecError {
@@ -39,6 +43,15 @@ impl fmt::Display for ServerSpecError {
                 f.write_str("stuns: (STUN over TLS) is not supported; use stun:")
             }
             Self::BadBrackets => f.write_str("malformed [IPv6] literal"),
+            Self::TurnsUnsupported => {
+                f.write_str("turns: (TURN over TLS) is not supported by the client; use turn:")
+            }
+            Self::BadTransport(q) => {
+                write!(
+                    f,
+                    "unsupported query {q:?} (expected transport=udp or transport=tcp)"
+                )
+            }
         }
     }
 }
@@ -197,5 +210,50 @@ mod tests {
                 Ok(s.to_owned())
             );
         }
+    }
+}
+
+/// A TURN server as given to `turn-client`: `host[:port]`, or a
+/// `turn:host[:port][?transport=udp|tcp]` URI (RFC 7065).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnTarget {
+    /// Host and port.
+    pub server: ServerSpec,
+    /// UDP unless the URI asks for TCP.
+    pub transport: icebreaker_turn::Transport,
+}
+
+impl FromStr for TurnTarget {
+    type Err = ServerSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("turns:") {
+            return Err(ServerSpecError::TurnsUnsupported);
+        }
+        // RFC 7065: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ].
+        let rest = if lower.starts_with("turn:") {
+            &s[5..]
+        } else {
+            s
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let transport = match query.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("transport=udp") => icebreaker_turn::Transport::Udp,
+            Some("transport=tcp") => icebreaker_turn::Transport::Tcp,
+            Some(_) => {
+                return Err(ServerSpecError::BadTransport(
+                    query.unwrap_or_default().to_owned(),
+                ));
+            }
+        };
+        Ok(Self {
+            server: rest.parse()?,
+            transport,
+        })
     }
 }

@@ -1,0 +1,381 @@
+//! `icebreaker turn-client`: allocate on a TURN server, permit a peer, send it one datagram
+//! through the relay and print what comes back. icebreaker-turn's sans-IO [`Client`] over a
+//! tokio UDP socket or TCP stream.
+
+use core::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+use icebreaker_turn::{Client, ClientConfig, Event, Operation, Received, Transport};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
+use crate::target::{self, TurnTarget};
+
+/// Arguments of `icebreaker turn-client`.
+#[derive(Debug, Args)]
+pub struct TurnClientArgs {
+    /// The server: `host:port`, `host` (port 3478) or a `turn:host[:port][?transport=udp|tcp]`
+    /// URI (RFC 7065).
+    #[arg(value_name = "SERVER|URI")]
+    pub server: TurnTarget,
+    /// The long-term credential.
+    #[arg(long, value_name = "U:P")]
+    pub user: String,
+    /// The peer to send a datagram to through the relay.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: SocketAddr,
+    /// What to send.
+    #[arg(long, value_name = "TEXT", default_value = "hello from icebreaker")]
+    pub message: String,
+    /// Give up after this many milliseconds in total.
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The meaning of a STUN/TURN error code (RFC 8489 §14.8, RFC 8656 §19).
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        300 => "Try Alternate",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        420 => "Unknown Attribute",
+        437 => "Allocation Mismatch",
+        438 => "Stale Nonce",
+        440 => "Address Family not Supported",
+        441 => "Wrong Credentials",
+        442 => "Unsupported Transport Protocol",
+        443 => "Peer Address Family Mismatch",
+        486 => "Allocation Quota Reached",
+        500 => "Server Error",
+        508 => "Insufficient Capacity",
+        _ => "unknown error",
+    }
+}
+
+fn operation_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Allocate => "allocate",
+        Operation::Refresh => "refresh",
+        Operation::CreatePermission(_) => "create-permission",
+        Operation::ChannelBind(..) => "channel-bind",
+    }
+}
+
+/// The connection to the server.
+enum Conn {
+    Udp(UdpSocket),
+    Tcp(TcpStream, StreamFramer),
+}
+
+impl Conn {
+    async fn send(&mut self, to: SocketAddr, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Udp(s) => s.send_to(data, to).await.map(drop),
+            Self::Tcp(s, _) => s.write_all(data).await,
+        }
+    }
+
+    /// Waits for the next datagram(s) or frame(s).
+    async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<Vec<Vec<u8>>> {
+        match self {
+            Self::Udp(s) => {
+                let (n, _) = s.recv_from(buf).await?;
+                Ok(vec![buf.get(..n).unwrap_or_default().to_vec()])
+            }
+            Self::Tcp(s, framer) => {
+                let n = s.read(buf).await?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+                framer
+                    .push(buf.get(..n).unwrap_or_default())
+                    .map_err(std::io::Error::other)?;
+                let mut frames = Vec::new();
+                while let Some(f) = framer.next_frame().map_err(std::io::Error::other)? {
+                    frames.push(f.as_bytes().to_vec());
+                }
+                Ok(frames)
+            }
+        }
+    }
+}
+
+/// What a successful exchange found.
+struct Exchange {
+    relayed: Vec<SocketAddr>,
+    mapped: Option<SocketAddr>,
+    from: SocketAddr,
+    data: Vec<u8>,
+    rtt: Duration,
+}
+
+enum Failure {
+    Refused(Operation, Option<u16>),
+    Io(String),
+    Timeout(&'static str),
+}
+
+async fn exchange(
+    conn: &mut Conn,
+    client: &mut Client,
+    server: SocketAddr,
+    local: SocketAddr,
+    peer: SocketAddr,
+    message: &[u8],
+    deadline: Instant,
+) -> Result<Exchange, Failure> {
+    let mut out = Vec::new();
+    let mut rbuf = vec![0u8; 65_536];
+    let mut stage = "allocate";
+    let mut relayed = Vec::new();
+    let mut mapped = None;
+    let mut sent_at = None;
+    client.allocate(Instant::now());
+    loop {
+        while let Some(t) = client.poll_transmit(&mut out) {
+            conn.send(t.to, &out)
+                .await
+                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
+        }
+        while let Some(e) = client.poll_event() {
+            match e {
+                Event::Allocated {
+                    relayed: r,
+                    mapped: m,
+                    ..
+                } => {
+                    relayed = r;
+                    mapped = m;
+                    stage = "create-permission";
+                    client
+                        .create_permission(Instant::now(), peer.ip())
+                        .map_err(|e| Failure::Io(e.to_string()))?;
+                }
+                Event::PermissionCreated(_) => {
+                    stage = "an answer from the peer";
+                    client
+                        .send_to(peer, message)
+                        .map_err(|e| Failure::Io(e.to_string()))?;
+                    sent_at = Some(Instant::now());
+                }
+                Event::Failed { operation, code } => {
+                    return Err(Failure::Refused(operation, code));
+                }
+                _ => {}
+            }
+        }
+        // Events may have queued more to send.
+        while let Some(t) = client.poll_transmit(&mut out) {
+            conn.send(t.to, &out)
+                .await
+                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
+        }
+        let mut wake = deadline;
+        if let Some(t) = client.poll_timeout() {
+            wake = wake.min(t);
+        }
+        let got = tokio::select! {
+            r = conn.recv(&mut rbuf) => Some(r),
+            () = tokio::time::sleep_until(wake.into()) => None,
+        };
+        let now = Instant::now();
+        match got {
+            Some(Ok(frames)) => {
+                for f in frames {
+                    if let Received::PeerData { peer: from, data } =
+                        client.handle_receive(now, server, local, &f)
+                    {
+                        return Ok(Exchange {
+                            relayed,
+                            mapped,
+                            from,
+                            data: data.to_vec(),
+                            rtt: sent_at.map_or(Duration::ZERO, |s| now - s),
+                        });
+                    }
+                }
+            }
+            Some(Err(e)) => return Err(Failure::Io(format!("{server}: {e}"))),
+            None => {
+                if now >= deadline {
+                    return Err(Failure::Timeout(stage));
+                }
+                client.handle_timeout(now);
+            }
+        }
+    }
+}
+
+/// Runs `icebreaker turn-client`; returns the exit status.
+pub async fn run(args: TurnClientArgs) -> u8 {
+    let Some((user, pass)) = args.user.split_once(':').filter(|(u, _)| !u.is_empty()) else {
+        return fail(EXIT_BAD_INPUT, "--user wants U:P");
+    };
+    let server = match args.server.server.resolve(None).await {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                EXIT_FAILURE,
+                format_args!("cannot resolve {}: {e}", args.server.server),
+            );
+        }
+    };
+    if server.is_ipv4() != args.peer.is_ipv4() {
+        tracing::debug!("the peer's family differs from the server's");
+    }
+    let seed = match crate::entropy::os_seeded_rng() {
+        Ok(mut rng) => {
+            use rand_chacha::rand_core::Rng as _;
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        }
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let transport = args.server.transport;
+    let (mut conn, local) = match transport {
+        Transport::Udp => {
+            let sock = match UdpSocket::bind(target::default_bind(server)).await {
+                Ok(s) => s,
+                Err(e) => return fail(EXIT_FAILURE, format_args!("cannot bind: {e}")),
+            };
+            let local = sock
+                .local_addr()
+                .unwrap_or_else(|_| target::default_bind(server));
+            (Conn::Udp(sock), local)
+        }
+        _ => {
+            let connect = tokio::time::timeout(
+                Duration::from_millis(args.timeout),
+                TcpStream::connect(server),
+            );
+            let stream = match connect.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return fail(
+                        EXIT_FAILURE,
+                        format_args!("cannot connect to {server}: {e}"),
+                    );
+                }
+                Err(_) => {
+                    return fail(
+                        EXIT_FAILURE,
+                        format_args!("cannot connect to {server}: timed out"),
+                    );
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let local = stream
+                .local_addr()
+                .unwrap_or_else(|_| target::default_bind(server));
+            (
+                Conn::Tcp(stream, StreamFramer::new(FramerConfig::default())),
+                local,
+            )
+        }
+    };
+    let mut config = ClientConfig::new(local, server, user, pass);
+    config.transport = transport;
+    config.rng_seed = seed;
+    let mut client = Client::new(config);
+    let deadline = Instant::now() + Duration::from_millis(args.timeout);
+    let result = exchange(
+        &mut conn,
+        &mut client,
+        server,
+        local,
+        args.peer,
+        args.message.as_bytes(),
+        deadline,
+    )
+    .await;
+    // Best effort: give the allocation back.
+    if client.delete(Instant::now()).is_ok() {
+        let mut out = Vec::new();
+        while let Some(t) = client.poll_transmit(&mut out) {
+            let _ = tokio::time::timeout(Duration::from_millis(200), conn.send(t.to, &out)).await;
+        }
+    }
+    let transport_name = match transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+    };
+    match result {
+        Ok(x) => {
+            if args.json {
+                let v = json!({
+                    "server": server.to_string(),
+                    "transport": transport_name,
+                    "local": local.to_string(),
+                    "mapped": x.mapped.map(|a| a.to_string()),
+                    "relayed": x.relayed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "peer": args.peer.to_string(),
+                    "sent": args.message,
+                    "from": x.from.to_string(),
+                    "received": String::from_utf8_lossy(&x.data),
+                    "received_hex": hex::encode(&x.data),
+                    "rtt_ms": x.rtt.as_secs_f64() * 1000.0,
+                });
+                emit(&format!("{v}\n"));
+            } else {
+                let relayed: Vec<String> = x.relayed.iter().map(ToString::to_string).collect();
+                let mut out = format!("server           {server} ({transport_name})\n");
+                out += &format!("relayed address  {}\n", relayed.join(", "));
+                if let Some(m) = x.mapped {
+                    out += &format!("mapped address   {m}\n");
+                }
+                out += &format!("sent to          {}  {:?}\n", args.peer, args.message);
+                out += &format!(
+                    "received from    {}  {:?}\n",
+                    x.from,
+                    String::from_utf8_lossy(&x.data)
+                );
+                out += &format!("rtt              {:.3} ms\n", x.rtt.as_secs_f64() * 1000.0);
+                emit(&out);
+            }
+            EXIT_OK
+        }
+        Err(Failure::Refused(op, code)) => {
+            let what = match op {
+                Operation::CreatePermission(ip) => format!("permission for {ip}"),
+                Operation::ChannelBind(_, p) => format!("channel to {p}"),
+                Operation::Allocate => "allocation".into(),
+                Operation::Refresh => "refresh".into(),
+            };
+            if args.json {
+                let v: Value = json!({
+                    "error": {
+                        "operation": operation_name(op),
+                        "code": code,
+                        "reason": code.map(reason),
+                    }
+                });
+                emit(&format!("{v}\n"));
+            }
+            match code {
+                Some(c) => fail(
+                    EXIT_FAILURE,
+                    format_args!("{server} refused the {what}: {c} {}", reason(c)),
+                ),
+                None => fail(
+                    EXIT_FAILURE,
+                    format_args!("{server} did not answer the {what} request"),
+                ),
+            }
+        }
+        Err(Failure::Io(e)) => fail(EXIT_FAILURE, e),
+        Err(Failure::Timeout(stage)) => fail(
+            EXIT_FAILURE,
+            format_args!("timed out after {} ms waiting for {stage}", args.timeout),
+        ),
+    }
+}

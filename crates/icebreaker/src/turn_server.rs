@@ -1,0 +1,600 @@
+//! `icebreaker turn-server`: icebreaker-turn's sans-IO [`Server`] over real sockets.
+//!
+//! The server core decides everything (authentication, quotas, the peer policy, lifetimes,
+//! which socket each datagram leaves on); this module only moves bytes:
+//!
+//! - UDP and TCP on the listening address (TCP split into frames by
+//!   [`StreamFramer`]);
+//! - one UDP socket per relayed address, bound by [`SocketPorts`], the [`PortAllocator`] the
+//!   core asks for relayed addresses: the core stays in charge of which ports are in use, and
+//!   this runtime learns of each bind and release through a channel;
+//! - the zero-copy ChannelData paths in both directions ([`Server::relay_channel_data_on`] and
+//!   [`Server::relay_to_channel`] into a buffer with headroom);
+//! - `handle_timeout` when `poll_timeout` says;
+//! - the nonce secret and the RNG seed from OS entropy.
+//!
+//! All socket tasks share the core behind one mutex, never held across an `.await`.
+
+use core::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc as std_mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use icebreaker_stun::attributes::AddressFamily;
+use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+use icebreaker_turn::{
+    Cidr, ClientRelay, PeerPolicy, PeerRelay, PortAllocator, PortError, Server, ServerConfig,
+    ServerTransmit, Transport, Via,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng as _, SeedableRng};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
+
+/// Most TCP connections served at once; more are closed at once.
+pub const MAX_TCP_CONNECTIONS: usize = 1024;
+/// Frames queued towards one TCP client; beyond, frames are dropped (as UDP would).
+const TCP_QUEUE: usize = 256;
+/// Largest UDP payload.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Arguments of `icebreaker turn-server`.
+#[derive(Debug, Args)]
+pub struct TurnServerArgs {
+    /// The listening address, UDP and TCP (port 0 picks a free port, the same for both).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The long-term credential realm.
+    #[arg(long, value_name = "R")]
+    pub realm: String,
+    /// A static user (repeatable).
+    #[arg(long = "user", value_name = "U:P")]
+    pub users: Vec<String>,
+    /// A TURN REST API shared secret (repeatable; the current one first).
+    #[arg(long = "auth-secret", value_name = "S")]
+    pub auth_secrets: Vec<String>,
+    /// The IP relayed sockets are bound on (default: the listening IP, which must then not be a
+    /// wildcard).
+    #[arg(long, value_name = "IP")]
+    pub relay_ip: Option<IpAddr>,
+    /// The relayed port range (default: any port the OS gives).
+    #[arg(long, value_name = "LO-HI", value_parser = parse_ports)]
+    pub ports: Option<(u16, u16)>,
+    /// Allow relaying to this network, which the default policy refuses (loopback, private,
+    /// link-local ...); repeatable.
+    #[arg(long = "allow-peer", value_name = "CIDR")]
+    pub allow_peer: Vec<Cidr>,
+    /// Allocations per user (486 beyond).
+    #[arg(long, value_name = "N")]
+    pub user_quota: Option<usize>,
+    /// Allocations in total (508 beyond).
+    #[arg(long, value_name = "N")]
+    pub total_quota: Option<usize>,
+    /// SOFTWARE in answers (none by default).
+    #[arg(long, value_name = "S")]
+    pub software: Option<String>,
+}
+
+fn parse_ports(s: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| "expected LO-HI, e.g. 49152-65535".to_string())?;
+    let p = |x: &str| {
+        x.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{x:?} is not a port between 1 and 65535"))
+    };
+    let (lo, hi) = (p(lo)?, p(hi)?);
+    if lo > hi {
+        return Err(format!("empty range {lo}-{hi}"));
+    }
+    Ok((lo, hi))
+}
+
+/// What [`SocketPorts`] tells the runtime.
+#[derive(Debug)]
+pub enum PortEvent {
+    /// A relayed socket was bound for the core.
+    Bound(SocketAddr, std::net::UdpSocket),
+    /// The core gave this relayed address back.
+    Released(SocketAddr),
+}
+
+/// A [`PortAllocator`] that binds a real UDP socket for every address it hands out, and
+/// reports binds and releases to the runtime over a channel.
+#[derive(Debug)]
+pub struct SocketPorts {
+    v4: Option<IpAddr>,
+    v6: Option<IpAddr>,
+    range: Option<(u16, u16)>,
+    rng: ChaCha20Rng,
+    used: BTreeSet<SocketAddr>,
+    events: std_mpsc::Sender<PortEvent>,
+}
+
+/// Tries per allocation before answering "exhausted".
+const BIND_TRIES: usize = 64;
+
+impl SocketPorts {
+    /// Binds on `ip` (one family), in `range` (or any port), reporting to `events`.
+    pub fn new(
+        ip: IpAddr,
+        range: Option<(u16, u16)>,
+        seed: [u8; 32],
+        events: std_mpsc::Sender<PortEvent>,
+    ) -> Self {
+        let (v4, v6) = if ip.is_ipv4() {
+            (Some(ip), None)
+        } else {
+            (None, Some(ip))
+        };
+        Self {
+            v4,
+            v6,
+            range,
+            rng: ChaCha20Rng::from_seed(seed),
+            used: BTreeSet::new(),
+            events,
+        }
+    }
+
+    fn bind(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let sock = std::net::UdpSocket::bind(addr)?;
+        let bound = sock.local_addr()?;
+        if self.used.contains(&bound) {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        }
+        self.used.insert(bound);
+        let _ = self.events.send(PortEvent::Bound(bound, sock));
+        Ok(bound)
+    }
+}
+
+impl PortAllocator for SocketPorts {
+    fn allocate(&mut self, family: AddressFamily, even: bool) -> Result<SocketAddr, PortError> {
+        let ip = match family {
+            AddressFamily::V4 => self.v4,
+            AddressFamily::V6 => self.v6,
+        }
+        .ok_or(PortError::FamilyUnsupported)?;
+        for _ in 0..BIND_TRIES {
+            let port = match self.range {
+                Some((lo, hi)) => {
+                    let span = u32::from(hi - lo) + 1;
+                    lo + (self.rng.next_u32() % span) as u16
+                }
+                None => 0,
+            };
+            if even && port != 0 && !port.is_multiple_of(2) {
+                continue;
+            }
+            // Bind first, then check the OS's choice: a socket dropped here frees the port.
+            let sock = match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => {
+                    tracing::warn!("cannot bind a relayed socket on {ip}: {e}");
+                    return Err(PortError::Exhausted);
+                }
+            };
+            let Ok(bound) = sock.local_addr() else {
+                continue;
+            };
+            if (even && !bound.port().is_multiple_of(2)) || self.used.contains(&bound) {
+                continue;
+            }
+            self.used.insert(bound);
+            let _ = self.events.send(PortEvent::Bound(bound, sock));
+            return Ok(bound);
+        }
+        Err(PortError::Exhausted)
+    }
+
+    fn reserve(&mut self, addr: SocketAddr) -> bool {
+        let ours = Some(addr.ip()) == self.v4 || Some(addr.ip()) == self.v6;
+        let in_range = self
+            .range
+            .is_none_or(|(lo, hi)| (lo..=hi).contains(&addr.port()));
+        ours && in_range && !self.used.contains(&addr) && self.bind(addr).is_ok()
+    }
+
+    fn release(&mut self, addr: SocketAddr) {
+        if self.used.remove(&addr) {
+            let _ = self.events.send(PortEvent::Released(addr));
+        }
+    }
+}
+
+/// The server core and every socket it may send on.
+struct Core {
+    server: Server<SocketPorts>,
+    udp: Arc<UdpSocket>,
+    relays: HashMap<SocketAddr, (Arc<UdpSocket>, JoinHandle<()>)>,
+    /// TCP connections by (client, local address).
+    tcp: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    port_events: std_mpsc::Receiver<PortEvent>,
+    buf: Vec<u8>,
+    me: Weak<Mutex<Self>>,
+}
+
+type Shared = Arc<Mutex<Core>>;
+
+fn lock(core: &Shared) -> std::sync::MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Core {
+    /// Starts a task for every relayed socket the allocator bound, stops those released.
+    fn sync_ports(&mut self) {
+        while let Ok(e) = self.port_events.try_recv() {
+            match e {
+                PortEvent::Bound(addr, sock) => {
+                    let sock = sock
+                        .set_nonblocking(true)
+                        .and_then(|()| UdpSocket::from_std(sock));
+                    match sock {
+                        Ok(s) => {
+                            let s = Arc::new(s);
+                            let task = tokio::spawn(relay_task(self.me.clone(), addr, s.clone()));
+                            tracing::debug!(%addr, "relayed socket bound");
+                            self.relays.insert(addr, (s, task));
+                        }
+                        Err(e) => tracing::warn!(%addr, "relayed socket unusable: {e}"),
+                    }
+                }
+                PortEvent::Released(addr) => {
+                    if let Some((_, task)) = self.relays.remove(&addr) {
+                        task.abort();
+                        tracing::debug!(%addr, "relayed socket closed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one datagram (or stream frame) where the core said.
+    fn send(&self, t: ServerTransmit, data: &[u8]) {
+        let r = match t.via {
+            Via::Listener(Transport::Udp) => self.udp.try_send_to(data, t.to).map(drop),
+            Via::Listener(_) => match self.tcp.get(&(t.to, t.from)) {
+                Some(tx) => tx.try_send(data.to_vec()).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::WouldBlock, "TCP queue full")
+                }),
+                None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+            },
+            Via::Relay { .. } => match self.relays.get(&t.from) {
+                Some((s, _)) => s.try_send_to(data, t.to).map(drop),
+                None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            },
+        };
+        if let Err(e) = r {
+            tracing::debug!(from = %t.from, to = %t.to, "not sent: {e}");
+        }
+    }
+
+    /// Binds what the allocator asked for, then sends everything the core queued.
+    fn flush(&mut self) {
+        self.sync_ports();
+        let mut buf = core::mem::take(&mut self.buf);
+        while let Some(t) = self.server.poll_transmit(&mut buf) {
+            self.send(t, &buf);
+        }
+        self.buf = buf;
+        // A release can follow a request (Refresh with lifetime 0).
+        self.sync_ports();
+    }
+
+    /// A datagram or frame from a client.
+    fn client_input(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &[u8],
+    ) {
+        match self
+            .server
+            .relay_channel_data_on(now, transport, from, to, data)
+        {
+            ClientRelay::Relayed { transmit, data } => self.send(transmit, data),
+            ClientRelay::Dropped => {}
+            ClientRelay::NotChannelData => {
+                self.server
+                    .handle_receive_on(now, transport, from, to, data);
+                self.flush();
+            }
+        }
+    }
+}
+
+/// Receives on one relayed socket into a buffer with 4 bytes of headroom, so that ChannelData
+/// towards the client is framed in place.
+async fn relay_task(core: Weak<Mutex<Core>>, relay: SocketAddr, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 4 + MAX_DATAGRAM + 4];
+    loop {
+        let Some(payload) = buf.get_mut(4..4 + MAX_DATAGRAM) else {
+            return;
+        };
+        let (n, peer) = match sock.recv_from(payload).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%relay, "receive error: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(core) = core.upgrade() else {
+            return;
+        };
+        let mut c = lock(&core);
+        let now = Instant::now();
+        match c.server.relay_to_channel(now, relay, peer, &mut buf, n) {
+            PeerRelay::Channel { transmit, len } => {
+                c.send(transmit, buf.get(..len).unwrap_or_default());
+            }
+            PeerRelay::Dropped => {}
+            PeerRelay::NoChannel => {
+                let data = buf.get(4..4 + n).unwrap_or_default();
+                c.server.handle_peer_receive(now, relay, peer, data);
+                c.flush();
+            }
+        }
+    }
+}
+
+/// Serves one TCP connection: frames in, the core's frames out through a bounded queue.
+async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: SocketAddr) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    {
+        let Some(core) = core.upgrade() else {
+            return;
+        };
+        lock(&core).tcp.insert((client, local), tx);
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut framer = StreamFramer::new(FramerConfig::default());
+    let mut rbuf = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let n = match rd.read(&mut rbuf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if framer.push(rbuf.get(..n).unwrap_or_default()).is_err() {
+            break;
+        }
+        let Some(core) = core.upgrade() else {
+            break;
+        };
+        let mut c = lock(&core);
+        loop {
+            match framer.next_frame() {
+                Ok(Some(frame)) => {
+                    c.client_input(
+                        Instant::now(),
+                        Transport::Tcp,
+                        client,
+                        local,
+                        frame.as_bytes(),
+                    );
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(%client, "closing: {e}");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    if let Some(core) = core.upgrade() {
+        lock(&core).tcp.remove(&(client, local));
+    }
+    writer.abort();
+}
+
+fn split_user(s: &str) -> Option<(String, String)> {
+    let (u, p) = s.split_once(':')?;
+    (!u.is_empty()).then(|| (u.to_string(), p.to_string()))
+}
+
+fn entropy32() -> std::io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(format!("no OS entropy: {e}")))?;
+    Ok(seed)
+}
+
+/// Runs `icebreaker turn-server` until Ctrl-C or SIGTERM; returns the exit status.
+pub async fn run(args: TurnServerArgs) -> u8 {
+    let mut users = Vec::new();
+    for u in &args.users {
+        match split_user(u) {
+            Some(pair) => users.push(pair),
+            None => return fail(EXIT_BAD_INPUT, format_args!("--user wants U:P, got {u:?}")),
+        }
+    }
+    if users.is_empty() && args.auth_secrets.is_empty() {
+        return fail(
+            EXIT_BAD_INPUT,
+            "give at least one --user U:P or --auth-secret S",
+        );
+    }
+    if args.auth_secrets.len() > icebreaker_turn::MAX_AUTH_SECRETS {
+        return fail(
+            EXIT_BAD_INPUT,
+            format_args!(
+                "at most {} --auth-secret",
+                icebreaker_turn::MAX_AUTH_SECRETS
+            ),
+        );
+    }
+    let relay_ip = match args.relay_ip {
+        Some(ip) if ip.is_unspecified() => {
+            return fail(
+                EXIT_BAD_INPUT,
+                "--relay-ip must be a concrete address, not a wildcard",
+            );
+        }
+        Some(ip) => ip,
+        None if args.listen.ip().is_unspecified() => {
+            return fail(
+                EXIT_BAD_INPUT,
+                "--listen is a wildcard address: give --relay-ip (the address peers reach)",
+            );
+        }
+        None => args.listen.ip(),
+    };
+    let (nonce_secret, rng_seed, port_seed) = match (entropy32(), entropy32(), entropy32()) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(EXIT_FAILURE, e),
+    };
+    let stop = match crate::cli::shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                EXIT_FAILURE,
+                format_args!("cannot watch for Ctrl-C/SIGTERM: {e}"),
+            );
+        }
+    };
+    let udp = match UdpSocket::bind(args.listen).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            return fail(
+                EXIT_FAILURE,
+                format_args!("cannot bind UDP {}: {e}", args.listen),
+            );
+        }
+    };
+    let listen = match udp.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let tcp = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_FAILURE, format_args!("cannot bind TCP {listen}: {e}")),
+    };
+
+    let mut policy = PeerPolicy::new();
+    for c in &args.allow_peer {
+        policy.allow(*c);
+    }
+    let defaults = ServerConfig::default();
+    let unix_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut own = vec![relay_ip];
+    if !listen.ip().is_unspecified() && listen.ip() != relay_ip {
+        own.push(listen.ip());
+    }
+    let config = ServerConfig {
+        realm: args.realm.clone(),
+        users,
+        auth_secrets: args
+            .auth_secrets
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
+        nonce_secret,
+        rng_seed,
+        unix_time,
+        peer_policy: policy,
+        own_addresses: own,
+        listen: vec![listen],
+        user_quota: args.user_quota.unwrap_or(defaults.user_quota),
+        total_quota: args.total_quota.unwrap_or(defaults.total_quota),
+        software: args.software.clone(),
+        ..defaults
+    };
+    let (events_tx, events_rx) = std_mpsc::channel();
+    let ports = SocketPorts::new(relay_ip, args.ports, port_seed, events_tx);
+    let server = Server::new(config, ports, Instant::now());
+    let core: Shared = Arc::new_cyclic(|me| {
+        Mutex::new(Core {
+            server,
+            udp: udp.clone(),
+            relays: HashMap::new(),
+            tcp: HashMap::new(),
+            port_events: events_rx,
+            buf: Vec::new(),
+            me: me.clone(),
+        })
+    });
+
+    emit(&format!(
+        "listening on {listen} (udp, tcp), relaying on {relay_ip}\n"
+    ));
+    let mut stop = core::pin::pin!(stop);
+    let mut rbuf = vec![0u8; MAX_DATAGRAM];
+    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let deadline = {
+            let c = lock(&core);
+            let cap = Instant::now() + Duration::from_secs(1);
+            c.server.poll_timeout().map_or(cap, |t| t.min(cap))
+        };
+        tokio::select! {
+            () = &mut stop => break,
+            r = udp.recv_from(&mut rbuf) => match r {
+                Ok((n, from)) => {
+                    let data = rbuf.get(..n).unwrap_or_default();
+                    lock(&core).client_input(Instant::now(), Transport::Udp, from, listen, data);
+                }
+                Err(e) => tracing::debug!("UDP receive error: {e}"),
+            },
+            r = tcp.accept() => match r {
+                Ok((stream, client)) => {
+                    connections.retain(|h| !h.is_finished());
+                    if connections.len() >= MAX_TCP_CONNECTIONS {
+                        tracing::warn!(%client, "too many TCP connections; closing");
+                        drop(stream);
+                    } else {
+                        let _ = stream.set_nodelay(true);
+                        connections.push(tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client)));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("TCP accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            () = tokio::time::sleep_until(deadline.into()) => {
+                let mut c = lock(&core);
+                c.server.handle_timeout(Instant::now());
+                c.flush();
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    for h in &connections {
+        h.abort();
+    }
+    let mut c = lock(&core);
+    for (_, (_, task)) in c.relays.drain() {
+        task.abort();
+    }
+    let stats = c.server.stats();
+    tracing::info!(
+        allocations = stats.allocations,
+        relayed = stats.relayed,
+        dropped = stats.dropped,
+        "stopped"
+    );
+    EXIT_OK
+}
