@@ -36,7 +36,11 @@ impl Endpoint for Blaster {
             return None;
         }
         self.burst -= 1;
-        Some(Datagram { from: self.from, to: self.to, data: self.data.clone() })
+        Some(Datagram {
+            from: self.from,
+            to: self.to,
+            data: self.data.clone(),
+        })
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.next
@@ -63,13 +67,23 @@ const PACKETS: u64 = 100_000;
 
 fn setup(seed: u64) -> Sim {
     let epoch = Instant::now();
-    let config = SimConfig { record_trace: false, ..SimConfig::default() };
+    let config = SimConfig {
+        record_trace: false,
+        ..SimConfig::default()
+    };
     let mut sim = Sim::with_config(seed, epoch, config);
     sim.set_link(RealmId::PUBLIC, LinkConfig::internet().with_loss(0.01));
     let sink_ip = sim.alloc_ip(RealmId::PUBLIC).unwrap();
     let to = SocketAddr::new(sink_ip, 9);
-    sim.add_host(RealmId::PUBLIC, &[sink_ip], Box::new(Sink(0))).unwrap();
-    let (_, home) = sim.add_nat(RealmId::PUBLIC, NatConfig::port_restricted_cone(), LinkConfig::lan()).unwrap();
+    sim.add_host(RealmId::PUBLIC, &[sink_ip], Box::new(Sink(0)))
+        .unwrap();
+    let (_, home) = sim
+        .add_nat(
+            RealmId::PUBLIC,
+            NatConfig::port_restricted_cone(),
+            LinkConfig::lan(),
+        )
+        .unwrap();
     let ip = sim.alloc_ip(home).unwrap();
     let blaster = Blaster {
         from: SocketAddr::new(ip, 5000),
@@ -99,13 +113,42 @@ fn deliveries(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         );
     });
+    // The same work timed in CPU time of this thread (Linux), so a busy shared machine does not
+    // understate single-core throughput; falls back to wall-clock time elsewhere.
+    g.bench_function("deliveries_through_nat_and_lossy_link_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let mut sim = setup(i);
+                let (cpu, wall) = (thread_cpu(), Instant::now());
+                sim.run_for(Duration::from_secs(60)).unwrap();
+                black_box(sim.stats());
+                total += match (cpu, thread_cpu()) {
+                    (Some(a), Some(b)) => b.saturating_sub(a),
+                    _ => wall.elapsed(),
+                };
+            }
+            total
+        });
+    });
     g.finish();
+}
+
+/// CPU time of the current thread, from /proc (Linux only).
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn nat_translations(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat");
     g.throughput(Throughput::Elements(2));
-    let mut nat = Nat::new(NatConfig::port_restricted_cone(), &["203.0.113.1".parse().unwrap()], 1);
+    let mut nat = Nat::new(
+        NatConfig::port_restricted_cone(),
+        &["203.0.113.1".parse().unwrap()],
+        1,
+    );
     let t = Instant::now();
     let from: SocketAddr = "10.0.0.2:5000".parse().unwrap();
     let to: SocketAddr = "198.51.100.1:3478".parse().unwrap();
@@ -133,7 +176,8 @@ fn punch_table(c: &mut Criterion) {
             for seed in 0..10 {
                 for a in &specs {
                     for bb in &specs {
-                        let config = PunchConfig::new(Clone::clone(a), Clone::clone(bb), seed, epoch);
+                        let config =
+                            PunchConfig::new(Clone::clone(a), Clone::clone(bb), seed, epoch);
                         direct += usize::from(punch::run(&config, PlainCodec).unwrap().direct);
                     }
                 }
