@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_turn::fuzz_server(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_turn::fuzz_server(std::time::Instant::now(), data));

@@ -1,4 +1,5 @@
 //! Fuzz entry points (used by `fuzz/fuzz_targets/turn_*.rs` and by the corpus replay test).
+//! The caller passes the epoch (`Instant::now()` in the target): this crate reads no clock.
 
 use core::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -74,8 +75,8 @@ fn shuttle(now: Instant, server: &mut Server, client: &mut Client) {
 /// (UDP or a TCP frame) or as peer data on a relayed address. Checks the invariants: bounded
 /// state, and nothing relayed to a denied peer.
 #[doc(hidden)]
-pub fn fuzz_server(data: &[u8]) {
-    let t0 = Instant::now();
+pub fn fuzz_server(epoch: Instant, data: &[u8]) {
+    let t0 = epoch;
     let (mut server, _client) = fixture(t0);
     let relays: Vec<SocketAddr> = server.relay_addresses().collect();
     let sources = [
@@ -139,8 +140,8 @@ pub fn fuzz_server(data: &[u8]) {
 /// datagrams from the server; with bit 0 of `flags` the transaction id of the last request sent
 /// is patched in, so fuzzed responses reach the response handling.
 #[doc(hidden)]
-pub fn fuzz_client(data: &[u8]) {
-    let t0 = Instant::now();
+pub fn fuzz_client(epoch: Instant, data: &[u8]) {
+    let t0 = epoch;
     let mut cc = ClientConfig::new(addr(CLIENT), addr(SERVER), "alice", "secret");
     cc.rng_seed = [6; 32];
     let mut client = Client::new(cc);

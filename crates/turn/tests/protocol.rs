@@ -602,3 +602,42 @@ fn bandwidth_cap_drops_excess() {
     h.advance(Duration::from_millis(400));
     assert_eq!(h.channel_data(addr(C), &frame).len(), 1);
 }
+
+#[test]
+fn nonce_issued_over_udp_is_stale_over_tcp() {
+    use icebreaker_turn::Transport;
+    let mut h = Harness::new();
+    h.no_retry = true;
+    let req = h.request_as(addr(C), "alice", "alice-pass", Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    h.server
+        .handle_receive_on(h.now, Transport::Tcp, addr(C), addr(common::SERVER), &req);
+    let out = h.drain();
+    let m = Message::parse(&out[0].1).unwrap();
+    assert_eq!(
+        m.get::<icebreaker_stun::attributes::ErrorCode<'_>>()
+            .unwrap()
+            .unwrap()
+            .code,
+        438
+    );
+    assert_eq!(out[0].0.via, icebreaker_turn::Via::Listener(Transport::Tcp));
+}
+
+#[test]
+fn the_nonce_lasts_just_under_600_s() {
+    let mut h = Harness::new();
+    h.no_retry = true;
+    h.challenge(addr(C));
+    h.advance(Duration::from_secs(599));
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap()
+    });
+    assert_eq!(a.class, Class::Success);
+    let _ = (
+        Username("x"),
+        XorPeerAddress(addr(C)),
+        ChannelNumber(0x4000),
+    );
+}
