@@ -215,8 +215,11 @@ impl PortAllocator for SocketPorts {
 /// The server core and every socket it may send on.
 struct Core {
     server: Server<SocketPorts>,
-    udp: Arc<UdpSocket>,
-    relays: HashMap<SocketAddr, (Arc<UdpSocket>, JoinHandle<()>)>,
+    /// The listening socket, for sending: a plain non-blocking socket, so a send never depends
+    /// on tokio's cached write readiness (a fresh socket may not be marked writable yet).
+    udp: std::net::UdpSocket,
+    /// Relayed sockets: the sending handle and the receiving task.
+    relays: HashMap<SocketAddr, (std::net::UdpSocket, JoinHandle<()>)>,
     /// TCP connections by (client, local address).
     tcp: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     port_events: std_mpsc::Receiver<PortEvent>,
@@ -236,15 +239,15 @@ impl Core {
         while let Ok(e) = self.port_events.try_recv() {
             match e {
                 PortEvent::Bound(addr, sock) => {
-                    let sock = sock
-                        .set_nonblocking(true)
-                        .and_then(|()| UdpSocket::from_std(sock));
-                    match sock {
-                        Ok(s) => {
-                            let s = Arc::new(s);
-                            let task = tokio::spawn(relay_task(self.me.clone(), addr, s.clone()));
+                    let pair = sock.set_nonblocking(true).and_then(|()| {
+                        let tx = sock.try_clone()?;
+                        Ok((tx, UdpSocket::from_std(sock)?))
+                    });
+                    match pair {
+                        Ok((tx, rx)) => {
+                            let task = tokio::spawn(relay_task(self.me.clone(), addr, rx));
                             tracing::debug!(%addr, "relayed socket bound");
-                            self.relays.insert(addr, (s, task));
+                            self.relays.insert(addr, (tx, task));
                         }
                         Err(e) => tracing::warn!(%addr, "relayed socket unusable: {e}"),
                     }
@@ -262,7 +265,7 @@ impl Core {
     /// Sends one datagram (or stream frame) where the core said.
     fn send(&self, t: ServerTransmit, data: &[u8]) {
         let r = match t.via {
-            Via::Listener(Transport::Udp) => self.udp.try_send_to(data, t.to).map(drop),
+            Via::Listener(Transport::Udp) => self.udp.send_to(data, t.to).map(drop),
             Via::Listener(_) => match self.tcp.get(&(t.to, t.from)) {
                 Some(tx) => tx.try_send(data.to_vec()).map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::WouldBlock, "TCP queue full")
@@ -270,7 +273,7 @@ impl Core {
                 None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
             },
             Via::Relay { .. } => match self.relays.get(&t.from) {
-                Some((s, _)) => s.try_send_to(data, t.to).map(drop),
+                Some((s, _)) => s.send_to(data, t.to).map(drop),
                 None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
             },
         };
@@ -317,7 +320,7 @@ impl Core {
 
 /// Receives on one relayed socket into a buffer with 4 bytes of headroom, so that ChannelData
 /// towards the client is framed in place.
-async fn relay_task(core: Weak<Mutex<Core>>, relay: SocketAddr, sock: Arc<UdpSocket>) {
+async fn relay_task(core: Weak<Mutex<Core>>, relay: SocketAddr, sock: UdpSocket) {
     let mut buf = vec![0u8; 4 + MAX_DATAGRAM + 4];
     loop {
         let Some(payload) = buf.get_mut(4..4 + MAX_DATAGRAM) else {
@@ -473,8 +476,13 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             );
         }
     };
-    let udp = match UdpSocket::bind(args.listen).await {
-        Ok(s) => Arc::new(s),
+    let bound = std::net::UdpSocket::bind(args.listen).and_then(|s| {
+        s.set_nonblocking(true)?;
+        let tx = s.try_clone()?;
+        Ok((tx, UdpSocket::from_std(s)?))
+    });
+    let (udp_tx, udp) = match bound {
+        Ok(pair) => pair,
         Err(e) => {
             return fail(
                 EXIT_FAILURE,
@@ -528,7 +536,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     let core: Shared = Arc::new_cyclic(|me| {
         Mutex::new(Core {
             server,
-            udp: udp.clone(),
+            udp: udp_tx,
             relays: HashMap::new(),
             tcp: HashMap::new(),
             port_events: events_rx,
