@@ -18,7 +18,8 @@ use rand_core::{Rng, SeedableRng};
 
 use crate::pcap::CapturePoint;
 use crate::{
-    Datagram, Endpoint, HostId, LinkConfig, PacketFate, RealmId, Sim, SimError, SimErrorKind, fates,
+    Datagram, Endpoint, HostId, LinkConfig, NatId, PacketFate, RealmId, Sim, SimError,
+    SimErrorKind, fates,
 };
 
 /// A decoded probe message.
@@ -312,6 +313,10 @@ pub struct PunchOutcome {
     pub a: Side,
     /// Side B.
     pub b: Side,
+    /// A's NAT boxes, innermost first (the ids in [`crate::DropCause::Nat`]).
+    pub a_nats: Vec<NatId>,
+    /// B's NAT boxes, innermost first.
+    pub b_nats: Vec<NatId>,
     /// Virtual time at the end of the run.
     pub elapsed: Duration,
     /// Every packet's fate, in order.
@@ -379,21 +384,22 @@ pub fn run_with_server<C: ProbeCodec + Clone>(
     sim.add_host(RealmId::PUBLIC, &[server_ip], server(server_addr))
         .ok_or(PunchError::Topology)?;
     let server = server_addr;
-    let side = |sim: &mut Sim, spec: &NatSpec| -> Result<(HostId, SocketAddr), PunchError> {
-        let (_, realm) = sim
-            .add_nat_chain(RealmId::PUBLIC, spec, config.lan)
-            .ok_or(PunchError::Topology)?;
-        let ip = sim.alloc_ip(realm).ok_or(PunchError::Topology)?;
-        let local = SocketAddr::new(ip, PROBE_PORT);
-        let seed = sim.next_seed();
-        let probe = Probe::new(sim.now(), local, server, codec.clone(), seed);
-        let host = sim
-            .add_host(realm, &[ip], Box::new(probe))
-            .ok_or(PunchError::Topology)?;
-        Ok((host, local))
-    };
-    let (a, a_local) = side(&mut sim, &config.a)?;
-    let (b, b_local) = side(&mut sim, &config.b)?;
+    let side =
+        |sim: &mut Sim, spec: &NatSpec| -> Result<(HostId, SocketAddr, Vec<NatId>), PunchError> {
+            let (nats, realm) = sim
+                .add_nat_chain(RealmId::PUBLIC, spec, config.lan)
+                .ok_or(PunchError::Topology)?;
+            let ip = sim.alloc_ip(realm).ok_or(PunchError::Topology)?;
+            let local = SocketAddr::new(ip, PROBE_PORT);
+            let seed = sim.next_seed();
+            let probe = Probe::new(sim.now(), local, server, codec.clone(), seed);
+            let host = sim
+                .add_host(realm, &[ip], Box::new(probe))
+                .ok_or(PunchError::Topology)?;
+            Ok((host, local, nats))
+        };
+    let (a, a_local, a_nats) = side(&mut sim, &config.a)?;
+    let (b, b_local, b_nats) = side(&mut sim, &config.b)?;
     let learned = |sim: &Sim, h: HostId| sim.endpoint::<Probe<C>>(h).and_then(Probe::learned);
 
     // Phase 1: both learn their public address.
@@ -434,6 +440,8 @@ pub fn run_with_server<C: ProbeCodec + Clone>(
         direct: sa.connected && sb.connected,
         a: sa,
         b: sb,
+        a_nats,
+        b_nats,
         elapsed: sim.elapsed(),
         fates: fates(sim.trace()),
         trace_hash: sim.trace_hash(),

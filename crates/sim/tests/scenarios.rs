@@ -581,3 +581,22 @@ fn reordering_and_jitter_change_arrival_order_deterministically() {
     };
     assert_ne!(order(2, jittery), in_order);
 }
+
+#[test]
+fn punch_reports_each_sides_boxes() {
+    let config = PunchConfig::new(
+        "port-restricted+symmetric".parse().unwrap(),
+        "full-cone".parse().unwrap(),
+        1,
+        Instant::now(),
+    );
+    let outcome = punch::run(&config, PlainCodec).unwrap();
+    assert_eq!(outcome.a_nats.len(), 2);
+    assert_eq!(outcome.b_nats.len(), 1);
+    // Every NAT drop names one of the two sides' boxes.
+    for f in &outcome.fates {
+        if let Fate::Dropped(DropCause::Nat { nat, .. }) = f.fate {
+            assert!(outcome.a_nats.contains(&nat) || outcome.b_nats.contains(&nat));
+        }
+    }
+}
