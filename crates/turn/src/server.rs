@@ -723,15 +723,17 @@ impl<P: PortAllocator> Server<P> {
         len: usize,
     ) -> PeerRelay {
         let now = self.clock(now);
+        let bw = self.config.bandwidth;
+        // One lookup of each table: the relayed address, then the allocation.
         let Some(&ft) = self.by_relay.get(&relay) else {
             self.stats.dropped += 1;
             return PeerRelay::Dropped;
         };
-        let Some(ch) = self
-            .allocations
-            .get(&ft)
-            .and_then(|a| a.channel_of(now, peer))
-        else {
+        let Some(alloc) = self.allocations.get_mut(&ft) else {
+            self.stats.dropped += 1;
+            return PeerRelay::Dropped;
+        };
+        let Some(ch) = alloc.channel_of(now, peer) else {
             return PeerRelay::NoChannel;
         };
         let total = if ft.transport == Transport::Udp {
@@ -739,18 +741,22 @@ impl<P: PortAllocator> Server<P> {
         } else {
             4 + ((len + 3) & !3)
         };
-        let Some(frame) = buf.get_mut(..total) else {
+        let Some((head, rest)) = buf
+            .get_mut(..total)
+            .and_then(|f| f.split_first_chunk_mut::<4>())
+        else {
             return PeerRelay::NoChannel;
         };
-        let Some((head, rest)) = frame.split_first_chunk_mut::<4>() else {
-            return PeerRelay::NoChannel;
-        };
-        if ChannelData::encode_header(ch, len, head).is_err() {
+        if ChannelData::encode_header(ch, len, head).is_err()
+            || now >= alloc.expires
+            || !alloc.permitted(now, peer.ip())
+            || !alloc.take_tokens(now, bw, len)
+        {
+            self.stats.dropped += 1;
             return PeerRelay::Dropped;
         }
-        if self.check_peer(now, relay, peer, len).is_none() {
-            return PeerRelay::Dropped;
-        }
+        self.stats.relayed += 1;
+        self.stats.relayed_bytes += len as u64;
         if let Some(pad) = rest.get_mut(len..) {
             pad.fill(0);
         }

@@ -641,3 +641,58 @@ fn the_nonce_lasts_just_under_600_s() {
         ChannelNumber(0x4000),
     );
 }
+
+#[test]
+fn fast_paths_relay_in_place_and_drop_without_permission() {
+    use icebreaker_turn::{ClientRelay, PeerRelay};
+    let mut h = Harness::new();
+    let relay = h.allocate(addr(C));
+    let mut buf = [0u8; 4 + 5 + 3];
+    buf[4..9].copy_from_slice(b"hello");
+    assert_eq!(
+        h.server
+            .relay_to_channel(h.now, relay, addr(PEER), &mut buf, 5),
+        PeerRelay::NoChannel
+    );
+    assert_eq!(h.bind(addr(C), 0x4444, addr(PEER)).class, Class::Success);
+    match h
+        .server
+        .relay_to_channel(h.now, relay, addr(PEER), &mut buf, 5)
+    {
+        PeerRelay::Channel { transmit, len } => {
+            assert_eq!(
+                (transmit.to, &buf[..len]),
+                (addr(C), &channel_frame(0x4444, b"hello")[..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let frame = channel_frame(0x4444, b"up");
+    match h
+        .server
+        .relay_channel_data(h.now, addr(C), addr(common::SERVER), &frame)
+    {
+        ClientRelay::Relayed { transmit, data } => assert_eq!(
+            (transmit.from, transmit.to, data),
+            (relay, addr(PEER), &b"up"[..])
+        ),
+        other => panic!("{other:?}"),
+    }
+    // After the permission lapses (300 s) both fast paths drop.
+    h.advance(Duration::from_secs(300));
+    assert_eq!(
+        h.server
+            .relay_to_channel(h.now, relay, addr(PEER), &mut buf, 5),
+        PeerRelay::Dropped
+    );
+    assert_eq!(
+        h.server
+            .relay_channel_data(h.now, addr(C), addr(common::SERVER), &frame),
+        ClientRelay::Dropped
+    );
+    assert_eq!(
+        h.server
+            .relay_channel_data(h.now, addr(C), addr(common::SERVER), b"\x00\x01"),
+        ClientRelay::NotChannelData
+    );
+}
