@@ -358,19 +358,40 @@ fn host_name(o: &PunchOutcome, h: Option<HostId>) -> &'static str {
     }
 }
 
-fn fate_text(o: &PunchOutcome, f: &Fate) -> String {
+/// Names a NAT box of a punch run: A's chain is built first, then B's.
+fn nat_owner(a_layers: usize, nat: icebreaker_sim::NatId) -> String {
+    if nat.0 < a_layers {
+        format!("A's NAT {}", nat.0 + 1)
+    } else {
+        format!("B's NAT {}", nat.0 - a_layers + 1)
+    }
+}
+
+fn cause_text(cause: &icebreaker_sim::DropCause, a_layers: usize) -> String {
+    match cause {
+        icebreaker_sim::DropCause::Nat { nat, reason } => {
+            format!("{reason} ({})", nat_owner(a_layers, *nat))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn fate_text(o: &PunchOutcome, f: &Fate, a_layers: usize) -> String {
     match f {
         Fate::Delivered { host, from, .. } => {
             format!("delivered to {} (from {from})", host_name(o, Some(*host)))
         }
-        Fate::Dropped(cause) => format!("dropped: {cause}"),
+        Fate::Dropped(cause) => format!("dropped: {}", cause_text(cause, a_layers)),
         Fate::InFlight => "in flight".into(),
     }
 }
 
 /// Peer-to-peer packets grouped by sender, destination and fate: (sender, to, fate, count,
 /// first time).
-fn punch_groups(o: &PunchOutcome) -> Vec<(&'static str, SocketAddr, String, usize, Duration)> {
+fn punch_groups(
+    o: &PunchOutcome,
+    a_layers: usize,
+) -> Vec<(&'static str, SocketAddr, String, usize, Duration)> {
     let mut groups: BTreeMap<(Duration, &'static str, SocketAddr, String), usize> = BTreeMap::new();
     let mut first: BTreeMap<(&'static str, SocketAddr, String), Duration> = BTreeMap::new();
     for f in &o.fates {
@@ -382,7 +403,7 @@ fn punch_groups(o: &PunchOutcome) -> Vec<(&'static str, SocketAddr, String, usiz
             // Traffic the STUN server answered explains nothing about punching.
             continue;
         }
-        let text = fate_text(o, &f.fate);
+        let text = fate_text(o, &f.fate, a_layers);
         let key = (sender, f.to, text.clone());
         let t = *first.entry(key).or_insert(f.sent);
         *groups.entry((t, sender, f.to, text)).or_insert(0) += 1;
@@ -413,7 +434,10 @@ pub fn punch_json(o: &PunchOutcome, a: &NatSpec, b: &NatSpec) -> Value {
                     "delivered",
                     json!({"host": host_name(o, Some(host)), "from": from.to_string(), "to": to.to_string()}),
                 ),
-                Fate::Dropped(cause) => ("dropped", json!({"reason": cause.to_string()})),
+                Fate::Dropped(cause) => (
+                    "dropped",
+                    json!({"reason": cause_text(&cause, a.layers.len())}),
+                ),
                 Fate::InFlight => ("in-flight", Value::Null),
             };
             json!({
@@ -461,7 +485,7 @@ pub fn render_punch(o: &PunchOutcome, a: &NatSpec, b: &NatSpec) -> String {
         );
     }
     out += "packets between the peers (grouped by sender, destination and fate)\n";
-    for (sender, to, text, n, t) in punch_groups(o) {
+    for (sender, to, text, n, t) in punch_groups(o, a.layers.len()) {
         out += &format!(
             "  {:>8.1} ms  {sender} -> {to:<22} x{n:<4} {text}\n",
             t.as_secs_f64() * 1000.0
