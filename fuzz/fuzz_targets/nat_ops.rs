@@ -1,2 +1,3 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_nat::fuzz_ops(std::time::Instant::now(), data));
+use std::time::Instant;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_nat::fuzz_ops(Instant::now(), data));
