@@ -1463,7 +1463,9 @@ impl Agent {
             }
             None => local,
         };
-        let valid = if valid_local == local {
+        // Valid pairs that are not in the check list are bounded too: past the cap, the checked
+        // pair stands for its valid pair.
+        let valid = if valid_local == local || self.pairs.len() >= self.config.max_pairs * 2 {
             pair
         } else {
             match self
@@ -1826,9 +1828,11 @@ impl Agent {
                     }
                     w.finish_with_integrity(key, Integrity::Sha1, true)
                 });
-            // A consent check is one request without retransmissions beyond the interval.
+            // A consent check retransmits like any STUN transaction (RFC 7675 §5.1), but
+            // finishes before the next one is due: 4 sends over 1.75 s, 2.75 s in all with a
+            // 250 ms RTO, within the 4 s minimum interval.
             let config = TransactionConfig {
-                max_sends: 1,
+                max_sends: 4,
                 last_wait: 4,
                 ..self.config.check_transaction
             };

@@ -67,6 +67,8 @@
 
 mod agent;
 mod candidate;
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, Error, Event, Received, RecvError, State, Stats, Transmit,
