@@ -77,8 +77,14 @@ const TID: [u8; 12] = [
     0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
 ];
 
+/// The mapped address every encoder writes (a constant, so that no encoder pays for parsing).
+const MAPPED: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(192, 0, 2, 1),
+    32853,
+));
+
 fn mapped() -> SocketAddr {
-    "192.0.2.1:32853".parse().unwrap()
+    MAPPED
 }
 
 // ----- icebreaker-stun ---------------------------------------------------------------------

@@ -402,7 +402,44 @@ impl<'a> Message<'a> {
 
     /// The first visible attribute of type `attr_type`, raw.
     pub fn get_raw(&self, attr_type: AttributeType) -> Option<RawAttribute<'a>> {
-        self.attributes().find(|a| a.attr_type == attr_type)
+        let buf = self.buf;
+        // The integrity attributes and FINGERPRINT never occur in the ordinary region (parse
+        // closes it at the first of them); the visible ones sit at the offsets parse recorded.
+        let tail = match attr_type {
+            crate::attributes::MESSAGE_INTEGRITY => Some(self.integrity),
+            crate::attributes::MESSAGE_INTEGRITY_SHA256 => Some(self.integrity_sha256),
+            crate::attributes::FINGERPRINT => Some(self.fingerprint),
+            _ => None,
+        };
+        if let Some(at) = tail {
+            let at = at? as usize;
+            let len = usize::from(be16(buf, at + 2));
+            let value = buf.get(at + 4..at + 4 + len)?;
+            return Some(RawAttribute {
+                attr_type,
+                value,
+                offset: at,
+            });
+        }
+        // One tight walk over the ordinary region, which parse has already validated.
+        let end = self.plain_end as usize;
+        let mut pos = HEADER_LEN;
+        while pos < end {
+            let &[t0, t1, l0, l1] = buf.get(pos..pos + 4)? else {
+                return None;
+            };
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            if u16::from_be_bytes([t0, t1]) == attr_type.0 {
+                let value = buf.get(pos + 4..pos + 4 + len)?;
+                return Some(RawAttribute {
+                    attr_type,
+                    value,
+                    offset: pos,
+                });
+            }
+            pos += 4 + ((len + 3) & !3);
+        }
+        None
     }
 
     /// The first visible attribute of type `A`, decoded. `Ok(None)` when absent.

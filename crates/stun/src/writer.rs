@@ -128,7 +128,11 @@ impl<'b> MessageWriter<'b> {
             .ok_or(EncodeError::BufferTooSmall { needed: end })?;
         slot[..2].copy_from_slice(&ty.0.to_be_bytes());
         slot[2..4].copy_from_slice(&len16.to_be_bytes());
-        slot[4 + value_len..].fill(0);
+        if padded != value_len {
+            // Zero the last word, which holds the padding; the value is written over the rest
+            // of it afterwards. (A fixed 4-byte store instead of a variable-length fill.)
+            slot[4 + padded - 4..4 + padded].copy_from_slice(&[0; 4]);
+        }
         self.len = end;
         self.set_length(end);
         Ok(&mut self.buf[start + 4..start + 4 + value_len])
