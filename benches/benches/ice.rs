@@ -21,7 +21,10 @@ static GLOBAL: benches::Counting = benches::Counting;
 const LINE: &str = "candidate:842163049 1 udp 1677729535 198.51.100.7 40000 typ srflx raddr 10.0.0.2 rport 50000 generation 0 network-id 1 network-cost 10";
 
 fn creds(c: char) -> Credentials {
-    Credentials { ufrag: c.to_string().repeat(4), pwd: c.to_string().repeat(24) }
+    Credentials {
+        ufrag: c.to_string().repeat(4),
+        pwd: c.to_string().repeat(24),
+    }
 }
 
 /// A controlled agent with one host candidate and the peer's credentials, plus a valid check
@@ -29,21 +32,32 @@ fn creds(c: char) -> Credentials {
 fn answering_agent() -> (Agent, Vec<u8>, SocketAddr, SocketAddr) {
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     let peer: SocketAddr = "192.0.2.2:6000".parse().unwrap();
-    let mut agent = Agent::new(AgentConfig { rng_seed: [1; 32], ..Default::default() }, creds('b'));
+    let mut agent = Agent::new(
+        AgentConfig {
+            rng_seed: [1; 32],
+            ..Default::default()
+        },
+        creds('b'),
+    );
     agent.add_host_candidate(local, 1).unwrap();
     agent.set_remote_credentials(creds('a'));
     agent.start(Instant::now());
     let key = Key::short_term(&creds('b').pwd).unwrap();
     let mut buf = vec![0u8; 256];
-    let n = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, TransactionId::new([9; 12]))
-        .and_then(|mut w| {
-            w.push(&Username("bbbb:aaaa"))?;
-            w.push(&Priority(1_853_817_087))?;
-            w.push(&IceControlling(42))?;
-            w.push(&UseCandidate)?;
-            w.finish_with_integrity(&key, Integrity::Sha1, true)
-        })
-        .unwrap();
+    let n = MessageWriter::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([9; 12]),
+    )
+    .and_then(|mut w| {
+        w.push(&Username("bbbb:aaaa"))?;
+        w.push(&Priority(1_853_817_087))?;
+        w.push(&IceControlling(42))?;
+        w.push(&UseCandidate)?;
+        w.finish_with_integrity(&key, Integrity::Sha1, true)
+    })
+    .unwrap();
     buf.truncate(n);
     (agent, buf, peer, local)
 }
@@ -53,7 +67,9 @@ fn answer_check(c: &mut Criterion) {
     let now = Instant::now();
     let mut out = Vec::with_capacity(256);
     let mut answer = || {
-        agent.handle_receive(now, peer, local, black_box(&check)).unwrap();
+        agent
+            .handle_receive(now, peer, local, black_box(&check))
+            .unwrap();
         // Drain the answer (and anything else the agent wants to send).
         while agent.poll_transmit(&mut out).is_some() {}
     };
@@ -65,15 +81,28 @@ fn answer_check(c: &mut Criterion) {
 fn checklist(c: &mut Criterion) {
     let remote: Vec<Candidate> = (0..20)
         .map(|i| {
-            Candidate::parse(&format!("candidate:{i} 1 udp {} 198.51.100.{} {} typ host", 2_000_000_000 - i, i + 1, 40000 + i))
-                .unwrap()
+            Candidate::parse(&format!(
+                "candidate:{i} 1 udp {} 198.51.100.{} {} typ host",
+                2_000_000_000 - i,
+                i + 1,
+                40000 + i
+            ))
+            .unwrap()
         })
         .collect();
     c.bench_function("ice/checklist_20x20", |b| {
         b.iter(|| {
-            let mut agent = Agent::new(AgentConfig { controlling: true, rng_seed: [2; 32], ..Default::default() }, creds('a'));
+            let mut agent = Agent::new(
+                AgentConfig {
+                    controlling: true,
+                    rng_seed: [2; 32],
+                    ..Default::default()
+                },
+                creds('a'),
+            );
             for i in 0..20u16 {
-                let local = SocketAddr::new(format!("192.0.2.{}", i + 1).parse().unwrap(), 5000 + i);
+                let local =
+                    SocketAddr::new(format!("192.0.2.{}", i + 1).parse().unwrap(), 5000 + i);
                 agent.add_host_candidate(local, 1).unwrap();
             }
             for r in &remote {
@@ -94,8 +123,12 @@ fn candidate_parse(c: &mut Criterion) {
     eprintln!("ice candidate parse: zero-copy {zero_copy:.2}, owned {owned:.2} allocations per op");
     let mut g = c.benchmark_group("ice/candidate_parse");
     g.throughput(criterion::Throughput::Bytes(LINE.len() as u64));
-    g.bench_function("zero_copy", |b| b.iter(|| icebreaker_sdp::Candidate::parse(black_box(LINE)).unwrap()));
-    g.bench_function("owned", |b| b.iter(|| Candidate::parse(black_box(LINE)).unwrap()));
+    g.bench_function("zero_copy", |b| {
+        b.iter(|| icebreaker_sdp::Candidate::parse(black_box(LINE)).unwrap())
+    });
+    g.bench_function("owned", |b| {
+        b.iter(|| Candidate::parse(black_box(LINE)).unwrap())
+    });
     g.finish();
 }
 

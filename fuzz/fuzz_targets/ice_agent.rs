@@ -1,2 +1,5 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_ice::fuzz::fuzz_agent(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| icebreaker_ice::fuzz::fuzz_agent(
+    std::time::Instant::now(),
+    data
+));

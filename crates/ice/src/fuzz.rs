@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use icebreaker_stun::attributes::{IceControlled, IceControlling, Priority, UseCandidate, Username};
+use icebreaker_stun::attributes::{
+    IceControlled, IceControlling, Priority, UseCandidate, Username,
+};
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::{Class, Integrity, MessageWriter, Method, TransactionId};
 
@@ -12,21 +14,31 @@ use crate::{Agent, AgentConfig, Candidate, Credentials};
 
 /// The candidate grammar: whatever parses writes back to a line that parses to the same thing.
 pub fn fuzz_candidate(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else { return };
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(c) = Candidate::parse(text) {
         let line = c.to_string();
-        let again = Candidate::parse(&line).unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"));
+        let again =
+            Candidate::parse(&line).unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"));
         assert_eq!(c, again, "{line}");
     }
 }
 
 /// The agent fed a sequence of operations decoded from `data`: raw datagrams, datagrams signed
 /// with the right credentials (so the authenticated paths run), remote candidate lines, and
-/// timer ticks. Checks that the agent's state stays within its limits.
-pub fn fuzz_agent(data: &[u8]) {
+/// timer ticks. Checks that the agent's state stays within its limits. `epoch` is the virtual
+/// start time (the fuzz target passes the clock's reading; sans-IO code never reads it).
+pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 5000);
-    let ours = Credentials { ufrag: "ufra".into(), pwd: "local-password-0123456789".into() };
-    let theirs = Credentials { ufrag: "peer".into(), pwd: "remote-password-012345678".into() };
+    let ours = Credentials {
+        ufrag: "ufra".into(),
+        pwd: "local-password-0123456789".into(),
+    };
+    let theirs = Credentials {
+        ufrag: "peer".into(),
+        pwd: "remote-password-012345678".into(),
+    };
     let config = AgentConfig {
         controlling: data.first().is_some_and(|b| b & 1 == 1),
         lite: data.first().is_some_and(|b| b & 6 == 6),
@@ -39,7 +51,7 @@ pub fn fuzz_agent(data: &[u8]) {
     let mut agent = Agent::new(config, ours.clone());
     let _ = agent.add_host_candidate(local, 1);
     agent.set_remote_credentials(theirs);
-    let mut now = Instant::now();
+    let mut now = epoch;
     agent.start(now);
     let key = Key::new(ours.pwd.as_bytes());
     let mut rest = data.get(1..).unwrap_or_default();
@@ -50,7 +62,12 @@ pub fn fuzz_agent(data: &[u8]) {
         let (payload, next) = tail.split_at(n);
         rest = next;
         let from = SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(203, 0, 113, payload.first().copied().unwrap_or(1))),
+            IpAddr::V4(Ipv4Addr::new(
+                203,
+                0,
+                113,
+                payload.first().copied().unwrap_or(1),
+            )),
             1000 + u16::from(payload.get(1).copied().unwrap_or(0)),
         );
         match op % 5 {
@@ -65,7 +82,8 @@ pub fn fuzz_agent(data: &[u8]) {
                 }
             }
             2 => {
-                now += Duration::from_millis(u64::from(payload.first().copied().unwrap_or(50)) * 20);
+                now +=
+                    Duration::from_millis(u64::from(payload.first().copied().unwrap_or(50)) * 20);
                 agent.handle_timeout(now);
             }
             3 => {
@@ -75,20 +93,25 @@ pub fn fuzz_agent(data: &[u8]) {
                 t[..4].copy_from_slice(&tid.to_be_bytes());
                 let flags = payload.get(2).copied().unwrap_or(0);
                 let mut out = [0u8; 200];
-                let written = MessageWriter::new(&mut out, Class::Request, Method::BINDING, TransactionId::new(t))
-                    .and_then(|mut w| {
-                        w.push(&Username("ufra:peer"))?;
-                        w.push(&Priority(u32::from(flags) << 16 | 0xff))?;
-                        if flags & 1 == 1 {
-                            w.push(&IceControlling(u64::from(flags)))?;
-                        } else {
-                            w.push(&IceControlled(u64::from(flags)))?;
-                        }
-                        if flags & 2 == 2 {
-                            w.push(&UseCandidate)?;
-                        }
-                        w.finish_with_integrity(&key, Integrity::Sha1, flags & 4 == 4)
-                    });
+                let written = MessageWriter::new(
+                    &mut out,
+                    Class::Request,
+                    Method::BINDING,
+                    TransactionId::new(t),
+                )
+                .and_then(|mut w| {
+                    w.push(&Username("ufra:peer"))?;
+                    w.push(&Priority(u32::from(flags) << 16 | 0xff))?;
+                    if flags & 1 == 1 {
+                        w.push(&IceControlling(u64::from(flags)))?;
+                    } else {
+                        w.push(&IceControlled(u64::from(flags)))?;
+                    }
+                    if flags & 2 == 2 {
+                        w.push(&UseCandidate)?;
+                    }
+                    w.finish_with_integrity(&key, Integrity::Sha1, flags & 4 == 4)
+                });
                 if let Ok(len) = written {
                     let _ = agent.handle_receive(now, from, local, &out[..len]);
                 }

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut n = 0;
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -17,7 +19,12 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 
 #[test]
 fn ice_agent_corpus() {
-    assert!(replay("ice_agent", icebreaker_ice::fuzz::fuzz_agent) > 0);
+    assert!(
+        replay("ice_agent", |d| icebreaker_ice::fuzz::fuzz_agent(
+            std::time::Instant::now(),
+            d
+        )) > 0
+    );
 }
 
 #[test]
@@ -38,7 +45,7 @@ fn agent_survives_pseudo_random_inputs() {
             x ^= x << 17;
             data.push((x >> 24) as u8);
         }
-        icebreaker_ice::fuzz::fuzz_agent(&data);
+        icebreaker_ice::fuzz::fuzz_agent(std::time::Instant::now(), &data);
         icebreaker_ice::fuzz::fuzz_candidate(&data);
     }
 }

@@ -20,6 +20,18 @@
 //! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
+//! ## Example: one connection attempt on the simulated internet
+//!
+//! ```
+//! use icebreaker::scenario::{Scenario, run};
+//!
+//! // A behind a port-restricted NAT, B behind a symmetric one: only a TURN relay works.
+//! let attempt = Scenario::new("port-restricted".parse().unwrap(), "symmetric".parse().unwrap(), 7);
+//! let outcome = run(&attempt).unwrap();
+//! assert!(outcome.connected);
+//! assert_eq!(outcome.verdict(), "relay");
+//! ```
+//!
 //! Exit codes: 0 success, 1 a check or a network operation failed (an `invalid` verdict, no
 //! answer from the server), 2 bad input (unusable arguments, malformed hex or STUN).
 
