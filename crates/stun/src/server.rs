@@ -40,6 +40,18 @@ pub struct ServerConfig {
     pub mapped_address: bool,
 }
 
+impl ServerConfig {
+    /// An RFC 5780 server: `primary` is A1:P1, `other` is A2:P2 (a different IP and port).
+    /// The server then answers on all four combinations of the two IPs and ports.
+    pub fn rfc5780(primary: SocketAddr, other: SocketAddr) -> Self {
+        Self {
+            primary: Some(primary),
+            other: Some(other),
+            ..Self::default()
+        }
+    }
+}
+
 /// One answer written by [`BindingServer::respond`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reply {

@@ -187,10 +187,14 @@ impl ClientTransaction {
         msg.class().is_response() && msg.transaction_id() == self.tid
     }
 
-    /// Completes the transaction if `msg` answers it; returns whether it did. Integrity, if the
-    /// request used any, is the caller's to check before calling this.
+    /// Completes the transaction if `msg` answers it; returns whether it did. A response whose
+    /// FINGERPRINT is wrong is not an answer (RFC 8489 §7.3: it is not a STUN message for us).
+    /// Integrity, if the request used any, is the caller's to check before calling this.
     pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
         if self.is_finished() || !self.matches(msg) {
+            return false;
+        }
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
             return false;
         }
         self.state = TransactionState::Done {
@@ -317,5 +321,32 @@ mod tests {
         );
         assert_eq!(tx.poll_timeout(), None);
         assert!(tx.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn response_with_a_wrong_fingerprint_is_not_an_answer() {
+        let now = Instant::now();
+        let mut tx = ClientTransaction::new(
+            now,
+            "192.0.2.1:3478".parse().unwrap(),
+            request([5; 12]),
+            Default::default(),
+        )
+        .unwrap();
+        assert!(tx.poll_transmit().is_some());
+        let mut buf = [0u8; 28];
+        let n = MessageWriter::new(
+            &mut buf,
+            Class::Success,
+            Method::BINDING,
+            TransactionId::new([5; 12]),
+        )
+        .unwrap()
+        .finish(true)
+        .unwrap();
+        buf[n - 1] ^= 1;
+        assert!(!tx.handle_response(now, &Message::parse(&buf[..n]).unwrap()));
+        buf[n - 1] ^= 1;
+        assert!(tx.handle_response(now, &Message::parse(&buf[..n]).unwrap()));
     }
 }
