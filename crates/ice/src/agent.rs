@@ -395,6 +395,8 @@ pub struct Agent {
     pending_mdns: Vec<Candidate>,
     pairs: Vec<Pair>,
     triggered: VecDeque<usize>,
+    /// Whether the initial Waiting states are set for every pair formed so far.
+    unfrozen: bool,
     gathers: Vec<Gather>,
     relays: Vec<Relay>,
     unstarted_gathers: Vec<(SocketAddr, u16, SocketAddr)>,
@@ -455,6 +457,7 @@ impl Agent {
             pending_mdns: Vec::new(),
             pairs: Vec::new(),
             triggered: VecDeque::new(),
+            unfrozen: true,
             gathers: Vec::new(),
             relays: Vec::new(),
             unstarted_gathers: Vec::new(),
@@ -986,7 +989,7 @@ impl Agent {
             p.remote = remote;
             p.priority = priority;
             p.foundation = foundation;
-            self.unfreeze_initial();
+            self.unfrozen = false;
             return Some(worst.0);
         }
         let foundation = (l.cand.foundation.clone(), r.foundation.clone());
@@ -1005,7 +1008,7 @@ impl Agent {
             nominating: false,
             rtt: None,
         });
-        self.unfreeze_initial();
+        self.unfrozen = false;
         if self.started && self.next_check.is_none() {
             self.next_check = self.now;
         }
@@ -1685,6 +1688,11 @@ impl Agent {
     fn send_next_check(&mut self, now: Instant) -> bool {
         if self.config.lite {
             return false;
+        }
+        if !self.unfrozen {
+            // Pairs formed since the last check: set the initial states once, not per pair.
+            self.unfreeze_initial();
+            self.unfrozen = true;
         }
         let all_selected = (1..=self.config.components).all(|c| self.selected.contains_key(&c));
         let next = loop {
