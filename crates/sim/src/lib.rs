@@ -17,6 +17,9 @@
 //! link, too big for the MTU, no route. Captures at a host or either side of a NAT box become pcap
 //! files (LINKTYPE_RAW with real IPv4/IPv6 and UDP headers) that tshark reads.
 //!
+//! Tests sweep seeds with [`seeds_from_env`]: `SIM_SEEDS=0..200 cargo test -p icebreaker-sim`
+//! replays 200 seeds (a small range by default); a failing assertion or [`SimError`] names the seed.
+//!
 //! [`punch`] runs the UDP hole-punching scenario between two NAT specs, and [`discovery`] builds
 //! the RFC 5780 topology; both take the wire codec or endpoints from the caller, so this crate
 //! depends on `icebreaker-nat` only.
