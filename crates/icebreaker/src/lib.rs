@@ -18,6 +18,7 @@
 //! - [`sdp`]: `icebreaker sdp parse|fmt`, SDP validation and the canonical form;
 //! - [`sim`]: `icebreaker sim nat-type|punch|run|matrix` on the simulated internet;
 //! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
+//! - [`peer`]: the sans-IO Peer, ICE with SDP offer/answer and the JSON signalling messages;
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
 //! ## Example: one connection attempt on the simulated internet
@@ -40,6 +41,7 @@ pub mod client;
 pub mod decode;
 pub mod demo;
 pub mod entropy;
+pub mod peer;
 pub mod scenario;
 pub mod sdp;
 pub mod server;

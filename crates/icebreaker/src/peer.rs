@@ -1,0 +1,882 @@
+//! The sans-IO `Peer`: an ICE [`Agent`] composed with SDP offer/answer and the JSON signalling
+//! messages of DESIGN.md.
+//!
+//! A `Peer` does no I/O and reads no clock, exactly like the agent it wraps. The loop:
+//!
+//! ```text
+//! handle_signal(now, msg)            a signalling message from the other side (or the user)
+//! handle_receive(now, from, to, d)   a datagram that arrived on one of the peer's sockets
+//! handle_timeout(now)                once poll_timeout() has passed
+//! poll_transmit(&mut buf)            datagrams to send (from, to)
+//! poll_signal()                      messages to signal (offer, answer, candidate) or report
+//!                                    (state, selected, message, error)
+//! poll_timeout()                     when to call handle_timeout next
+//! poll_event()                       typed events: state, selected pair, application data
+//! ```
+//!
+//! The session is data-only: one `m=application 9 UDP/DTLS/SCTP webrtc-datachannel` section with
+//! `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the candidates known when the
+//! description is made, and `end-of-candidates` once gathering is done; candidates found later
+//! are trickled as `{"type":"candidate",...}` messages. The offerer is the controlling agent.
+//!
+//! **Application data are raw UDP datagrams over the selected pair.** DTLS and SCTP (what a
+//! browser's data channel runs over ICE) are out of scope: a browser's offer is understood and its
+//! ICE checks are answered, but its data channel will not open. Two icebreaker peers talk fine.
+//!
+//! The same `Peer` runs under the tokio driver ([`crate::driver`]) and, through its
+//! [`Endpoint`] implementation, inside the simulator.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use icebreaker_ice::{
+    Agent, AgentConfig, Candidate, Credentials, Event as IceEvent, Received, State, Transmit,
+};
+use icebreaker_sdp::{
+    Attribute, Connection, Group, IceOptions, Media, MediaType, SessionBuilder, SessionDescription,
+};
+use icebreaker_sim::{Datagram, Endpoint};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+
+/// The largest signalling message accepted (one JSON line or one WebSocket frame).
+pub const MAX_SIGNAL_LEN: usize = 64 * 1024;
+/// The most signals queued for the application before the oldest reports are dropped.
+const MAX_QUEUED_SIGNALS: usize = 4096;
+/// The most received datagrams queued as events.
+const MAX_QUEUED_EVENTS: usize = 4096;
+/// The component everything runs on (BUNDLE and rtcp-mux: one).
+const COMPONENT: u16 = 1;
+
+/// One signalling message, as a JSON object with a `type` (DESIGN.md, "Signalling messages").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Signal {
+    /// A session description offer.
+    Offer {
+        /// The SDP text.
+        sdp: String,
+    },
+    /// A session description answer.
+    Answer {
+        /// The SDP text.
+        sdp: String,
+    },
+    /// A trickled candidate; an empty (or null) `candidate` means end-of-candidates.
+    Candidate {
+        /// `candidate:...`, or empty for end-of-candidates.
+        #[serde(default, deserialize_with = "null_as_empty")]
+        candidate: String,
+        /// The media section's mid.
+        #[serde(rename = "sdpMid", default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        /// The media section's index.
+        #[serde(
+            rename = "sdpMLineIndex",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        sdp_mline_index: Option<u32>,
+    },
+    /// The ICE connection state (out): new, checking, connected, completed, failed,
+    /// disconnected, closed.
+    State {
+        /// The state's name.
+        state: String,
+    },
+    /// The selected pair (out), as candidate lines.
+    Selected {
+        /// The local candidate.
+        local: String,
+        /// The remote candidate.
+        remote: String,
+    },
+    /// Application data to send (in).
+    Send {
+        /// The text.
+        data: String,
+    },
+    /// Application data received (out), UTF-8 (lossy).
+    Message {
+        /// The text.
+        data: String,
+    },
+    /// Something went wrong (out); processing goes on.
+    Error {
+        /// What, for a person.
+        message: String,
+    },
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Why a signalling message was not understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignalError {
+    /// Longer than [`MAX_SIGNAL_LEN`].
+    TooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Not a JSON object of a known shape.
+    Json {
+        /// serde_json's account (line, column and reason).
+        reason: String,
+    },
+}
+
+impl fmt::Display for SignalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len } => write!(
+                f,
+                "message of {len} bytes is over the limit of {MAX_SIGNAL_LEN} bytes"
+            ),
+            Self::Json { reason } => write!(f, "not a signalling message: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for SignalError {}
+
+impl Signal {
+    /// Parses one message. A browser's `RTCIceCandidate.toJSON()` (no `type`, a `candidate`
+    /// field) is taken as a candidate message, so it can be fed in as it is.
+    ///
+    /// # Errors
+    /// Over [`MAX_SIGNAL_LEN`], not JSON, or not a known message.
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_LEN {
+            return Err(SignalError::TooLarge { len: text.len() });
+        }
+        let json = |e: serde_json::Error| SignalError::Json {
+            reason: e.to_string(),
+        };
+        let mut value: serde_json::Value = serde_json::from_str(text.trim()).map_err(json)?;
+        if let Some(obj) = value.as_object_mut()
+            && !obj.contains_key("type")
+            && obj.contains_key("candidate")
+        {
+            obj.insert("type".into(), "candidate".into());
+        }
+        serde_json::from_value(value).map_err(json)
+    }
+
+    /// The message as one JSON line (without the newline).
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether the message goes to the other peer (offer, answer, candidate), rather than being
+    /// a report for the local user (state, selected, message, error).
+    pub fn is_for_remote(&self) -> bool {
+        matches!(
+            self,
+            Self::Offer { .. } | Self::Answer { .. } | Self::Candidate { .. }
+        )
+    }
+
+    fn error(message: impl fmt::Display) -> Self {
+        Self::Error {
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Which side of the offer/answer exchange a peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Makes the offer; the controlling ICE agent.
+    Offerer,
+    /// Waits for an offer and answers; the controlled ICE agent.
+    Answerer,
+}
+
+/// A peer's settings.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Offerer or answerer.
+    pub role: Role,
+    /// The agent's settings; `controlling` is set from the role.
+    pub agent: AgentConfig,
+    /// Local socket addresses: each becomes a host candidate.
+    pub host_addresses: Vec<SocketAddr>,
+}
+
+/// What a peer reports to the program driving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The ICE state changed.
+    State(State),
+    /// A pair was selected: (local, remote).
+    Selected(Box<(Candidate, Candidate)>),
+    /// Application data arrived over the selected pair.
+    Data(Vec<u8>),
+}
+
+/// Why a remote description was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DescriptionError {
+    /// Not valid SDP.
+    Sdp(String),
+    /// No media section to run ICE for.
+    NoMedia,
+    /// Neither the bundled section nor the session carries `ice-ufrag` and `ice-pwd`.
+    NoCredentials,
+    /// An offer to the offerer, or an answer to the answerer (or a second one).
+    WrongState(&'static str),
+}
+
+impl fmt::Display for DescriptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sdp(e) => write!(f, "invalid SDP: {e}"),
+            Self::NoMedia => f.write_str("the description has no usable m= section"),
+            Self::NoCredentials => f.write_str(
+                "the description has no ICE credentials (a=ice-ufrag and a=ice-pwd) for its bundled transport",
+            ),
+            Self::WrongState(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for DescriptionError {}
+
+/// The sans-IO peer; see the module documentation.
+#[derive(Debug)]
+pub struct Peer {
+    agent: Agent,
+    role: Role,
+    session_id: u64,
+    /// Our description has been sent: later candidates are trickled.
+    described: bool,
+    /// The remote description has been applied.
+    remote_applied: bool,
+    /// Local candidates (lines) not yet in a description nor trickled.
+    pending_local: Vec<String>,
+    gathering_done: bool,
+    /// The mid and m-line index our candidates belong to.
+    mid: String,
+    mline: u32,
+    /// The remote offer's sections, to mirror in the answer: (kind, proto, formats, mid).
+    remote_sections: Vec<(String, String, String, Option<String>)>,
+    signals: VecDeque<Signal>,
+    events: VecDeque<Event>,
+    /// Application datagrams ready to go: where, and the bytes.
+    outgoing: VecDeque<(Transmit, Vec<u8>)>,
+    scratch: Vec<u8>,
+    now: Option<Instant>,
+}
+
+impl Peer {
+    /// A peer with fresh credentials drawn from `config.agent.rng_seed`. An offerer starts
+    /// gathering at once and its offer is ready from [`poll_signal`](Self::poll_signal); an
+    /// answerer waits for an offer.
+    pub fn new(mut config: PeerConfig, now: Instant) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(config.agent.rng_seed);
+        let creds = Credentials::random(&mut rng);
+        // RFC 8829 §5.2.1: a session id of at most 63 bits.
+        let session_id = rng.next_u64() >> 1;
+        config.agent.controlling = config.role == Role::Offerer;
+        let mut agent = Agent::new(config.agent, creds);
+        let mut signals = VecDeque::new();
+        for a in &config.host_addresses {
+            if let Err(e) = agent.add_host_candidate(*a, COMPONENT) {
+                signals.push_back(Signal::error(format_args!("host candidate {a}: {e}")));
+            }
+        }
+        let mut peer = Self {
+            agent,
+            role: config.role,
+            session_id,
+            described: false,
+            remote_applied: false,
+            pending_local: Vec::new(),
+            gathering_done: false,
+            mid: "0".into(),
+            mline: 0,
+            remote_sections: Vec::new(),
+            signals,
+            events: VecDeque::new(),
+            outgoing: VecDeque::new(),
+            scratch: Vec::new(),
+            now: Some(now),
+        };
+        if peer.role == Role::Offerer {
+            peer.agent.start(now);
+            peer.drain_agent();
+            match peer.description() {
+                // The offer goes first, before the state reports of the start.
+                Ok(sdp) => peer.signals.push_front(Signal::Offer { sdp }),
+                Err(e) => {
+                    peer.push_signal(Signal::error(format_args!("cannot build the offer: {e}")))
+                }
+            }
+            peer.described = true;
+        }
+        peer
+    }
+
+    /// The wrapped ICE agent (read-only).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Offerer or answerer.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The ICE state.
+    pub fn state(&self) -> State {
+        self.agent.state()
+    }
+
+    /// Whether data can be sent (a pair is selected).
+    pub fn is_connected(&self) -> bool {
+        self.agent.send_path(COMPONENT).is_ok()
+    }
+
+    /// Handles one signalling message from the other peer (offer, answer, candidate) or from
+    /// the local user (send). Problems become [`Signal::Error`] messages.
+    pub fn handle_signal(&mut self, now: Instant, msg: Signal) {
+        self.now = Some(now);
+        match msg {
+            Signal::Offer { sdp } => {
+                if let Err(e) = self.apply_remote(now, &sdp, true) {
+                    self.push_signal(Signal::error(format_args!("offer refused: {e}")));
+                }
+            }
+            Signal::Answer { sdp } => {
+                if let Err(e) = self.apply_remote(now, &sdp, false) {
+                    self.push_signal(Signal::error(format_args!("answer refused: {e}")));
+                }
+            }
+            Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            } => self.remote_candidate(&candidate, sdp_mid.as_deref(), sdp_mline_index),
+            Signal::Send { data } => self.send(data.as_bytes()),
+            Signal::Error { message } => {
+                tracing::warn!("the other side reports an error: {message}");
+            }
+            Signal::State { .. } | Signal::Selected { .. } | Signal::Message { .. } => {
+                // Reports of the other side: nothing to do.
+            }
+        }
+        self.drain_agent();
+    }
+
+    /// Sends application data over the selected pair (a raw datagram); an error message when no
+    /// pair is selected yet.
+    pub fn send(&mut self, data: &[u8]) {
+        let mut buf = Vec::with_capacity(data.len() + 36);
+        match self.agent.send(COMPONENT, data, &mut buf) {
+            Ok(t) => self.outgoing.push_back((t, buf)),
+            Err(e) => self.push_signal(Signal::error(format_args!("cannot send: {e}"))),
+        }
+    }
+
+    /// Feeds a datagram that arrived on local socket `to` from `from`.
+    pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.now = Some(now);
+        match self.agent.handle_receive(now, from, to, data) {
+            Ok(Received::Data { data, .. }) => {
+                self.push_signal(Signal::Message {
+                    data: String::from_utf8_lossy(data).into_owned(),
+                });
+                if self.events.len() < MAX_QUEUED_EVENTS {
+                    self.events.push_back(Event::Data(data.to_vec()));
+                }
+            }
+            Ok(Received::Stun) => {}
+            Err(e) => tracing::trace!(%from, "datagram ignored: {e}"),
+        }
+        self.drain_agent();
+    }
+
+    /// Runs the timers; call when [`poll_timeout`](Self::poll_timeout) has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        self.agent.handle_timeout(now);
+        self.drain_agent();
+    }
+
+    /// The next datagram to send: its bytes replace the contents of `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some((t, data)) = self.outgoing.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&data);
+            return Some(t);
+        }
+        let t = self.agent.poll_transmit(buf);
+        // Sending may have produced events (a relay allocated ...).
+        self.drain_agent();
+        t
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.agent.poll_timeout()
+    }
+
+    /// The next typed event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next signalling message, for the other peer ([`Signal::is_for_remote`]) or for the
+    /// local user.
+    pub fn poll_signal(&mut self) -> Option<Signal> {
+        self.signals.pop_front()
+    }
+
+    fn push_signal(&mut self, s: Signal) {
+        if self.signals.len() >= MAX_QUEUED_SIGNALS {
+            self.signals.pop_front();
+        }
+        self.signals.push_back(s);
+    }
+
+    /// Moves the agent's events into signals and typed events.
+    fn drain_agent(&mut self) {
+        while let Some(e) = self.agent.poll_event() {
+            match e {
+                IceEvent::LocalCandidate(c) => {
+                    let line = c.to_string();
+                    if self.described {
+                        self.push_signal(Signal::Candidate {
+                            candidate: line,
+                            sdp_mid: Some(self.mid.clone()),
+                            sdp_mline_index: Some(self.mline),
+                        });
+                    } else if self.pending_local.len() < 64 {
+                        self.pending_local.push(line);
+                    }
+                }
+                IceEvent::GatheringComplete => {
+                    self.gathering_done = true;
+                    if self.described {
+                        self.push_signal(Signal::Candidate {
+                            candidate: String::new(),
+                            sdp_mid: Some(self.mid.clone()),
+                            sdp_mline_index: Some(self.mline),
+                        });
+                    }
+                }
+                IceEvent::StateChanged(s) => {
+                    self.push_signal(Signal::State {
+                        state: s.as_str().into(),
+                    });
+                    self.events.push_back(Event::State(s));
+                }
+                IceEvent::SelectedPair { local, remote, .. } => {
+                    self.push_signal(Signal::Selected {
+                        local: local.to_string(),
+                        remote: remote.to_string(),
+                    });
+                    self.events
+                        .push_back(Event::Selected(Box::new((local, remote))));
+                }
+                IceEvent::ResolveMdns(name) => {
+                    // Resolving mDNS names needs a multicast DNS client, which the runtime does
+                    // not have: the candidate is dropped (peer-reflexive discovery still works).
+                    tracing::debug!("cannot resolve mDNS candidate {name}; dropped");
+                    self.agent.resolve_mdns(&name, None);
+                }
+                IceEvent::RoleChanged { controlling } => {
+                    tracing::debug!(controlling, "ICE role changed after a conflict");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Our description: the answer mirrors the offer's sections (rejecting all but ours), the
+    /// offer has one data section.
+    fn description(&mut self) -> Result<String, icebreaker_sdp::Error> {
+        let creds = self.agent.local_credentials().clone();
+        let lines: Vec<String> = self
+            .pending_local
+            .drain(..)
+            .map(|l| l.strip_prefix("candidate:").unwrap_or(&l).to_owned())
+            .collect();
+        let candidates: Vec<icebreaker_sdp::Candidate<'_>> = lines
+            .iter()
+            .filter_map(|l| icebreaker_sdp::Candidate::parse(l).ok())
+            .collect();
+        let (mid, end) = (self.mid.clone(), self.gathering_done);
+        let ours = || {
+            let mut m = Media::new(
+                MediaType::Application,
+                9,
+                "UDP/DTLS/SCTP",
+                "webrtc-datachannel",
+            )
+            .with_connection(Connection::ip4("0.0.0.0"))
+            .with(Attribute::IceUfrag(&creds.ufrag))
+            .with(Attribute::IcePwd(&creds.pwd))
+            .with(Attribute::IceOptions(IceOptions("trickle")));
+            m = m.with(Attribute::Mid(&mid));
+            for c in &candidates {
+                m = m.with(Attribute::Candidate(*c));
+            }
+            if end {
+                m = m.with(Attribute::EndOfCandidates);
+            }
+            m
+        };
+        let mut b = SessionBuilder::new(self.session_id, 1);
+        if self.remote_sections.is_empty() {
+            b.attribute(&Attribute::Group(Group {
+                semantics: "BUNDLE",
+                mids: &self.mid,
+            }));
+            b.media(&ours());
+        } else {
+            b.attribute(&Attribute::Group(Group {
+                semantics: "BUNDLE",
+                mids: &self.mid,
+            }));
+            for (i, (kind, proto, formats, mid)) in self.remote_sections.iter().enumerate() {
+                if i as u32 == self.mline {
+                    b.media(&ours());
+                } else {
+                    // RFC 8829 §5.3.1: a section we do not take is rejected with port 0.
+                    let mut m = Media::new(MediaType::Other(kind), 0, proto, formats)
+                        .with_connection(Connection::ip4("0.0.0.0"));
+                    if let Some(mid) = mid {
+                        m = m.with(Attribute::Mid(mid));
+                    }
+                    b.media(&m);
+                }
+            }
+        }
+        b.build()
+    }
+
+    fn apply_remote(
+        &mut self,
+        now: Instant,
+        sdp: &str,
+        is_offer: bool,
+    ) -> Result<(), DescriptionError> {
+        match (is_offer, self.role, self.remote_applied) {
+            (_, _, true) => {
+                return Err(DescriptionError::WrongState(
+                    "a remote description was already applied (renegotiation is not supported)",
+                ));
+            }
+            (true, Role::Offerer, _) => {
+                return Err(DescriptionError::WrongState(
+                    "this peer is the offerer: it expects an answer",
+                ));
+            }
+            (false, Role::Answerer, _) => {
+                return Err(DescriptionError::WrongState(
+                    "this peer is the answerer: it expects an offer",
+                ));
+            }
+            _ => {}
+        }
+        let desc = icebreaker_sdp::parse(sdp).map_err(|e| DescriptionError::Sdp(e.to_string()))?;
+        let (index, section) = bundled_section(&desc).ok_or(DescriptionError::NoMedia)?;
+        let ice = |name: fn(&Attribute<'_>) -> Option<String>| {
+            section.find(name).or_else(|| desc.find(name))
+        };
+        let ufrag = ice(|a| match a {
+            Attribute::IceUfrag(u) => Some((*u).to_owned()),
+            _ => None,
+        });
+        let pwd = ice(|a| match a {
+            Attribute::IcePwd(p) => Some((*p).to_owned()),
+            _ => None,
+        });
+        let (Some(ufrag), Some(pwd)) = (ufrag, pwd) else {
+            return Err(DescriptionError::NoCredentials);
+        };
+        self.agent
+            .set_remote_credentials(Credentials { ufrag, pwd });
+        self.remote_applied = true;
+        if is_offer {
+            self.mline = index as u32;
+            self.mid = section.mid().unwrap_or("0").to_owned();
+            self.remote_sections = desc
+                .media
+                .iter()
+                .map(|m| {
+                    (
+                        media_kind(m.kind).to_owned(),
+                        m.proto.to_owned(),
+                        m.formats.to_owned(),
+                        m.mid().map(str::to_owned),
+                    )
+                })
+                .collect();
+        }
+        for c in section.candidates() {
+            match Candidate::try_from(c) {
+                Ok(c) => {
+                    if let Err(e) = self.agent.add_remote_candidate(c) {
+                        tracing::debug!("remote candidate ignored: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!("remote candidate ignored: {e}"),
+            }
+        }
+        let end = |a: &Attribute<'_>| matches!(a, Attribute::EndOfCandidates).then_some(());
+        if section.find(end).or_else(|| desc.find(end)).is_some() {
+            self.agent.end_of_remote_candidates();
+        }
+        if is_offer {
+            self.agent.start(now);
+            self.drain_agent();
+            match self.description() {
+                Ok(sdp) => self.push_signal(Signal::Answer { sdp }),
+                Err(e) => {
+                    self.push_signal(Signal::error(format_args!("cannot build the answer: {e}")));
+                }
+            }
+            self.described = true;
+        }
+        Ok(())
+    }
+
+    fn remote_candidate(&mut self, line: &str, mid: Option<&str>, mline: Option<u32>) {
+        // With BUNDLE, only the bundled transport's candidates matter (browsers trickle the
+        // same candidates for every section before the answer arrives).
+        if self.remote_applied
+            && (mid.is_some_and(|m| m != self.mid)
+                || (mid.is_none() && mline.is_some_and(|i| i != self.mline)))
+        {
+            return;
+        }
+        let line = line.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        if line.is_empty() {
+            self.agent.end_of_remote_candidates();
+            return;
+        }
+        match Candidate::parse(line) {
+            Ok(c) => {
+                if let Err(e) = self.agent.add_remote_candidate(c) {
+                    self.push_signal(Signal::error(format_args!("candidate ignored: {e}")));
+                }
+            }
+            Err(e) => self.push_signal(Signal::error(format_args!("bad candidate: {e}"))),
+        }
+    }
+}
+
+fn media_kind<'a>(k: MediaType<'a>) -> &'a str {
+    match k {
+        MediaType::Audio => "audio",
+        MediaType::Video => "video",
+        MediaType::Text => "text",
+        MediaType::Application => "application",
+        MediaType::Message => "message",
+        MediaType::Image => "image",
+        MediaType::Other(s) => s,
+    }
+}
+
+/// The section whose transport carries everything: the first mid of the BUNDLE group (RFC 8843
+/// §7.2.1, the offerer's tagged section), else the first section with a port.
+fn bundled_section<'d, 'a>(desc: &'d SessionDescription<'a>) -> Option<(usize, &'d Media<'a>)> {
+    if let Some(first) = desc.bundle().and_then(|mut mids| mids.next())
+        && let Some(found) = desc
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.mid() == Some(first))
+    {
+        return Some(found);
+    }
+    desc.media
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.port != 0)
+        .or_else(|| desc.media.iter().enumerate().next())
+}
+
+impl Endpoint for Peer {
+    fn handle_receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        Self::handle_receive(self, now, from, to, data);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Self::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Datagram> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        let t = Self::poll_transmit(self, &mut buf);
+        let out = t.map(|t| Datagram {
+            from: t.from,
+            to: t.to,
+            data: Bytes::copy_from_slice(&buf),
+        });
+        self.scratch = buf;
+        out
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Self::poll_timeout(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(role: Role, seed: u8) -> PeerConfig {
+        PeerConfig {
+            role,
+            agent: AgentConfig {
+                rng_seed: [seed; 32],
+                ..AgentConfig::default()
+            },
+            host_addresses: vec![SocketAddr::from(([192, 0, 2, seed], 5000))],
+        }
+    }
+
+    #[test]
+    fn parse_signals() {
+        let c = Signal::parse(
+            r#"{"type":"candidate","candidate":"candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
+        );
+        assert!(matches!(
+            c,
+            Ok(Signal::Candidate {
+                sdp_mline_index: Some(0),
+                ..
+            })
+        ));
+        // A browser's RTCIceCandidate.toJSON(), without a type.
+        let b = Signal::parse(
+            r#"{"candidate":"","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"x"}"#,
+        );
+        assert!(matches!(b, Ok(Signal::Candidate { ref candidate, .. }) if candidate.is_empty()));
+        assert!(matches!(
+            Signal::parse(r#"{"type":"candidate","candidate":null}"#),
+            Ok(Signal::Candidate { .. })
+        ));
+        assert!(matches!(
+            Signal::parse("hello"),
+            Err(SignalError::Json { .. })
+        ));
+        assert!(matches!(
+            Signal::parse(r#"{"type":"nope"}"#),
+            Err(SignalError::Json { .. })
+        ));
+        let huge = format!(
+            r#"{{"type":"send","data":"{}"}}"#,
+            "x".repeat(MAX_SIGNAL_LEN)
+        );
+        assert!(matches!(
+            Signal::parse(&huge),
+            Err(SignalError::TooLarge { .. })
+        ));
+        assert_eq!(
+            Signal::Send { data: "hi".into() }.to_json(),
+            r#"{"type":"send","data":"hi"}"#
+        );
+    }
+
+    #[test]
+    fn offer_is_a_data_section_with_ice() {
+        let mut a = Peer::new(config(Role::Offerer, 1), Instant::now());
+        let Some(Signal::Offer { sdp }) = a.poll_signal() else {
+            panic!("no offer");
+        };
+        for needle in [
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n",
+            "c=IN IP4 0.0.0.0\r\n",
+            "a=ice-options:trickle\r\n",
+            "a=mid:0\r\n",
+            "a=group:BUNDLE 0\r\n",
+            "a=candidate:",
+            "a=ice-ufrag:",
+            "a=ice-pwd:",
+        ] {
+            assert!(sdp.contains(needle), "{needle:?} missing from\n{sdp}");
+        }
+        icebreaker_sdp::parse_strict(&sdp).unwrap();
+    }
+
+    #[test]
+    fn no_credentials_is_an_error_message() {
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+        b.handle_signal(Instant::now(), Signal::Offer { sdp: sdp.into() });
+        let Some(Signal::Error { message }) = b.poll_signal() else {
+            panic!("no error");
+        };
+        assert!(message.contains("no ICE credentials"), "{message}");
+        b.handle_signal(
+            Instant::now(),
+            Signal::Offer {
+                sdp: "garbage".into(),
+            },
+        );
+        assert!(matches!(b.poll_signal(), Some(Signal::Error { .. })));
+    }
+
+    /// A Chrome offer with audio, video and data, BUNDLEd on the audio section.
+    const BROWSER_OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1 2\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=candidate:1 1 udp 2122260223 192.0.2.7 50000 typ host generation 0\r\n\
+a=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\n\
+a=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\n\
+a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=mid:2\r\na=sctp-port:5000\r\n";
+
+    #[test]
+    fn answers_a_browser_offer() {
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        b.handle_signal(
+            Instant::now(),
+            Signal::Offer {
+                sdp: BROWSER_OFFER.into(),
+            },
+        );
+        let mut answer = None;
+        while let Some(s) = b.poll_signal() {
+            if let Signal::Answer { sdp } = s {
+                answer = Some(sdp);
+            }
+        }
+        let answer = answer.expect("an answer");
+        let parsed = icebreaker_sdp::parse_strict(&answer).unwrap();
+        assert_eq!(parsed.media.len(), 3);
+        assert_eq!(parsed.media[0].port, 9);
+        assert_eq!(parsed.media[0].mid(), Some("0"));
+        assert_eq!(parsed.media[1].port, 0);
+        assert_eq!(b.agent().remote_candidates().len(), 1);
+        // A trickled candidate for another section of the bundle is ignored; one for ours is not.
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(r#"{"candidate":"candidate:2 1 udp 2122260223 192.0.2.8 50000 typ host","sdpMid":"2","sdpMLineIndex":2}"#).unwrap(),
+        );
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(r#"{"candidate":"candidate:2 1 udp 2122260223 192.0.2.9 50000 typ host","sdpMid":"0","sdpMLineIndex":0}"#).unwrap(),
+        );
+        assert_eq!(b.agent().remote_candidates().len(), 2);
+    }
+}
