@@ -1031,3 +1031,58 @@ pub(crate) fn candidate_standalone<'a>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_lists_leave_a_trailing_separator() {
+        assert_eq!(list1("0 1 2", TOKEN, b' ').ok(), Some(("", "0 1 2")));
+        // The separator is not consumed when no item follows it.
+        assert_eq!(list1("0 1 ", TOKEN, b' ').ok(), Some((" ", "0 1")));
+        assert!(list1(" 0", TOKEN, b' ').is_err());
+    }
+
+    #[test]
+    fn parse_numbers_refuse_overflow() {
+        assert_eq!(num::<u16>("65535 x").ok(), Some((" x", 65535)));
+        let Err(nom::Err::Failure(e)) = num::<u16>("65536") else {
+            panic!("overflow")
+        };
+        assert_eq!((e.at, e.kind), ("65536", ErrorKind::NumberOutOfRange));
+        let Err(nom::Err::Failure(e)) = num::<u64>("99999999999999999999999") else {
+            panic!("u64 overflow")
+        };
+        assert_eq!(e.kind, ErrorKind::NumberOutOfRange);
+        assert!(matches!(num::<u8>("x"), Err(nom::Err::Error(_))));
+    }
+
+    #[test]
+    fn parse_fingerprint_pairs() {
+        assert!(whole("sha-256 AB:cd:01", fingerprint).is_ok());
+        for bad in [
+            "sha-256 AB:C",
+            "sha-256 ABC",
+            "sha-256 AB::CD",
+            "sha-256 :AB",
+        ] {
+            assert!(whole(bad, fingerprint).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_candidate_extensions_come_in_pairs() {
+        let c = whole("1 1 udp 1 ::1 9 typ host a b c d", candidate).expect("pairs");
+        assert_eq!(c.extensions, "a b c d");
+        assert!(whole("1 1 udp 1 ::1 9 typ host a b c", candidate).is_err());
+    }
+
+    #[test]
+    fn classes_stop_on_ascii() {
+        // Non-ASCII bytes are non-whitespace but never token chars: splits stay on char
+        // boundaries either way.
+        assert_eq!(take1("café x", NON_WS).ok(), Some((" x", "café")));
+        assert_eq!(take1("caf\u{e9}", TOKEN).ok(), Some(("\u{e9}", "caf")));
+    }
+}

@@ -58,6 +58,10 @@ fn every_fixture_round_trips() {
         );
         let d = parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(d.to_string(), *text, "{name}");
+        assert!(
+            d.estimated_len() >= text.len(),
+            "{name}: one allocation when writing"
+        );
         // Typed attributes: nothing known fell back to `Other`.
         for a in d
             .attributes
