@@ -178,50 +178,44 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
-    /// Parses `a=` line content.
+    /// Parses `a=` line content into `out`.
+    #[inline]
     fn attribute(
         &mut self,
         no: usize,
         line: &'a str,
         value: &'a str,
-    ) -> Result<Attribute<'a>, Error> {
-        // One pass over the name: find the ':' and check that the name is a token.
-        let mut colon = None;
-        let mut bad_name = value.is_empty();
-        for (k, b) in value.bytes().enumerate() {
-            if b == b':' {
-                colon = Some(k);
-                break;
-            }
-            bad_name |= b <= b' ' || b == 0x7f;
-        }
-        let (name, v) = match colon {
+        out: &mut Vec<Attribute<'a>>,
+    ) -> Result<(), Error> {
+        let (name, v) = match memchr::memchr(b':', value.as_bytes()) {
             Some(p) => (value.get(..p).unwrap_or(value), value.get(p + 1..)),
             None => (value, None),
         };
-        let other = Attribute::Other { name, value: v };
-        if bad_name || name.is_empty() {
-            let at = name.get(..0).unwrap_or(name);
-            self.deviation(
-                no,
-                line,
-                at,
-                ErrorKind::Syntax {
-                    expected: "attribute name",
-                },
-                WarningKind::InvalidAttribute(ErrorKind::Syntax {
-                    expected: "attribute name",
-                }),
-            )?;
-            return Ok(other);
-        }
-        match grammar::attribute(name, v) {
-            Ok(Some(a)) => Ok(a),
-            Ok(None) => Ok(other),
+        let a = match grammar::attribute(name, v) {
+            Ok(Some(a)) => a,
+            // Known names are valid by construction; only an unknown one is checked.
+            Ok(None) => {
+                if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    let at = name.get(..0).unwrap_or(name);
+                    let expected = ErrorKind::Syntax {
+                        expected: "attribute name",
+                    };
+                    self.deviation(
+                        no,
+                        line,
+                        at,
+                        expected,
+                        WarningKind::InvalidAttribute(expected),
+                    )?;
+                }
+                Attribute::Other { name, value: v }
+            }
             Err(e) => self
-                .bad_attribute(no, line, name, v, e)
-                .map(|a| a.unwrap_or(other)),
-        }
+                .bad_attribute(no, line, name, v, e)?
+                .unwrap_or(Attribute::Other { name, value: v }),
+        };
+        out.push(a);
+        Ok(())
     }
 
     fn bad_attribute(
@@ -479,8 +473,7 @@ fn parse_lines<'a>(
                             },
                         ));
                     }
-                    let a = ctx.attribute(no, line, value)?;
-                    m.attributes.push(a);
+                    ctx.attribute(no, line, value, &mut m.attributes)?;
                 }
                 b'c' => {
                     let c = ctx.run(no, line, value, grammar::connection)?;
@@ -612,8 +605,7 @@ fn parse_lines<'a>(
                         },
                     ));
                 }
-                let a = ctx.attribute(no, line, value)?;
-                d.attributes.push(a);
+                ctx.attribute(no, line, value, &mut d.attributes)?;
             }
         }
     }
