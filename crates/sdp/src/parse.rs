@@ -258,7 +258,8 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
         }));
     }
     let newlines = memchr::memchr_iter(b'\n', input.as_bytes()).count();
-    let mut lines: Vec<&'a str> = Vec::with_capacity((newlines + 1).min(limits.max_lines + 1));
+    let mut lines: Vec<&'a str> =
+        Vec::with_capacity((newlines + 1).min(limits.max_lines.saturating_add(1)));
     let mut media_count = 0usize;
     let mut session_attrs = 0usize;
     let bytes = input.as_bytes();
