@@ -66,6 +66,10 @@ pub enum Command {
     TurnServer(crate::turn_server::TurnServerArgs),
     /// Allocate on a TURN server, permit a peer, send it a datagram, print what comes back.
     TurnClient(crate::turn_client::TurnClientArgs),
+    /// WebSocket rooms of two peers relaying signalling messages.
+    SignalServer(crate::signal::SignalServerArgs),
+    /// Connect to another peer (ICE with SDP offer/answer) and exchange messages.
+    Peer(crate::peer_cmd::PeerArgs),
 }
 
 /// Arguments of `icebreaker stun-server`.
@@ -185,6 +189,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sim { command } => crate::sim::run(&command),
         Command::TurnServer(args) => with_runtime("info", move || crate::turn_server::run(args)),
         Command::TurnClient(args) => with_runtime("warn", move || crate::turn_client::run(args)),
+        Command::SignalServer(args) => with_runtime("info", move || crate::signal::run(args)),
+        Command::Peer(args) => with_runtime("warn", move || crate::peer_cmd::run(args)),
     }
 }
 

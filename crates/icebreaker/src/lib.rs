@@ -19,6 +19,8 @@
 //! - [`sim`]: `icebreaker sim nat-type|punch|run|matrix` on the simulated internet;
 //! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
 //! - [`peer`]: the sans-IO Peer, ICE with SDP offer/answer and the JSON signalling messages;
+//! - [`driver`]: the tokio driver of a Peer (interface sockets, timers, signal channels);
+//! - [`peer_cmd`], [`signal`]: `icebreaker peer` and `icebreaker signal-server`;
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
 //! ## Example: one connection attempt on the simulated internet
@@ -40,11 +42,14 @@ pub mod cli;
 pub mod client;
 pub mod decode;
 pub mod demo;
+pub mod driver;
 pub mod entropy;
 pub mod peer;
+pub mod peer_cmd;
 pub mod scenario;
 pub mod sdp;
 pub mod server;
+pub mod signal;
 pub mod sim;
 pub mod target;
 pub mod turn_client;
