@@ -349,10 +349,10 @@ fn discover(
                 d.handle_receive(now, addr(CLIENT), addr(CLIENT), &buf.clone());
                 continue;
             }
-            if let Some(r) = server.respond(t.from, t.to, &buf, &mut out) {
-                if !drop_from(r.from) {
-                    d.handle_receive(now, r.from, r.to, &out[..r.len]);
-                }
+            if let Some(r) = server.respond(t.from, t.to, &buf, &mut out)
+                && !drop_from(r.from)
+            {
+                d.handle_receive(now, r.from, r.to, &out[..r.len]);
             }
         }
         if d.is_finished() {
