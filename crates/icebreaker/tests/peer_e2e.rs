@@ -1,0 +1,312 @@
+//! End to end on loopback: `signal-server` and `peer` processes, a harness playing the other
+//! side of `peer --signal stdio` with the crates directly, bad input everywhere, and the demo.
+//! Every wait is bounded; every child is killed by a guard.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::ChildGuard;
+use futures_util::{SinkExt as _, StreamExt as _};
+use icebreaker::driver::{self, DriverOptions};
+use icebreaker::peer::{PeerConfig, Role, Signal};
+use icebreaker_ice::AgentConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_icebreaker");
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A running `icebreaker` with piped stdin and its stdout lines on a channel.
+struct Proc {
+    _child: ChildGuard,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = ChildGuard(
+            Command::new(BIN)
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn icebreaker"),
+        );
+        let stdin = child.0.stdin.take().expect("stdin");
+        let stdout = child.0.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            _child: child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).expect("write");
+        self.stdin.write_all(b"\n").expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next line that satisfies `pred`, within LIMIT.
+    fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if pred(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {what} within {LIMIT:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+fn signal_server() -> (Proc, String) {
+    let mut p = Proc::spawn(&["signal-server", "--listen", "127.0.0.1:0"]);
+    let first = p.expect("listening on", |l| l.starts_with("listening on "));
+    let addr = first.trim_start_matches("listening on ").to_owned();
+    (p, addr)
+}
+
+#[test]
+fn two_peers_through_signal_server() {
+    let (_server, addr) = signal_server();
+    let url = format!("ws://{addr}/room-e2e");
+    let mut a = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    thread::sleep(Duration::from_millis(200));
+    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    a.send("hello B, plain text");
+    b.expect("A's message", |l| {
+        l == r#"{"type":"message","data":"hello B, plain text"}"#
+    });
+    b.send(r#"{"type":"send","data":"hi A"}"#);
+    a.expect("B's message", |l| {
+        l == r#"{"type":"message","data":"hi A"}"#
+    });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn signal_server_survives_bad_input() {
+    let (_server, addr) = signal_server();
+    let url = format!("ws://{addr}/room-bad");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    let joined = tokio::time::timeout(LIMIT, ws.next())
+        .await
+        .expect("an answer in time")
+        .expect("open")
+        .expect("frame");
+    assert!(
+        joined
+            .to_text()
+            .unwrap_or_default()
+            .contains(r#""type":"joined""#)
+    );
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::text("garbage, not JSON"), "not JSON"),
+        (Message::text("[1,2,3]"), "not a JSON object"),
+        (Message::binary(vec![0u8; 100]), "binary frame"),
+        (
+            Message::text(format!(
+                r#"{{"type":"send","data":"{}"}}"#,
+                "x".repeat(100_000)
+            )),
+            "over the limit",
+        ),
+    ];
+    for (msg, want) in cases {
+        ws.send(msg).await.expect("send");
+        let reply = loop {
+            let m = tokio::time::timeout(LIMIT, ws.next())
+                .await
+                .expect("in time")
+                .expect("open")
+                .expect("frame");
+            if let Message::Text(t) = m {
+                break t.as_str().to_owned();
+            }
+        };
+        assert!(
+            reply.contains(r#""type":"error""#) && reply.contains(want),
+            "{want}: {reply}"
+        );
+    }
+    // Still serving: a second peer joins and gets what the first sends.
+    ws.send(Message::text(r#"{"type":"send","data":"still here"}"#))
+        .await
+        .expect("send");
+    let (mut other, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let m = tokio::time::timeout(LIMIT, other.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            got.push(t.as_str().to_owned());
+        }
+    }
+    assert!(got[0].contains(r#""peers":2"#), "{got:?}");
+    assert_eq!(got[1], r#"{"type":"send","data":"still here"}"#);
+    // A bad room name gets an error too.
+    let (mut bad, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/bad%20room"))
+        .await
+        .expect("connect");
+    let m = tokio::time::timeout(LIMIT, bad.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("frame");
+    assert!(
+        m.to_text().unwrap_or_default().contains("bad room"),
+        "{m:?}"
+    );
+}
+
+/// `peer --signal stdio` as the answerer; this test is the offerer, built from the crates.
+#[tokio::test(flavor = "current_thread")]
+async fn peer_over_stdio_with_a_harness() {
+    let mut child = Proc::spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "answer",
+        "--loopback",
+    ]);
+    // Bad input first: each gets an error line and the process goes on.
+    child.send("{not json");
+    child.expect("a JSON error", |l| {
+        l.contains(r#""type":"error""#) && l.contains("not a signalling message")
+    });
+    child.send(r#"{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"}"#);
+    child.expect("a credentials error", |l| l.contains("no ICE credentials"));
+    child.send(&format!(
+        r#"{{"type":"send","data":"{}"}}"#,
+        "y".repeat(70_000)
+    ));
+    child.expect("a size error", |l| l.contains("over the limit"));
+
+    // The harness: a Peer on the tokio driver, its signals piped to the child.
+    let sockets = driver::bind_sockets(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .await
+        .expect("bind");
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(64);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+    let options = DriverOptions {
+        config: PeerConfig {
+            role: Role::Offerer,
+            agent: AgentConfig {
+                rng_seed: [9; 32],
+                ..AgentConfig::default()
+            },
+            host_addresses: Vec::new(),
+        },
+        auto_role: false,
+    };
+    let task = tokio::spawn(driver::run(
+        options,
+        sockets,
+        in_rx,
+        out_tx,
+        std::future::pending(),
+    ));
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<String>(256);
+    let lines = std::mem::replace(&mut child.lines, mpsc::channel().1);
+    thread::spawn(move || {
+        while let Ok(l) = lines.recv() {
+            if line_tx.blocking_send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let (mut harness_connected, mut child_connected, mut sent, mut got) =
+        (false, false, false, false);
+    while !got {
+        tokio::select! {
+            s = out_rx.recv() => match s.expect("harness running") {
+                s if s.is_for_remote() => child.send(&s.to_json()),
+                Signal::State { state } if state == "connected" => harness_connected = true,
+                Signal::Message { data } => {
+                    assert_eq!(data, "hello harness");
+                    got = true;
+                }
+                _ => {}
+            },
+            l = line_rx.recv() => {
+                let l = l.expect("child running");
+                match Signal::parse(&l).expect("the child prints signalling JSON") {
+                    s if s.is_for_remote() => in_tx.send(s).await.expect("harness"),
+                    Signal::State { state } if state == "connected" => child_connected = true,
+                    Signal::Message { data } => assert_eq!(data, "hello child"),
+                    _ => {}
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => panic!("no exchange within {LIMIT:?}"),
+        }
+        if harness_connected && child_connected && !sent {
+            in_tx
+                .send(Signal::Send {
+                    data: "hello child".into(),
+                })
+                .await
+                .expect("harness");
+            child.send("hello harness");
+            sent = true;
+        }
+    }
+    task.abort();
+}
+
+#[test]
+fn demo_runs_and_exits_0() {
+    let out = common::run_with(&["demo"], None, Duration::from_secs(60));
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("31 direct, 5 through the relay, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("connected in").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("typ relay"), "{}", out.stdout);
+}
