@@ -303,6 +303,8 @@ struct World {
     capture: Option<icebreaker_sim::CaptureId>,
     a: HostId,
     b: HostId,
+    /// B's NAT boxes, innermost first.
+    b_nats: Vec<icebreaker_sim::NatId>,
 }
 
 fn build(sc: &Scenario) -> Result<World, String> {
@@ -365,10 +367,14 @@ fn build(sc: &Scenario) -> Result<World, String> {
         .ok_or("cannot add the TURN server")?;
 
     let mut hosts = Vec::new();
+    let mut b_nats = Vec::new();
     for (name, spec, controlling) in [('A', &sc.a, true), ('B', &sc.b, false)] {
-        let (_nats, realm) = sim
+        let (nats, realm) = sim
             .add_nat_chain(RealmId::PUBLIC, spec, LinkConfig::lan())
             .ok_or_else(|| format!("cannot build the NAT {spec}"))?;
+        if name == 'B' {
+            b_nats = nats;
+        }
         let host_ip = ip(&mut sim, realm)?;
         let config = AgentConfig {
             controlling,
@@ -411,6 +417,7 @@ fn build(sc: &Scenario) -> Result<World, String> {
         capture,
         a: hosts[0],
         b: hosts[1],
+        b_nats,
     })
 }
 
@@ -427,6 +434,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
         capture,
         a,
         b,
+        ..
     } = build(sc)?;
     // Offer and answer are exchanged at the start: credentials both ways.
     let (ca, cb) = (
@@ -576,4 +584,124 @@ pub fn matrix(seed: u64, turn: bool, loss: f64, rtt: Duration) -> Result<Vec<Cel
         }
     }
     Ok(cells)
+}
+
+/// How an attempt went whose B-side NAT rebooted after the connection was up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootOutcome {
+    /// When both agents first connected.
+    pub connected_at: Duration,
+    /// When B's NAT forgot its mappings.
+    pub rebooted_at: Duration,
+    /// When an agent noticed (consent checks unanswered: Disconnected) and both restarted ICE.
+    pub restarted_at: Option<Duration>,
+    /// When both agents were connected again after the restart.
+    pub reconnected_at: Option<Duration>,
+    /// B's address as A used it before the reboot.
+    pub b_before: Option<SocketAddr>,
+    /// B's address as A uses it after the restart.
+    pub b_after: Option<SocketAddr>,
+}
+
+/// Connects A and B, reboots B's NAT(s) `reboot_after` later (every mapping forgotten, so B's
+/// traffic leaves from new public ports), and lets the application do what it should: when an
+/// agent reports Disconnected, both sides restart ICE (RFC 8445 §9) with new credentials and
+/// trickle their candidates again.
+pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<RebootOutcome, String> {
+    let World {
+        mut sim,
+        a,
+        b,
+        b_nats,
+        ..
+    } = build(sc)?;
+    let (ca, cb) = (
+        peer(&mut sim, a).agent.local_credentials().clone(),
+        peer(&mut sim, b).agent.local_credentials().clone(),
+    );
+    let now = sim.now();
+    peer(&mut sim, a).agent.set_remote_credentials(cb);
+    peer(&mut sim, b).agent.set_remote_credentials(ca);
+    peer(&mut sim, a).agent.start(now);
+    peer(&mut sim, b).agent.start(now);
+    let mut out = RebootOutcome {
+        connected_at: Duration::ZERO,
+        rebooted_at: Duration::ZERO,
+        restarted_at: None,
+        reconnected_at: None,
+        b_before: None,
+        b_after: None,
+    };
+    // Phases: 0 connecting, 1 connected (waiting to reboot), 2 rebooted, 3 restarted.
+    let mut phase = 0;
+    loop {
+        for (from, to) in [(a, b), (b, a)] {
+            let events: Vec<IceEvent> =
+                std::iter::from_fn(|| peer(&mut sim, from).agent.poll_event()).collect();
+            for e in events {
+                match e {
+                    IceEvent::LocalCandidate(c) => {
+                        let _ = peer(&mut sim, to).agent.add_remote_candidate(c);
+                    }
+                    IceEvent::GatheringComplete => {
+                        peer(&mut sim, to).agent.end_of_remote_candidates()
+                    }
+                    IceEvent::SelectedPair { remote, .. } if from == a => {
+                        if phase < 2 {
+                            out.b_before = Some(remote.address);
+                        } else {
+                            out.b_after = Some(remote.address);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (sa, sb) = (
+            peer(&mut sim, a).agent.state(),
+            peer(&mut sim, b).agent.state(),
+        );
+        let elapsed = sim.elapsed();
+        match phase {
+            0 if sa == State::Connected && sb == State::Connected => {
+                out.connected_at = elapsed;
+                phase = 1;
+            }
+            1 if elapsed >= out.connected_at + reboot_after => {
+                for nat in &b_nats {
+                    if let Some(n) = sim.nat_mut(*nat) {
+                        n.reboot();
+                    }
+                }
+                out.rebooted_at = elapsed;
+                phase = 2;
+            }
+            2 if [sa, sb]
+                .iter()
+                .any(|s| matches!(s, State::Disconnected | State::Failed)) =>
+            {
+                let now = sim.now();
+                let seed = sc.seed;
+                let fresh = |name: char| Credentials {
+                    ufrag: format!("{name}rst{}", seed % 1000),
+                    pwd: format!("{name}-restarted-password-{seed}"),
+                };
+                peer(&mut sim, a).agent.restart(now, fresh('A'));
+                peer(&mut sim, b).agent.restart(now, fresh('B'));
+                peer(&mut sim, a).agent.set_remote_credentials(fresh('B'));
+                peer(&mut sim, b).agent.set_remote_credentials(fresh('A'));
+                out.restarted_at = Some(elapsed);
+                phase = 3;
+            }
+            3 if sa == State::Connected && sb == State::Connected && out.b_after.is_some() => {
+                out.reconnected_at = Some(elapsed);
+                return Ok(out);
+            }
+            _ => {}
+        }
+        match sim.step(sc.limit) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Ok(out),
+        }
+    }
 }

@@ -189,3 +189,36 @@ fn time_to_connect_is_a_few_round_trips() {
     // Gathering (one RTT to the STUN/TURN servers, which sit mid-way), checks, nomination.
     assert!(rtts < 12.0, "{rtts:.1} RTTs ({t:?})");
 }
+
+#[test]
+fn ice_restart_recovers_after_the_nat_changes_the_peer_public_port() {
+    use icebreaker::scenario::run_with_nat_reboot;
+    for seed in seeds() {
+        // B's NAT assigns random ports, so after a reboot B's traffic leaves from new ones.
+        let mut sc = Scenario::new(
+            "full-cone".parse().unwrap(),
+            "mapping=eim,filtering=apdf,ports=random".parse().unwrap(),
+            seed,
+        );
+        sc.turn = false;
+        sc.limit = Duration::from_secs(120);
+        let out = run_with_nat_reboot(&sc, Duration::from_secs(10)).unwrap();
+        let restarted = out
+            .restarted_at
+            .unwrap_or_else(|| panic!("SIM_SEED={seed}: no agent noticed {out:?}"));
+        // Consent checks notice within the disconnected timeout (10 s) plus one interval.
+        assert!(
+            restarted - out.rebooted_at <= Duration::from_secs(17),
+            "SIM_SEED={seed} {out:?}"
+        );
+        let back = out
+            .reconnected_at
+            .unwrap_or_else(|| panic!("SIM_SEED={seed}: never reconnected {out:?}"));
+        assert!(
+            back - restarted < Duration::from_secs(3),
+            "SIM_SEED={seed} {out:?}"
+        );
+        assert_ne!(out.b_before, out.b_after, "B's public port changed");
+        assert_eq!(out.b_before.unwrap().ip(), out.b_after.unwrap().ip());
+    }
+}

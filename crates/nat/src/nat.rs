@@ -269,6 +269,16 @@ impl Nat {
         now
     }
 
+    /// Forgets every mapping at once, as a NAT that reboots (or a carrier NAT that rebalances its
+    /// pool) does. The next outbound packets get fresh mappings; with sequential or random port
+    /// assignment those are other ports, and packets to the old ones are dropped.
+    pub fn reboot(&mut self) {
+        let keys: Vec<MapKey> = self.mappings.keys().cloned().collect();
+        for key in keys {
+            self.remove(key);
+        }
+    }
+
     fn remove(&mut self, key: MapKey) {
         let Some(entry) = self.mappings.remove(&key) else {
             return;

@@ -547,6 +547,11 @@ impl Sim {
         self.nats.get(nat.0).map(|b| &b.nat)
     }
 
+    /// The NAT box `nat`, mutably: for scenarios that change a NAT mid-run (a reboot, say).
+    pub fn nat_mut(&mut self, nat: NatId) -> Option<&mut Nat> {
+        self.nats.get_mut(nat.0).map(|b| &mut b.nat)
+    }
+
     /// The public addresses of box `nat`.
     pub fn nat_public_ips(&self, nat: NatId) -> Vec<IpAddr> {
         self.nat(nat)
