@@ -5,7 +5,7 @@
 //! cargo xtask fuzz [TARGET] [--secs N]
 //! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
 //! cargo xtask tidy                   text scan of the sans-IO crates
-//! cargo xtask sim [--seeds A..B]     simulator tests in release mode over a seed range
+//! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
 //! ```
 #![allow(missing_docs)]
 
@@ -221,7 +221,27 @@ fn sim(args: &[String]) -> Result {
     }
     run(Command::new(cargo())
         .args(["test", "-p", "icebreaker-sim", "--release"])
-        .env("SIM_SEEDS", seeds))
+        .env("SIM_SEEDS", &seeds))?;
+    // The ICE agents on the simulated internet: the NAT matrix over the seed range, and as many
+    // random topologies as there are seeds.
+    let cases = seeds
+        .split_once("..")
+        .and_then(|(a, b)| Some(b.parse::<u64>().ok()?.saturating_sub(a.parse().ok()?)))
+        .unwrap_or(200)
+        .to_string();
+    run(Command::new(cargo())
+        .args([
+            "test",
+            "-p",
+            "icebreaker",
+            "--release",
+            "--test",
+            "matrix",
+            "--test",
+            "prop_topologies",
+        ])
+        .env("SIM_SEEDS", &seeds)
+        .env("PROPTEST_CASES", cases))
 }
 
 /// Text scan of the sans-IO crates for things they must never do.
