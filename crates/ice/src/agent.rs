@@ -800,6 +800,35 @@ impl Agent {
         }
     }
 
+    /// A server-reflexive candidate learned from `server` (a STUN Binding or a TURN Allocate).
+    fn add_server_reflexive(
+        &mut self,
+        base: SocketAddr,
+        mapped: SocketAddr,
+        component: u16,
+        server: SocketAddr,
+    ) {
+        // RFC 8445 §5.1.3: a reflexive address equal to its base is redundant.
+        if mapped == base || self.locals.len() >= MAX_LOCAL_CANDIDATES {
+            return;
+        }
+        let index = self
+            .locals
+            .iter()
+            .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
+            .count();
+        let foundation = self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
+        let mut c = Candidate::new(
+            CandidateKind::ServerReflexive,
+            mapped,
+            local_preference(&mapped.ip(), index),
+            component,
+            foundation,
+        );
+        c.related = Some(base);
+        self.add_local(c, base, None);
+    }
+
     /// Handles what the TURN clients report: relayed (and server-reflexive) candidates.
     fn relay_events(&mut self) {
         for i in 0..self.relays.len() {
@@ -813,25 +842,8 @@ impl Agent {
                 let relay = &self.relays[i];
                 let (base, component, server) =
                     (relay.base, relay.component, relay.client.server());
-                if let Some(mapped) = mapped.filter(|m| *m != base) {
-                    let index = self
-                        .locals
-                        .iter()
-                        .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
-                        .count();
-                    let foundation =
-                        self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
-                    let mut c = Candidate::new(
-                        CandidateKind::ServerReflexive,
-                        mapped,
-                        local_preference(&mapped.ip(), index),
-                        component,
-                        foundation,
-                    );
-                    c.related = Some(base);
-                    if self.locals.len() < MAX_LOCAL_CANDIDATES {
-                        self.add_local(c, base, None);
-                    }
+                if let Some(mapped) = mapped {
+                    self.add_server_reflexive(base, mapped, component, server);
                 }
                 for (n, address) in relayed.into_iter().enumerate() {
                     if self.locals.len() >= MAX_LOCAL_CANDIDATES {
@@ -1332,30 +1344,9 @@ impl Agent {
                 return Err(RecvError::BadStun);
             }
             if let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() {
-                let (base, component, server) = (
-                    self.gathers[g].base,
-                    self.gathers[g].component,
-                    self.gathers[g].server,
-                );
-                let index = self
-                    .locals
-                    .iter()
-                    .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
-                    .count();
-                let foundation =
-                    self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
-                let mut c = Candidate::new(
-                    CandidateKind::ServerReflexive,
-                    mapped,
-                    local_preference(&mapped.ip(), index),
-                    component,
-                    foundation,
-                );
-                c.related = Some(base);
-                // RFC 8445 §5.1.3: a reflexive address equal to its base is redundant.
-                if mapped != base && self.locals.len() < MAX_LOCAL_CANDIDATES {
-                    self.add_local(c, base, None);
-                }
+                let g = &self.gathers[g];
+                let (base, component, server) = (g.base, g.component, g.server);
+                self.add_server_reflexive(base, mapped, component, server);
             }
             return Ok(());
         }
