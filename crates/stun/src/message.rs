@@ -521,6 +521,12 @@ impl<'a> Message<'a> {
 
     /// Checks whichever integrity attribute the message carries, preferring
     /// MESSAGE-INTEGRITY-SHA256 when both are present (RFC 8489 §9.1.3 and §9.2.4).
+    ///
+    /// This accepts a message protected by MESSAGE-INTEGRITY alone. An agent that negotiated
+    /// SHA-256 (PASSWORD-ALGORITHMS, or a peer known to send it) must call
+    /// [`verify_integrity_sha256`](Self::verify_integrity_sha256) instead: an on-path attacker
+    /// can turn MESSAGE-INTEGRITY-SHA256 into an ignored attribute and leave the SHA-1 tag, a
+    /// downgrade this method cannot see.
     pub fn verify(&self, key: &Key) -> Result<(), IntegrityError> {
         if self.integrity_sha256.is_some() {
             self.verify_integrity_sha256(key)
