@@ -60,7 +60,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "chrome_av_data_4k4",
         include_str!("../../crates/sdp/tests/fixtures/chrome_audio_video_data_offer.sdp"),
     ),
-    ("firefox_offer", include_str!("../../crates/sdp/tests/fixtures/firefox_offer.sdp")),
+    (
+        "firefox_offer",
+        include_str!("../../crates/sdp/tests/fixtures/firefox_offer.sdp"),
+    ),
     (
         "chrome_dc_gathered",
         include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_gathered.sdp"),
@@ -90,10 +93,17 @@ fn msf_parse(t: &str) -> Option<msf_sdp::SessionDescription> {
 /// Prints allocations per parse and per write for every library and fixture.
 fn allocation_table() {
     println!("\nheap allocations per operation (allocations / bytes requested):");
-    println!("{:<20} {:<16} {:>16} {:>16}", "fixture", "library", "parse", "write");
+    println!(
+        "{:<20} {:<16} {:>16} {:>16}",
+        "fixture", "library", "parse", "write"
+    );
     for (name, text) in FIXTURES {
         let row = |lib: &str, parse: (usize, usize, bool), write: Option<(usize, usize)>| {
-            let p = if parse.2 { format!("{} / {}", parse.0, parse.1) } else { "refused".into() };
+            let p = if parse.2 {
+                format!("{} / {}", parse.0, parse.1)
+            } else {
+                "refused".into()
+            };
             let w = write.map_or_else(|| "-".into(), |(a, b)| format!("{a} / {b}"));
             println!("{name:<20} {lib:<16} {p:>16} {w:>16}");
         };
