@@ -321,13 +321,13 @@ fn tidy() -> Result {
                 dir.display()
             ));
         }
-        if let Ok(text) = fs::read_to_string(dir.join("src/lib.rs")) {
-            if !text.contains("```") {
-                problems.push(format!(
-                    "{}/src/lib.rs: crate docs need an example",
-                    dir.display()
-                ));
-            }
+        if let Ok(text) = fs::read_to_string(dir.join("src/lib.rs"))
+            && !text.contains("```")
+        {
+            problems.push(format!(
+                "{}/src/lib.rs: crate docs need an example",
+                dir.display()
+            ));
         }
     }
     if problems.is_empty() {
