@@ -157,7 +157,6 @@ fn fuzz(args: &[String]) -> Result {
         run(Command::new(&c).args(["install", "cargo-fuzz", "--locked"]))?;
     }
     let nightly = nightly_installed();
-    let toolchain: &[&str] = if nightly { &["+nightly"] } else { &[] };
     let sanitizer: &[&str] = if nightly {
         &[]
     } else {
@@ -166,15 +165,29 @@ fn fuzz(args: &[String]) -> Result {
     if !nightly {
         eprintln!("xtask: no nightly toolchain; fuzzing on stable without AddressSanitizer");
     }
+    // `$CARGO` is the stable toolchain's own cargo binary, which does not understand
+    // `+nightly`: go through rustup, and keep the outer cargo's variables away from cargo-fuzz.
+    let cargo_fuzz = |sub: &str| {
+        let mut cmd = if nightly {
+            let mut cmd = Command::new("rustup");
+            cmd.args(["run", "nightly", "cargo"]);
+            cmd
+        } else {
+            Command::new(&c)
+        };
+        cmd.args(["fuzz", sub])
+            .args(sanitizer)
+            .env_remove("CARGO")
+            .env_remove("RUSTC")
+            .env_remove("RUSTDOC")
+            .env_remove("RUSTUP_TOOLCHAIN");
+        cmd
+    };
     let targets = match only {
         Some(t) => vec![t],
         None => fuzz_targets()?,
     };
-    let mut build = Command::new(&c);
-    build
-        .args(toolchain)
-        .args(["fuzz", "build"])
-        .args(sanitizer);
+    let mut build = cargo_fuzz("build");
     if let [one] = targets.as_slice() {
         build.arg(one);
     }
@@ -185,10 +198,7 @@ fn fuzz(args: &[String]) -> Result {
         let corpus = project_root().join("fuzz/corpus").join(t);
         fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
         fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-        run(Command::new(&c)
-            .args(toolchain)
-            .args(["fuzz", "run"])
-            .args(sanitizer)
+        run(cargo_fuzz("run")
             .arg(t)
             .arg(&scratch)
             .arg(&corpus)

@@ -115,7 +115,8 @@ pub struct Candidate {
     /// Kind.
     pub kind: CandidateKind,
     /// `raddr`/`rport`: the related address (base of a reflexive candidate, mapped address of a
-    /// relayed one).
+    /// relayed one). Informational only; a related address that is not an IP address (an FQDN)
+    /// is not kept.
     pub related: Option<SocketAddr>,
     /// Extension attributes (`generation`, `ufrag`, `network-id`, `network-cost`, unknown
     /// ones), in order.
@@ -202,6 +203,13 @@ impl TryFrom<&SdpCandidate<'_>> for Candidate {
     fn try_from(c: &SdpCandidate<'_>) -> Result<Self, CandidateError> {
         if c.component == 0 || c.component > 256 {
             return Err(CandidateError::BadComponent);
+        }
+        // `raddr` and `rport` are the grammar's own words: as extension names they would be
+        // read back as the related address, so such a line has no single meaning.
+        if c.extensions().any(|(n, _)| n == "raddr" || n == "rport") {
+            return Err(CandidateError::Syntax(
+                "raddr or rport used as an extension attribute".into(),
+            ));
         }
         let transport = if c.transport.eq_ignore_ascii_case("udp") {
             Transport::Udp
