@@ -6,8 +6,11 @@
 //! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
 //! cargo xtask tidy                   text scan of the sans-IO crates
 //! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
+//! cargo xtask interop [--keep]       icebreaker against coturn on loopback (see interop.rs)
 //! ```
 #![allow(missing_docs)]
+
+mod interop;
 
 use std::env;
 use std::ffi::OsStr;
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("tidy") => tidy(),
         Some("sim") => sim(&args[1..]),
+        Some("interop") => interop::interop(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -41,8 +45,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B]";
+const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B] | interop [--keep]";
 
 /// The crates that must stay sans-IO: no clock, no global RNG, no threads, no sockets, no async.
 const SANS_IO_CRATES: &[&str] = &["stun", "sdp", "nat", "sim", "turn", "ice"];
