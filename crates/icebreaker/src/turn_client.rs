@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use icebreaker_stun::attributes::AddressFamily;
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_turn::{Client, ClientConfig, Event, Operation, Received, Transport};
 use serde_json::{Value, json};
@@ -285,6 +286,11 @@ pub async fn run(args: TurnClientArgs) -> u8 {
     let mut config = ClientConfig::new(local, server, user, pass);
     config.transport = transport;
     config.rng_seed = seed;
+    // Relay in the peer's family: without REQUESTED-ADDRESS-FAMILY a server allocates IPv4
+    // (RFC 8656 §7.1) and then refuses a permission for an IPv6 peer with 443.
+    if args.peer.is_ipv6() {
+        config.requested_family = Some(AddressFamily::V6);
+    }
     let mut client = Client::new(config);
     let deadline = Instant::now() + Duration::from_millis(args.timeout);
     let result = exchange(
