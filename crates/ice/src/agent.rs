@@ -363,6 +363,26 @@ struct Answer {
     bytes: [u8; ANSWER_MAX],
 }
 
+/// Queues an answer written by `write`, unless the queue is full.
+fn push_answer(
+    answers: &mut VecDeque<Answer>,
+    transmit: Transmit,
+    write: impl FnOnce(&mut [u8]) -> Option<usize>,
+) {
+    if answers.len() >= MAX_ANSWERS {
+        return;
+    }
+    let mut a = Answer {
+        transmit,
+        len: 0,
+        bytes: [0; ANSWER_MAX],
+    };
+    if let Some(n) = write(&mut a.bytes) {
+        a.len = n;
+        answers.push_back(a);
+    }
+}
+
 /// Largest answer: header + XOR-MAPPED-ADDRESS (IPv6) + ERROR-CODE or nothing + MI + FINGERPRINT.
 const ANSWER_MAX: usize = 128;
 /// Answers queued and not yet drained beyond this are dropped.
@@ -388,7 +408,8 @@ pub struct Agent {
     tie_breaker: u64,
     local_creds: Credentials,
     local_key: Key,
-    remote_creds: Option<Credentials>,
+    /// USERNAME of our checks, `remote-ufrag:local-ufrag`, made when the remote credentials arrive.
+    check_username: Option<String>,
     remote_key: Option<Key>,
     locals: Vec<LocalCandidate>,
     remotes: Vec<Candidate>,
@@ -450,7 +471,7 @@ impl Agent {
             tie_breaker,
             rng,
             config,
-            remote_creds: None,
+            check_username: None,
             remote_key: None,
             locals: Vec::new(),
             remotes: Vec::new(),
@@ -702,7 +723,7 @@ impl Agent {
     /// Sets the peer's credentials (from its description). Checks start once they are known.
     pub fn set_remote_credentials(&mut self, creds: Credentials) {
         self.remote_key = Some(key(&creds.pwd));
-        self.remote_creds = Some(creds);
+        self.check_username = Some(format!("{}:{}", creds.ufrag, self.local_creds.ufrag));
     }
 
     /// Adds a remote candidate (signalled or trickled). mDNS candidates raise
@@ -878,7 +899,7 @@ impl Agent {
         }
         self.local_key = key(&local.pwd);
         self.local_creds = local;
-        self.remote_creds = None;
+        self.check_username = None;
         self.remote_key = None;
         self.remotes.clear();
         self.pending_mdns.clear();
@@ -1064,21 +1085,6 @@ impl Agent {
         }
     }
 
-    fn queue_answer(&mut self, transmit: Transmit, write: impl FnOnce(&mut [u8]) -> Option<usize>) {
-        if self.answers.len() >= MAX_ANSWERS {
-            return;
-        }
-        let mut a = Answer {
-            transmit,
-            len: 0,
-            bytes: [0; ANSWER_MAX],
-        };
-        if let Some(n) = write(&mut a.bytes) {
-            a.len = n;
-            self.answers.push_back(a);
-        }
-    }
-
     /// Feeds a datagram that arrived on local socket `to` from `from`.
     pub fn handle_receive<'a>(
         &mut self,
@@ -1148,11 +1154,18 @@ impl Agent {
             return r.map(|()| Received::Stun);
         }
         // Application data is accepted only from validated pairs (and the pre-restart pair).
-        let valid = self.pairs.iter().find(|p| {
+        // The selected pairs carry nearly all of it, so they are looked at first.
+        let from_pair = |p: &&Pair| {
             p.valid.is_some()
                 && self.remotes[p.remote].address == from
                 && self.locals[p.local].base == to
-        });
+        };
+        let valid = self
+            .selected
+            .values()
+            .map(|&i| &self.pairs[i])
+            .find(from_pair)
+            .or_else(|| self.pairs.iter().find(from_pair));
         if let Some(p) = valid {
             return Ok(Received::Data {
                 component: self.remotes[p.remote].component,
@@ -1222,11 +1235,11 @@ impl Agent {
         }
         let use_candidate = msg.has(USE_CANDIDATE);
         // The answer: XOR-MAPPED-ADDRESS of the source, MESSAGE-INTEGRITY, FINGERPRINT.
-        let key = self.local_key.clone();
-        self.queue_answer(Transmit { from: to, to: from }, |buf| {
+        let key = &self.local_key;
+        push_answer(&mut self.answers, Transmit { from: to, to: from }, |buf| {
             let mut w = MessageWriter::new(buf, Class::Success, Method::BINDING, tid).ok()?;
             w.push(&XorMappedAddress(from)).ok()?;
-            w.finish_with_integrity(&key, Integrity::Sha1, true).ok()
+            w.finish_with_integrity(key, Integrity::Sha1, true).ok()
         });
         self.stats.checks_answered += 1;
         if !self.started {
@@ -1306,12 +1319,12 @@ impl Agent {
     }
 
     fn error_answer(&mut self, from: SocketAddr, to: SocketAddr, tid: TransactionId, code: u16) {
-        let key = self.local_key.clone();
-        self.queue_answer(Transmit { from: to, to: from }, |buf| {
+        let key = &self.local_key;
+        push_answer(&mut self.answers, Transmit { from: to, to: from }, |buf| {
             let mut w = MessageWriter::new(buf, Class::Error, Method::BINDING, tid).ok()?;
             w.push(&ErrorCode::bare(code)).ok()?;
             if code == codes::ROLE_CONFLICT {
-                w.finish_with_integrity(&key, Integrity::Sha1, true).ok()
+                w.finish_with_integrity(key, Integrity::Sha1, true).ok()
             } else {
                 w.finish(true).ok()
             }
@@ -1712,35 +1725,37 @@ impl Agent {
         true
     }
 
-    fn start_check(&mut self, now: Instant, pair: usize) {
-        let (Some(remote_creds), Some(remote_key)) = (&self.remote_creds, &self.remote_key) else {
-            return;
+    /// Writes a connectivity check (also used for consent) from local candidate `local`:
+    /// USERNAME, PRIORITY, the role with our tie-breaker, USE-CANDIDATE when nominating,
+    /// MESSAGE-INTEGRITY with the peer's password and FINGERPRINT (RFC 8445 §7.1).
+    fn write_check(&mut self, buf: &mut [u8], local: usize, use_candidate: bool) -> Option<usize> {
+        let (Some(username), Some(key)) = (&self.check_username, &self.remote_key) else {
+            return None;
         };
+        let tid = TransactionId::random(&mut self.rng);
+        let mut w = MessageWriter::new(buf, Class::Request, Method::BINDING, tid).ok()?;
+        w.push(&Username(username)).ok()?;
+        w.push(&Priority(self.prflx_priority(local))).ok()?;
+        if self.controlling {
+            w.push(&IceControlling(self.tie_breaker)).ok()?;
+        } else {
+            w.push(&IceControlled(self.tie_breaker)).ok()?;
+        }
+        if use_candidate {
+            w.push(&UseCandidate).ok()?;
+        }
+        w.finish_with_integrity(key, Integrity::Sha1, true).ok()
+    }
+
+    fn start_check(&mut self, now: Instant, pair: usize) {
+        if self.check_username.is_none() {
+            return;
+        }
         let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
         let use_candidate = self.controlling && self.pairs[pair].nominating;
-        let priority = self.prflx_priority(local);
-        let tid = TransactionId::random(&mut self.rng);
         let mut buf = [0u8; 256];
-        let username_len = remote_creds.ufrag.len() + 1 + self.local_creds.ufrag.len();
-        let mut username = String::with_capacity(username_len);
-        username.push_str(&remote_creds.ufrag);
-        username.push(':');
-        username.push_str(&self.local_creds.ufrag);
-        let written =
-            MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid).and_then(|mut w| {
-                w.push(&Username(&username))?;
-                w.push(&Priority(priority))?;
-                if self.controlling {
-                    w.push(&IceControlling(self.tie_breaker))?;
-                } else {
-                    w.push(&IceControlled(self.tie_breaker))?;
-                }
-                if use_candidate {
-                    w.push(&UseCandidate)?;
-                }
-                w.finish_with_integrity(remote_key, Integrity::Sha1, true)
-            });
-        let Ok(n) = written else {
+        let written = self.write_check(&mut buf, local, use_candidate);
+        let Some(n) = written else {
             self.pairs[pair].state = PairState::Failed;
             return;
         };
@@ -1808,25 +1823,10 @@ impl Agent {
         if self.consent.check.is_none() && self.consent.next_check.is_some_and(|at| now >= at) {
             let interval = self.consent_interval();
             self.consent.next_check = Some(now + interval);
-            let (Some(creds), Some(key)) = (&self.remote_creds, &self.remote_key) else {
-                return;
-            };
             let p = &self.pairs[self.pairs[pair].checked_by];
-            let to = self.remotes[p.remote].address;
-            let tid = TransactionId::random(&mut self.rng);
-            let username = format!("{}:{}", creds.ufrag, self.local_creds.ufrag);
+            let (to, local) = (self.remotes[p.remote].address, p.local);
             let mut buf = [0u8; 256];
-            let written = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid)
-                .and_then(|mut w| {
-                    w.push(&Username(&username))?;
-                    w.push(&Priority(self.prflx_priority(p.local)))?;
-                    if self.controlling {
-                        w.push(&IceControlling(self.tie_breaker))?;
-                    } else {
-                        w.push(&IceControlled(self.tie_breaker))?;
-                    }
-                    w.finish_with_integrity(key, Integrity::Sha1, true)
-                });
+            let written = self.write_check(&mut buf, local, false);
             // A consent check retransmits like any STUN transaction (RFC 7675 §5.1), but
             // finishes before the next one is due: 4 sends over 1.75 s, 2.75 s in all with a
             // 250 ms RTO, within the 4 s minimum interval.
@@ -1835,7 +1835,7 @@ impl Agent {
                 last_wait: 4,
                 ..self.config.check_transaction
             };
-            if let Ok(n) = written {
+            if let Some(n) = written {
                 self.consent.check =
                     ClientTransaction::new(now, to, buf[..n].to_vec(), config).ok();
             }
