@@ -6,7 +6,7 @@
 //! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
 //! cargo xtask tidy                   text scan of the sans-IO crates
 //! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
-//! cargo xtask interop [--keep]       icebreaker against coturn on loopback (see interop.rs)
+//! cargo xtask interop [GROUP..] [--keep]  icebreaker against independent peers on loopback (see interop/)
 //! ```
 #![allow(missing_docs)]
 
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B] | interop [--keep]";
+const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B] | interop [GROUP..] [--keep]";
 
 /// The crates that must stay sans-IO: no clock, no global RNG, no threads, no sockets, no async.
 const SANS_IO_CRATES: &[&str] = &["stun", "sdp", "nat", "sim", "turn", "ice"];

@@ -1,590 +1,65 @@
-//! `cargo xtask interop`: icebreaker against independently written peers, on loopback.
-//!
-//! Today: coturn (Debian's `coturn` package), both ways.
-//! - coturn's `turnserver` as the server (listening on 127.0.0.1 and 127.0.0.2, so it speaks
-//!   RFC 5780, and on ::1): `icebreaker stun-client`, `nat-type` and `turn-client` (UDP and TCP,
-//!   IPv4 and IPv6, a wrong password) against it. What coturn observed is read back from its
-//!   answers (XOR-MAPPED-ADDRESS, OTHER-ADDRESS) and from its verbose log (401 then success,
-//!   per-session relayed packet and byte counts); relayed payloads are compared byte for byte at
-//!   an echo peer run here.
-//! - icebreaker's `stun-server --other` and `turn-server` as the servers: coturn's
-//!   `turnutils_stunclient`, `turnutils_natdiscovery` and `turnutils_uclient` (indications,
-//!   channels, UDP and TCP, client to client) against them, their own reports parsed.
-//!
-//! Every process started here is killed by PID when its guard drops (also on failure or panic),
-//! every wait is bounded, every socket is on loopback. One line per case:
-//! `interop coturn <case>: ok|FAILED|skipped (what the peer observed)`, then
-//! `interop: N passed, M failed, K skipped`.
+//! coturn (Debian's `coturn` package) both ways: its `turnserver` serving icebreaker's clients,
+//! and its `turnutils_*` clients against icebreaker's servers.
 
-use std::fmt::Write as _;
-use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use super::*;
 
-use crate::{Result, cargo, project_root, run};
-
-const REALM: &str = "icebreaker.test";
-const USER: &str = "interop";
-const PASS: &str = "interop-pass-7";
-
-const LO4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const LO4B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-const LO6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
-
-/// How long one tool run may take (uclient alone needs 2-5 s for 20 messages).
-const TOOL_LIMIT: Duration = Duration::from_secs(25);
-/// How long a server may take to answer its first STUN binding request.
-const START_LIMIT: Duration = Duration::from_secs(10);
-/// The echo peer stops by itself after this long, whatever happens to the harness.
-const ECHO_LIFETIME: Duration = Duration::from_secs(300);
-/// Most `turnutils_uclient` runs spent waiting for it to draw RFC 8656 channel numbers.
-const CHANNEL_ATTEMPTS: usize = 200;
-/// Least time between two of those runs (see `uclient_channels`).
-const CHANNEL_PACE: Duration = Duration::from_millis(200);
-
-pub(crate) fn interop(args: &[String]) -> Result {
-    let mut keep = false;
-    for a in args {
-        match a.as_str() {
-            "--keep" => keep = true,
-            other => return Err(format!("unknown interop option {other} (only --keep)")),
-        }
+/// Every coturn case: coturn serving icebreaker, then icebreaker serving coturn's clients.
+pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
+    if let Err(e) = ensure_coturn() {
+        report.case(
+            Case {
+                peer: "coturn",
+                name: "install",
+                roles: "Debian coturn package",
+            },
+            || Verdict::Failed(e),
+        );
+        return;
     }
-    let started = Instant::now();
-    run(Command::new(cargo()).args(["build", "--release", "-p", "icebreaker"]))?;
-    let bin = target_dir().join("release").join("icebreaker");
-    if !bin.exists() {
-        return Err(format!("{} was not built", bin.display()));
-    }
-    ensure_coturn()?;
-    let built = started.elapsed();
-    let dir = std::env::temp_dir().join(format!("icebreaker-interop-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    eprintln!("\n$ interop (scratch directory {})", dir.display());
-
-    let mut report = Report::default();
-    let t = Instant::now();
-    coturn_as_server(&bin, &dir, &mut report);
-    let coturn_server = t.elapsed();
-    let t = Instant::now();
-    icebreaker_as_server(&bin, &dir, &mut report);
-    let icebreaker_server = t.elapsed();
-
-    println!(
-        "interop: timings: build and install {:.1} s, coturn as server {:.1} s, icebreaker as server {:.1} s, total {:.1} s",
-        built.as_secs_f64(),
-        coturn_server.as_secs_f64(),
-        icebreaker_server.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    if report.failed > 0 || keep {
-        println!("interop: logs kept in {}", dir.display());
-    } else {
-        let _ = fs::remove_dir_all(&dir);
-    }
-    println!(
-        "interop: {} passed, {} failed, {} skipped",
-        report.passed, report.failed, report.skipped
-    );
-    if report.failed > 0 {
-        Err(format!("{} interop case(s) failed", report.failed))
-    } else {
-        Ok(())
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                project_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| project_root().join("target"))
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Installs Debian's coturn when `turnserver` is missing (the harness runs as root).
-fn ensure_coturn() -> Result {
-    const TOOLS: &[&str] = &[
-        "turnserver",
-        "turnutils_stunclient",
-        "turnutils_natdiscovery",
-        "turnutils_uclient",
-    ];
-    if TOOLS.iter().all(|t| have(t)) {
-        return Ok(());
-    }
-    run(Command::new("apt-get").args(["update"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "coturn"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    match TOOLS.iter().find(|t| !have(t)) {
-        Some(t) => Err(format!("`{t}` still missing after installing coturn")),
-        None => Ok(()),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reporting
-
-#[derive(Default)]
-struct Report {
-    passed: usize,
-    failed: usize,
-    skipped: usize,
-}
-
-enum Verdict {
-    Ok(String),
-    /// What was observed last; the case's roles are prepended.
-    Failed(String),
-    Skipped(String),
-}
-
-#[derive(Clone, Copy)]
-struct Case<'a> {
-    name: &'a str,
-    /// Who plays what, named in a failure.
-    roles: &'a str,
-}
-
-impl Report {
-    fn case(&mut self, case: Case<'_>, f: impl FnOnce() -> Verdict) {
-        let t = Instant::now();
-        let verdict = f();
-        let took = t.elapsed().as_secs_f64();
-        let line = match verdict {
-            Verdict::Ok(s) => {
-                self.passed += 1;
-                format!("ok ({s})")
-            }
-            Verdict::Failed(s) => {
-                self.failed += 1;
-                format!("FAILED ({}; {s})", case.roles)
-            }
-            Verdict::Skipped(s) => {
-                self.skipped += 1;
-                format!("skipped ({s})")
-            }
-        };
-        println!("interop coturn {}: {line} [{took:.2} s]", case.name);
-    }
-
-    /// Every case of a group fails the same way (its server did not start).
-    fn all_failed(&mut self, cases: &[Case<'_>], why: &str) {
-        for c in cases {
-            self.case(*c, || Verdict::Failed(why.to_string()));
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A process started here; killed and reaped when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-    out: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> std::result::Result<Self, String> {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let out = dir.join(format!("{n:03}-{}.log", sanitize(name)));
-        let file = fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| format!("{}: {e}", out.display()))?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        Ok(Self {
-            name: name.to_string(),
-            child,
-            out,
-        })
-    }
-
-    fn output(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Whether it is still running; when not, its exit and the end of its output.
-    fn alive(&mut self) -> std::result::Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "{} (pid {}) exited with {status}: {}",
-                self.name,
-                self.child.id(),
-                tail(&self.output(), 3)
-            )),
-            Err(e) => Err(format!("{}: {e}", self.name)),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// What a bounded tool run left behind.
-struct Ran {
-    /// Exit code; `None` when killed (timed out or by a signal).
-    code: Option<i32>,
-    timed_out: bool,
-    /// stdout and stderr, interleaved as written.
-    out: String,
-}
-
-impl Ran {
-    fn last_state(&self) -> String {
-        let how = if self.timed_out {
-            "timed out".to_string()
-        } else {
-            match self.code {
-                Some(c) => format!("exit {c}"),
-                None => "killed by a signal".to_string(),
-            }
-        };
-        format!("{how}, last output: {}", tail(&self.out, 2))
-    }
-}
-
-/// Runs a command to completion or until `limit`, killing it then.
-fn run_bounded(name: &str, cmd: &mut Command, dir: &Path, limit: Duration) -> Ran {
-    let mut p = match Proc::spawn(name, cmd, dir) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ran {
-                code: None,
-                timed_out: false,
-                out: e,
-            };
-        }
-    };
-    let deadline = Instant::now() + limit;
-    let (code, timed_out) = loop {
-        match p.child.try_wait() {
-            Ok(Some(status)) => break (status.code(), false),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = p.child.kill();
-                let _ = p.child.wait();
-                break (None, true);
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(_) => break (None, false),
-        }
-    };
-    Ran {
-        code,
-        timed_out,
-        out: p.output(),
-    }
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
-/// The last `n` non-empty lines, joined with " | ".
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    let from = lines.len().saturating_sub(n);
-    let t = lines[from..].join(" | ");
-    if t.is_empty() {
-        "(none)".to_string()
-    } else {
-        t
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sockets
-
-/// A port free for UDP and TCP on every one of `ips`, found by binding port 0 first.
-fn free_port(ips: &[IpAddr], not: &[u16]) -> std::result::Result<u16, String> {
-    for _ in 0..100 {
-        let first = UdpSocket::bind(SocketAddr::new(ips[0], 0)).map_err(|e| e.to_string())?;
-        let port = first.local_addr().map_err(|e| e.to_string())?.port();
-        if not.contains(&port) {
-            continue;
-        }
-        let mut held_udp = vec![first];
-        let mut held_tcp = Vec::new();
-        let mut ok = true;
-        for (i, ip) in ips.iter().enumerate() {
-            let a = SocketAddr::new(*ip, port);
-            if i > 0 {
-                match UdpSocket::bind(a) {
-                    Ok(s) => held_udp.push(s),
-                    Err(_) => ok = false,
-                }
-            }
-            match TcpListener::bind(a) {
-                Ok(s) => held_tcp.push(s),
-                Err(_) => ok = false,
-            }
-        }
-        if ok {
-            return Ok(port);
-        }
-    }
-    Err(format!("no port free on all of {ips:?}"))
-}
-
-/// Sends STUN Binding requests to `to` until one is answered or `limit` passes.
-fn wait_stun(to: SocketAddr, limit: Duration) -> std::result::Result<(), String> {
-    let bind = if to.is_ipv4() {
-        SocketAddr::new(LO4, 0)
-    } else {
-        SocketAddr::new(LO6, 0)
-    };
-    let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .map_err(|e| e.to_string())?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
-    req.extend_from_slice(&nanos.to_be_bytes()[4..]);
-    let deadline = Instant::now() + limit;
-    let mut buf = [0u8; 1500];
-    while Instant::now() < deadline {
-        let _ = sock.send_to(&req, to);
-        let until = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < until {
-            if let Ok((n, from)) = sock.recv_from(&mut buf)
-                && from == to
-                && n >= 20
-                && buf[8..20] == req[8..20]
-                && buf[0] == 0x01
-            {
-                return Ok(());
-            }
-        }
-    }
-    Err(format!(
-        "no answer to a STUN binding request at {to} in {limit:?}"
-    ))
-}
-
-fn wait_tcp(to: SocketAddr, limit: Duration) -> std::result::Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match TcpStream::connect_timeout(&to, Duration::from_millis(200)) {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(format!("no TCP listener at {to}: {e}"));
-            }
-            Err(_) => thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-type Seen = Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>;
-
-/// A UDP echo peer on a thread: sends every datagram back to its source, remembers them all.
-struct Echo {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    seen: Seen,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Echo {
-    fn start(ip: IpAddr) -> std::result::Result<Self, String> {
-        let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .map_err(|e| e.to_string())?;
-        let addr = sock.local_addr().map_err(|e| e.to_string())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen: Seen = Arc::default();
-        let (s, v) = (stop.clone(), seen.clone());
-        let thread = thread::spawn(move || {
-            let end = Instant::now() + ECHO_LIFETIME;
-            let mut buf = vec![0u8; 65_536];
-            while !s.load(Ordering::Relaxed) && Instant::now() < end {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    let data = buf[..n].to_vec();
-                    let _ = sock.send_to(&data, from);
-                    if let Ok(mut g) = v.lock() {
-                        g.push((from, data));
-                    }
-                }
-            }
-        });
-        Ok(Self {
-            addr,
-            stop,
-            seen,
-            thread: Some(thread),
-        })
-    }
-
-    fn take(&self) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.seen
-            .lock()
-            .map(|mut g| std::mem::take(&mut *g))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small parsers
-
-/// The value of `"key":` in one line of icebreaker's compact JSON: a string, the first string
-/// of an array, or a bare literal.
-fn json_field(json: &str, key: &str) -> Option<String> {
-    let pat = format!("\"{key}\":");
-    let rest = &json[json.find(&pat)? + pat.len()..];
-    let rest = rest.strip_prefix('[').unwrap_or(rest);
-    if let Some(r) = rest.strip_prefix('"') {
-        Some(r[..r.find('"')?].to_string())
-    } else {
-        let end = rest.find([',', '}', ']'])?;
-        Some(rest[..end].trim().to_string())
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-/// A payload that differs per run and is not plain ASCII, to compare byte for byte.
-fn payload(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("icebreaker interop {tag} {nanos:09} ❄ über")
-}
-
-/// The number after `key=` in `line`.
-fn num_after(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-// ---------------------------------------------------------------------------------------------
-// coturn as the server
-
-/// coturn's verbose log, read from where a case started.
-struct CoturnLog {
-    path: PathBuf,
-}
-
-impl CoturnLog {
-    fn len(&self) -> usize {
-        fs::read_to_string(&self.path).map_or(0, |s| s.len())
-    }
-
-    fn since(&self, from: usize) -> String {
-        let s = fs::read_to_string(&self.path).unwrap_or_default();
-        s.get(from..).unwrap_or_default().to_string()
-    }
-
-    /// Waits until every needle is in the log after `from`; returns that part of the log.
-    fn wait_for(
-        &self,
-        from: usize,
-        needles: &[&str],
-        limit: Duration,
-    ) -> std::result::Result<String, String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let s = self.since(from);
-            match needles.iter().find(|n| !s.contains(**n)) {
-                None => return Ok(s),
-                Some(n) if Instant::now() >= deadline => {
-                    return Err(format!(
-                        "coturn never logged `{n}`; its last lines: {}",
-                        tail(&s, 3)
-                    ));
-                }
-                Some(_) => thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
+    coturn_as_server(bin, dir, report);
+    icebreaker_as_server(bin, dir, report);
 }
 
 fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
     const SERVER: &str = "coturn turnserver as the server";
     let cases: &[Case<'_>] = &[
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker stun-client (udp4)",
             roles: "coturn turnserver as STUN server, icebreaker stun-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker stun-client (udp6)",
             roles: "coturn turnserver as STUN server, icebreaker stun-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker nat-type (RFC 5780)",
             roles: "coturn turnserver as RFC 5780 server, icebreaker nat-type as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (udp4)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (tcp4)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (udp6)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (tcp6)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
         Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (wrong password)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
@@ -862,10 +337,12 @@ fn icebreaker_as_server(bin: &Path, dir: &Path, report: &mut Report) {
 fn stun_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
     let cases: &[Case<'_>] = &[
         Case {
+            peer: "coturn",
             name: "icebreaker stun-server + turnutils_stunclient -f (RFC 5780)",
             roles: "icebreaker stun-server --other as server, coturn turnutils_stunclient as client",
         },
         Case {
+            peer: "coturn",
             name: "icebreaker stun-server + turnutils_natdiscovery -m -f",
             roles: "icebreaker stun-server --other as server, coturn turnutils_natdiscovery as client",
         },
@@ -1074,26 +551,32 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
     const ROLES: &str = "icebreaker turn-server as TURN server, coturn turnutils_uclient as client";
     let cases: &[Case<'_>] = &[
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (udp, -s indications)",
             roles: ROLES,
         },
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (tcp, -s indications)",
             roles: ROLES,
         },
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (udp, channels)",
             roles: ROLES,
         },
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (tcp, channels)",
             roles: ROLES,
         },
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (-y client to client, -s)",
             roles: ROLES,
         },
         Case {
+            peer: "coturn",
             name: "icebreaker turn-server + turnutils_uclient (-y client to client, channels)",
             roles: ROLES,
         },
@@ -1221,5 +704,26 @@ fn channel_case(dir: &Path, port: u16, flags: &[&str], echo: &Echo, n: u32, how:
             "after {refused} run(s) refused with 400 on ChannelBind: {s}"
         )),
         other => other,
+    }
+}
+
+/// Installs Debian's coturn when `turnserver` is missing (the harness runs as root).
+fn ensure_coturn() -> Result {
+    const TOOLS: &[&str] = &[
+        "turnserver",
+        "turnutils_stunclient",
+        "turnutils_natdiscovery",
+        "turnutils_uclient",
+    ];
+    if TOOLS.iter().all(|t| have(t)) {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "coturn"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    match TOOLS.iter().find(|t| !have(t)) {
+        Some(t) => Err(format!("`{t}` still missing after installing coturn")),
+        None => Ok(()),
     }
 }
