@@ -327,6 +327,9 @@ struct Pair {
     state: PairState,
     foundation: (String, String),
     check: Option<Check>,
+    /// A check cancelled by a triggered check (RFC 8445 §7.3.1.4): never retransmitted, its
+    /// lack of answer is no failure, but an answer within its transaction timeout still counts.
+    cancelled: Option<(Check, Instant)>,
     /// The pair a success on this pair validated (RFC 8445 §7.2.5.3.2); often itself.
     valid: Option<usize>,
     /// For valid pairs: the pair whose checks validated it (where nomination checks go).
@@ -945,7 +948,10 @@ impl Agent {
 
     /// Closes the agent: no more checks or data.
     pub fn close(&mut self) {
-        self.pairs.iter_mut().for_each(|p| p.check = None);
+        self.pairs.iter_mut().for_each(|p| {
+            p.check = None;
+            p.cancelled = None;
+        });
         self.gathers.clear();
         self.consent = Consent::default();
         self.selected.clear();
@@ -1034,6 +1040,7 @@ impl Agent {
             state: PairState::Frozen,
             foundation,
             check: None,
+            cancelled: None,
             valid: None,
             checked_by: index,
             nominated: false,
@@ -1294,7 +1301,18 @@ impl Agent {
         match p.state {
             PairState::Succeeded => {}
             PairState::InProgress => {
-                // The check in flight will do; RFC 8445 allows not cancelling it.
+                // RFC 8445 §7.3.1.4: cancel the check in flight (its answer still counts, but
+                // it is not retransmitted) and check again now. The peer's request just came
+                // through, so a fresh check is likelier to be answered than a retransmission
+                // well into its backoff; this breaks the deadlock where each side's answers are
+                // lost while its own checks get through.
+                let until = now + self.config.check_transaction.total_timeout();
+                p.cancelled = p.check.take().map(|c| (c, until));
+                p.state = PairState::Waiting;
+                if !self.triggered.contains(&pair) {
+                    self.triggered.push_back(pair);
+                }
+                self.next_check.get_or_insert(now);
             }
             PairState::Frozen | PairState::Waiting | PairState::Failed => {
                 p.state = PairState::Waiting;
@@ -1383,11 +1401,12 @@ impl Agent {
             }
             return Err(RecvError::BadStun);
         }
-        let Some(pair) = self.pairs.iter().position(|p| {
-            p.check
-                .as_ref()
-                .is_some_and(|c| c.tx.transaction_id() == tid)
-        }) else {
+        let is_tid = |c: Option<&Check>| c.is_some_and(|c| c.tx.transaction_id() == tid);
+        let Some(pair) = self
+            .pairs
+            .iter()
+            .position(|p| is_tid(p.check.as_ref()) || is_tid(p.cancelled.as_ref().map(|(c, _)| c)))
+        else {
             return Err(RecvError::BadStun);
         };
         let Some(key) = self.remote_key.clone() else {
@@ -1398,8 +1417,23 @@ impl Agent {
             return Err(RecvError::BadStun);
         }
         let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
-        let Some(check) = self.pairs[pair].check.take() else {
-            return Err(RecvError::BadStun);
+        let check = if is_tid(self.pairs[pair].cancelled.as_ref().map(|(c, _)| c)) {
+            // An answer to a cancelled check: a success concludes the pair (the check that
+            // replaced it is then moot); anything else is left to that newer check.
+            let cancelled = self.pairs[pair].cancelled.take();
+            match cancelled {
+                Some((c, _)) if msg.class() == Class::Success => {
+                    self.pairs[pair].check = None;
+                    self.triggered.retain(|&t| t != pair);
+                    c
+                }
+                _ => return Ok(()),
+            }
+        } else {
+            match self.pairs[pair].check.take() {
+                Some(c) => c,
+                None => return Err(RecvError::BadStun),
+            }
         };
         let mut tx = check.tx;
         tx.handle_response(now, msg);
@@ -1500,6 +1534,7 @@ impl Agent {
                             self.remotes[remote].foundation.clone(),
                         ),
                         check: None,
+                        cancelled: None,
                         valid: None,
                         checked_by: pair,
                         nominated: false,
@@ -1612,6 +1647,9 @@ impl Agent {
         // Check transactions.
         let mut failed = false;
         for p in &mut self.pairs {
+            if p.cancelled.as_ref().is_some_and(|&(_, until)| now >= until) {
+                p.cancelled = None;
+            }
             if let Some(c) = &mut p.check {
                 c.tx.handle_timeout(now);
                 if c.tx.state() == TransactionState::TimedOut {
@@ -1681,6 +1719,7 @@ impl Agent {
             let check_pair = self.pairs[best].checked_by;
             self.pairs[check_pair].nominating = true;
             self.pairs[check_pair].check = None;
+            self.pairs[check_pair].cancelled = None;
             self.pairs[check_pair].state = PairState::Waiting;
             self.triggered.retain(|&t| t != check_pair);
             self.triggered.push_front(check_pair);

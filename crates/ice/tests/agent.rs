@@ -18,6 +18,9 @@ fn creds(c: char) -> Credentials {
     }
 }
 
+/// Whether to drop a datagram (from, to, bytes).
+type DropRule = Box<dyn Fn(SocketAddr, SocketAddr, &[u8]) -> bool>;
+
 struct Pair {
     a: Agent,
     b: Agent,
@@ -25,8 +28,8 @@ struct Pair {
     t0: Instant,
     a_events: Vec<Event>,
     b_events: Vec<Event>,
-    /// Drop a datagram from -> to when this says so.
-    drop: Box<dyn Fn(SocketAddr, SocketAddr) -> bool>,
+    /// Drop a datagram (from, to, bytes) when this says so.
+    drop: DropRule,
     delay: Duration,
     in_flight: Vec<(Instant, bool, SocketAddr, SocketAddr, Vec<u8>)>,
 }
@@ -71,7 +74,7 @@ impl Pair {
             t0: now,
             a_events: Vec::new(),
             b_events: Vec::new(),
-            drop: Box::new(|_, _| false),
+            drop: Box::new(|_, _, _| false),
             delay: Duration::from_millis(10),
             in_flight: Vec::new(),
         }
@@ -84,7 +87,7 @@ impl Pair {
         while self.now < end && !until(self) {
             for (from_a, agent) in [(true, &mut self.a), (false, &mut self.b)] {
                 while let Some(t) = agent.poll_transmit(&mut buf) {
-                    if !(self.drop)(t.from, t.to) {
+                    if !(self.drop)(t.from, t.to, &buf) {
                         self.in_flight.push((
                             self.now + self.delay,
                             from_a,
@@ -220,7 +223,7 @@ fn peer_reflexive_candidates_are_learned_from_checks() {
         t0: now,
         a_events: vec![],
         b_events: vec![],
-        drop: Box::new(|_, _| false),
+        drop: Box::new(|_, _, _| false),
         delay: Duration::from_millis(5),
         in_flight: vec![],
     };
@@ -305,7 +308,7 @@ fn no_path_fails_cleanly_after_end_of_candidates() {
         &["192.0.2.2:6000"],
         true,
     );
-    p.drop = Box::new(|_, _| true);
+    p.drop = Box::new(|_, _, _| true);
     p.run(Duration::from_secs(60), |p| {
         p.a.state() == State::Failed && p.b.state() == State::Failed
     });
@@ -325,7 +328,7 @@ fn vanished_peer_loses_consent_within_30_seconds() {
     assert!(p.connected());
     let connected_at = p.now;
     // B vanishes: nothing it sends arrives any more, and nothing reaches it.
-    p.drop = Box::new(|_, _| true);
+    p.drop = Box::new(|_, _, _| true);
     p.run(Duration::from_secs(60), |p| p.a.state() == State::Failed);
     assert_eq!(p.a.state(), State::Failed);
     let lost_after = p.now - connected_at;
@@ -474,6 +477,49 @@ fn mdns_candidates_wait_for_resolution() {
 }
 
 #[test]
+fn a_check_from_the_peer_retriggers_a_check_in_flight() {
+    // RFC 8445 §7.3.1.4: when the peer's check arrives on a pair whose own check is in flight,
+    // that check is cancelled and a new one sent at once. Here B's first answer is lost: A must
+    // not wait for its retransmission timer (250 ms) once B's check has come through.
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    let a_requests: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let b_answers_lost = Rc::new(std::cell::Cell::new(0));
+    let (requests, lost) = (a_requests.clone(), b_answers_lost.clone());
+    p.drop = Box::new(move |from, _, bytes| {
+        let kind = bytes.get(..2);
+        if from == addr("192.0.2.1:5000") && kind == Some(&[0x00, 0x01]) {
+            // Binding request from A: remember its transaction ID.
+            let tid = bytes[8..20].to_vec();
+            if !requests.borrow().contains(&tid) {
+                requests.borrow_mut().push(tid);
+            }
+        }
+        if from == addr("192.0.2.2:6000") && kind == Some(&[0x01, 0x01]) && lost.get() == 0 {
+            lost.set(1);
+            return true;
+        }
+        false
+    });
+    p.run(Duration::from_millis(100), |_| false);
+    assert_eq!(b_answers_lost.get(), 1);
+    assert!(
+        a_requests.borrow().len() >= 2,
+        "A sent {} check transaction(s) in 100 ms",
+        a_requests.borrow().len()
+    );
+    p.run(Duration::from_secs(5), Pair::connected);
+    assert!(p.connected());
+}
+
+#[test]
 fn connects_under_30_percent_loss() {
     for seed in 0..20u64 {
         let mut p = Pair::new(
@@ -484,7 +530,7 @@ fn connects_under_30_percent_loss() {
             true,
         );
         let state = std::cell::Cell::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        p.drop = Box::new(move |_, _| {
+        p.drop = Box::new(move |_, _, _| {
             // xorshift: 30 % loss each way, deterministic per seed.
             let mut x = state.get();
             x ^= x << 13;

@@ -101,8 +101,11 @@ pub struct Outcome {
     pub selected: Option<(Side, Side)>,
     /// B's selected pair: (local, remote).
     pub selected_b: Option<(Side, Side)>,
-    /// Virtual time from the start until both agents were connected.
+    /// Virtual time from the start (both descriptions exchanged) until both agents were
+    /// connected.
     pub time_to_connect: Option<Duration>,
+    /// The round-trip time across the public network the attempt ran with.
+    pub rtt: Duration,
     /// A's final state.
     pub state_a: State,
     /// B's final state.
@@ -118,6 +121,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The time to connect in round trips across the public network: how many RTTs gathering,
+    /// checks and nomination took, whatever the RTT was.
+    pub fn round_trips(&self) -> Option<f64> {
+        let rtt = self.rtt.as_secs_f64();
+        self.time_to_connect
+            .filter(|_| rtt > 0.0)
+            .map(|t| t.as_secs_f64() / rtt)
+    }
+
     /// Whether the selected path uses a TURN relay on either side.
     pub fn relayed(&self) -> bool {
         let relay = |s: &Option<(Side, Side)>| {
@@ -542,6 +554,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
         selected: sel_a,
         selected_b: sel_b,
         time_to_connect: connected_at,
+        rtt: sc.rtt,
         state_a: sa,
         state_b: sb,
         checks,

@@ -560,6 +560,7 @@ pub fn run_json(sc: &Scenario, o: &Outcome) -> Value {
         "connected": o.connected,
         "verdict": o.verdict(),
         "time_to_connect_ms": o.time_to_connect.map(ms),
+        "time_to_connect_rtts": o.round_trips(),
         "checks": o.checks,
         "state_a": o.state_a.as_str(),
         "state_b": o.state_b.as_str(),
@@ -618,9 +619,11 @@ pub fn render_run(sc: &Scenario, o: &Outcome) -> String {
                 r.address
             );
             out += &format!(
-                "result             {} in {:.1} ms\n",
+                "result             {} in {:.1} ms ({:.1} round trips of {} ms)\n",
                 o.verdict(),
-                o.time_to_connect.map_or(0.0, ms)
+                o.time_to_connect.map_or(0.0, ms),
+                o.round_trips().unwrap_or(0.0),
+                o.rtt.as_millis()
             );
         }
         _ => {
@@ -677,6 +680,7 @@ pub fn cell_json(c: &Cell) -> Value {
         "connected": o.connected,
         "selected": selected,
         "time_to_connect_ms": o.time_to_connect.map(ms),
+        "time_to_connect_rtts": o.round_trips(),
         "checks": o.checks,
     })
 }
@@ -721,6 +725,20 @@ pub fn render_matrix(cells: &[Cell]) -> String {
         count("relay"),
         count("failed")
     );
+    for verdict in ["direct", "relay"] {
+        let mut rtts: Vec<f64> = cells
+            .iter()
+            .filter(|c| c.outcome.verdict() == verdict)
+            .filter_map(|c| c.outcome.round_trips())
+            .collect();
+        rtts.sort_by(f64::total_cmp);
+        if let (Some(first), Some(last)) = (rtts.first(), rtts.last()) {
+            out += &format!(
+                "{verdict}: {first:.1} to {last:.1} round trips (median {:.1}) from both descriptions exchanged to connected\n",
+                rtts[rtts.len() / 2]
+            );
+        }
+    }
     out
 }
 

@@ -147,7 +147,11 @@ fn run_json_fields() {
     let v = out.json();
     assert_eq!(v["connected"], true);
     assert_eq!(v["verdict"], "direct");
-    assert!(v["time_to_connect_ms"].as_f64().unwrap() > 0.0);
+    let ms = v["time_to_connect_ms"].as_f64().unwrap();
+    assert!(ms > 0.0);
+    // The default RTT is 40 ms: the same time counted in round trips.
+    let rtts = v["time_to_connect_rtts"].as_f64().unwrap();
+    assert!((rtts - ms / 40.0).abs() < 1e-3, "{rtts} vs {ms} ms");
     assert_eq!(v["selected"]["local"]["type"], "srflx");
     assert!(v["selected"]["remote"]["address"].is_string());
     assert!(!v["candidates"].as_array().unwrap().is_empty());
@@ -170,6 +174,7 @@ fn run_without_turn_fails_between_symmetric_nats() {
     assert_eq!(v["connected"], false);
     assert!(v.get("selected").is_none());
     assert!(v["time_to_connect_ms"].is_null());
+    assert!(v["time_to_connect_rtts"].is_null());
     // With TURN the same pairing connects through a relay.
     let out = run(&[
         "sim",
