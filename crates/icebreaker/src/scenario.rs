@@ -52,6 +52,12 @@ pub struct Scenario {
     pub trace: bool,
     /// Capture the public network into [`Outcome::pcap`].
     pub pcap: bool,
+    /// B claims the controlling role too: the role conflict must be resolved (RFC 8445
+    /// §7.3.1.1) before anything connects.
+    pub b_controlling: bool,
+    /// B is an ICE-lite agent (RFC 8445 §2.5): host candidates only, no checks of its own, no
+    /// STUN or TURN. Meant for a B on a public address (`open`), as lite agents are.
+    pub b_lite: bool,
 }
 
 impl Scenario {
@@ -67,6 +73,8 @@ impl Scenario {
             limit: Duration::from_secs(60),
             trace: false,
             pcap: false,
+            b_controlling: false,
+            b_lite: false,
         }
     }
 }
@@ -317,6 +325,8 @@ struct World {
     b: HostId,
     /// B's NAT boxes, innermost first.
     b_nats: Vec<icebreaker_sim::NatId>,
+    /// The network B's host sits on (behind its NATs).
+    b_realm: RealmId,
 }
 
 fn build(sc: &Scenario) -> Result<World, String> {
@@ -380,19 +390,26 @@ fn build(sc: &Scenario) -> Result<World, String> {
 
     let mut hosts = Vec::new();
     let mut b_nats = Vec::new();
-    for (name, spec, controlling) in [('A', &sc.a, true), ('B', &sc.b, false)] {
+    let mut b_realm = RealmId::PUBLIC;
+    let sides = [
+        ('A', &sc.a, true, false),
+        ('B', &sc.b, sc.b_controlling, sc.b_lite),
+    ];
+    for (name, spec, controlling, lite) in sides {
         let (nats, realm) = sim
             .add_nat_chain(RealmId::PUBLIC, spec, LinkConfig::lan())
             .ok_or_else(|| format!("cannot build the NAT {spec}"))?;
         if name == 'B' {
             b_nats = nats;
+            b_realm = realm;
         }
         let host_ip = ip(&mut sim, realm)?;
         let config = AgentConfig {
             controlling,
+            lite,
             rng_seed: seed32(sc.seed, name as u8),
-            stun_servers: vec![stun_addr],
-            turn_servers: if sc.turn {
+            stun_servers: if lite { Vec::new() } else { vec![stun_addr] },
+            turn_servers: if sc.turn && !lite {
                 vec![TurnServer {
                     server: turn_addr,
                     username: "icebreaker".into(),
@@ -430,6 +447,7 @@ fn build(sc: &Scenario) -> Result<World, String> {
         a: hosts[0],
         b: hosts[1],
         b_nats,
+        b_realm,
     })
 }
 
@@ -709,6 +727,102 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
             3 if sa == State::Connected && sb == State::Connected && out.b_after.is_some() => {
                 out.reconnected_at = Some(elapsed);
                 return Ok(out);
+            }
+            _ => {}
+        }
+        match sim.step(sc.limit) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Ok(out),
+        }
+    }
+}
+
+/// How an attempt went whose B vanished once connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VanishOutcome {
+    /// When both agents first connected.
+    pub connected_at: Duration,
+    /// When every datagram to and from B's host began to be lost.
+    pub vanished_at: Duration,
+    /// When A reported Disconnected (consent checks unanswered).
+    pub disconnected_at: Option<Duration>,
+    /// When A reported Failed (consent lost, RFC 7675: sending stops).
+    pub failed_at: Option<Duration>,
+    /// Whether A refused to send application data once it had failed.
+    pub sending_stopped: bool,
+}
+
+/// Connects A and B, then makes B vanish `vanish_after` later: its network loses everything,
+/// as when a laptop's lid closes. A must notice through consent freshness (RFC 7675).
+pub fn run_with_vanish(sc: &Scenario, vanish_after: Duration) -> Result<VanishOutcome, String> {
+    let World {
+        mut sim,
+        a,
+        b,
+        b_realm,
+        ..
+    } = build(sc)?;
+    let (ca, cb) = (
+        peer(&mut sim, a).agent.local_credentials().clone(),
+        peer(&mut sim, b).agent.local_credentials().clone(),
+    );
+    let now = sim.now();
+    peer(&mut sim, a).agent.set_remote_credentials(cb);
+    peer(&mut sim, b).agent.set_remote_credentials(ca);
+    peer(&mut sim, a).agent.start(now);
+    peer(&mut sim, b).agent.start(now);
+    let mut out = VanishOutcome {
+        connected_at: Duration::ZERO,
+        vanished_at: Duration::ZERO,
+        disconnected_at: None,
+        failed_at: None,
+        sending_stopped: false,
+    };
+    let mut phase = 0;
+    loop {
+        for (from, to) in [(a, b), (b, a)] {
+            let events: Vec<IceEvent> =
+                std::iter::from_fn(|| peer(&mut sim, from).agent.poll_event()).collect();
+            for e in events {
+                match e {
+                    IceEvent::LocalCandidate(c) => {
+                        let _ = peer(&mut sim, to).agent.add_remote_candidate(c);
+                    }
+                    IceEvent::GatheringComplete => {
+                        peer(&mut sim, to).agent.end_of_remote_candidates()
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (sa, sb) = (
+            peer(&mut sim, a).agent.state(),
+            peer(&mut sim, b).agent.state(),
+        );
+        let elapsed = sim.elapsed();
+        match phase {
+            0 if sa == State::Connected && sb == State::Connected => {
+                out.connected_at = elapsed;
+                phase = 1;
+            }
+            1 if elapsed >= out.connected_at + vanish_after => {
+                sim.set_link(b_realm, LinkConfig::lan().with_loss(1.0));
+                out.vanished_at = elapsed;
+                phase = 2;
+            }
+            2 => {
+                if sa == State::Disconnected && out.disconnected_at.is_none() {
+                    out.disconnected_at = Some(elapsed);
+                }
+                if sa == State::Failed {
+                    out.failed_at = Some(elapsed);
+                    let mut buf = Vec::new();
+                    out.sending_stopped = peer(&mut sim, a)
+                        .agent
+                        .send(1, b"still there?", &mut buf)
+                        .is_err();
+                    return Ok(out);
+                }
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use icebreaker::scenario::{CLASSIC, Scenario, matrix, run};
+use icebreaker::scenario::{CLASSIC, Scenario, matrix, run, run_with_vanish};
 use icebreaker_ice::CandidateKind;
 
 /// RFC 4787 expectations for a working path without a relay, row A, column B, in CLASSIC order.
@@ -249,4 +249,67 @@ fn lossy_seed_found_by_the_sweep_connects() {
         "SIM_SEED={seed} {a} x {b}: {:?}/{:?}",
         out.state_a, out.state_b
     );
+}
+
+#[test]
+fn a_vanished_peer_loses_consent_within_30_seconds() {
+    for seed in seeds() {
+        for (a, b) in [
+            ("port-restricted", "symmetric"),
+            ("full-cone", "restricted"),
+        ] {
+            let sc = Scenario::new(a.parse().unwrap(), b.parse().unwrap(), seed);
+            let out = run_with_vanish(&sc, Duration::from_secs(20)).unwrap();
+            let failed = out
+                .failed_at
+                .unwrap_or_else(|| panic!("SIM_SEED={seed} {a} x {b}: A never failed {out:?}"));
+            let silent = failed - out.vanished_at;
+            // Consent expires 30 s after the last answer, which came at most one consent
+            // interval (~5 s) before B vanished.
+            assert!(
+                silent <= Duration::from_secs(30),
+                "SIM_SEED={seed}: {silent:?}"
+            );
+            assert!(
+                silent >= Duration::from_secs(24),
+                "SIM_SEED={seed}: {silent:?}"
+            );
+            let disconnected = out.disconnected_at.expect("Disconnected first");
+            assert!(disconnected < failed, "SIM_SEED={seed} {out:?}");
+            assert!(out.sending_stopped, "SIM_SEED={seed}");
+        }
+    }
+}
+
+#[test]
+fn two_controlling_agents_resolve_the_conflict_across_nats() {
+    for seed in seeds() {
+        for (a, b) in [("port-restricted", "full-cone"), ("symmetric", "symmetric")] {
+            let mut sc = Scenario::new(a.parse().unwrap(), b.parse().unwrap(), seed);
+            sc.b_controlling = true;
+            let out = run(&sc).unwrap();
+            assert!(out.connected, "SIM_SEED={seed} {a} x {b}: {out:?}");
+            let (la, ra) = out.selected.clone().unwrap();
+            let (lb, rb) = out.selected_b.clone().unwrap();
+            assert_eq!((la.address, ra.address), (rb.address, lb.address));
+        }
+    }
+}
+
+#[test]
+fn a_full_agent_connects_to_a_lite_agent_on_a_public_address() {
+    for seed in seeds() {
+        for a in ["open", "port-restricted", "symmetric"] {
+            let mut sc = Scenario::new(a.parse().unwrap(), "open".parse().unwrap(), seed);
+            sc.b_lite = true;
+            let out = run(&sc).unwrap();
+            assert!(out.connected, "SIM_SEED={seed} {a} x lite: {out:?}");
+            assert_eq!(out.verdict(), "direct", "SIM_SEED={seed} {a} x lite");
+            let (local, remote) = out.selected.clone().unwrap();
+            assert_eq!(remote.kind, CandidateKind::Host, "the lite agent's host");
+            // Both agree on the pair A's checks (and USE-CANDIDATE) chose.
+            let (lb, rb) = out.selected_b.clone().unwrap();
+            assert_eq!((lb.address, rb.address), (remote.address, local.address));
+        }
+    }
 }
