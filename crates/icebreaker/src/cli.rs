@@ -206,7 +206,14 @@ where
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f()),
+        Ok(rt) => {
+            let code = rt.block_on(f());
+            // Dropping the runtime would wait for its blocking threads, and a read of stdin
+            // (tokio reads it on one) lasts as long as the pipe stays open: a peer told to stop
+            // would hang there. Every task that matters has finished when `f` returns.
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            code
+        }
         Err(e) => fail(
             EXIT_FAILURE,
             format_args!("cannot start the async runtime: {e}"),

@@ -310,3 +310,120 @@ fn demo_runs_and_exits_0() {
     );
     assert!(out.stdout.contains("typ relay"), "{}", out.stdout);
 }
+
+/// `turn-server` on 127.0.0.2 (relayed addresses there too), loopback peers allowed.
+fn turn_server() -> (Proc, String) {
+    let mut p = Proc::spawn(&[
+        "turn-server",
+        "--listen",
+        "127.0.0.2:0",
+        "--realm",
+        "icebreaker.test",
+        "--user",
+        "alice:secret",
+        "--allow-peer",
+        "127.0.0.0/8",
+    ]);
+    let first = p.expect("listening on", |l| l.starts_with("listening on "));
+    let addr = first
+        .trim_start_matches("listening on ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    (p, addr)
+}
+
+#[test]
+fn relay_only_peer_connects_through_turn_server() {
+    let (_signal, signal_addr) = signal_server();
+    let (mut turn, turn_addr) = turn_server();
+    let url = format!("ws://{signal_addr}/room-relay");
+    let turn_uri = format!("turn:{turn_addr}?transport=udp");
+    let mut a = Proc::spawn(&[
+        "peer",
+        "--signal",
+        &url,
+        "--loopback",
+        "--relay-only",
+        "--turn",
+        &turn_uri,
+        "--turn-user",
+        "alice",
+        "--turn-pass",
+        "secret",
+    ]);
+    thread::sleep(Duration::from_millis(200));
+    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    // A signals nothing but its relayed candidate, on the TURN server's address.
+    let relay_ip = turn_addr.rsplit_once(':').map(|(ip, _)| ip).unwrap();
+    let sel = a.expect("A's selected pair", |l| l.contains(r#""type":"selected""#));
+    let v: serde_json::Value = serde_json::from_str(&sel).unwrap();
+    let local = v["local"].as_str().unwrap();
+    assert!(
+        local.contains(" typ relay") && local.contains(relay_ip),
+        "A's selected local candidate is not the relay: {sel}"
+    );
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    a.send("through the relay");
+    b.expect("A's message", |l| {
+        l == r#"{"type":"message","data":"through the relay"}"#
+    });
+    b.send("and back");
+    a.expect("B's message", |l| {
+        l == r#"{"type":"message","data":"and back"}"#
+    });
+    // The TURN server, with a live allocation, stops cleanly too.
+    stops_cleanly_on_sigterm(&mut turn, "turn-server");
+}
+
+/// Sends SIGTERM to `p` and waits (bounded) for exit status 0.
+fn stops_cleanly_on_sigterm(p: &mut Proc, what: &str) {
+    let pid = p._child.0.id();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = p._child.0.try_wait().expect("wait") {
+            assert_eq!(s.code(), Some(0), "{what}: exit status after SIGTERM");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not stop within 10 s of SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signal_server_and_peers_stop_cleanly_on_sigterm() {
+    let (mut server, addr) = signal_server();
+    let url = format!("ws://{addr}/room-stop");
+    let mut a = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    thread::sleep(Duration::from_millis(200));
+    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    // A connected peer, one that is still waiting for an offer on stdio, and the server with a
+    // live room: each ends with status 0 on SIGTERM.
+    stops_cleanly_on_sigterm(&mut a, "connected peer");
+    let mut waiting = Proc::spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--loopback",
+        "--role",
+        "answer",
+    ]);
+    thread::sleep(Duration::from_millis(300));
+    stops_cleanly_on_sigterm(&mut waiting, "peer waiting on stdio");
+    stops_cleanly_on_sigterm(&mut server, "signal-server");
+    stops_cleanly_on_sigterm(&mut b, "peer whose signal server is gone");
+}
