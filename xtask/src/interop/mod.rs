@@ -3,6 +3,8 @@
 //! Each group is a submodule run against one implementation (all of them when none is named):
 //! - `coturn` (coturn.rs): coturn's `turnserver` serving icebreaker's `stun-client`, `nat-type`
 //!   and `turn-client`, and coturn's `turnutils_*` clients against icebreaker's servers.
+//! - `chromium` (chromium.rs): headless Chromium's RTCPeerConnection against `icebreaker peer`
+//!   and through icebreaker's `turn-server`, in a network namespace.
 //!
 //! Every process started here is killed by PID when its guard drops (also on failure or panic),
 //! every wait is bounded, every socket is on loopback. One line per case:
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Result, cargo, project_root, run};
 
+mod chromium;
 mod coturn;
 
 const REALM: &str = "icebreaker.test";
@@ -43,7 +46,7 @@ const CHANNEL_ATTEMPTS: usize = 200;
 const CHANNEL_PACE: Duration = Duration::from_millis(200);
 
 /// The groups of cases, each against one independent implementation, in the order they run.
-const GROUPS: &[&str] = &["coturn"];
+const GROUPS: &[&str] = &["coturn", "chromium"];
 
 pub(crate) fn interop(args: &[String]) -> Result {
     let mut keep = false;
@@ -81,6 +84,7 @@ pub(crate) fn interop(args: &[String]) -> Result {
         let t = Instant::now();
         match group {
             "coturn" => coturn::cases(&bin, &dir, &mut report),
+            "chromium" => chromium::cases(&bin, &dir, &mut report),
             _ => unreachable!("groups are checked above"),
         }
         let _ = write!(timings, ", {group} {:.1} s", t.elapsed().as_secs_f64());

@@ -1,0 +1,763 @@
+//! Headless Chromium (Debian's `chromium`, driven by playwright-core from `interop/chromium`):
+//! an RTCPeerConnection against `icebreaker peer` with either side offering, two peer
+//! connections relayed by icebreaker's `turn-server`, and today's Chromium descriptions through
+//! icebreaker's SDP parser.
+//!
+//! Chromium and icebreaker run in a network namespace made here with only `lo` up, so the browser
+//! gathers 127.0.0.1 only and nothing leaves the machine; when no namespace can be made (not
+//! root, no `ip`), they run on the host's loopback and the case line says so. The node driver
+//! (`interop/chromium/driver.js`) speaks icebreaker's JSON signalling lines on stdio; this file
+//! passes them between the two processes, reads icebreaker's `state` and `selected` lines, and
+//! judges the driver's last line, `RESULT {...}` (what the browser saw, from getStats).
+
+use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::ChildStdin;
+use std::sync::mpsc;
+
+use super::*;
+
+/// How long one case may take to connect (the driver's own bound).
+const CASE_LIMIT: Duration = Duration::from_secs(30);
+/// Ours on the driver process: its bound, plus starting and closing the browser.
+const DRIVER_LIMIT: Duration = Duration::from_secs(60);
+/// How long icebreaker may lag the browser in reporting its selected pair.
+const LAG_LIMIT: Duration = Duration::from_secs(5);
+/// The TURN server's port inside the namespace, where every port is free.
+const NS_TURN_PORT: u16 = 3478;
+
+fn chromium_dir() -> PathBuf {
+    project_root().join("interop").join("chromium")
+}
+
+/// Every Chromium case.
+pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
+    let cases: &[Case<'_>] = &[
+        Case {
+            peer: "chromium",
+            name: "browser offers, icebreaker answers (trickle)",
+            roles: "Chromium RTCPeerConnection offering (controlling), icebreaker peer answering (controlled)",
+        },
+        Case {
+            peer: "chromium",
+            name: "icebreaker offers, browser answers (trickle)",
+            roles: "icebreaker peer offering (controlling), Chromium RTCPeerConnection answering (controlled)",
+        },
+        Case {
+            peer: "chromium",
+            name: "two peer connections relayed by icebreaker turn-server",
+            roles: "icebreaker turn-server as TURN server, two Chromium RTCPeerConnections with iceTransportPolicy relay",
+        },
+        Case {
+            peer: "chromium",
+            name: "today's descriptions through icebreaker sdp (strict, round trip)",
+            roles: "Chromium writing descriptions (capture.js), icebreaker sdp parse --strict and sdp fmt reading them",
+        },
+    ];
+    if let Err(e) = ensure_tools() {
+        return report.all_failed(cases, &format!("cannot install what the cases need: {e}"));
+    }
+    // ICEBREAKER_INTEROP_NO_NETNS=1 tries the host fallback on purpose.
+    let netns = if std::env::var_os("ICEBREAKER_INTEROP_NO_NETNS").is_some() {
+        Err("ICEBREAKER_INTEROP_NO_NETNS is set".to_string())
+    } else {
+        Netns::create()
+    };
+    let place = match &netns {
+        Ok(ns) => format!("netns {} with lo only", ns.name),
+        Err(e) => format!("host loopback, no namespace: {e}"),
+    };
+    let ns = netns.as_ref().ok();
+    report.case(cases[0], || ice_case(bin, dir, ns, true, &place));
+    report.case(cases[1], || ice_case(bin, dir, ns, false, &place));
+    report.case(cases[2], || turn_case(bin, dir, ns, &place));
+    report.case(cases[3], || capture_case(bin, dir, ns, &place));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installing
+
+/// Debian's chromium and iproute2 when missing, node when missing, then playwright-core as the
+/// lock file pins it (without a browser download: the Debian browser is used).
+fn ensure_tools() -> Result {
+    let mut packages = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        packages.push("chromium");
+    }
+    if !have("ip") {
+        packages.push("iproute2");
+    }
+    if !have("node") || !have("npm") {
+        packages.extend(["nodejs", "npm"]);
+    }
+    if !packages.is_empty() {
+        // Other groups may be installing at the same time: wait for dpkg's lock, bounded.
+        let lock = ["-o", "DPkg::Lock::Timeout=300"];
+        run(Command::new("apt-get").args(lock).arg("update"))?;
+        run(Command::new("apt-get")
+            .args(lock)
+            .args(["install", "-y"])
+            .args(&packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    for (what, ok) in [
+        ("/usr/bin/chromium", Path::new("/usr/bin/chromium").exists()),
+        ("ip", have("ip")),
+        ("node", have("node")),
+        ("npm", have("npm")),
+    ] {
+        if !ok {
+            return Err(format!("`{what}` still missing after apt-get install"));
+        }
+    }
+    let module = chromium_dir()
+        .join("node_modules")
+        .join("playwright-core")
+        .join("package.json");
+    let lock = fs::read_to_string(chromium_dir().join("package-lock.json"))
+        .map_err(|e| format!("interop/chromium/package-lock.json: {e}"))?;
+    let installed = fs::read_to_string(&module).unwrap_or_default();
+    let wanted = json_field(
+        &lock[lock.find("\"node_modules/playwright-core\"").unwrap_or(0)..],
+        "version",
+    );
+    if wanted.is_none() || json_field(&installed, "version") != wanted {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(chromium_dir())
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))?;
+    }
+    if module.exists() {
+        Ok(())
+    } else {
+        Err("playwright-core missing after npm ci".into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network namespace
+
+/// A network namespace with only `lo` up; on drop, whatever still runs in it is killed by PID
+/// and the namespace is deleted.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> std::result::Result<Self, String> {
+        let name = format!("icebreaker-chromium-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| format!("ip: {e}"))
+                .and_then(|o| {
+                    if o.status.success() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "ip {}: {}",
+                            args.join(" "),
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ))
+                    }
+                })
+        };
+        ip(&["netns", "add", &name])?;
+        // The guard exists from here on, so a failure below still deletes the namespace.
+        let ns = Self { name };
+        ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let left = self.pids();
+        if !left.is_empty() {
+            println!(
+                "interop chromium: killing {} process(es) left in {}: {left:?}",
+                left.len(),
+                self.name
+            );
+            for pid in left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// `program` run in the namespace, or on the host when there is none.
+fn command(ns: Option<&Netns>, program: &OsStr) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &ns.name]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn node(ns: Option<&Netns>, script: &str) -> Command {
+    let mut c = command(ns, OsStr::new("node"));
+    c.arg(chromium_dir().join(script))
+        .current_dir(chromium_dir());
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes with piped stdio
+
+/// Which process a line came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Driver,
+    Icebreaker,
+}
+
+/// A process whose stdout is read line by line into a channel; stderr goes to a log file.
+/// Killed and reaped on drop.
+struct Piped {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    err: PathBuf,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Piped {
+    fn spawn(
+        name: &str,
+        cmd: &mut Command,
+        dir: &Path,
+        from: Source,
+        lines: &mpsc::Sender<(Source, String)>,
+    ) -> std::result::Result<Self, String> {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let err = dir.join(format!("{n:03}-{}.stderr.log", sanitize(name)));
+        let file = fs::File::create(&err).map_err(|e| format!("{}: {e}", err.display()))?;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let tx = lines.clone();
+        let reader = stdout.map(|out| {
+            thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send((from, line)).is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        Ok(Self {
+            child,
+            stdin,
+            err,
+            reader,
+        })
+    }
+
+    fn send(&mut self, line: &str) {
+        if let Some(stdin) = &mut self.stdin
+            && (stdin.write_all(line.as_bytes()).is_err()
+                || stdin.write_all(b"\n").is_err()
+                || stdin.flush().is_err())
+        {
+            self.stdin = None;
+        }
+    }
+
+    /// Closes stdin and waits up to `limit` for the process to end by itself (the driver closes
+    /// its browser on the way out).
+    fn finish(&mut self, limit: Duration) {
+        self.stdin = None;
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        tail(&fs::read_to_string(&self.err).unwrap_or_default(), 2)
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        // The reader thread ends when the pipe closes. It is not joined: a grandchild that
+        // kept the pipe open must not hang the harness (the namespace's guard kills those).
+        drop(self.reader.take());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+/// What icebreaker printed, as far as the verdict goes.
+#[derive(Default)]
+struct IcebreakerSide {
+    states: Vec<String>,
+    selected: Option<(String, String)>,
+    candidates_in_sdp: usize,
+    trickled: usize,
+    errors: Vec<String>,
+    error_count: usize,
+}
+
+impl IcebreakerSide {
+    fn read(&mut self, line: &str) {
+        match json_field(line, "type").as_deref() {
+            Some("state") => {
+                if let Some(s) = json_field(line, "state") {
+                    self.states.push(s);
+                }
+            }
+            Some("selected") => {
+                if let (Some(l), Some(r)) = (json_field(line, "local"), json_field(line, "remote"))
+                {
+                    self.selected = Some((l, r));
+                }
+            }
+            Some("offer" | "answer") => {
+                self.candidates_in_sdp = line.matches("a=candidate:").count();
+            }
+            Some("candidate") if json_field(line, "candidate").is_some_and(|c| !c.is_empty()) => {
+                self.trickled += 1;
+            }
+            Some("error") => {
+                self.error_count += 1;
+                // The first few are kept for the case line.
+                if self.errors.len() < 8 {
+                    self.errors
+                        .push(json_field(line, "message").unwrap_or_default());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.states
+            .iter()
+            .any(|s| s == "connected" || s == "completed")
+    }
+}
+
+/// `typ ADDR:PORT` of a candidate line (`candidate:F C T P ADDR PORT typ TYPE ...`).
+fn describe_candidate(line: &str) -> Option<(String, String)> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let typ = f.iter().position(|w| *w == "typ")?;
+    let (addr, port) = (f.get(4)?, f.get(5)?);
+    let addr = if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    };
+    Some(((*f.get(typ + 1)?).to_string(), addr))
+}
+
+/// Whether both ends name the same path: the browser's local address (from its `RESULT`) is
+/// icebreaker's remote one and the other way round. `None` before icebreaker selected a pair.
+fn same_path(result: &str, ice: &IcebreakerSide) -> Option<bool> {
+    let (local, remote) = ice.selected.as_ref()?;
+    let (_, ib_local) = describe_candidate(local)?;
+    let (_, ib_remote) = describe_candidate(remote)?;
+    Some(
+        json_field(result, "local_address").as_deref() == Some(ib_remote.as_str())
+            && json_field(result, "remote_address").as_deref() == Some(ib_local.as_str()),
+    )
+}
+
+/// An RTCPeerConnection against `icebreaker peer --signal stdio --loopback`.
+fn ice_case(
+    bin: &Path,
+    dir: &Path,
+    ns: Option<&Netns>,
+    browser_offers: bool,
+    place: &str,
+) -> Verdict {
+    let (tx, rx) = mpsc::channel();
+    let (which, role) = if browser_offers {
+        ("browser-offers", "answer")
+    } else {
+        ("browser-answers", "offer")
+    };
+    let mut peer = match Piped::spawn(
+        &format!("icebreaker peer {role}"),
+        command(ns, bin.as_os_str()).args([
+            "peer",
+            "--signal",
+            "stdio",
+            "--loopback",
+            "--role",
+            role,
+        ]),
+        dir,
+        Source::Icebreaker,
+        &tx,
+    ) {
+        Ok(p) => p,
+        Err(e) => return Verdict::Failed(e),
+    };
+    let mut driver = match Piped::spawn(
+        &format!("chromium {which}"),
+        node(ns, "driver.js")
+            .arg(which)
+            .arg("--timeout-ms")
+            .arg(CASE_LIMIT.as_millis().to_string()),
+        dir,
+        Source::Driver,
+        &tx,
+    ) {
+        Ok(p) => p,
+        Err(e) => return Verdict::Failed(e),
+    };
+    drop(tx);
+    let transcript = dir.join(format!("chromium-{which}.jsonl"));
+    let mut log = String::new();
+    let mut ice = IcebreakerSide::default();
+    let mut result: Option<String> = None;
+    let started = Instant::now();
+    let mut deadline = started + DRIVER_LIMIT;
+    loop {
+        // Once the browser has spoken, icebreaker gets a little longer (LAG_LIMIT) to report
+        // the same path: a controlling browser may nominate a better pair after a first one,
+        // and the last `selected` line counts.
+        if let Some(r) = &result
+            && ice.connected()
+            && same_path(r, &ice).unwrap_or(false)
+        {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let Ok((from, line)) = rx.recv_timeout(left) else {
+            // Timed out, or both processes closed their stdout.
+            break;
+        };
+        let at = started.elapsed().as_secs_f64();
+        match from {
+            Source::Driver => {
+                let _ = writeln!(log, "{at:8.3} chromium   {line}");
+                if let Some(r) = line.strip_prefix("RESULT ") {
+                    result = Some(r.to_string());
+                    deadline = deadline.min(Instant::now() + LAG_LIMIT);
+                } else if line.starts_with('{') {
+                    peer.send(&line);
+                }
+            }
+            Source::Icebreaker => {
+                let _ = writeln!(log, "{at:8.3} icebreaker {line}");
+                ice.read(&line);
+                driver.send(&line);
+            }
+        }
+    }
+    let _ = fs::write(&transcript, &log);
+    driver.finish(Duration::from_secs(8));
+    let browser_err = driver.stderr_tail();
+    let peer_err = peer.stderr_tail();
+    drop(driver);
+    drop(peer);
+
+    let ib_states = if ice.states.is_empty() {
+        "nothing".to_string()
+    } else {
+        ice.states.join(">")
+    };
+    let Some(result) = result else {
+        return Verdict::Failed(format!(
+            "the browser driver gave no result in {DRIVER_LIMIT:?} (its stderr: {browser_err}); icebreaker states {ib_states}, its stderr: {peer_err}; {place}"
+        ));
+    };
+    let field = |k: &str| json_field(&result, k).unwrap_or_default();
+    let browser = field("browser");
+    let states = field("ice_states");
+    if !field("error").is_empty() || field("ice_state").is_empty() {
+        return Verdict::Failed(format!(
+            "browser: {} (iceConnectionState {states}, Chromium {browser}); icebreaker states {ib_states}, errors {:?}; {place}",
+            field("error"),
+            ice.errors
+        ));
+    }
+    let chosen = field("selected") == "true";
+    let nominated = field("nominated") == "true";
+    let pair = format!(
+        "{} {} -> {} {}",
+        field("local_type"),
+        field("local_address"),
+        field("remote_type"),
+        field("remote_address")
+    );
+    let Some((ib_local, ib_remote)) = &ice.selected else {
+        return Verdict::Failed(format!(
+            "the browser connected ({states}, pair {pair}) but icebreaker printed no selected pair; its states {ib_states}, errors {:?}; {place}",
+            ice.errors
+        ));
+    };
+    let (Some((il_type, il_addr)), Some((ir_type, ir_addr))) =
+        (describe_candidate(ib_local), describe_candidate(ib_remote))
+    else {
+        return Verdict::Failed(format!(
+            "icebreaker's selected line does not hold candidates: {ib_local} / {ib_remote}"
+        ));
+    };
+    let same_path = same_path(&result, &ice).unwrap_or(false);
+    let trickle_in = field("trickled_out").parse::<usize>().unwrap_or(0);
+    let summary = format!(
+        "Chromium {browser}: iceConnectionState {states} after {} ms, its selected pair {pair} (selected {chosen}, nominated {nominated}, {} checks sent, {} answered, {} received); icebreaker {ib_states}, selected {il_type} {il_addr} -> {ir_type} {ir_addr}; trickled: {trickle_in} browser candidate(s) to icebreaker, {} + {} in its SDP to the browser; {place}",
+        field("connected_ms"),
+        field("requests_sent"),
+        field("responses_received"),
+        field("requests_received"),
+        ice.trickled,
+        ice.candidates_in_sdp,
+    );
+    let summary = match ice.errors.first() {
+        Some(first) => format!(
+            "{summary}; icebreaker reported {} error line(s), the first: {first}",
+            ice.error_count
+        ),
+        None => summary,
+    };
+    if !(chosen && nominated) {
+        Verdict::Failed(format!(
+            "getStats shows no pair both selected and nominated; {summary}"
+        ))
+    } else if !ice.connected() {
+        Verdict::Failed(format!("icebreaker never reported connected; {summary}"))
+    } else if !same_path {
+        Verdict::Failed(format!("the two ends selected different paths; {summary}"))
+    } else if trickle_in == 0 {
+        Verdict::Failed(format!(
+            "the browser trickled no candidate to icebreaker; {summary}"
+        ))
+    } else {
+        Verdict::Ok(summary)
+    }
+}
+
+/// Two RTCPeerConnections of one page, relay-only through icebreaker's `turn-server`.
+fn turn_case(bin: &Path, dir: &Path, ns: Option<&Netns>, place: &str) -> Verdict {
+    let port = match ns {
+        Some(_) => NS_TURN_PORT,
+        None => match free_port(&[LO4], &[]) {
+            Ok(p) => p,
+            Err(e) => return Verdict::Failed(format!("no free port for the TURN server: {e}")),
+        },
+    };
+    let listen = SocketAddr::new(LO4, port);
+    let mut server = match Proc::spawn(
+        "icebreaker turn-server (chromium)",
+        command(ns, bin.as_os_str())
+            .arg("turn-server")
+            .arg("--listen")
+            .arg(listen.to_string())
+            .args(["--realm", REALM, "--user", &format!("{USER}:{PASS}")])
+            .args(["--allow-peer", "127.0.0.0/8"]),
+        dir,
+    ) {
+        Ok(p) => p,
+        Err(e) => return Verdict::Failed(e),
+    };
+    let ready = Instant::now() + START_LIMIT;
+    while !server.output().contains("listening on") {
+        if let Err(e) = server.alive() {
+            return Verdict::Failed(format!("the TURN server did not start: {e}; {place}"));
+        }
+        if Instant::now() >= ready {
+            return Verdict::Failed(format!(
+                "the TURN server printed no `listening on` in {START_LIMIT:?}: {}; {place}",
+                tail(&server.output(), 2)
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let turn = format!("turn:{listen}?transport=udp");
+    let ran = run_bounded(
+        "chromium turn-relay",
+        node(ns, "driver.js")
+            .arg("turn-relay")
+            .args(["--turn", &turn, "--user", USER, "--pass", PASS])
+            .arg("--timeout-ms")
+            .arg(CASE_LIMIT.as_millis().to_string()),
+        dir,
+        DRIVER_LIMIT,
+    );
+    let server_alive = server.alive();
+    drop(server);
+    let Some(result) = ran
+        .out
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("RESULT "))
+    else {
+        return Verdict::Failed(format!(
+            "the browser driver gave no result: {}; {place}",
+            ran.last_state()
+        ));
+    };
+    let field = |k: &str| json_field(result, k).unwrap_or_default();
+    let pair = |side: &str| {
+        format!(
+            "{} {} -> {} {} over {}",
+            field(&format!("{side}_local_type")),
+            field(&format!("{side}_local_address")),
+            field(&format!("{side}_remote_type")),
+            field(&format!("{side}_remote_address")),
+            field(&format!("{side}_relay_protocol")),
+        )
+    };
+    let summary = format!(
+        "Chromium {}: message delivered {}, A gathered {} and B {} from {turn}, A's pair {} ({}), B's pair {} ({}); {place}",
+        field("browser"),
+        field("delivered"),
+        field("a_gathered"),
+        field("b_gathered"),
+        pair("a"),
+        field("a_ice_states"),
+        pair("b"),
+        field("b_ice_states"),
+    );
+    let all_relay = [
+        "a_local_type",
+        "a_remote_type",
+        "b_local_type",
+        "b_remote_type",
+    ]
+    .iter()
+    .all(|k| field(k) == "relay");
+    // A's relayed address is B's remote one and the other way round: the same two allocations.
+    let crossed = field("a_local_address") == field("b_remote_address")
+        && field("b_local_address") == field("a_remote_address");
+    if let Err(e) = server_alive {
+        Verdict::Failed(format!("the TURN server died: {e}; {summary}"))
+    } else if !field("error").is_empty() {
+        Verdict::Failed(format!("browser: {}; {summary}", field("error")))
+    } else if field("delivered") != "true" {
+        Verdict::Failed(format!("the message did not arrive intact; {summary}"))
+    } else if !all_relay || !crossed {
+        Verdict::Failed(format!(
+            "the selected pairs are not relay/relay on the same allocations; {summary}"
+        ))
+    } else {
+        Verdict::Ok(summary)
+    }
+}
+
+/// Today's Chromium descriptions (capture.js, the script that made the SDP fixtures) through
+/// `icebreaker sdp parse --strict` and `sdp fmt`: a new browser that writes something the parser
+/// refuses, or that does not round-trip, fails here before it fails a user.
+fn capture_case(bin: &Path, dir: &Path, ns: Option<&Netns>, place: &str) -> Verdict {
+    let out = dir.join("chromium-sdp");
+    let ran = run_bounded(
+        "chromium capture",
+        node(ns, "capture.js").arg(&out),
+        dir,
+        DRIVER_LIMIT,
+    );
+    if ran.code != Some(0) {
+        return Verdict::Failed(format!("capture.js: {}; {place}", ran.last_state()));
+    }
+    let browser = ran
+        .out
+        .lines()
+        .find_map(|l| l.strip_prefix("captured with Chromium "))
+        .unwrap_or("?")
+        .to_string();
+    let mut files: Vec<PathBuf> = fs::read_dir(&out)
+        .map(|d| {
+            d.filter_map(std::result::Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sdp"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    if files.len() < 7 {
+        return Verdict::Failed(format!(
+            "capture.js wrote {} description(s), wanted 7",
+            files.len()
+        ));
+    }
+    let mut bytes = 0;
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = fs::read_to_string(f).unwrap_or_default();
+        bytes += text.len();
+        let parsed = run_bounded(
+            &format!("icebreaker sdp parse {name}"),
+            Command::new(bin).args(["sdp", "parse", "--strict"]).arg(f),
+            dir,
+            TOOL_LIMIT,
+        );
+        if parsed.code != Some(0) {
+            return Verdict::Failed(format!(
+                "Chromium {browser}'s {name} is refused in strict mode: {}",
+                parsed.last_state()
+            ));
+        }
+        let fmt = run_bounded(
+            &format!("icebreaker sdp fmt {name}"),
+            Command::new(bin).args(["sdp", "fmt"]).arg(f),
+            dir,
+            TOOL_LIMIT,
+        );
+        if fmt.code != Some(0) || fmt.out != text {
+            let line = fmt
+                .out
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .map_or(0, |i| i + 1);
+            return Verdict::Failed(format!(
+                "Chromium {browser}'s {name} does not round-trip through sdp fmt (first difference at line {line}; {})",
+                fmt.last_state()
+            ));
+        }
+    }
+    Verdict::Ok(format!(
+        "{} descriptions from Chromium {browser} ({bytes} bytes: data channel, gathered, answer, ICE restart, audio+video+data offer and answer, simulcast) parse strictly and come back byte for byte; {place}",
+        files.len()
+    ))
+}
