@@ -122,9 +122,10 @@ fn ensure_tools() -> Result {
         "version",
     );
     if wanted.is_none() || json_field(&installed, "version") != wanted {
+        // `run` works in the project root: --prefix names the package's folder.
         run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(chromium_dir())
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(chromium_dir())
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))?;
     }
     if module.exists() {
