@@ -1307,7 +1307,11 @@ impl Agent {
                 // well into its backoff; this breaks the deadlock where each side's answers are
                 // lost while its own checks get through.
                 let until = now + self.config.check_transaction.total_timeout();
-                p.cancelled = p.check.take().map(|c| (c, until));
+                if let Some(c) = p.check.take() {
+                    // A nomination stays one: the new check carries USE-CANDIDATE too.
+                    p.nominating |= c.use_candidate;
+                    p.cancelled = Some((c, until));
+                }
                 p.state = PairState::Waiting;
                 if !self.triggered.contains(&pair) {
                     self.triggered.push_back(pair);

@@ -151,9 +151,11 @@ fn every_pairing_connects_under_10_and_30_percent_loss() {
                 assert_eq!(
                     a.1.kind == CandidateKind::Relayed,
                     b.0.kind == CandidateKind::Relayed,
-                    "{} x {}",
+                    "SIM_SEED={seed} path loss {path_loss}: {} x {}: A selected {:?}, B selected {:?}",
                     cell.a,
-                    cell.b
+                    cell.b,
+                    a,
+                    b
                 );
             }
         }
@@ -265,9 +267,10 @@ fn a_vanished_peer_loses_consent_within_30_seconds() {
                 .unwrap_or_else(|| panic!("SIM_SEED={seed} {a} x {b}: A never failed {out:?}"));
             let silent = failed - out.vanished_at;
             // Consent expires 30 s after the last answer, which came at most one consent
-            // interval (~5 s) before B vanished.
+            // interval (~5 s) before B vanished, or just after it if it was already on its way
+            // across the internet (the 10 000-seed sweep found seed 19 so, 12.7 ms late).
             assert!(
-                silent <= Duration::from_secs(30),
+                silent <= Duration::from_secs(30) + sc.rtt,
                 "SIM_SEED={seed}: {silent:?}"
             );
             assert!(
