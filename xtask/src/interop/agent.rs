@@ -44,8 +44,9 @@ pub(super) struct AgentCmd {
 /// A TURN server both agents can use.
 #[derive(Clone, Copy)]
 pub(super) struct Turn {
-    pub(super) name: &'static str,
     pub(super) addr: SocketAddr,
+    /// Whether it relays from one of its allocations to another (icebreaker's refuses, 403).
+    pub(super) relays_to_itself: bool,
 }
 
 /// Who uses the TURN server, relay-only.
@@ -56,6 +57,8 @@ enum Relay {
     Icebreaker(Turn),
     /// The other agent relays; icebreaker uses its host candidate.
     Other(Turn),
+    /// Both relay-only through the same server: relayed candidate to relayed candidate.
+    Both(Turn),
 }
 
 #[derive(Clone, Copy)]
@@ -73,7 +76,7 @@ pub(super) fn cases(
     dir: &Path,
     report: &mut Report,
     agent: &AgentCmd,
-    turns: &[std::result::Result<Turn, String>],
+    turns: &[(&str, std::result::Result<Turn, String>)],
     lite: bool,
 ) {
     let peer = agent.peer;
@@ -93,31 +96,32 @@ pub(super) fn cases(
             run_case(bin, dir, agent, setup)
         });
     }
-    for turn in turns {
-        for icebreaker_relays in [true, false] {
+    for (server, turn) in turns {
+        let mut setups = vec![
             // The relaying side is the controlling one, so each role meets a relay.
-            let controlling = icebreaker_relays;
-            let (server, relay) = match turn {
-                Ok(t) if icebreaker_relays => (t.name, Ok(Relay::Icebreaker(*t))),
-                Ok(t) => (t.name, Ok(Relay::Other(*t))),
-                Err(e) => ("a TURN server", Err(e.clone())),
-            };
-            let who = if icebreaker_relays {
-                "icebreaker"
-            } else {
-                peer
-            };
-            let name = if icebreaker_relays {
-                format!("icebreaker offers, controlling, relay-only via {server}")
-            } else {
-                format!("icebreaker answers, controlled; {peer} relay-only via {server}")
-            };
-            let roles = roles(
-                peer,
-                controlling,
+            (
+                true,
+                turn.clone().map(Relay::Icebreaker),
+                format!("icebreaker offers, controlling, relay-only via {server}"),
+                format!("icebreaker relay-only via {server}, {peer} on its host candidate"),
+            ),
+            (
                 false,
-                &format!("{who} relay-only via {server}, the other on its host candidate"),
-            );
+                turn.clone().map(Relay::Other),
+                format!("icebreaker answers, controlled; {peer} relay-only via {server}"),
+                format!("{peer} relay-only via {server}, icebreaker on its host candidate"),
+            ),
+        ];
+        if turn.as_ref().is_ok_and(|t| t.relays_to_itself) {
+            setups.push((
+                true,
+                turn.clone().map(Relay::Both),
+                format!("icebreaker offers, controlling; both relay-only via {server}"),
+                format!("both relay-only via {server}, relay to relay"),
+            ));
+        }
+        for (controlling, relay, name, paths) in setups {
+            let roles = roles(peer, controlling, false, &paths);
             report.case(case(peer, &name, &roles), || match relay {
                 Ok(relay) => run_case(
                     bin,
@@ -204,8 +208,8 @@ pub(super) fn start_coturn(dir: &Path) -> std::result::Result<(Proc, Turn), Stri
     Ok((
         p,
         Turn {
-            name: "coturn turnserver",
             addr,
+            relays_to_itself: true,
         },
     ))
 }
@@ -234,8 +238,8 @@ pub(super) fn start_icebreaker_turn(
     Ok((
         p,
         Turn {
-            name: "icebreaker turn-server",
             addr,
+            relays_to_itself: false,
         },
     ))
 }
@@ -463,7 +467,7 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
     }
     match setup.relay {
         Relay::None => {}
-        Relay::Icebreaker(t) => {
+        Relay::Icebreaker(t) | Relay::Both(t) => {
             ib_cmd.arg("--turn").arg(format!("turn:{}", t.addr)).args([
                 "--turn-user",
                 USER,
@@ -472,12 +476,13 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
                 "--relay-only",
             ]);
         }
-        Relay::Other(t) => {
-            other_cmd
-                .arg("--turn")
-                .arg(t.addr.to_string())
-                .args([USER, PASS, "--relay-only"]);
-        }
+        Relay::Other(_) => {}
+    }
+    if let Relay::Other(t) | Relay::Both(t) = setup.relay {
+        other_cmd
+            .arg("--turn")
+            .arg(t.addr.to_string())
+            .args([USER, PASS, "--relay-only"]);
     }
     transcript.line("$", &format!("{ib_cmd:?}"));
     transcript.line("$", &format!("{other_cmd:?}"));
@@ -503,7 +508,9 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
     let mut ib_described = false;
     let mut described_to_ib = false;
     let mut exchanged_at: Option<Instant> = None;
-    let mut connected_at: Option<Instant> = None;
+    // When each side first reported a connection with a selected pair.
+    let mut ib_up_at: Option<Instant> = None;
+    let mut other_up_at: Option<Instant> = None;
     let to_other = payload(&format!("icebreaker to {}", agent.peer));
     let to_ib = payload(&format!("{} to icebreaker", agent.peer));
     let mut sent = false;
@@ -603,8 +610,13 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
             matches!(ib_seen.state(), "connected" | "completed") && ib_seen.selected.is_some();
         let other_up =
             agent.connected_states.contains(&other_seen.state()) && other_seen.selected.is_some();
+        if ib_up && ib_up_at.is_none() {
+            ib_up_at = Some(Instant::now());
+        }
+        if other_up && other_up_at.is_none() {
+            other_up_at = Some(Instant::now());
+        }
         if !sent && ib_up && other_up {
-            connected_at = Some(Instant::now());
             let json = format!(
                 "{{\"type\":\"send\",\"data\":\"{}\"}}",
                 json_escape(&to_other)
@@ -651,7 +663,7 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
         _ => "?".to_string(),
     };
     Verdict::Ok(format!(
-        "{} reached {:?} with {} -> {}; icebreaker reached {:?} with {} -> {}; both connected {} after the descriptions were exchanged; {} bytes each way arrived intact",
+        "{} reached {:?} with {} -> {}; icebreaker reached {:?} with {} -> {}; connected {} ({}) and {} (icebreaker) after the descriptions were exchanged; {} bytes each way arrived intact",
         agent.peer,
         other_seen.state(),
         short(other_local),
@@ -659,7 +671,9 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
         ib_seen.state(),
         short(ib_local),
         short(ib_remote),
-        ms(exchanged_at, connected_at),
+        ms(exchanged_at, other_up_at),
+        agent.peer,
+        ms(exchanged_at, ib_up_at),
         to_ib.len(),
     ))
 }

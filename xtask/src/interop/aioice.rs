@@ -42,8 +42,14 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
     let coturn = agent::start_coturn(dir);
     let ours = agent::start_icebreaker_turn(bin, dir);
     let turns = [
-        coturn.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
-        ours.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
+        (
+            "coturn turnserver",
+            coturn.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
+        ),
+        (
+            "icebreaker turn-server",
+            ours.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
+        ),
     ];
     agent::cases(bin, dir, report, &cmd, &turns, false);
 }

@@ -3,6 +3,8 @@
 //! Each group is a submodule run against one implementation (all of them when none is named):
 //! - `coturn` (coturn.rs): coturn's `turnserver` serving icebreaker's `stun-client`, `nat-type`
 //!   and `turn-client`, and coturn's `turnutils_*` clients against icebreaker's servers.
+//! - `aioice` (aioice.rs) and `libnice` (libnice.rs): their ICE agents (interop/aioice,
+//!   interop/libnice) connecting to `icebreaker peer`, as agent.rs drives them.
 //! - `chromium` (chromium.rs): headless Chromium's RTCPeerConnection against `icebreaker peer`
 //!   and through icebreaker's `turn-server`, in a network namespace.
 //!
