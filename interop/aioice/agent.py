@@ -7,7 +7,8 @@ its own, so only credentials and candidates cross.
 Out (one per line): `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`,
 `state checking|connected|failed|closed`, `selected LOCAL -> REMOTE` (the pair aioice
 nominated or accepted), `message DATA`, `error TEXT`, `log TEXT`.
-In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`.
+In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`,
+`remote-lite` (before the credentials: the other side is ICE-lite, so take the controlling role).
 
 Options: `--controlling`, `--turn HOST:PORT USER PASS`, `--relay-only`, `--lifetime SECONDS`.
 Host candidates are on 127.0.0.1 only: aioice itself leaves 127.0.0.1 out of its host
@@ -124,7 +125,11 @@ async def main() -> int:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             word, _, rest = line.partition(" ")
             try:
-                if word == "credentials":
+                if word == "remote-lite":
+                    # RFC 8445 section 6.1.1: the full agent controls a lite one.
+                    conn.remote_is_lite = True
+                    conn.ice_controlling = True
+                elif word == "credentials":
                     ufrag, pwd = rest.split()
                     conn.remote_username, conn.remote_password = ufrag, pwd
                     have_credentials.set()

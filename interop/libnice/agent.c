@@ -6,7 +6,8 @@
  * Out (one per line): `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`,
  * `state NAME` (libnice's component states: gathering, connecting, connected, ready, failed),
  * `selected LOCAL -> REMOTE`, `message DATA`, `error TEXT`, `log TEXT`.
- * In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`.
+ * In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`,
+ * `remote-lite` (before the credentials: the other side is ICE-lite, so be controlling).
  *
  * Options: --controlling, --lite (full-mode FALSE), --turn HOST:PORT USER PASS, --relay-only
  * (force-relay), --lifetime SECONDS. One stream, one component, RFC 5245 compatibility,
@@ -98,6 +99,24 @@ static void on_recv(NiceAgent *a, guint stream, guint component, guint len, gcha
   g_free(text);
 }
 
+/* Gathering starts at once for a controlling (offering) or a lite agent, and for a full
+ * answerer once the offer is in (its credentials): libnice fixes the role when its checks
+ * start, and a full answerer learns from the offer's a=ice-lite (`remote-lite`) that it has to
+ * be controlling. That is the order of WebRTC stacks on libnice: the answerer gathers after
+ * applying the remote description. */
+static gboolean gathering;
+
+static gboolean start_gathering(void) {
+  if (gathering)
+    return TRUE;
+  gathering = TRUE;
+  if (!nice_agent_gather_candidates(agent, stream_id)) {
+    emit("error", "nice_agent_gather_candidates failed");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void add_remote(NiceCandidate *c) {
   GSList *one = g_slist_append(NULL, c);
   if (nice_agent_set_remote_candidates(agent, stream_id, 1, one) < 1)
@@ -111,13 +130,16 @@ static void command(gchar *line) {
     *rest++ = '\0';
   else
     rest = line + strlen(line);
-  if (strcmp(line, "credentials") == 0) {
+  if (strcmp(line, "remote-lite") == 0) {
+    /* RFC 8445 section 6.1.1: the full agent controls a lite one. */
+    g_object_set(agent, "controlling-mode", TRUE, NULL);
+  } else if (strcmp(line, "credentials") == 0) {
     gchar **words = g_strsplit(rest, " ", 3);
     if (g_strv_length(words) != 2) {
       emit("error", "credentials wants UFRAG PWD");
     } else if (!nice_agent_set_remote_credentials(agent, stream_id, words[0], words[1])) {
       emit("error", "libnice refused the remote credentials");
-    } else {
+    } else if (start_gathering()) {
       have_credentials = TRUE;
       early = g_slist_reverse(early);
       for (GSList *i = early; i != NULL; i = i->next)
@@ -272,10 +294,9 @@ int main(int argc, char **argv) {
   g_free(ufrag);
   g_free(pwd);
 
-  if (!nice_agent_gather_candidates(agent, stream_id)) {
-    emit("error", "nice_agent_gather_candidates failed");
+  /* A lite agent's role never changes: nothing to wait for. */
+  if ((controlling || lite) && !start_gathering())
     return 1;
-  }
 
   GIOChannel *in = g_io_channel_unix_new(0);
   g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, NULL);

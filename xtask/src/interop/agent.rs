@@ -8,11 +8,13 @@
 //! out: credentials UFRAG PWD | candidate candidate:... | end-of-candidates | state NAME
 //!      selected LOCAL -> REMOTE | message DATA | error TEXT | log TEXT
 //! in:  credentials UFRAG PWD | candidate candidate:... | end-of-candidates | send DATA | quit
+//!      remote-lite (before the credentials: the other side is ICE-lite, so be controlling)
 //! ```
 //!
 //! The harness stands between the two as the signalling channel: it writes the other agent's
 //! credentials and candidates into an SDP offer or answer for icebreaker (with `a=ice-lite`
-//! for a lite agent), and hands icebreaker's SDP values and trickled candidates over as lines.
+//! for a lite agent), and hands icebreaker's SDP values (`a=ice-lite` included) and trickled
+//! candidates over as lines.
 //! A case passes when both sides report a connection and a selected pair, agree on that pair's
 //! addresses, and a message sent each way arrives intact. Every line that crosses is written
 //! with its time to a transcript in the scratch directory.
@@ -63,10 +65,12 @@ enum Relay {
 
 #[derive(Clone, Copy)]
 struct Setup {
-    icebreaker_controlling: bool,
+    icebreaker_offers: bool,
     relay: Relay,
     /// The other agent is ICE-lite (libnice's full-mode FALSE).
     lite: bool,
+    /// icebreaker is ICE-lite (`icebreaker peer --lite`).
+    icebreaker_lite: bool,
 }
 
 /// Every case of one group: direct both ways, relay-only through each TURN server on each
@@ -88,9 +92,10 @@ pub(super) fn cases(
         let name = format!("icebreaker {how}, direct");
         let roles = roles(peer, controlling, false, "host candidates on 127.0.0.1");
         let setup = Setup {
-            icebreaker_controlling: controlling,
+            icebreaker_offers: controlling,
             relay: Relay::None,
             lite: false,
+            icebreaker_lite: false,
         };
         report.case(case(peer, &name, &roles), || {
             run_case(bin, dir, agent, setup)
@@ -128,26 +133,47 @@ pub(super) fn cases(
                     dir,
                     agent,
                     Setup {
-                        icebreaker_controlling: controlling,
+                        icebreaker_offers: controlling,
                         relay,
                         lite: false,
+                        icebreaker_lite: false,
                     },
                 ),
                 Err(e) => Verdict::Failed(e),
             });
         }
     }
-    if lite {
-        let name = format!("{peer} ICE-lite, icebreaker full and controlling");
-        let roles = roles(peer, true, true, "host candidates on 127.0.0.1");
-        let setup = Setup {
-            icebreaker_controlling: true,
-            relay: Relay::None,
-            lite: true,
-        };
-        report.case(case(peer, &name, &roles), || {
-            run_case(bin, dir, agent, setup)
-        });
+    // RFC 8445 §6.1.1: with a lite peer the full agent is the controlling one, whichever side
+    // offers.
+    for (offers, how) in [(true, "offerer"), (false, "answerer")] {
+        let other = if offers { "answerer" } else { "offerer" };
+        let mut lites = vec![(
+            false,
+            format!("icebreaker ICE-lite as the {how}, {peer} full and controlling"),
+            format!(
+                "icebreaker peer --lite {how}, controlled; {peer} full {other}, to be controlling; host candidates on 127.0.0.1"
+            ),
+        )];
+        if lite {
+            lites.push((
+                true,
+                format!("{peer} ICE-lite, icebreaker full and controlling as the {how}"),
+                format!(
+                    "icebreaker peer {how}, full, to be controlling; {peer} ICE-lite {other}, controlled; host candidates on 127.0.0.1"
+                ),
+            ));
+        }
+        for (other_lite, name, roles) in lites {
+            let setup = Setup {
+                icebreaker_offers: offers,
+                relay: Relay::None,
+                lite: other_lite,
+                icebreaker_lite: !other_lite,
+            };
+            report.case(case(peer, &name, &roles), || {
+                run_case(bin, dir, agent, setup)
+            });
+        }
     }
 }
 
@@ -155,8 +181,8 @@ fn case<'a>(peer: &'a str, name: &'a str, roles: &'a str) -> Case<'a> {
     Case { peer, name, roles }
 }
 
-fn roles(peer: &str, icebreaker_controlling: bool, lite: bool, paths: &str) -> String {
-    let (ib, other) = if icebreaker_controlling {
+fn roles(peer: &str, icebreaker_offers: bool, lite: bool, paths: &str) -> String {
+    let (ib, other) = if icebreaker_offers {
         ("offerer, controlling", "answerer, controlled")
     } else {
         ("answerer, controlled", "offerer, controlling")
@@ -448,8 +474,10 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
 
     let mut ib_cmd = Command::new(bin);
     ib_cmd
+        // Its debug log says when a role conflict changed its role (see below).
+        .env("RUST_LOG", "icebreaker=debug")
         .args(["peer", "--signal", "stdio", "--loopback", "--role"])
-        .arg(if setup.icebreaker_controlling {
+        .arg(if setup.icebreaker_offers {
             "offer"
         } else {
             "answer"
@@ -459,8 +487,13 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
         .args(&agent.args)
         .arg("--lifetime")
         .arg(AGENT_LIFETIME_SECS.to_string());
-    if !setup.icebreaker_controlling {
+    // The offerer is the controlling agent, unless it is lite (always controlled); a full
+    // agent facing a lite one learns it from `a=ice-lite` (the `remote-lite` line).
+    if !setup.icebreaker_offers && !setup.lite {
         other_cmd.arg("--controlling");
+    }
+    if setup.icebreaker_lite {
+        ib_cmd.arg("--lite");
     }
     if setup.lite {
         other_cmd.arg("--lite");
@@ -585,10 +618,9 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
         // Our description of the other agent goes to icebreaker once it has gathered (and, as
         // an answer, once icebreaker's offer is in).
         let step = step.and_then(|()| {
-            if !described_to_ib && desc.gathered && (ib_described || !setup.icebreaker_controlling)
-            {
+            if !described_to_ib && desc.gathered && (ib_described || !setup.icebreaker_offers) {
                 let sdp = description(&desc, setup.lite)?;
-                let kind = if setup.icebreaker_controlling {
+                let kind = if setup.icebreaker_offers {
                     "answer"
                 } else {
                     "offer"
@@ -631,6 +663,18 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
         }
     }
     let _ = other.send("quit");
+
+    // Signalling settles the roles in every case here (offerer or full agent controls), so a
+    // 487 role conflict means one side misread them.
+    let ib_log = fs::read_to_string(&ib.log).unwrap_or_default();
+    if ib_log.contains("ICE role changed after a conflict") {
+        return fail(
+            "the roles were settled by a role conflict (487), not by the descriptions".into(),
+            &ib_seen,
+            &other_seen,
+            &transcript,
+        );
+    }
 
     // Both sides must name the same path: icebreaker's local address is the other's remote.
     let (Some((ib_local, ib_remote)), Some((other_local, other_remote))) =
@@ -700,10 +744,12 @@ fn icebreaker_line(
     match get("type").as_str() {
         "offer" | "answer" => {
             let sdp = get("sdp");
-            let (mut ufrag, mut pwd, mut end) = (None, None, false);
+            let (mut ufrag, mut pwd, mut end, mut lite) = (None, None, false, false);
             let mut candidates = Vec::new();
             for l in sdp.lines() {
-                if let Some(v) = l.strip_prefix("a=ice-ufrag:") {
+                if l.trim() == "a=ice-lite" {
+                    lite = true;
+                } else if let Some(v) = l.strip_prefix("a=ice-ufrag:") {
                     ufrag = Some(v.trim().to_string());
                 } else if let Some(v) = l.strip_prefix("a=ice-pwd:") {
                     pwd = Some(v.trim().to_string());
@@ -720,6 +766,9 @@ fn icebreaker_line(
                     "icebreaker's description has no ICE credentials: {sdp:?}"
                 ));
             };
+            if lite {
+                give("remote-lite".into())?;
+            }
             give(format!("credentials {ufrag} {pwd}"))?;
             for c in candidates.iter().filter(|c| usable(c)) {
                 give(format!("candidate {c}"))?;
