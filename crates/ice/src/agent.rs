@@ -518,6 +518,17 @@ impl Agent {
         self.config.lite
     }
 
+    /// Takes the role signalling decided, best before [`start`](Self::start): RFC 8445 §6.1.1
+    /// makes a full agent the controlling one when its peer is ICE-lite, whichever side offered.
+    /// A lite agent stays controlled. A change recomputes pair priorities; it is no role
+    /// conflict, so no [`Event::RoleChanged`] is reported.
+    pub fn set_controlling(&mut self, controlling: bool) {
+        if !self.config.lite && self.controlling != controlling {
+            self.controlling = controlling;
+            self.recompute_priorities();
+        }
+    }
+
     /// The connection state.
     pub fn state(&self) -> State {
         self.state

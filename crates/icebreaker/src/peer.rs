@@ -17,7 +17,8 @@
 //! The session is data-only: one `m=application 9 UDP/DTLS/SCTP webrtc-datachannel` section with
 //! `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the candidates known when the
 //! description is made, and `end-of-candidates` once gathering is done; candidates found later
-//! are trickled as `{"type":"candidate",...}` messages. The offerer is the controlling agent.
+//! are trickled as `{"type":"candidate",...}` messages. The offerer is the controlling agent,
+//! unless one side is ICE-lite (`a=ice-lite`): then the full one controls (RFC 8445 §6.1.1).
 //!
 //! **Application data are raw UDP datagrams over the selected pair.** DTLS and SCTP (what a
 //! browser's data channel runs over ICE) are out of scope: a browser's offer is understood and its
@@ -538,6 +539,10 @@ impl Peer {
             m
         };
         let mut b = SessionBuilder::new(self.session_id, 1);
+        if self.agent.is_lite() {
+            // RFC 8839 §5.3: so that a full peer takes the controlling role.
+            b.attribute(&Attribute::IceLite);
+        }
         if self.remote_sections.is_empty() {
             b.attribute(&Attribute::Group(Group {
                 semantics: "BUNDLE",
@@ -608,6 +613,11 @@ impl Peer {
         };
         self.agent
             .set_remote_credentials(Credentials { ufrag, pwd });
+        // RFC 8445 §6.1.1: facing an ICE-lite peer, the full agent controls, offer or answer.
+        let lite = |a: &Attribute<'_>| matches!(a, Attribute::IceLite).then_some(());
+        if desc.find(lite).or_else(|| section.find(lite)).is_some() {
+            self.agent.set_controlling(true);
+        }
         self.remote_applied = true;
         if is_offer {
             self.mline = index as u32;
@@ -738,6 +748,8 @@ impl Endpoint for Peer {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn config(role: Role, seed: u8) -> PeerConfig {
@@ -831,6 +843,86 @@ mod tests {
             },
         );
         assert!(matches!(b.poll_signal(), Some(Signal::Error { .. })));
+    }
+
+    /// Two peers wired back to back in virtual time: signalling and datagrams delivered at
+    /// once, timers run as they fall due. Returns whether both connected within `limit`.
+    fn connect(a: &mut Peer, b: &mut Peer, start: Instant, limit: Duration) -> bool {
+        let mut now = start;
+        let mut buf = Vec::new();
+        while now < start + limit {
+            for _ in 0..1000 {
+                let moved = pump(a, b, now, &mut buf) | pump(b, a, now, &mut buf);
+                if !moved {
+                    break;
+                }
+            }
+            if a.is_connected() && b.is_connected() {
+                return true;
+            }
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            now = next.map_or(now + Duration::from_millis(10), |t| {
+                t.max(now + Duration::from_micros(1))
+            });
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+        false
+    }
+
+    /// Delivers what `from` has for `to`; returns whether anything moved.
+    fn pump(from: &mut Peer, to: &mut Peer, now: Instant, buf: &mut Vec<u8>) -> bool {
+        let mut moved = false;
+        while let Some(s) = from.poll_signal() {
+            if s.is_for_remote() {
+                to.handle_signal(now, s);
+            }
+            moved = true;
+        }
+        while let Some(t) = from.poll_transmit(buf) {
+            to.handle_receive(now, t.from, t.to, buf);
+            moved = true;
+        }
+        moved
+    }
+
+    /// RFC 8839 §5.3 and RFC 8445 §6.1.1: a lite peer announces itself with `a=ice-lite`, and
+    /// the full peer then takes the controlling role even as the answerer, so that someone
+    /// nominates. Without either, a lite offerer and a full answerer were both controlled.
+    #[test]
+    fn a_lite_offerer_is_announced_and_the_full_answerer_controls() {
+        let now = Instant::now();
+        let mut lite = config(Role::Offerer, 1);
+        lite.agent.lite = true;
+        let mut a = Peer::new(lite, now);
+        let Some(Signal::Offer { sdp }) = a.poll_signal() else {
+            panic!("no offer");
+        };
+        assert!(sdp.contains("\r\na=ice-lite\r\n"), "{sdp}");
+        icebreaker_sdp::parse_strict(&sdp).unwrap();
+        let mut b = Peer::new(config(Role::Answerer, 2), now);
+        assert!(!b.agent().is_controlling());
+        b.handle_signal(now, Signal::Offer { sdp });
+        assert!(b.agent().is_controlling());
+        assert!(!a.agent().is_controlling());
+        let answer = std::iter::from_fn(|| b.poll_signal())
+            .find_map(|s| match s {
+                Signal::Answer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("an answer");
+        assert!(!answer.contains("ice-lite"), "{answer}");
+        a.handle_signal(now, Signal::Answer { sdp: answer });
+        assert!(connect(&mut a, &mut b, now, Duration::from_secs(5)));
+
+        // Between two full peers the offerer still controls.
+        let mut c = Peer::new(config(Role::Offerer, 3), now);
+        let mut d = Peer::new(config(Role::Answerer, 4), now);
+        assert!(connect(&mut c, &mut d, now, Duration::from_secs(5)));
+        assert!(c.agent().is_controlling() && !d.agent().is_controlling());
     }
 
     /// A Chrome offer with audio, video and data, BUNDLEd on the audio section.

@@ -3,6 +3,8 @@
 //! Each group is a submodule run against one implementation (all of them when none is named):
 //! - `coturn` (coturn.rs): coturn's `turnserver` serving icebreaker's `stun-client`, `nat-type`
 //!   and `turn-client`, and coturn's `turnutils_*` clients against icebreaker's servers.
+//! - `aioice` (aioice.rs) and `libnice` (libnice.rs): their ICE agents (interop/aioice,
+//!   interop/libnice) connecting to `icebreaker peer`, as agent.rs drives them.
 //! - `chromium` (chromium.rs): headless Chromium's RTCPeerConnection against `icebreaker peer`
 //!   and through icebreaker's `turn-server`, in a network namespace.
 //!
@@ -23,8 +25,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Result, cargo, project_root, run};
 
+mod agent;
+mod aioice;
 mod chromium;
 mod coturn;
+mod libnice;
 
 const REALM: &str = "icebreaker.test";
 const USER: &str = "interop";
@@ -46,7 +51,7 @@ const CHANNEL_ATTEMPTS: usize = 200;
 const CHANNEL_PACE: Duration = Duration::from_millis(200);
 
 /// The groups of cases, each against one independent implementation, in the order they run.
-const GROUPS: &[&str] = &["coturn", "chromium"];
+const GROUPS: &[&str] = &["coturn", "aioice", "libnice", "chromium"];
 
 pub(crate) fn interop(args: &[String]) -> Result {
     let mut keep = false;
@@ -84,6 +89,8 @@ pub(crate) fn interop(args: &[String]) -> Result {
         let t = Instant::now();
         match group {
             "coturn" => coturn::cases(&bin, &dir, &mut report),
+            "aioice" => aioice::cases(&bin, &dir, &mut report),
+            "libnice" => libnice::cases(&bin, &dir, &mut report),
             "chromium" => chromium::cases(&bin, &dir, &mut report),
             _ => unreachable!("groups are checked above"),
         }
