@@ -680,8 +680,16 @@ impl Peer {
         }
         match Candidate::parse(line) {
             Ok(c) => {
-                if let Err(e) = self.agent.add_remote_candidate(c) {
-                    self.push_signal(Signal::error(format_args!("candidate ignored: {e}")));
+                match self.agent.add_remote_candidate(c) {
+                    Ok(()) => {}
+                    // Browsers trickle TCP candidates (RFC 6544) beside the UDP ones; carrying
+                    // them unconnected is expected, not an error worth telling the user.
+                    Err(e @ icebreaker_ice::Error::UnsupportedTransport) => {
+                        tracing::debug!("remote candidate ignored: {e}");
+                    }
+                    Err(e) => {
+                        self.push_signal(Signal::error(format_args!("candidate ignored: {e}")));
+                    }
                 }
             }
             Err(e) => self.push_signal(Signal::error(format_args!("bad candidate: {e}"))),
@@ -970,5 +978,24 @@ a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=mid:2\r\na=sctp-port:5000\r\n";
             Signal::parse(r#"{"candidate":"candidate:2 1 udp 2122260223 192.0.2.9 50000 typ host","sdpMid":"0","sdpMLineIndex":0}"#).unwrap(),
         );
         assert_eq!(b.agent().remote_candidates().len(), 2);
+        // A trickled TCP candidate (browsers send them) is carried quietly, not reported as an
+        // error; a malformed one is.
+        while b.poll_signal().is_some() {}
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(r#"{"candidate":"candidate:3 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active","sdpMid":"0","sdpMLineIndex":0}"#).unwrap(),
+        );
+        assert!(
+            std::iter::from_fn(|| b.poll_signal()).all(|s| !matches!(s, Signal::Error { .. })),
+            "a TCP candidate is no error"
+        );
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(r#"{"candidate":"candidate:4 1 udp x 192.0.2.9 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#).unwrap(),
+        );
+        assert!(
+            std::iter::from_fn(|| b.poll_signal()).any(|s| matches!(s, Signal::Error { .. })),
+            "a malformed candidate is"
+        );
     }
 }
