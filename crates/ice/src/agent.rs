@@ -174,9 +174,13 @@ impl Default for AgentConfig {
             consent_interval: Duration::from_secs(5),
             disconnected_timeout: Duration::from_secs(10),
             consent_timeout: Duration::from_secs(30),
+            // 0, 0.25, 0.75, 1.75 s, then every second until 15.75 s, answers awaited until
+            // 17.75 s: the give-up time of 7 doubling sends, but 18 chances through a lossy path
+            // instead of 7 (most of those late in the backoff).
             check_transaction: TransactionConfig {
                 rto: Duration::from_millis(250),
-                max_sends: 7,
+                max_sends: 18,
+                max_rto: Some(Duration::from_secs(1)),
                 last_wait: 8,
                 ..TransactionConfig::default()
             },

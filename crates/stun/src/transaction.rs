@@ -16,6 +16,10 @@ pub struct TransactionConfig {
     pub rto: Duration,
     /// Rc: the number of sends over UDP. Default 7.
     pub max_sends: u32,
+    /// The RTO stops doubling at this value (RFC 8489 §6.2.1 lets a client cap it). `None`, the
+    /// default, doubles without a cap. ICE's connectivity checks cap it so that a lossy path gets
+    /// many evenly spread attempts instead of a few ever rarer ones.
+    pub max_rto: Option<Duration>,
     /// Rm: after the last send, wait this many RTOs for a response. Default 16.
     pub last_wait: u32,
     /// Reliable transport (TCP, TLS): one send and a single timeout `reliable_timeout`.
@@ -29,6 +33,7 @@ impl Default for TransactionConfig {
         Self {
             rto: Duration::from_millis(500),
             max_sends: 7,
+            max_rto: None,
             last_wait: 16,
             reliable: false,
             reliable_timeout: Duration::from_millis(39_500),
@@ -44,11 +49,30 @@ impl TransactionConfig {
             return self.reliable_timeout;
         }
         let sends = self.max_sends.max(1);
-        // Send i (0-based) happens at rto × (2^i − 1); the RTO doubles after each send.
-        let last_send = self
-            .rto
-            .saturating_mul(2u32.saturating_pow(sends - 1).saturating_sub(1));
+        // Send i (0-based) happens at rto × (2^i − 1) while the RTO doubles after each send;
+        // once it reaches the cap, every further send adds the cap.
+        let mut last_send = Duration::ZERO;
+        let mut rto = self.rto;
+        for i in 1..sends {
+            if let Some(cap) = self.max_rto.map(|c| c.max(self.rto))
+                && rto >= cap
+            {
+                last_send = last_send.saturating_add(cap.saturating_mul(sends - i));
+                break;
+            }
+            last_send = last_send.saturating_add(rto);
+            rto = self.next_rto(rto);
+        }
         last_send.saturating_add(self.rto.saturating_mul(self.last_wait))
+    }
+
+    /// The RTO after `rto`: doubled, but never above [`max_rto`](Self::max_rto).
+    fn next_rto(&self, rto: Duration) -> Duration {
+        let doubled = rto.saturating_mul(2);
+        match self.max_rto {
+            Some(cap) => doubled.min(cap.max(self.rto)),
+            None => doubled,
+        }
     }
 }
 
@@ -155,7 +179,7 @@ impl ClientTransaction {
             self.next + self.config.rto.saturating_mul(self.config.last_wait)
         } else {
             let at = self.next + self.rto;
-            self.rto = self.rto.saturating_mul(2);
+            self.rto = self.config.next_rto(self.rto);
             at
         };
         Some(&self.request)
@@ -262,6 +286,32 @@ mod tests {
         assert_eq!(ms, [0, 500, 1500, 3500, 7500, 15500, 31500]);
         assert_eq!(end, Duration::from_millis(39_500));
         assert_eq!(TransactionConfig::default().total_timeout(), end);
+    }
+
+    #[test]
+    fn a_capped_rto_spreads_the_sends_evenly() {
+        let config = TransactionConfig {
+            rto: Duration::from_millis(250),
+            max_sends: 8,
+            max_rto: Some(Duration::from_secs(1)),
+            last_wait: 4,
+            ..Default::default()
+        };
+        let (sends, end) = send_times(config);
+        let ms: Vec<u128> = sends.iter().map(Duration::as_millis).collect();
+        // 250, 500, then 1000 ms apart (capped), where uncapped would go on to 2000 and 4000.
+        assert_eq!(ms, [0, 250, 750, 1750, 2750, 3750, 4750, 5750]);
+        assert_eq!(end, Duration::from_millis(5750 + 1000));
+        assert_eq!(config.total_timeout(), end);
+        // A cap below the initial RTO keeps the initial RTO.
+        let flat = TransactionConfig {
+            max_rto: Some(Duration::from_millis(10)),
+            ..config
+        };
+        let (sends, end) = send_times(flat);
+        assert_eq!(sends.len(), 8);
+        assert_eq!(sends[7], Duration::from_millis(7 * 250));
+        assert_eq!(flat.total_timeout(), end);
     }
 
     #[test]
