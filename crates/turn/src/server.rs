@@ -243,6 +243,9 @@ struct Bucket {
 struct Channel {
     peer: SocketAddr,
     expires: Instant,
+    /// The peer is another allocation's relayed address that the policy alone would refuse:
+    /// each datagram checks that it still is one.
+    to_relay: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -347,6 +350,8 @@ pub struct Server<P: PortAllocator = PortPool> {
     rest: Vec<Hmac<Sha1>>,
     allocations: BTreeMap<FiveTuple, Allocation>,
     by_relay: BTreeMap<SocketAddr, FiveTuple>,
+    /// How many relayed addresses each relay IP has (for permissions, which are by IP).
+    relay_ips: BTreeMap<IpAddr, usize>,
     per_user: BTreeMap<Box<str>, usize>,
     reservations: BTreeMap<[u8; 8], Reservation>,
     limiter: RateLimiter,
@@ -421,6 +426,7 @@ impl<P: PortAllocator> Server<P> {
             rest,
             allocations: BTreeMap::new(),
             by_relay: BTreeMap::new(),
+            relay_ips: BTreeMap::new(),
             per_user: BTreeMap::new(),
             reservations: BTreeMap::new(),
             limiter: RateLimiter::new(
@@ -597,6 +603,16 @@ impl<P: PortAllocator> Server<P> {
         }
     }
 
+    /// The TCP or TLS connection of `five_tuple` closed: its allocation, if any, ends with it
+    /// (RFC 8656 §3.1 and §7: an allocation over a stream lives as long as its connection), so
+    /// the client can allocate again from the same address. Ignored for UDP.
+    pub fn handle_connection_closed(&mut self, now: Instant, five_tuple: FiveTuple) {
+        self.clock(now);
+        if five_tuple.transport != Transport::Udp {
+            self.remove_allocation(&five_tuple);
+        }
+    }
+
     /// Finds the allocation for a peer datagram and checks permission and bandwidth.
     fn check_peer(
         &mut self,
@@ -682,7 +698,12 @@ impl<P: PortAllocator> Server<P> {
         let Some(alloc) = self.allocations.get_mut(&ft) else {
             return ClientRelay::Dropped;
         };
-        let Some(peer) = alloc.channel_peer(now, cd.channel()) else {
+        let Some((peer, to_relay)) = alloc
+            .channels
+            .get(&cd.channel())
+            .filter(|c| now < c.expires)
+            .map(|c| (c.peer, c.to_relay))
+        else {
             return ClientRelay::Dropped;
         };
         if now >= alloc.expires
@@ -695,7 +716,9 @@ impl<P: PortAllocator> Server<P> {
             return ClientRelay::Dropped;
         };
         let dont_fragment = alloc.dont_fragment;
-        if self.is_own(peer) {
+        // The policy was checked when the channel was bound; a channel to another allocation's
+        // relayed address needs that allocation to still be there.
+        if to_relay && !self.by_relay.contains_key(&peer) {
             return ClientRelay::Dropped;
         }
         self.stats.relayed += 1;
@@ -768,11 +791,6 @@ impl<P: PortAllocator> Server<P> {
             },
             len: total,
         }
-    }
-
-    fn is_own(&self, peer: SocketAddr) -> bool {
-        // Never relay into the server itself: its relayed sockets or a listening address.
-        self.by_relay.contains_key(&peer) || self.config.listen.contains(&peer)
     }
 
     /// Expires allocations, permissions, channels and reservations that are due.
@@ -852,6 +870,12 @@ impl<P: PortAllocator> Server<P> {
         };
         for r in a.relayed.into_iter().flatten() {
             self.by_relay.remove(&r);
+            if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.relay_ips.remove(&r.ip());
+                }
+            }
             self.ports.release(r);
         }
         if let Some(n) = self.per_user.get_mut(&a.username) {
@@ -1022,7 +1046,10 @@ impl<P: PortAllocator> Server<P> {
                 );
             }
             Reject::Challenge => {
-                if self.limiter.allow(now, ft.client.ip()) {
+                // The per-source limit guards against spoofed sources, which only UDP has: a
+                // TCP or TLS client proved its address with the handshake, and it never
+                // retransmits, so a dropped 401 would leave it waiting forever.
+                if ft.transport != Transport::Udp || self.limiter.allow(now, ft.client.ip()) {
                     self.error(now, ft, msg, codes::UNAUTHENTICATED, &[], len, None);
                 } else {
                     self.stats.rate_limited += 1;
@@ -1365,6 +1392,7 @@ impl<P: PortAllocator> Server<P> {
         let relayed = [Some(primary), second];
         for r in relayed.into_iter().flatten() {
             self.by_relay.insert(r, ft);
+            *self.relay_ips.entry(r.ip()).or_insert(0) += 1;
         }
         let expires = now + lifetime;
         let bucket = Bucket {
@@ -1462,8 +1490,17 @@ impl<P: PortAllocator> Server<P> {
         Ok(())
     }
 
-    /// Checks a peer address against the allocation's families and the policy.
-    fn check_peer_address(&self, ft: &FiveTuple, peer: SocketAddr) -> Result<(), Reject> {
+    /// Checks a peer address against the allocation's families and the policy. `Ok(true)`
+    /// means the peer is another allocation's relayed address that only that fact makes
+    /// reachable (see [`Self::peer_target`]). With `by_ip` (CreatePermission, whose port
+    /// means nothing) the IP of any relayed address will do: each datagram's full address is
+    /// checked when it is sent.
+    fn check_peer_address(
+        &self,
+        ft: &FiveTuple,
+        peer: SocketAddr,
+        by_ip: bool,
+    ) -> Result<bool, Reject> {
         let alloc = self
             .allocations
             .get(ft)
@@ -1471,10 +1508,31 @@ impl<P: PortAllocator> Server<P> {
         if alloc.relayed_for(peer.ip()).is_none() {
             return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         }
-        if !self.policy.permits(peer.ip()) || self.is_own(peer) {
-            return Err(Reject::Code(codes::FORBIDDEN));
+        match self.peer_target(alloc, peer) {
+            Some(to_relay) => Ok(to_relay),
+            None if by_ip
+                && !self.config.listen.contains(&peer)
+                && self.relay_ips.contains_key(&peer.ip()) =>
+            {
+                Ok(true)
+            }
+            None => Err(Reject::Code(codes::FORBIDDEN)),
         }
-        Ok(())
+    }
+
+    /// Whether `alloc` may relay to `peer`: `Some(false)` when the policy permits it,
+    /// `Some(true)` when it is the relayed address of another allocation on this server (as
+    /// coturn does, clients of one server reach each other's relayed addresses, whatever the
+    /// policy says about the server's own IPs), `None` when refused. A listening address and
+    /// the allocation's own relayed addresses are always refused.
+    fn peer_target(&self, alloc: &Allocation, peer: SocketAddr) -> Option<bool> {
+        if self.config.listen.contains(&peer) || alloc.relayed.contains(&Some(peer)) {
+            return None;
+        }
+        if self.policy.permits(peer.ip()) {
+            return Some(false);
+        }
+        self.by_relay.contains_key(&peer).then_some(true)
     }
 
     fn create_permission(
@@ -1495,7 +1553,9 @@ impl<P: PortAllocator> Server<P> {
             use icebreaker_stun::attributes::Attribute as _;
             let p = XorPeerAddress::decode(raw.value, &tid)
                 .map_err(|_| Reject::Code(codes::BAD_REQUEST))?;
-            self.check_peer_address(&ft, p.0)?;
+            // A permission is by IP: whether each datagram's port is allowed is checked when
+            // it is sent (`send_indication`, `channel_bind`).
+            self.check_peer_address(&ft, p.0, true)?;
             // At most 8 peers per request (bounded work); more is a bad request.
             *peers.get_mut(n).ok_or(Reject::Code(codes::BAD_REQUEST))? = Some(p.0.ip());
             n += 1;
@@ -1562,7 +1622,7 @@ impl<P: PortAllocator> Server<P> {
                 return Err(bad());
             }
         }
-        self.check_peer_address(&ft, peer)?;
+        let to_relay = self.check_peer_address(&ft, peer, false)?;
         let alloc = self
             .allocations
             .get_mut(&ft)
@@ -1594,7 +1654,14 @@ impl<P: PortAllocator> Server<P> {
             return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
         }
         let expires = now + CHANNEL_LIFETIME;
-        alloc.channels.insert(ch, Channel { peer, expires });
+        alloc.channels.insert(
+            ch,
+            Channel {
+                peer,
+                expires,
+                to_relay,
+            },
+        );
         alloc.peer_channels.insert(peer, ch);
         // RFC 8656 §11.2: binding a channel installs or refreshes the permission for the peer.
         let perm = now + PERMISSION_LIFETIME;
@@ -1614,14 +1681,17 @@ impl<P: PortAllocator> Server<P> {
         };
         let df_asked = msg.has(attributes::DONT_FRAGMENT);
         let bw = self.config.bandwidth;
-        let own = self.is_own(peer);
+        let allowed = self
+            .allocations
+            .get(&ft)
+            .is_some_and(|alloc| self.peer_target(alloc, peer).is_some());
         let target = self.allocations.get_mut(&ft).and_then(|alloc| {
-            let ok = now < alloc.expires && alloc.permitted(now, peer.ip()) && !own;
+            let ok = allowed && now < alloc.expires && alloc.permitted(now, peer.ip());
             let relay = alloc.relayed_for(peer.ip())?;
             (ok && alloc.take_tokens(now, bw, data.len())).then_some(relay)
         });
         match target {
-            Some(relay) if self.policy.permits(peer.ip()) => {
+            Some(relay) => {
                 self.stats.relayed += 1;
                 self.stats.relayed_bytes += data.len() as u64;
                 let t = ServerTransmit {
