@@ -40,6 +40,7 @@ use sha1::Sha1;
 use crate::auth::{NonceCheck, NonceMinter, RateLimiter, rest_expiry};
 use crate::policy::PeerPolicy;
 use crate::ports::{PortAllocator, PortError, PortPool};
+use crate::table::Table;
 use crate::{Bandwidth, FiveTuple, Transport};
 
 /// Largest STUN response written.
@@ -242,6 +243,8 @@ struct Bucket {
 #[derive(Debug, Clone)]
 struct Channel {
     peer: SocketAddr,
+    /// The relayed address (of the peer's family) datagrams to the peer leave from.
+    relay: SocketAddr,
     expires: Instant,
     /// The peer is another allocation's relayed address that the policy alone would refuse:
     /// each datagram checks that it still is one.
@@ -255,10 +258,44 @@ struct Allocation {
     relayed: [Option<SocketAddr>; 2],
     expires: Instant,
     dont_fragment: bool,
-    permissions: BTreeMap<IpAddr, Instant>,
+    permissions: Permissions,
     channels: BTreeMap<u16, Channel>,
     peer_channels: BTreeMap<SocketAddr, u16>,
     bucket: Bucket,
+}
+
+/// The permissions of one allocation: a few IPs (at most `max_permissions`), so a vector
+/// searched linearly beats a tree, and the relay paths look one up per datagram.
+#[derive(Debug, Clone, Default)]
+struct Permissions(Vec<(IpAddr, Instant)>);
+
+impl Permissions {
+    fn get(&self, ip: &IpAddr) -> Option<Instant> {
+        self.0.iter().find(|(p, _)| p == ip).map(|(_, e)| *e)
+    }
+
+    fn contains_key(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|(p, _)| p == ip)
+    }
+
+    fn insert(&mut self, ip: IpAddr, expires: Instant) {
+        match self.0.iter_mut().find(|(p, _)| *p == ip) {
+            Some((_, e)) => *e = expires,
+            None => self.0.push((ip, expires)),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&IpAddr, &mut Instant) -> bool) {
+        self.0.retain_mut(|(p, e)| keep(p, e));
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.0.iter().map(|(_, e)| *e)
+    }
 }
 
 impl Allocation {
@@ -271,7 +308,11 @@ impl Allocation {
     }
 
     fn permitted(&self, now: Instant, peer: IpAddr) -> bool {
-        self.permissions.get(&peer).is_some_and(|&e| now < e)
+        self.permissions.get(&peer).is_some_and(|e| now < e)
+    }
+
+    fn channel(&self, now: Instant, channel: u16) -> Option<&Channel> {
+        self.channels.get(&channel).filter(|c| now < c.expires)
     }
 
     fn channel_peer(&self, now: Instant, channel: u16) -> Option<SocketAddr> {
@@ -348,8 +389,7 @@ pub struct Server<P: PortAllocator = PortPool> {
     users: BTreeMap<String, UserKeys>,
     userhashes: BTreeMap<[u8; 32], String>,
     rest: Vec<Hmac<Sha1>>,
-    allocations: BTreeMap<FiveTuple, Allocation>,
-    by_relay: BTreeMap<SocketAddr, FiveTuple>,
+    allocations: Table<Allocation>,
     /// How many relayed addresses each relay IP has (for permissions, which are by IP).
     relay_ips: BTreeMap<IpAddr, usize>,
     per_user: BTreeMap<Box<str>, usize>,
@@ -409,6 +449,11 @@ impl<P: PortAllocator> Server<P> {
         let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
         let mut limiter_key = [0u8; 16];
         rng.fill_bytes(&mut limiter_key);
+        // The table's hash seed, from the same secret draw (one more draw would shift every
+        // later random value, and seeded runs are meant to replay as they did).
+        let mut half = [0u8; 8];
+        half.copy_from_slice(limiter_key.get(8..).unwrap_or(&[0; 8]));
+        let table_seed = u64::from_le_bytes(half).rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
         let binding = BindingServer::new(BindingConfig {
             software: config.software.clone(),
             reason_phrases: config.reason_phrases,
@@ -424,8 +469,7 @@ impl<P: PortAllocator> Server<P> {
             users,
             userhashes,
             rest,
-            allocations: BTreeMap::new(),
-            by_relay: BTreeMap::new(),
+            allocations: Table::new(table_seed),
             relay_ips: BTreeMap::new(),
             per_user: BTreeMap::new(),
             reservations: BTreeMap::new(),
@@ -483,7 +527,9 @@ impl<P: PortAllocator> Server<P> {
 
     /// Every relayed address in use (what the runtime must have sockets bound on).
     pub fn relay_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.by_relay.keys().copied()
+        self.allocations
+            .values()
+            .flat_map(|a| a.relayed.into_iter().flatten())
     }
 
     fn clock(&mut self, now: Instant) -> Instant {
@@ -622,13 +668,13 @@ impl<P: PortAllocator> Server<P> {
         len: usize,
     ) -> Option<FiveTuple> {
         let bw = self.config.bandwidth;
-        let ft = self.by_relay.get(&relay).copied();
-        let ok = ft.and_then(|ft| {
-            let alloc = self.allocations.get_mut(&ft)?;
+        let slot = self.allocations.by_relay(&relay);
+        let ok = slot.and_then(|slot| {
+            let (ft, alloc) = self.allocations.at_mut(slot)?;
             (now < alloc.expires
                 && alloc.permitted(now, peer.ip())
                 && alloc.take_tokens(now, bw, len))
-            .then_some(ft)
+            .then_some(*ft)
         });
         match ok {
             Some(ft) => {
@@ -694,32 +740,33 @@ impl<P: PortAllocator> Server<P> {
         let Ok(cd) = ChannelData::parse(data) else {
             return ClientRelay::Dropped;
         };
-        let bw = self.config.bandwidth;
-        let Some(alloc) = self.allocations.get_mut(&ft) else {
+        let Some(slot) = self.allocations.slot(&ft) else {
             return ClientRelay::Dropped;
         };
-        let Some((peer, to_relay)) = alloc
-            .channels
-            .get(&cd.channel())
-            .filter(|c| now < c.expires)
-            .map(|c| (c.peer, c.to_relay))
-        else {
+        let Some((_, alloc)) = self.allocations.at(slot) else {
             return ClientRelay::Dropped;
         };
+        let Some(c) = alloc.channel(now, cd.channel()) else {
+            return ClientRelay::Dropped;
+        };
+        let (peer, relay) = (c.peer, c.relay);
         if now >= alloc.expires
             || !alloc.permitted(now, peer.ip())
-            || !alloc.take_tokens(now, bw, cd.data().len())
+            // The policy was checked when the channel was bound; a channel to another
+            // allocation's relayed address needs that allocation to still be there.
+            || (c.to_relay && !self.allocations.is_relay(&peer))
         {
             return ClientRelay::Dropped;
         }
-        let Some(relay) = alloc.relayed_for(peer.ip()) else {
-            return ClientRelay::Dropped;
-        };
         let dont_fragment = alloc.dont_fragment;
-        // The policy was checked when the channel was bound; a channel to another allocation's
-        // relayed address needs that allocation to still be there.
-        if to_relay && !self.by_relay.contains_key(&peer) {
-            return ClientRelay::Dropped;
+        if let Some(bw) = self.config.bandwidth {
+            let ok = self
+                .allocations
+                .at_mut(slot)
+                .is_some_and(|(_, a)| a.take_tokens(now, Some(bw), cd.data().len()));
+            if !ok {
+                return ClientRelay::Dropped;
+            }
         }
         self.stats.relayed += 1;
         self.stats.relayed_bytes += cd.data().len() as u64;
@@ -748,11 +795,11 @@ impl<P: PortAllocator> Server<P> {
         let now = self.clock(now);
         let bw = self.config.bandwidth;
         // One lookup of each table: the relayed address, then the allocation.
-        let Some(&ft) = self.by_relay.get(&relay) else {
-            self.stats.dropped += 1;
-            return PeerRelay::Dropped;
-        };
-        let Some(alloc) = self.allocations.get_mut(&ft) else {
+        let Some((&ft, alloc)) = self
+            .allocations
+            .by_relay(&relay)
+            .and_then(|slot| self.allocations.at_mut(slot))
+        else {
             self.stats.dropped += 1;
             return PeerRelay::Dropped;
         };
@@ -799,12 +846,14 @@ impl<P: PortAllocator> Server<P> {
         if self.next_timeout.is_some_and(|t| now < t) {
             return;
         }
-        let expired: Vec<FiveTuple> = self
+        let mut expired: Vec<FiveTuple> = self
             .allocations
             .iter()
             .filter(|(_, a)| now >= a.expires)
             .map(|(k, _)| *k)
             .collect();
+        // Release ports in 5-tuple order, whatever the slots: replays stay identical.
+        expired.sort_unstable();
         for ft in expired {
             self.remove_allocation(&ft);
         }
@@ -824,7 +873,7 @@ impl<P: PortAllocator> Server<P> {
                 }
             }
             bump(a.expires);
-            a.permissions.values().for_each(|e| bump(*e));
+            a.permissions.values().for_each(&mut bump);
             a.channels.values().for_each(|c| bump(c.expires));
         }
         let ports = &mut self.ports;
@@ -865,11 +914,10 @@ impl<P: PortAllocator> Server<P> {
     }
 
     fn remove_allocation(&mut self, ft: &FiveTuple) {
-        let Some(a) = self.allocations.remove(ft) else {
+        let Some(a) = self.allocations.remove_with(ft, |a| a.relayed) else {
             return;
         };
         for r in a.relayed.into_iter().flatten() {
-            self.by_relay.remove(&r);
             if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -1391,7 +1439,6 @@ impl<P: PortAllocator> Server<P> {
         };
         let relayed = [Some(primary), second];
         for r in relayed.into_iter().flatten() {
-            self.by_relay.insert(r, ft);
             *self.relay_ips.entry(r.ip()).or_insert(0) += 1;
         }
         let expires = now + lifetime;
@@ -1402,15 +1449,17 @@ impl<P: PortAllocator> Server<P> {
                 .map_or(0, |b| u128::from(b.burst) * 1000),
             at: now,
         };
+        let relays: Vec<SocketAddr> = relayed.into_iter().flatten().collect();
         self.allocations.insert(
             ft,
+            &relays,
             Allocation {
                 username: a.username.clone(),
                 created_by: msg.transaction_id(),
                 relayed,
                 expires,
                 dont_fragment,
-                permissions: BTreeMap::new(),
+                permissions: Permissions::default(),
                 channels: BTreeMap::new(),
                 peer_channels: BTreeMap::new(),
                 bucket,
@@ -1532,7 +1581,7 @@ impl<P: PortAllocator> Server<P> {
         if self.policy.permits(peer.ip()) {
             return Some(false);
         }
-        self.by_relay.contains_key(&peer).then_some(true)
+        self.allocations.is_relay(&peer).then_some(true)
     }
 
     fn create_permission(
@@ -1654,10 +1703,14 @@ impl<P: PortAllocator> Server<P> {
             return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
         }
         let expires = now + CHANNEL_LIFETIME;
+        let Some(relay) = alloc.relayed_for(peer.ip()) else {
+            return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
+        };
         alloc.channels.insert(
             ch,
             Channel {
                 peer,
+                relay,
                 expires,
                 to_relay,
             },
