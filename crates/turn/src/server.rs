@@ -1541,9 +1541,11 @@ impl<P: PortAllocator> Server<P> {
 
     /// Checks a peer address against the allocation's families and the policy. `Ok(true)`
     /// means the peer is another allocation's relayed address that only that fact makes
-    /// reachable (see [`Self::peer_target`]). With `by_ip` (CreatePermission, whose port
-    /// means nothing) the IP of any relayed address will do: each datagram's full address is
-    /// checked when it is sent.
+    /// reachable (see [`Self::peer_target`]). With `by_ip` (CreatePermission, which installs a
+    /// permission for the IP whatever the port), a peer given with port 0 may also be an IP
+    /// that holds relayed addresses and that the policy refuses only for being the server's
+    /// own: each datagram's full address is checked when it is sent. A special-purpose IP
+    /// (loopback, private ...) stays refused unless allowed, relays on it or not.
     fn check_peer_address(
         &self,
         ft: &FiveTuple,
@@ -1560,8 +1562,9 @@ impl<P: PortAllocator> Server<P> {
         match self.peer_target(alloc, peer) {
             Some(to_relay) => Ok(to_relay),
             None if by_ip
-                && !self.config.listen.contains(&peer)
-                && self.relay_ips.contains_key(&peer.ip()) =>
+                && peer.port() == 0
+                && self.relay_ips.contains_key(&peer.ip())
+                && self.policy.denies_only_as_own(peer.ip()) =>
             {
                 Ok(true)
             }

@@ -14,8 +14,8 @@ use icebreaker_nat::NatSpec;
 use icebreaker_sim::{Datagram, Endpoint, HostId, LinkConfig, RealmId, Sim, seeds_from_env};
 use icebreaker_stun::{Class, Message, Method};
 use icebreaker_turn::{
-    Client, ClientConfig, ClientRelay, Event, PeerPolicy, PeerRelay, PortPool, Received, Server,
-    ServerConfig,
+    Cidr, Client, ClientConfig, ClientRelay, Event, PeerPolicy, PeerRelay, PortPool, Received,
+    Server, ServerConfig,
 };
 
 const USER: &str = "sim-user";
@@ -249,10 +249,10 @@ fn world(seed: u64, a_mode: Mode, b_mode: Mode) -> World {
     sim.set_link(RealmId::PUBLIC, LinkConfig::internet());
     let turn_ip = sim.alloc_ip(RealmId::PUBLIC).unwrap();
     let listen = SocketAddr::new(turn_ip, 3478);
-    // The default policy: the simulated internet's 203.0.113.0/24 is a documentation prefix,
-    // and the server's own IP is denied as a peer anyway. The peers only ever talk to each
-    // other's relayed addresses, reachable because they are relays of this server.
-    let policy = PeerPolicy::new();
+    // The simulated internet uses a documentation prefix, which the server refuses by default:
+    // allow it, as an operator would allow their own test network (as scenario.rs does).
+    let mut policy = PeerPolicy::new();
+    policy.allow(Cidr::new("203.0.113.0".parse().unwrap(), 24).unwrap());
     let config = ServerConfig {
         realm: "sim.example".into(),
         users: vec![(USER.into(), PASS.into())],
