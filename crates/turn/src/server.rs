@@ -1449,7 +1449,8 @@ impl<P: PortAllocator> Server<P> {
                 .map_or(0, |b| u128::from(b.burst) * 1000),
             at: now,
         };
-        let relays: Vec<SocketAddr> = relayed.into_iter().flatten().collect();
+        // Both relayed addresses (the primary twice when there is one), without allocating.
+        let relays = [primary, second.unwrap_or(primary)];
         self.allocations.insert(
             ft,
             &relays,
