@@ -5,6 +5,8 @@
 //!   payload, excluding the syscall.
 //! - relay/peer_to_client: one peer datagram through `Server::relay_to_channel`, the header
 //!   written in place in the receive buffer.
+//! - relay/*_1000: the same on a server holding 1000 allocations, each with a channel (the
+//!   lookups by 5-tuple and by relayed address on a busy server).
 //! - allocate/authenticated: a full Allocate: the unauthenticated request, the 401 with a fresh
 //!   stateless nonce, the signed retry (SHA-256 key, MESSAGE-INTEGRITY-SHA256) and the signed
 //!   success, through both state machines.
@@ -39,6 +41,8 @@ fn server(now: Instant) -> Server {
         realm: "example.org".into(),
         users: vec![("alice".into(), "secret".into())],
         nonce_secret: [1; 32],
+        user_quota: 2000,
+        total_quota: 2000,
         ..Default::default()
     };
     let ports = PortPool::new(Some(addr(SERVER).ip()), None, 49152..=65535, [2; 32]);
@@ -46,12 +50,29 @@ fn server(now: Instant) -> Server {
 }
 
 fn client() -> Client {
-    Client::new(ClientConfig::new(
-        addr(CLIENT),
-        addr(SERVER),
-        "alice",
-        "secret",
-    ))
+    client_at(addr(CLIENT))
+}
+
+fn client_at(local: SocketAddr) -> Client {
+    Client::new(ClientConfig::new(local, addr(SERVER), "alice", "secret"))
+}
+
+/// A client at `local` with an allocation and a channel to `peer` on `srv`; returns it with
+/// its relayed address and channel number.
+fn bound_client(
+    now: Instant,
+    srv: &mut Server,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> (Client, SocketAddr, u16) {
+    let mut cl = client_at(local);
+    let mut buf = Vec::new();
+    cl.allocate(now);
+    assert!(shuttle(now, srv, &mut cl, &mut buf));
+    let ch = cl.bind_channel(now, peer).unwrap();
+    shuttle(now, srv, &mut cl, &mut buf);
+    let relay = cl.relayed_addresses()[0];
+    (cl, relay, ch)
 }
 
 /// Shuttles datagrams until quiet; returns whether the client reported an allocation.
@@ -133,6 +154,47 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("peer_to_client", |b| {
         b.iter(|| black_box(srv.relay_to_channel(now, relay, peer, black_box(&mut inbound), 100)))
+    });
+
+    // A busy server: 1000 allocations, each with a channel to the peer; measure one in the
+    // middle.
+    let mut busy = server(now);
+    let mut middle = None;
+    for i in 0..1000u16 {
+        // One address per client: the 401 rate limit is per source IP.
+        let ip = std::net::Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8);
+        let local = SocketAddr::new(ip.into(), 20_000 + i);
+        let (_, r, c) = bound_client(now, &mut busy, local, peer);
+        if i == 500 {
+            middle = Some((local, r, c));
+        }
+    }
+    let (busy_client, busy_relay, busy_ch) = middle.unwrap();
+    let mut busy_frame = [0u8; 104];
+    let bn =
+        icebreaker_stun::ChannelData::encode(busy_ch, &payload, false, &mut busy_frame).unwrap();
+    assert!(matches!(
+        busy.relay_channel_data(now, busy_client, server_addr, &busy_frame[..bn]),
+        ClientRelay::Relayed { .. }
+    ));
+    assert!(matches!(
+        busy.relay_to_channel(now, busy_relay, peer, &mut inbound, 100),
+        PeerRelay::Channel { len: 104, .. }
+    ));
+    g.bench_function("client_to_peer_1000", |b| {
+        b.iter(|| {
+            black_box(busy.relay_channel_data(
+                now,
+                busy_client,
+                server_addr,
+                black_box(&busy_frame[..bn]),
+            ))
+        })
+    });
+    g.bench_function("peer_to_client_1000", |b| {
+        b.iter(|| {
+            black_box(busy.relay_to_channel(now, busy_relay, peer, black_box(&mut inbound), 100))
+        })
     });
     g.finish();
 

@@ -190,6 +190,9 @@ async fn real() -> DemoResult<()> {
         user_quota: None,
         total_quota: None,
         software: None,
+        tls_listen: None,
+        cert: None,
+        key: None,
     };
     emit("   TURN server       ");
     let turn_task = tokio::spawn(crate::turn_server::run(args));

@@ -13,6 +13,7 @@
 //! - [`client`]: one Binding transaction, and RFC 5780 NAT behaviour discovery;
 //! - [`demo`]: the loopback tour `icebreaker` runs without a subcommand;
 //! - [`turn_server`], [`turn_client`]: `icebreaker turn-server|turn-client` over icebreaker-turn;
+//! - [`tls`]: rustls configurations for TURN over TLS (`--tls-listen`, `turns:`);
 //! - [`target`]: parsing of the SERVER argument (`host:port`, `host`, `stun:` URIs);
 //! - [`entropy`]: a ChaCha20 RNG seeded from the OS;
 //! - [`sdp`]: `icebreaker sdp parse|fmt`, SDP validation and the canonical form;
@@ -52,5 +53,6 @@ pub mod server;
 pub mod signal;
 pub mod sim;
 pub mod target;
+pub mod tls;
 pub mod turn_client;
 pub mod turn_server;

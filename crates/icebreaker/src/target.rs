@@ -28,8 +28,8 @@ pub enum ServerSpecError {
     TlsUnsupported,
     /// A bracketed IPv6 literal without its closing bracket, or with junk after it.
     BadBrackets,
-    /// A `turns:` URI: TURN over TLS is not supported by the client.
-    TurnsUnsupported,
+    /// `turns:` with `?transport=udp`: that would be DTLS, which is not supported.
+    DtlsUnsupported,
     /// A `?transport=` other than `udp` or `tcp`, or another query.
     BadTransport(String),
 }
@@ -43,9 +43,9 @@ impl fmt::Display for ServerSpecError {
                 f.write_str("stuns: (STUN over TLS) is not supported; use stun:")
             }
             Self::BadBrackets => f.write_str("malformed [IPv6] literal"),
-            Self::TurnsUnsupported => {
-                f.write_str("turns: (TURN over TLS) is not supported by the client; use turn:")
-            }
+            Self::DtlsUnsupported => f.write_str(
+                "turns: with transport=udp (DTLS) is not supported; use turns: (TLS over TCP)",
+            ),
             Self::BadTransport(q) => {
                 write!(
                     f,
@@ -214,46 +214,124 @@ mod tests {
 }
 
 /// A TURN server as given to `turn-client`: `host[:port]`, or a
-/// `turn:host[:port][?transport=udp|tcp]` URI (RFC 7065).
+/// `turn:host[:port][?transport=udp|tcp]` or `turns:host[:port][?transport=tcp]` URI (RFC 7065).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnTarget {
-    /// Host and port.
+    /// Host and port (3478 by default, 5349 for `turns:`).
     pub server: ServerSpec,
-    /// UDP unless the URI asks for TCP.
+    /// UDP unless the URI asks for TCP; TLS for `turns:`.
     pub transport: icebreaker_turn::Transport,
+}
+
+/// Whether a `host[:port]` part names a port (an IPv6 literal needs brackets for that).
+fn has_port(rest: &str) -> bool {
+    if let Some(inner) = rest.strip_prefix('[') {
+        return inner
+            .split_once(']')
+            .is_some_and(|(_, after)| !after.is_empty());
+    }
+    rest.parse::<IpAddr>().is_err() && rest.contains(':')
 }
 
 impl FromStr for TurnTarget {
     type Err = ServerSpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use icebreaker_turn::Transport;
         let s = s.trim();
         let lower = s.to_ascii_lowercase();
-        if lower.starts_with("turns:") {
-            return Err(ServerSpecError::TurnsUnsupported);
-        }
-        // RFC 7065: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ].
-        let rest = if lower.starts_with("turn:") {
-            &s[5..]
+        // RFC 7065: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ], with
+        // scheme "turn" or "turns" (case-insensitive); turns defaults to port 5349.
+        let (secure, rest) = if lower.starts_with("turns:") {
+            (true, &s[6..])
+        } else if lower.starts_with("turn:") {
+            (false, &s[5..])
         } else {
-            s
+            (false, s)
         };
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
         };
-        let transport = match query.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("transport=udp") => icebreaker_turn::Transport::Udp,
-            Some("transport=tcp") => icebreaker_turn::Transport::Tcp,
-            Some(_) => {
+        let transport = match (secure, query.map(str::to_ascii_lowercase).as_deref()) {
+            (false, None | Some("transport=udp")) => Transport::Udp,
+            (false, Some("transport=tcp")) => Transport::Tcp,
+            (true, None | Some("transport=tcp")) => Transport::Tls,
+            (true, Some("transport=udp")) => return Err(ServerSpecError::DtlsUnsupported),
+            (_, Some(_)) => {
                 return Err(ServerSpecError::BadTransport(
                     query.unwrap_or_default().to_owned(),
                 ));
             }
         };
-        Ok(Self {
-            server: rest.parse()?,
-            transport,
-        })
+        let mut server: ServerSpec = rest.parse()?;
+        if secure && !has_port(rest.strip_prefix("//").unwrap_or(rest)) {
+            server.port = crate::tls::DEFAULT_TLS_PORT;
+        }
+        Ok(Self { server, transport })
+    }
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+    use icebreaker_turn::Transport;
+
+    fn turn(s: &str) -> Result<(String, u16, Transport), ServerSpecError> {
+        s.parse::<TurnTarget>()
+            .map(|t| (t.server.host, t.server.port, t.transport))
+    }
+
+    #[test]
+    fn parse_turn_and_turns_uris() {
+        assert_eq!(
+            turn("turn:example.org"),
+            Ok(("example.org".into(), 3478, Transport::Udp))
+        );
+        assert_eq!(
+            turn("turn:example.org:3479?transport=tcp"),
+            Ok(("example.org".into(), 3479, Transport::Tcp))
+        );
+        assert_eq!(
+            turn("turns:example.org"),
+            Ok(("example.org".into(), 5349, Transport::Tls))
+        );
+        assert_eq!(
+            turn("TURNS:example.org:443"),
+            Ok(("example.org".into(), 443, Transport::Tls))
+        );
+        assert_eq!(
+            turn("turns:[::1]"),
+            Ok(("::1".into(), 5349, Transport::Tls))
+        );
+        assert_eq!(
+            turn("turns:[::1]:5350?transport=tcp"),
+            Ok(("::1".into(), 5350, Transport::Tls))
+        );
+        assert_eq!(
+            turn("turns:127.0.0.1"),
+            Ok(("127.0.0.1".into(), 5349, Transport::Tls))
+        );
+        assert_eq!(
+            turn("127.0.0.1:3478"),
+            Ok(("127.0.0.1".into(), 3478, Transport::Udp))
+        );
+    }
+
+    #[test]
+    fn parse_turn_uri_errors() {
+        assert_eq!(
+            turn("turns:example.org?transport=udp"),
+            Err(ServerSpecError::DtlsUnsupported)
+        );
+        assert_eq!(
+            turn("turn:example.org?transport=sctp"),
+            Err(ServerSpecError::BadTransport("transport=sctp".into()))
+        );
+        assert_eq!(turn("turns:"), Err(ServerSpecError::EmptyHost));
+        assert_eq!(
+            turn("turns:example.org:0"),
+            Err(ServerSpecError::BadPort("0".into()))
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! `icebreaker turn-client`: allocate on a TURN server, permit a peer, send it one datagram
 //! through the relay and print what comes back. icebreaker-turn's sans-IO [`Client`] over a
-//! tokio UDP socket or TCP stream.
+//! tokio UDP socket, TCP stream or TLS stream (`turns:`, the server's certificate verified
+//! against the system's roots or `--ca`).
 
 use core::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -10,7 +12,7 @@ use icebreaker_stun::attributes::AddressFamily;
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_turn::{Client, ClientConfig, Event, Operation, Received, Transport};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
@@ -19,10 +21,13 @@ use crate::target::{self, TurnTarget};
 /// Arguments of `icebreaker turn-client`.
 #[derive(Debug, Args)]
 pub struct TurnClientArgs {
-    /// The server: `host:port`, `host` (port 3478) or a `turn:host[:port][?transport=udp|tcp]`
-    /// URI (RFC 7065).
+    /// The server: `host:port`, `host` (port 3478), a `turn:host[:port][?transport=udp|tcp]` or
+    /// a `turns:host[:port]` URI (RFC 7065; TLS, port 5349).
     #[arg(value_name = "SERVER|URI")]
     pub server: TurnTarget,
+    /// For `turns:`: trust the CA certificates in this PEM file instead of the system's roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
     /// The long-term credential.
     #[arg(long, value_name = "U:P")]
     pub user: String,
@@ -70,17 +75,25 @@ fn operation_name(op: Operation) -> &'static str {
     }
 }
 
+/// A byte stream to the server: TCP or TLS over TCP.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
 /// The connection to the server.
 enum Conn {
     Udp(UdpSocket),
-    Tcp(TcpStream, StreamFramer),
+    Stream(Box<dyn Duplex>, StreamFramer),
 }
 
 impl Conn {
     async fn send(&mut self, to: SocketAddr, data: &[u8]) -> std::io::Result<()> {
         match self {
             Self::Udp(s) => s.send_to(data, to).await.map(drop),
-            Self::Tcp(s, _) => s.write_all(data).await,
+            Self::Stream(s, _) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
         }
     }
 
@@ -91,7 +104,7 @@ impl Conn {
                 let (n, _) = s.recv_from(buf).await?;
                 Ok(vec![buf.get(..n).unwrap_or_default().to_vec()])
             }
-            Self::Tcp(s, framer) => {
+            Self::Stream(s, framer) => {
                 let n = s.read(buf).await?;
                 if n == 0 {
                     return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
@@ -215,6 +228,48 @@ async fn exchange(
     }
 }
 
+/// Connects over TCP, then for TLS makes the handshake (verifying the server's certificate
+/// for the host named in SERVER); the whole within `--timeout`. On failure, the exit status.
+async fn connect_stream(
+    args: &TurnClientArgs,
+    server: SocketAddr,
+    transport: Transport,
+) -> Result<(Conn, SocketAddr), u8> {
+    let tls = if transport == Transport::Tls {
+        let config =
+            crate::tls::client_config(args.ca.as_deref()).map_err(|e| fail(EXIT_BAD_INPUT, e))?;
+        let name = crate::tls::server_name(&args.server.server.host)
+            .map_err(|e| fail(EXIT_BAD_INPUT, e))?;
+        Some((tokio_rustls::TlsConnector::from(config), name))
+    } else {
+        None
+    };
+    let connect = async {
+        let stream = TcpStream::connect(server).await?;
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr()?;
+        let conn: Box<dyn Duplex> = match tls {
+            Some((connector, name)) => Box::new(connector.connect(name, stream).await?),
+            None => Box::new(stream),
+        };
+        Ok::<_, std::io::Error>((conn, local))
+    };
+    match tokio::time::timeout(Duration::from_millis(args.timeout), connect).await {
+        Ok(Ok((conn, local))) => Ok((
+            Conn::Stream(conn, StreamFramer::new(FramerConfig::default())),
+            local,
+        )),
+        Ok(Err(e)) => Err(fail(
+            EXIT_FAILURE,
+            format_args!("cannot connect to {server}: {e}"),
+        )),
+        Err(_) => Err(fail(
+            EXIT_FAILURE,
+            format_args!("cannot connect to {server}: timed out"),
+        )),
+    }
+}
+
 /// Runs `icebreaker turn-client`; returns the exit status.
 pub async fn run(args: TurnClientArgs) -> u8 {
     let Some((user, pass)) = args.user.split_once(':').filter(|(u, _)| !u.is_empty()) else {
@@ -253,35 +308,10 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                 .unwrap_or_else(|_| target::default_bind(server));
             (Conn::Udp(sock), local)
         }
-        _ => {
-            let connect = tokio::time::timeout(
-                Duration::from_millis(args.timeout),
-                TcpStream::connect(server),
-            );
-            let stream = match connect.await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    return fail(
-                        EXIT_FAILURE,
-                        format_args!("cannot connect to {server}: {e}"),
-                    );
-                }
-                Err(_) => {
-                    return fail(
-                        EXIT_FAILURE,
-                        format_args!("cannot connect to {server}: timed out"),
-                    );
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let local = stream
-                .local_addr()
-                .unwrap_or_else(|_| target::default_bind(server));
-            (
-                Conn::Tcp(stream, StreamFramer::new(FramerConfig::default())),
-                local,
-            )
-        }
+        Transport::Tcp | Transport::Tls => match connect_stream(&args, server, transport).await {
+            Ok(pair) => pair,
+            Err(code) => return code,
+        },
     };
     let mut config = ClientConfig::new(local, server, user, pass);
     config.transport = transport;

@@ -3,8 +3,8 @@
 //! The server core decides everything (authentication, quotas, the peer policy, lifetimes,
 //! which socket each datagram leaves on); this module only moves bytes:
 //!
-//! - UDP and TCP on the listening address (TCP split into frames by
-//!   [`StreamFramer`]);
+//! - UDP and TCP on the listening address, and TLS on `--tls-listen` (streams split into
+//!   frames by [`StreamFramer`]; a TCP or TLS allocation ends with its connection);
 //! - one UDP socket per relayed address, bound by [`SocketPorts`], the [`PortAllocator`] the
 //!   core asks for relayed addresses: the core stays in charge of which ports are in use, and
 //!   this runtime learns of each bind and release through a channel;
@@ -17,6 +17,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,15 +25,16 @@ use clap::Args;
 use icebreaker_stun::attributes::AddressFamily;
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_turn::{
-    Cidr, ClientRelay, PeerPolicy, PeerRelay, PortAllocator, PortError, Server, ServerConfig,
-    ServerTransmit, Transport, Via,
+    Cidr, ClientRelay, FiveTuple, PeerPolicy, PeerRelay, PortAllocator, PortError, Server,
+    ServerConfig, ServerTransmit, Transport, Via,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
 
@@ -42,6 +44,8 @@ pub const MAX_TCP_CONNECTIONS: usize = 1024;
 const TCP_QUEUE: usize = 256;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
+/// Longest a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Arguments of `icebreaker turn-server`.
 #[derive(Debug, Args)]
@@ -78,6 +82,28 @@ pub struct TurnServerArgs {
     /// SOFTWARE in answers (none by default).
     #[arg(long, value_name = "S")]
     pub software: Option<String>,
+    /// Also serve TURN over TLS here: `IP:PORT`, or an IP for port 5349 (needs --cert, --key).
+    #[arg(long, value_name = "ADDR", value_parser = parse_tls_listen, requires_all = ["cert", "key"])]
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS certificate chain, PEM, leaf first.
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    pub cert: Option<PathBuf>,
+    /// The TLS private key, PEM.
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    pub key: Option<PathBuf>,
+}
+
+fn parse_tls_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    ip.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, crate::tls::DEFAULT_TLS_PORT))
+        .map_err(|_| format!("{s:?} is neither IP:PORT nor an IP"))
 }
 
 fn parse_ports(s: &str) -> Result<(u16, u16), String> {
@@ -353,12 +379,50 @@ async fn relay_task(core: Weak<Mutex<Core>>, relay: SocketAddr, sock: UdpSocket)
     }
 }
 
-/// Serves one TCP connection: frames in, the core's frames out through a bounded queue.
+/// Serves one TCP connection.
 async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: SocketAddr) {
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let (mut rd, mut wr) = stream.into_split();
+    stream_connection(core, stream, client, local, Transport::Tcp).await;
+}
+
+/// Serves one TLS connection: the handshake (bounded in time), then frames as over TCP. A
+/// failed handshake closes this connection only.
+async fn tls_connection(
+    core: Weak<Mutex<Core>>,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    client: SocketAddr,
+) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let tls = match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%client, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%client, "TLS handshake timed out");
+            return;
+        }
+    };
+    stream_connection(core, tls, client, local, Transport::Tls).await;
+}
+
+/// Serves one stream connection: frames in, the core's frames out through a bounded queue.
+async fn stream_connection<S>(
+    core: Weak<Mutex<Core>>,
+    stream: S,
+    client: SocketAddr,
+    local: SocketAddr,
+    transport: Transport,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     {
         let Some(core) = core.upgrade() else {
@@ -368,10 +432,11 @@ async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: Sock
     }
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
+            if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
+        let _ = wr.shutdown().await;
     });
     let mut framer = StreamFramer::new(FramerConfig::default());
     let mut rbuf = vec![0u8; 16 * 1024];
@@ -390,13 +455,7 @@ async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: Sock
         loop {
             match framer.next_frame() {
                 Ok(Some(frame)) => {
-                    c.client_input(
-                        Instant::now(),
-                        Transport::Tcp,
-                        client,
-                        local,
-                        frame.as_bytes(),
-                    );
+                    c.client_input(Instant::now(), transport, client, local, frame.as_bytes());
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -407,7 +466,18 @@ async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: Sock
         }
     }
     if let Some(core) = core.upgrade() {
-        lock(&core).tcp.remove(&(client, local));
+        let mut c = lock(&core);
+        c.tcp.remove(&(client, local));
+        // The allocation made over this connection ends with it.
+        c.server.handle_connection_closed(
+            Instant::now(),
+            FiveTuple {
+                client,
+                server: local,
+                transport,
+            },
+        );
+        c.flush();
     }
     writer.abort();
 }
@@ -421,6 +491,35 @@ fn entropy32() -> std::io::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(format!("no OS entropy: {e}")))?;
     Ok(seed)
+}
+
+/// Binds the TLS listener and loads its certificate when `--tls-listen` is given; on failure,
+/// the exit status (bad input for unusable PEM files).
+async fn tls_listener(args: &TurnServerArgs) -> Result<Option<(TcpListener, TlsAcceptor)>, u8> {
+    let Some(addr) = args.tls_listen else {
+        return Ok(None);
+    };
+    let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+        return Err(fail(EXIT_BAD_INPUT, "--tls-listen needs --cert and --key"));
+    };
+    let config = crate::tls::server_config(cert, key).map_err(|e| fail(EXIT_BAD_INPUT, e))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(EXIT_FAILURE, format_args!("cannot bind TLS {addr}: {e}")))?;
+    Ok(Some((listener, TlsAcceptor::from(config))))
+}
+
+/// The next connection on the TLS listener; never completes without one.
+async fn accept_tls(
+    tls: Option<&(TcpListener, TlsAcceptor)>,
+) -> std::io::Result<(TcpStream, SocketAddr, TlsAcceptor)> {
+    match tls {
+        Some((listener, acceptor)) => {
+            let (stream, client) = listener.accept().await?;
+            Ok((stream, client, acceptor.clone()))
+        }
+        None => core::future::pending().await,
+    }
 }
 
 /// Runs `icebreaker turn-server` until Ctrl-C or SIGTERM; returns the exit status.
@@ -498,6 +597,11 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         Ok(l) => l,
         Err(e) => return fail(EXIT_FAILURE, format_args!("cannot bind TCP {listen}: {e}")),
     };
+    let tls = match tls_listener(&args).await {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
 
     let mut policy = PeerPolicy::new();
     for c in &args.allow_peer {
@@ -508,8 +612,13 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut own = vec![relay_ip];
-    if !listen.ip().is_unspecified() && listen.ip() != relay_ip {
-        own.push(listen.ip());
+    for ip in [Some(listen.ip()), tls_addr.map(|a| a.ip())]
+        .into_iter()
+        .flatten()
+    {
+        if !ip.is_unspecified() && !own.contains(&ip) {
+            own.push(ip);
+        }
     }
     let config = ServerConfig {
         realm: args.realm.clone(),
@@ -524,7 +633,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         unix_time,
         peer_policy: policy,
         own_addresses: own,
-        listen: vec![listen],
+        listen: [Some(listen), tls_addr].into_iter().flatten().collect(),
         user_quota: args.user_quota.unwrap_or(defaults.user_quota),
         total_quota: args.total_quota.unwrap_or(defaults.total_quota),
         software: args.software.clone(),
@@ -545,8 +654,9 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         })
     });
 
+    let tls_note = tls_addr.map_or(String::new(), |a| format!(" and {a} (tls)"));
     emit(&format!(
-        "listening on {listen} (udp, tcp), relaying on {relay_ip}\n"
+        "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}\n"
     ));
     let mut stop = core::pin::pin!(stop);
     let mut rbuf = vec![0u8; MAX_DATAGRAM];
@@ -579,6 +689,22 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                 }
                 Err(e) => {
                     tracing::debug!("TCP accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            r = accept_tls(tls.as_ref()) => match r {
+                Ok((stream, client, acceptor)) => {
+                    connections.retain(|h| !h.is_finished());
+                    if connections.len() >= MAX_TCP_CONNECTIONS {
+                        tracing::warn!(%client, "too many TCP and TLS connections; closing");
+                        drop(stream);
+                    } else {
+                        let _ = stream.set_nodelay(true);
+                        connections.push(tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client)));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("TLS accept error: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },

@@ -16,6 +16,8 @@ use common::{BIN, ChildGuard, run};
 struct TurnServer {
     _child: ChildGuard,
     addr: SocketAddr,
+    /// The TLS listening address, when `--tls-listen` was given.
+    tls: Option<SocketAddr>,
 }
 
 fn start(extra: &[&str]) -> TurnServer {
@@ -55,9 +57,16 @@ fn start(extra: &[&str]) -> TurnServer {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    // "listening on A (udp, tcp) and B (tls), relaying on IP"
+    let tls = line
+        .split(" and ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok());
     TurnServer {
         _child: child,
         addr,
+        tls,
     }
 }
 
@@ -102,9 +111,10 @@ fn client(server: &str, peer: SocketAddr, extra: &[&str]) -> common::Output {
         "alice:secret",
         "--peer",
         &peer,
-        "--timeout",
-        "5000",
     ];
+    if !extra.contains(&"--timeout") {
+        args.extend_from_slice(&["--timeout", "5000"]);
+    }
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -245,13 +255,46 @@ fn bad_arguments_are_bad_input() {
     out.expect_code(2);
     let out = run(&[
         "turn-client",
-        "turns:127.0.0.1",
+        "turns:127.0.0.1?transport=udp",
         "--user",
         "a:b",
         "--peer",
         "127.0.0.1:9",
     ]);
     out.expect_code(2);
+    assert!(out.stderr.contains("DTLS"), "{}", out.stderr);
+    // --tls-listen without a certificate, and a certificate that is not PEM.
+    let out = run(&[
+        "turn-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "r",
+        "--user",
+        "a:b",
+        "--tls-listen",
+        "127.0.0.1:0",
+    ]);
+    out.expect_code(2);
+    let dir = TempDir::new("bad-pem");
+    let junk = dir.write("junk.pem", "not a certificate\n");
+    let out = run(&[
+        "turn-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "r",
+        "--user",
+        "a:b",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &junk,
+        "--key",
+        &junk,
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("junk.pem"), "{}", out.stderr);
     let out = run(&[
         "turn-client",
         "turn:127.0.0.1?transport=sctp",
@@ -270,4 +313,216 @@ fn bad_arguments_are_bad_input() {
         "127.0.0.1:9",
     ]);
     out.expect_code(2);
+}
+
+/// A directory under the system's temporary directory, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        use std::sync::atomic::AtomicU32;
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "icebreaker-turn-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test CA and a server certificate it signed for `localhost` and 127.0.0.1, as PEM files:
+/// (ca, cert, key).
+fn certificates(dir: &TempDir) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "icebreaker test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        dir.write("ca.pem", &ca_cert.pem()),
+        dir.write("cert.pem", &cert.pem()),
+        dir.write("key.pem", &key.serialize_pem()),
+    )
+}
+
+fn start_tls(dir: &TempDir) -> (TurnServer, String) {
+    let (ca, cert, key) = certificates(dir);
+    let server = start(&[
+        "--allow-peer",
+        "127.0.0.0/8",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    assert!(server.tls.is_some(), "no TLS address announced");
+    (server, ca)
+}
+
+#[test]
+fn allocate_and_relay_over_tls() {
+    let dir = TempDir::new("tls");
+    let (server, ca) = start_tls(&dir);
+    let tls = server.tls.unwrap();
+    let echo = Echo::start();
+    for uri in [
+        format!("turns:{tls}"),
+        format!("turns:localhost:{}?transport=tcp", tls.port()),
+    ] {
+        let out = client(
+            &uri,
+            echo.addr,
+            &["--json", "--ca", &ca, "--message", "through TLS"],
+        );
+        out.expect_code(0);
+        let v = out.json();
+        assert_eq!(v["transport"], "tls", "{uri}");
+        assert_eq!(v["received"], "through TLS", "{uri}");
+        assert_eq!(v["from"], echo.addr.to_string());
+        assert_eq!(v["server"], tls.to_string());
+    }
+    // The certificate is verified: without the test CA (system roots only) the handshake fails.
+    let out = client(&format!("turns:{tls}"), echo.addr, &["--json"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
+    // And it is verified for the name in the URI.
+    let out = client(
+        &format!("turns:127.0.0.2:{}", tls.port()),
+        echo.addr,
+        &["--ca", &ca, "--timeout", "2000"],
+    );
+    out.expect_code(1);
+}
+
+#[test]
+fn the_tls_port_survives_garbage_plain_tcp_and_failed_handshakes() {
+    let dir = TempDir::new("tls-abuse");
+    let (server, ca) = start_tls(&dir);
+    let tls = server.tls.unwrap();
+    let echo = Echo::start();
+    // A plain-TCP TURN client on the TLS port: a STUN Binding request is not a ClientHello.
+    let binding = [
+        0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
+    let mut attempts: Vec<Vec<u8>> = vec![binding.to_vec(), vec![0xff; 4096], Vec::new()];
+    // A TLS record header that promises more than ever comes, then silence (the handshake
+    // deadline ends it; the test does not wait for that).
+    attempts.push(vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01]);
+    let mut held = Vec::new();
+    for bytes in &attempts {
+        let mut s = TcpStream::connect_timeout(&tls, Duration::from_secs(5)).unwrap();
+        let _ = s.write_all(bytes);
+        held.push(s);
+    }
+    // The plain-TCP client through the real binary: it gets no answer and times out.
+    let out = client(
+        &format!("turn:{tls}?transport=tcp"),
+        echo.addr,
+        &["--timeout", "1000"],
+    );
+    out.expect_code(1);
+    // A TLS client that refuses the certificate (a failed handshake from the client's side).
+    let out = client(&format!("turns:{tls}"), echo.addr, &["--timeout", "2000"]);
+    out.expect_code(1);
+    // The server still serves TLS, TCP and UDP.
+    let out = client(&format!("turns:{tls}"), echo.addr, &["--json", "--ca", &ca]);
+    out.expect_code(0);
+    assert_eq!(out.json()["received"], "hello from icebreaker");
+    let out = client(&server.addr.to_string(), echo.addr, &["--json"]);
+    out.expect_code(0);
+    let out = client(
+        &format!("turn:{}?transport=tcp", server.addr),
+        echo.addr,
+        &["--json"],
+    );
+    out.expect_code(0);
+    drop(held);
+}
+
+/// Allocates over a fresh TCP connection with icebreaker-turn's sans-IO client, then closes
+/// the connection without deleting the allocation. Returns the failure code, if any.
+fn allocate_over_tcp_and_hang_up(server: SocketAddr) -> Option<u16> {
+    use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+    use icebreaker_turn::{Client, ClientConfig, Event, Transport};
+    use std::io::Read as _;
+    use std::time::Instant;
+
+    let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let local = stream.local_addr().unwrap();
+    let mut config = ClientConfig::new(local, server, "alice", "secret");
+    config.transport = Transport::Tcp;
+    let mut client = Client::new(config);
+    client.allocate(Instant::now());
+    let mut framer = StreamFramer::new(FramerConfig::default());
+    let (mut out, mut buf) = (Vec::new(), [0u8; 4096]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        while client.poll_transmit(&mut out).is_some() {
+            stream.write_all(&out).unwrap();
+        }
+        while let Some(e) = client.poll_event() {
+            match e {
+                Event::Allocated { .. } => return None,
+                Event::Failed { code, .. } => return Some(code.unwrap_or(0)),
+                _ => {}
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(0),
+            Ok(n) => {
+                framer.push(&buf[..n]).unwrap();
+                while let Some(f) = framer.next_frame().unwrap() {
+                    let _ = client.handle_receive(Instant::now(), server, local, f.as_bytes());
+                }
+            }
+            Err(_) => client.handle_timeout(Instant::now()),
+        }
+    }
+    panic!("no answer to the TCP Allocate within 5 s");
+}
+
+/// RFC 8656 §3.1: an allocation made over a stream ends with the connection, so a client that
+/// connects again can allocate again (turnutils_uclient reconnects from the same port).
+#[test]
+fn a_tcp_allocation_is_freed_when_its_connection_closes() {
+    // With one allocation per user, a leaked allocation makes every later Allocate a 486.
+    let server = start(&["--user-quota", "1"]);
+    assert_eq!(allocate_over_tcp_and_hang_up(server.addr), None);
+    // The server learns of the close asynchronously: allow it a moment, bounded.
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        match allocate_over_tcp_and_hang_up(server.addr) {
+            None => return,
+            Some(code) => codes.push(code),
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the closed connection's allocation was never freed: {codes:?}");
 }

@@ -90,6 +90,7 @@ mod client;
 pub mod policy;
 mod ports;
 mod server;
+mod table;
 
 pub use auth::{base64, rest_password, rest_username};
 pub use client::{

@@ -280,6 +280,12 @@ impl PeerPolicy {
         let own = self.own.iter().any(|o| *o == ip || canonical(*o) == canon);
         !own && !is_special_purpose(ip)
     }
+
+    /// Whether `ip` is refused only for being one of the server's own addresses: no
+    /// special-purpose range covers it (and no allow entry names it).
+    pub fn denies_only_as_own(&self, ip: IpAddr) -> bool {
+        !self.permits(ip) && !is_special_purpose(ip)
+    }
 }
 
 #[cfg(test)]
@@ -354,5 +360,10 @@ mod tests {
         assert!(!p.permits(ip("10.0.0.1")));
         p.deny_own(ip("203.0.114.9"));
         assert!(!p.permits(ip("203.0.114.9")) && !p.permits(ip("::ffff:203.0.114.9")));
+        // 203.0.114.9 is outside the documentation ranges: refused only as our own.
+        assert!(p.denies_only_as_own(ip("203.0.114.9")));
+        p.deny_own(ip("127.0.0.1"));
+        assert!(!p.denies_only_as_own(ip("127.0.0.1")));
+        assert!(!p.denies_only_as_own(ip("8.8.8.8")));
     }
 }

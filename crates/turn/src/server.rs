@@ -40,6 +40,7 @@ use sha1::Sha1;
 use crate::auth::{NonceCheck, NonceMinter, RateLimiter, rest_expiry};
 use crate::policy::PeerPolicy;
 use crate::ports::{PortAllocator, PortError, PortPool};
+use crate::table::Table;
 use crate::{Bandwidth, FiveTuple, Transport};
 
 /// Largest STUN response written.
@@ -242,7 +243,12 @@ struct Bucket {
 #[derive(Debug, Clone)]
 struct Channel {
     peer: SocketAddr,
+    /// The relayed address (of the peer's family) datagrams to the peer leave from.
+    relay: SocketAddr,
     expires: Instant,
+    /// The peer is another allocation's relayed address that the policy alone would refuse:
+    /// each datagram checks that it still is one.
+    to_relay: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -252,10 +258,44 @@ struct Allocation {
     relayed: [Option<SocketAddr>; 2],
     expires: Instant,
     dont_fragment: bool,
-    permissions: BTreeMap<IpAddr, Instant>,
+    permissions: Permissions,
     channels: BTreeMap<u16, Channel>,
     peer_channels: BTreeMap<SocketAddr, u16>,
     bucket: Bucket,
+}
+
+/// The permissions of one allocation: a few IPs (at most `max_permissions`), so a vector
+/// searched linearly beats a tree, and the relay paths look one up per datagram.
+#[derive(Debug, Clone, Default)]
+struct Permissions(Vec<(IpAddr, Instant)>);
+
+impl Permissions {
+    fn get(&self, ip: &IpAddr) -> Option<Instant> {
+        self.0.iter().find(|(p, _)| p == ip).map(|(_, e)| *e)
+    }
+
+    fn contains_key(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|(p, _)| p == ip)
+    }
+
+    fn insert(&mut self, ip: IpAddr, expires: Instant) {
+        match self.0.iter_mut().find(|(p, _)| *p == ip) {
+            Some((_, e)) => *e = expires,
+            None => self.0.push((ip, expires)),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&IpAddr, &mut Instant) -> bool) {
+        self.0.retain_mut(|(p, e)| keep(p, e));
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.0.iter().map(|(_, e)| *e)
+    }
 }
 
 impl Allocation {
@@ -268,7 +308,11 @@ impl Allocation {
     }
 
     fn permitted(&self, now: Instant, peer: IpAddr) -> bool {
-        self.permissions.get(&peer).is_some_and(|&e| now < e)
+        self.permissions.get(&peer).is_some_and(|e| now < e)
+    }
+
+    fn channel(&self, now: Instant, channel: u16) -> Option<&Channel> {
+        self.channels.get(&channel).filter(|c| now < c.expires)
     }
 
     fn channel_peer(&self, now: Instant, channel: u16) -> Option<SocketAddr> {
@@ -345,8 +389,9 @@ pub struct Server<P: PortAllocator = PortPool> {
     users: BTreeMap<String, UserKeys>,
     userhashes: BTreeMap<[u8; 32], String>,
     rest: Vec<Hmac<Sha1>>,
-    allocations: BTreeMap<FiveTuple, Allocation>,
-    by_relay: BTreeMap<SocketAddr, FiveTuple>,
+    allocations: Table<Allocation>,
+    /// How many relayed addresses each relay IP has (for permissions, which are by IP).
+    relay_ips: BTreeMap<IpAddr, usize>,
     per_user: BTreeMap<Box<str>, usize>,
     reservations: BTreeMap<[u8; 8], Reservation>,
     limiter: RateLimiter,
@@ -404,6 +449,11 @@ impl<P: PortAllocator> Server<P> {
         let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
         let mut limiter_key = [0u8; 16];
         rng.fill_bytes(&mut limiter_key);
+        // The table's hash seed, from the same secret draw (one more draw would shift every
+        // later random value, and seeded runs are meant to replay as they did).
+        let mut half = [0u8; 8];
+        half.copy_from_slice(limiter_key.get(8..).unwrap_or(&[0; 8]));
+        let table_seed = u64::from_le_bytes(half).rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
         let binding = BindingServer::new(BindingConfig {
             software: config.software.clone(),
             reason_phrases: config.reason_phrases,
@@ -419,8 +469,8 @@ impl<P: PortAllocator> Server<P> {
             users,
             userhashes,
             rest,
-            allocations: BTreeMap::new(),
-            by_relay: BTreeMap::new(),
+            allocations: Table::new(table_seed),
+            relay_ips: BTreeMap::new(),
             per_user: BTreeMap::new(),
             reservations: BTreeMap::new(),
             limiter: RateLimiter::new(
@@ -477,7 +527,9 @@ impl<P: PortAllocator> Server<P> {
 
     /// Every relayed address in use (what the runtime must have sockets bound on).
     pub fn relay_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.by_relay.keys().copied()
+        self.allocations
+            .values()
+            .flat_map(|a| a.relayed.into_iter().flatten())
     }
 
     fn clock(&mut self, now: Instant) -> Instant {
@@ -597,6 +649,16 @@ impl<P: PortAllocator> Server<P> {
         }
     }
 
+    /// The TCP or TLS connection of `five_tuple` closed: its allocation, if any, ends with it
+    /// (RFC 8656 §3.1 and §7: an allocation over a stream lives as long as its connection), so
+    /// the client can allocate again from the same address. Ignored for UDP.
+    pub fn handle_connection_closed(&mut self, now: Instant, five_tuple: FiveTuple) {
+        self.clock(now);
+        if five_tuple.transport != Transport::Udp {
+            self.remove_allocation(&five_tuple);
+        }
+    }
+
     /// Finds the allocation for a peer datagram and checks permission and bandwidth.
     fn check_peer(
         &mut self,
@@ -606,13 +668,13 @@ impl<P: PortAllocator> Server<P> {
         len: usize,
     ) -> Option<FiveTuple> {
         let bw = self.config.bandwidth;
-        let ft = self.by_relay.get(&relay).copied();
-        let ok = ft.and_then(|ft| {
-            let alloc = self.allocations.get_mut(&ft)?;
+        let slot = self.allocations.by_relay(&relay);
+        let ok = slot.and_then(|slot| {
+            let (ft, alloc) = self.allocations.at_mut(slot)?;
             (now < alloc.expires
                 && alloc.permitted(now, peer.ip())
                 && alloc.take_tokens(now, bw, len))
-            .then_some(ft)
+            .then_some(*ft)
         });
         match ok {
             Some(ft) => {
@@ -678,25 +740,33 @@ impl<P: PortAllocator> Server<P> {
         let Ok(cd) = ChannelData::parse(data) else {
             return ClientRelay::Dropped;
         };
-        let bw = self.config.bandwidth;
-        let Some(alloc) = self.allocations.get_mut(&ft) else {
+        let Some(slot) = self.allocations.slot(&ft) else {
             return ClientRelay::Dropped;
         };
-        let Some(peer) = alloc.channel_peer(now, cd.channel()) else {
+        let Some((_, alloc)) = self.allocations.at(slot) else {
             return ClientRelay::Dropped;
         };
+        let Some(c) = alloc.channel(now, cd.channel()) else {
+            return ClientRelay::Dropped;
+        };
+        let (peer, relay) = (c.peer, c.relay);
         if now >= alloc.expires
             || !alloc.permitted(now, peer.ip())
-            || !alloc.take_tokens(now, bw, cd.data().len())
+            // The policy was checked when the channel was bound; a channel to another
+            // allocation's relayed address needs that allocation to still be there.
+            || (c.to_relay && !self.allocations.is_relay(&peer))
         {
             return ClientRelay::Dropped;
         }
-        let Some(relay) = alloc.relayed_for(peer.ip()) else {
-            return ClientRelay::Dropped;
-        };
         let dont_fragment = alloc.dont_fragment;
-        if self.is_own(peer) {
-            return ClientRelay::Dropped;
+        if let Some(bw) = self.config.bandwidth {
+            let ok = self
+                .allocations
+                .at_mut(slot)
+                .is_some_and(|(_, a)| a.take_tokens(now, Some(bw), cd.data().len()));
+            if !ok {
+                return ClientRelay::Dropped;
+            }
         }
         self.stats.relayed += 1;
         self.stats.relayed_bytes += cd.data().len() as u64;
@@ -725,11 +795,11 @@ impl<P: PortAllocator> Server<P> {
         let now = self.clock(now);
         let bw = self.config.bandwidth;
         // One lookup of each table: the relayed address, then the allocation.
-        let Some(&ft) = self.by_relay.get(&relay) else {
-            self.stats.dropped += 1;
-            return PeerRelay::Dropped;
-        };
-        let Some(alloc) = self.allocations.get_mut(&ft) else {
+        let Some((&ft, alloc)) = self
+            .allocations
+            .by_relay(&relay)
+            .and_then(|slot| self.allocations.at_mut(slot))
+        else {
             self.stats.dropped += 1;
             return PeerRelay::Dropped;
         };
@@ -770,23 +840,20 @@ impl<P: PortAllocator> Server<P> {
         }
     }
 
-    fn is_own(&self, peer: SocketAddr) -> bool {
-        // Never relay into the server itself: its relayed sockets or a listening address.
-        self.by_relay.contains_key(&peer) || self.config.listen.contains(&peer)
-    }
-
     /// Expires allocations, permissions, channels and reservations that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         if self.next_timeout.is_some_and(|t| now < t) {
             return;
         }
-        let expired: Vec<FiveTuple> = self
+        let mut expired: Vec<FiveTuple> = self
             .allocations
             .iter()
             .filter(|(_, a)| now >= a.expires)
             .map(|(k, _)| *k)
             .collect();
+        // Release ports in 5-tuple order, whatever the slots: replays stay identical.
+        expired.sort_unstable();
         for ft in expired {
             self.remove_allocation(&ft);
         }
@@ -806,7 +873,7 @@ impl<P: PortAllocator> Server<P> {
                 }
             }
             bump(a.expires);
-            a.permissions.values().for_each(|e| bump(*e));
+            a.permissions.values().for_each(&mut bump);
             a.channels.values().for_each(|c| bump(c.expires));
         }
         let ports = &mut self.ports;
@@ -847,11 +914,16 @@ impl<P: PortAllocator> Server<P> {
     }
 
     fn remove_allocation(&mut self, ft: &FiveTuple) {
-        let Some(a) = self.allocations.remove(ft) else {
+        let Some(a) = self.allocations.remove_with(ft, |a| a.relayed) else {
             return;
         };
         for r in a.relayed.into_iter().flatten() {
-            self.by_relay.remove(&r);
+            if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.relay_ips.remove(&r.ip());
+                }
+            }
             self.ports.release(r);
         }
         if let Some(n) = self.per_user.get_mut(&a.username) {
@@ -1022,7 +1094,10 @@ impl<P: PortAllocator> Server<P> {
                 );
             }
             Reject::Challenge => {
-                if self.limiter.allow(now, ft.client.ip()) {
+                // The per-source limit guards against spoofed sources, which only UDP has: a
+                // TCP or TLS client proved its address with the handshake, and it never
+                // retransmits, so a dropped 401 would leave it waiting forever.
+                if ft.transport != Transport::Udp || self.limiter.allow(now, ft.client.ip()) {
                     self.error(now, ft, msg, codes::UNAUTHENTICATED, &[], len, None);
                 } else {
                     self.stats.rate_limited += 1;
@@ -1364,7 +1439,7 @@ impl<P: PortAllocator> Server<P> {
         };
         let relayed = [Some(primary), second];
         for r in relayed.into_iter().flatten() {
-            self.by_relay.insert(r, ft);
+            *self.relay_ips.entry(r.ip()).or_insert(0) += 1;
         }
         let expires = now + lifetime;
         let bucket = Bucket {
@@ -1374,15 +1449,18 @@ impl<P: PortAllocator> Server<P> {
                 .map_or(0, |b| u128::from(b.burst) * 1000),
             at: now,
         };
+        // Both relayed addresses (the primary twice when there is one), without allocating.
+        let relays = [primary, second.unwrap_or(primary)];
         self.allocations.insert(
             ft,
+            &relays,
             Allocation {
                 username: a.username.clone(),
                 created_by: msg.transaction_id(),
                 relayed,
                 expires,
                 dont_fragment,
-                permissions: BTreeMap::new(),
+                permissions: Permissions::default(),
                 channels: BTreeMap::new(),
                 peer_channels: BTreeMap::new(),
                 bucket,
@@ -1462,8 +1540,19 @@ impl<P: PortAllocator> Server<P> {
         Ok(())
     }
 
-    /// Checks a peer address against the allocation's families and the policy.
-    fn check_peer_address(&self, ft: &FiveTuple, peer: SocketAddr) -> Result<(), Reject> {
+    /// Checks a peer address against the allocation's families and the policy. `Ok(true)`
+    /// means the peer is another allocation's relayed address that only that fact makes
+    /// reachable (see [`Self::peer_target`]). With `by_ip` (CreatePermission, which installs a
+    /// permission for the IP whatever the port), a peer given with port 0 may also be an IP
+    /// that holds relayed addresses and that the policy refuses only for being the server's
+    /// own: each datagram's full address is checked when it is sent. A special-purpose IP
+    /// (loopback, private ...) stays refused unless allowed, relays on it or not.
+    fn check_peer_address(
+        &self,
+        ft: &FiveTuple,
+        peer: SocketAddr,
+        by_ip: bool,
+    ) -> Result<bool, Reject> {
         let alloc = self
             .allocations
             .get(ft)
@@ -1471,10 +1560,32 @@ impl<P: PortAllocator> Server<P> {
         if alloc.relayed_for(peer.ip()).is_none() {
             return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         }
-        if !self.policy.permits(peer.ip()) || self.is_own(peer) {
-            return Err(Reject::Code(codes::FORBIDDEN));
+        match self.peer_target(alloc, peer) {
+            Some(to_relay) => Ok(to_relay),
+            None if by_ip
+                && peer.port() == 0
+                && self.relay_ips.contains_key(&peer.ip())
+                && self.policy.denies_only_as_own(peer.ip()) =>
+            {
+                Ok(true)
+            }
+            None => Err(Reject::Code(codes::FORBIDDEN)),
         }
-        Ok(())
+    }
+
+    /// Whether `alloc` may relay to `peer`: `Some(false)` when the policy permits it,
+    /// `Some(true)` when it is the relayed address of another allocation on this server (as
+    /// coturn does, clients of one server reach each other's relayed addresses, whatever the
+    /// policy says about the server's own IPs), `None` when refused. A listening address and
+    /// the allocation's own relayed addresses are always refused.
+    fn peer_target(&self, alloc: &Allocation, peer: SocketAddr) -> Option<bool> {
+        if self.config.listen.contains(&peer) || alloc.relayed.contains(&Some(peer)) {
+            return None;
+        }
+        if self.policy.permits(peer.ip()) {
+            return Some(false);
+        }
+        self.allocations.is_relay(&peer).then_some(true)
     }
 
     fn create_permission(
@@ -1495,7 +1606,9 @@ impl<P: PortAllocator> Server<P> {
             use icebreaker_stun::attributes::Attribute as _;
             let p = XorPeerAddress::decode(raw.value, &tid)
                 .map_err(|_| Reject::Code(codes::BAD_REQUEST))?;
-            self.check_peer_address(&ft, p.0)?;
+            // A permission is by IP: whether each datagram's port is allowed is checked when
+            // it is sent (`send_indication`, `channel_bind`).
+            self.check_peer_address(&ft, p.0, true)?;
             // At most 8 peers per request (bounded work); more is a bad request.
             *peers.get_mut(n).ok_or(Reject::Code(codes::BAD_REQUEST))? = Some(p.0.ip());
             n += 1;
@@ -1562,7 +1675,7 @@ impl<P: PortAllocator> Server<P> {
                 return Err(bad());
             }
         }
-        self.check_peer_address(&ft, peer)?;
+        let to_relay = self.check_peer_address(&ft, peer, false)?;
         let alloc = self
             .allocations
             .get_mut(&ft)
@@ -1594,7 +1707,18 @@ impl<P: PortAllocator> Server<P> {
             return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
         }
         let expires = now + CHANNEL_LIFETIME;
-        alloc.channels.insert(ch, Channel { peer, expires });
+        let Some(relay) = alloc.relayed_for(peer.ip()) else {
+            return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
+        };
+        alloc.channels.insert(
+            ch,
+            Channel {
+                peer,
+                relay,
+                expires,
+                to_relay,
+            },
+        );
         alloc.peer_channels.insert(peer, ch);
         // RFC 8656 §11.2: binding a channel installs or refreshes the permission for the peer.
         let perm = now + PERMISSION_LIFETIME;
@@ -1614,14 +1738,17 @@ impl<P: PortAllocator> Server<P> {
         };
         let df_asked = msg.has(attributes::DONT_FRAGMENT);
         let bw = self.config.bandwidth;
-        let own = self.is_own(peer);
+        let allowed = self
+            .allocations
+            .get(&ft)
+            .is_some_and(|alloc| self.peer_target(alloc, peer).is_some());
         let target = self.allocations.get_mut(&ft).and_then(|alloc| {
-            let ok = now < alloc.expires && alloc.permitted(now, peer.ip()) && !own;
+            let ok = allowed && now < alloc.expires && alloc.permitted(now, peer.ip());
             let relay = alloc.relayed_for(peer.ip())?;
             (ok && alloc.take_tokens(now, bw, data.len())).then_some(relay)
         });
         match target {
-            Some(relay) if self.policy.permits(peer.ip()) => {
+            Some(relay) => {
                 self.stats.relayed += 1;
                 self.stats.relayed_bytes += data.len() as u64;
                 let t = ServerTransmit {

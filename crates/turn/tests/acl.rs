@@ -158,8 +158,13 @@ fn the_servers_own_addresses_are_denied() {
     let mut h = Harness::with(config);
     let relay = h.allocate(addr(C4));
     assert_eq!(probe(&mut h, "8.8.4.4", 0x4000), (Some(403), Some(403), 0));
-    // Nor can a client aim at a relayed address of the server itself.
+    // Nor can a client aim at its own relayed address, or at a listening address.
     assert_eq!(h.bind(addr(C4), 0x4001, relay).code, Some(403));
+    assert_eq!(
+        h.bind(addr(C4), 0x4002, addr(common::SERVER)).code,
+        Some(403)
+    );
+    assert_eq!(h.permit(addr(C4), addr(common::SERVER)).code, Some(403));
 }
 
 #[test]

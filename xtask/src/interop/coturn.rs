@@ -580,18 +580,40 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
             name: "icebreaker turn-server + turnutils_uclient (-y client to client, channels)",
             roles: ROLES,
         },
+        Case {
+            peer: "coturn",
+            name: "icebreaker turn-server + turnutils_uclient (tls, -s indications)",
+            roles: ROLES,
+        },
+        Case {
+            peer: "coturn",
+            name: "icebreaker turn-server + turnutils_uclient (tls, channels)",
+            roles: ROLES,
+        },
     ];
-    let port = match free_port(&[LO4], &[]) {
+    let ports = free_port(&[LO4], &[]).and_then(|p| Ok((p, free_port(&[LO4], &[p])?)));
+    let (port, tls_port) = match ports {
         Ok(p) => p,
         Err(e) => return report.all_failed(cases, &e),
     };
+    let pki = match test_pki(dir) {
+        Ok(p) => p,
+        Err(e) => return report.all_failed(cases, &format!("test certificates: {e}")),
+    };
     let listen = SocketAddr::new(LO4, port);
+    let tls_listen = SocketAddr::new(LO4, tls_port);
     let mut server = match Proc::spawn(
         "icebreaker turn-server",
         Command::new(bin)
             .arg("turn-server")
             .arg("--listen")
             .arg(listen.to_string())
+            .arg("--tls-listen")
+            .arg(tls_listen.to_string())
+            .arg("--cert")
+            .arg(&pki.cert)
+            .arg("--key")
+            .arg(&pki.key)
             .args(["--realm", REALM, "--user"])
             .arg(format!("{USER}:{PASS}"))
             .args(["--allow-peer", "127.0.0.0/8"])
@@ -604,6 +626,7 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
     };
     if let Err(e) = wait_stun(listen, START_LIMIT)
         .and_then(|()| wait_tcp(listen, START_LIMIT))
+        .and_then(|()| wait_tcp(tls_listen, START_LIMIT))
         .and_then(|()| server.alive())
     {
         return report.all_failed(cases, &format!("icebreaker turn-server never ready: {e}"));
@@ -634,29 +657,106 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
         (&cases[4], &["-y", "-s", "-c"][..]),
         (&cases[5], &["-y", "-c"][..]),
     ] {
+        // Two clients relay to each other's relayed address on this one server, which the
+        // peer policy alone (the server's own IP) would refuse.
         report.case(*case, || {
             let (u, refused) = uclient_channels(dir, port, flags, None, N);
-            if u.complete(N.into()) {
+            let relays: Vec<String> = u.relays.iter().map(ToString::to_string).collect();
+            // With -y uclient runs two clients, each sending N to the other: it counts 2N.
+            let total = 2 * u64::from(N);
+            if u.complete(total) {
                 return Verdict::Ok(format!(
-                    "uclient: tot_send_msgs={N}, tot_recv_msgs={N}, 0 lost between two allocations"
+                    "uclient: tot_send_msgs={total}, tot_recv_msgs={total}, 0 lost, two clients sending to each other's relayed address (relays {})",
+                    relays.join(", ")
                 ));
             }
-            if u.ran.out.contains("error 403") {
-                // Known: icebreaker-turn's Server::check_peer_address refuses a peer that is
-                // one of its own relayed addresses ("never relay into the server itself").
-                let relays: Vec<String> = u.relays.iter().map(ToString::to_string).collect();
-                return Verdict::Skipped(format!(
-                    "known icebreaker limitation, not a tool problem: turn-server answers 403 Forbidden to uclient's CreatePermission/ChannelBind for the other client's relayed address (its relays {}), so relay-to-relay through one icebreaker turn-server fails{}",
-                    relays.join(", "),
-                    if refused > 0 { format!("; {refused} earlier run(s) drew channel numbers above 0x4FFF (400)") } else { String::new() }
-                ));
-            }
-            Verdict::Failed(u.said())
+            Verdict::Failed(format!(
+                "{}; relays {}; {refused} earlier run(s) drew channel numbers above 0x4FFF (400)",
+                u.said(),
+                relays.join(", ")
+            ))
         });
     }
+    // TLS: uclient -t -S on the TLS port, checking the server's certificate against the test CA.
+    let ca = pki.ca.to_string_lossy().into_owned();
+    report.case(cases[6], || {
+        let _ = echo.take();
+        let flags = ["-t", "-S", "-E", ca.as_str(), "-s", "-c"];
+        let u = uclient(dir, tls_port, &flags, Some(echo.addr), N);
+        check_echoed(&u, &echo, N.into(), "Send/Data indications over TLS")
+    });
+    report.case(cases[7], || {
+        let flags = ["-t", "-S", "-E", ca.as_str(), "-c"];
+        channel_case(dir, tls_port, &flags, &echo, N, "ChannelData over TLS")
+    });
     if let Err(e) = server.alive() {
         println!("interop: icebreaker turn-server died during the run: {e}");
     }
+}
+
+/// PEM files of a throwaway test CA and a server certificate it signed for 127.0.0.1 and
+/// localhost.
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Makes the test PKI with the `openssl` command (EC P-256, valid for a day).
+fn test_pki(dir: &Path) -> std::result::Result<Pki, String> {
+    let pki = Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let (ca_key, csr, ext) = (
+        dir.join("ca.key"),
+        dir.join("cert.csr"),
+        dir.join("cert.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| format!("{}: {e}", ext.display()))?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&pki.ca)
+        .args(["-days", "1", "-subj", "/CN=icebreaker interop CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]))?;
+    run(Command::new("openssl")
+        .arg("req")
+        .args(ec)
+        .arg("-keyout")
+        .arg(&pki.key)
+        .arg("-out")
+        .arg(&csr)
+        .args(["-subj", "/CN=localhost"]))?;
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "1", "-set_serial", "2"])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&pki.ca)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&pki.cert))?;
+    Ok(pki)
 }
 
 /// uclient draws each channel number at random from RFC 5766's 0x4000-0x7FFF and binds two
@@ -673,9 +773,9 @@ fn uclient_channels(
     let started = Instant::now();
     let mut refused = 0;
     loop {
-        // Each run draws two 401 challenges; icebreaker answers at most 20 per second per
-        // source IP (burst 40) and drops the rest silently, which uclient over TCP never
-        // retransmits. Pace the runs well under that.
+        // Each run draws two 401 challenges; over UDP icebreaker answers at most 20 per second
+        // per source IP (burst 40) and drops the rest (uclient retransmits over UDP). Pace the
+        // runs well under that.
         let next = Instant::now() + CHANNEL_PACE;
         let u = uclient(dir, port, flags, peer, n);
         let bad_channel = u.ran.code != Some(0)
@@ -707,20 +807,28 @@ fn channel_case(dir: &Path, port: u16, flags: &[&str], echo: &Echo, n: u32, how:
     }
 }
 
-/// Installs Debian's coturn when `turnserver` is missing (the harness runs as root).
+/// Installs Debian's coturn (and openssl) when `turnserver` is missing (the harness runs as root).
 pub(super) fn ensure_coturn() -> Result {
     const TOOLS: &[&str] = &[
         "turnserver",
         "turnutils_stunclient",
         "turnutils_natdiscovery",
         "turnutils_uclient",
+        // The TLS cases' test certificates.
+        "openssl",
     ];
     if TOOLS.iter().all(|t| have(t)) {
         return Ok(());
     }
     run(Command::new("apt-get").args(["update"]))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "coturn"])
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "coturn",
+            "openssl",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     match TOOLS.iter().find(|t| !have(t)) {
         Some(t) => Err(format!("`{t}` still missing after installing coturn")),

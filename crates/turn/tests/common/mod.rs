@@ -67,6 +67,8 @@ pub struct Harness {
     pub nonces: std::collections::BTreeMap<SocketAddr, String>,
     pub tid: u64,
     pub no_retry: bool,
+    /// The transport every request and ChannelData message arrives on (UDP unless changed).
+    pub transport: Transport,
 }
 
 impl Harness {
@@ -83,6 +85,7 @@ impl Harness {
             nonces: Default::default(),
             tid: 1,
             no_retry: false,
+            transport: Transport::Udp,
         }
     }
 
@@ -131,10 +134,11 @@ impl Harness {
     /// Sends raw bytes from `from`; returns the answer to `from`, if any (other output dropped).
     pub fn send_raw(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<Answer> {
         self.server
-            .handle_receive(self.now, from, addr(SERVER), bytes);
+            .handle_receive_on(self.now, self.transport, from, addr(SERVER), bytes);
+        let transport = self.transport;
         self.drain()
             .into_iter()
-            .find(|(t, _)| t.to == from && t.via == Via::Listener(Transport::Udp))
+            .find(|(t, _)| t.to == from && t.via == Via::Listener(transport))
             .map(|(_, b)| {
                 let m = Message::parse(&b).unwrap();
                 let code = m.get::<ErrorCode<'_>>().unwrap().map(|e| e.code);
@@ -264,14 +268,14 @@ impl Harness {
         w.push(&Data(data)).unwrap();
         let n = w.finish(false).unwrap();
         self.server
-            .handle_receive(self.now, from, addr(SERVER), &buf[..n]);
+            .handle_receive_on(self.now, self.transport, from, addr(SERVER), &buf[..n]);
         self.relayed()
     }
 
     /// A ChannelData message from `from`; returns what was relayed.
     pub fn channel_data(&mut self, from: SocketAddr, raw: &[u8]) -> Vec<(ServerTransmit, Vec<u8>)> {
         self.server
-            .handle_receive(self.now, from, addr(SERVER), raw);
+            .handle_receive_on(self.now, self.transport, from, addr(SERVER), raw);
         self.relayed()
     }
 
