@@ -22,6 +22,8 @@ use crate::peer::{Peer, PeerConfig, Role, Signal};
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
+/// How long an mDNS name may take to resolve before its candidate is dropped.
+const MDNS_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The addresses to bind peer sockets on: `127.0.0.1` when `loopback_only`, else every IPv4
 /// interface address that is up and neither loopback nor link-local (falling back to
@@ -113,6 +115,8 @@ pub async fn run(
         }));
     }
     drop(dgram_tx);
+    // mDNS answers come back here from their resolving tasks (at most 32 wait at a time).
+    let (mdns_tx, mut mdns_rx) = mpsc::channel::<(String, Option<std::net::IpAddr>)>(32);
     let mut peer = Peer::new(options.config.clone(), Instant::now());
     let mut auto_role = options.auto_role;
     let mut input_open = true;
@@ -136,6 +140,16 @@ pub async fn run(
             if output.send(s).await.is_err() {
                 tracing::debug!("output closed");
             }
+        }
+        while let Some(name) = peer.poll_mdns_query() {
+            let tx = mdns_tx.clone();
+            tokio::spawn(async move {
+                let ip = crate::mdns::resolve(&name, crate::mdns::MDNS_V4, MDNS_LIMIT).await;
+                if ip.is_none() {
+                    tracing::debug!("mDNS name {name} not resolved; its candidate is dropped");
+                }
+                let _ = tx.send((name, ip)).await;
+            });
         }
         let deadline = peer.poll_timeout();
         tokio::select! {
@@ -162,6 +176,7 @@ pub async fn run(
                 }
                 None => input_open = false,
             },
+            Some((name, ip)) = mdns_rx.recv() => peer.resolve_mdns(&name, ip),
             () = sleep_until(deadline) => peer.handle_timeout(Instant::now()),
         }
     }

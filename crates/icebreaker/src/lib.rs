@@ -45,6 +45,7 @@ pub mod decode;
 pub mod demo;
 pub mod driver;
 pub mod entropy;
+pub mod mdns;
 pub mod peer;
 pub mod peer_cmd;
 pub mod scenario;

@@ -48,6 +48,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SIGNAL_LEN: usize = 64 * 1024;
 /// The most signals queued for the application before the oldest reports are dropped.
 const MAX_QUEUED_SIGNALS: usize = 4096;
+/// mDNS names waiting for the driver at most (the agent keeps at most as many candidates).
+const MAX_MDNS_QUERIES: usize = 32;
 /// The most received datagrams queued as events.
 const MAX_QUEUED_EVENTS: usize = 4096;
 /// The component everything runs on (BUNDLE and rtcp-mux: one).
@@ -277,6 +279,8 @@ pub struct Peer {
     outgoing: VecDeque<(Transmit, Vec<u8>)>,
     scratch: Vec<u8>,
     now: Option<Instant>,
+    /// mDNS names of remote candidates for the driver to resolve.
+    mdns_queries: VecDeque<String>,
 }
 
 impl Peer {
@@ -312,6 +316,7 @@ impl Peer {
             outgoing: VecDeque::new(),
             scratch: Vec::new(),
             now: Some(now),
+            mdns_queries: VecDeque::new(),
         };
         if peer.role == Role::Offerer {
             peer.agent.start(now);
@@ -432,6 +437,21 @@ impl Peer {
         self.agent.poll_timeout()
     }
 
+    /// The next mDNS host name (`<uuid>.local`) a remote candidate carries. Resolve it (the
+    /// runtime's driver uses [`crate::mdns::resolve`]) and hand the result to
+    /// [`resolve_mdns`](Self::resolve_mdns); names never answered leave their candidates out,
+    /// and peer-reflexive discovery still finds such a peer when its checks arrive.
+    pub fn poll_mdns_query(&mut self) -> Option<String> {
+        self.mdns_queries.pop_front()
+    }
+
+    /// The address an mDNS name resolved to (`None`: it did not): the waiting candidates are
+    /// added with it, or dropped.
+    pub fn resolve_mdns(&mut self, name: &str, ip: Option<std::net::IpAddr>) {
+        self.agent.resolve_mdns(name, ip);
+        self.drain_agent();
+    }
+
     /// The next typed event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -491,10 +511,14 @@ impl Peer {
                         .push_back(Event::Selected(Box::new((local, remote))));
                 }
                 IceEvent::ResolveMdns(name) => {
-                    // Resolving mDNS names needs a multicast DNS client, which the runtime does
-                    // not have: the candidate is dropped (peer-reflexive discovery still works).
-                    tracing::debug!("cannot resolve mDNS candidate {name}; dropped");
-                    self.agent.resolve_mdns(&name, None);
+                    // The driver resolves it (see `poll_mdns_query`); the agent bounds how many
+                    // candidates wait, and this queue is bounded the same way.
+                    if self.mdns_queries.len() < MAX_MDNS_QUERIES {
+                        self.mdns_queries.push_back(name);
+                    } else {
+                        tracing::debug!("too many mDNS names waiting: {name} dropped");
+                        self.agent.resolve_mdns(&name, None);
+                    }
                 }
                 IceEvent::RoleChanged { controlling } => {
                     tracing::debug!(controlling, "ICE role changed after a conflict");
@@ -945,6 +969,50 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\na=ice-
 a=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n\
 m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\n\
 a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=mid:2\r\na=sctp-port:5000\r\n";
+
+    #[test]
+    fn mdns_candidates_wait_for_the_driver_to_resolve_them() {
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        b.handle_signal(
+            Instant::now(),
+            Signal::Offer {
+                sdp: BROWSER_OFFER.into(),
+            },
+        );
+        let before = b.agent().remote_candidates().len();
+        let name = "1f4712db-ea17-4bcf-a596-105139dfd8bf.local";
+        for port in [50001, 50002] {
+            b.handle_signal(
+                Instant::now(),
+                Signal::parse(&format!(r#"{{"candidate":"candidate:9 1 udp 2122260223 {name} {port} typ host","sdpMid":"0","sdpMLineIndex":0}}"#)).unwrap(),
+            );
+        }
+        assert_eq!(b.poll_mdns_query().as_deref(), Some(name));
+        assert_eq!(
+            b.agent().remote_candidates().len(),
+            before,
+            "not before it resolves"
+        );
+        b.resolve_mdns(name, Some("192.0.2.44".parse().unwrap()));
+        let added: Vec<_> = b
+            .agent()
+            .remote_candidates()
+            .iter()
+            .filter(|c| c.address.ip() == "192.0.2.44".parse::<std::net::IpAddr>().unwrap())
+            .map(|c| c.address.port())
+            .collect();
+        assert_eq!(added, [50001, 50002]);
+        // An unresolved name drops its candidate and nothing else.
+        let other = "0a0b0c0d-ea17-4bcf-a596-105139dfd8bf.local";
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(&format!(r#"{{"candidate":"candidate:9 1 udp 2122260223 {other} 50003 typ host","sdpMid":"0","sdpMLineIndex":0}}"#)).unwrap(),
+        );
+        while let Some(n) = b.poll_mdns_query() {
+            b.resolve_mdns(&n, None);
+        }
+        assert_eq!(b.agent().remote_candidates().len(), before + 2);
+    }
 
     #[test]
     fn answers_a_browser_offer() {
