@@ -57,3 +57,4 @@ pub mod target;
 pub mod tls;
 pub mod turn_client;
 pub mod turn_server;
+mod udp_batch;

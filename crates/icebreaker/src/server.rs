@@ -5,8 +5,10 @@
 //! With an alternate address (RFC 5780) it binds four sockets, A1:P1, A1:P2, A2:P1 and A2:P2,
 //! and sends every answer from the socket whose address is the answer's `from` (that is how
 //! CHANGE-REQUEST works). Each socket has its own task with its own copy of the server, so the
-//! hot path takes no lock and allocates nothing: one receive buffer and one answer buffer per
-//! socket, reused.
+//! hot path takes no lock and allocates nothing: receive slots and answer buffers for one
+//! batch per socket, reused. Datagrams come in batches (`recvmmsg`) and the answers leave in
+//! batches (`sendmmsg`) on Linux, which roughly halves the system calls per answer compared
+//! with one `recv_from` and one `send_to` each.
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -14,10 +16,13 @@ use std::io;
 use std::sync::Arc;
 
 use icebreaker_stun::server::{BindingServer, MAX_REPLY, ServerConfig, ServerStats};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
+
+use crate::udp_batch::{BATCH, RecvBatch, send_to_many};
 
 /// What to listen on and how to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,9 +225,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> 
     Ok(RunningServer { addrs, stop, tasks })
 }
 
-/// Largest datagram read; anything longer is truncated, fails to parse and is dropped.
-const MAX_DATAGRAM: usize = 65_536;
+/// Largest datagram read. Longer ones are dropped unread: a Binding request, even with RFC
+/// 5780 PADDING, fits in one MTU.
+const MAX_DATAGRAM: usize = 4096;
+/// Batches drained per wake-up before the stop signal is looked at again.
+const DRAIN: usize = 16;
 
+/// One socket's loop: receive a batch (one `recvmmsg`), answer each request into its own
+/// buffer, send the answers that leave from this socket as one batch (one `sendmmsg`).
 async fn serve(
     index: usize,
     sockets: Arc<[UdpSocket]>,
@@ -232,36 +242,88 @@ async fn serve(
 ) -> ServerStats {
     let socket = &sockets[index];
     let local = addrs[index];
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut out = [0u8; MAX_REPLY];
+    let mut batch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
+    let mut out = vec![[0u8; MAX_REPLY]; BATCH].into_boxed_slice();
+    let mut replies = [(local, 0usize); BATCH];
     loop {
-        let received = tokio::select! {
-            r = socket.recv_from(&mut buf) => r,
-            _ = stop.changed() => break,
-        };
-        let (n, from) = match received {
-            Ok(r) => r,
-            Err(e) => {
-                // Transient (ICMP-induced errors on some systems); never fatal for a server.
-                debug!(%local, error = %e, "receive error");
+        tokio::select! {
+            r = socket.readable() => if let Err(e) = r {
+                debug!(%local, error = %e, "socket not readable");
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 continue;
+            },
+            _ = stop.changed() => break,
+        }
+        for _ in 0..DRAIN {
+            let n = match socket.try_io(Interest::READABLE, || batch.recv(socket, local)) {
+                Ok(n) => n,
+                // Nothing more waiting: readiness is cleared, wait for the next wake-up.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // Transient (ICMP-induced errors on some systems); never fatal for a server.
+                    debug!(%local, error = %e, "receive error");
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    break;
+                }
+            };
+            let mut ready = 0;
+            for k in 0..n {
+                let Some((from, data)) = batch.datagram(k) else {
+                    debug!(%local, "dropped a datagram longer than {MAX_DATAGRAM} bytes");
+                    continue;
+                };
+                let Some(slot) = out.get_mut(ready) else {
+                    break;
+                };
+                let Some(reply) = server.respond(from, local, data, slot) else {
+                    debug!(%local, %from, len = data.len(), "dropped datagram");
+                    continue;
+                };
+                if reply.from == local {
+                    replies[ready] = (reply.to, reply.len);
+                    ready += 1;
+                    continue;
+                }
+                // An answer from another of our sockets (CHANGE-REQUEST): rare, sent alone.
+                let Some(via) = addrs.iter().position(|a| *a == reply.from) else {
+                    warn!(%local, from = %reply.from, "answer from an address this server does not listen on; dropped");
+                    continue;
+                };
+                let answer = slot.get(..reply.len).unwrap_or_default();
+                if let Err(e) = sockets[via].send_to(answer, reply.to).await {
+                    debug!(to = %reply.to, error = %e, "send failed");
+                }
             }
-        };
-        let Some(reply) = server.respond(from, local, &buf[..n], &mut out) else {
-            debug!(%local, %from, len = n, "dropped datagram");
-            continue;
-        };
-        let Some(via) = addrs.iter().position(|a| *a == reply.from) else {
-            warn!(%local, from = %reply.from, "answer from an address this server does not listen on; dropped");
-            continue;
-        };
-        match sockets[via].send_to(&out[..reply.len], reply.to).await {
-            Ok(_) => {
-                debug!(%local, %from, to = %reply.to, via = %reply.from, len = reply.len, "answered")
+            let mut msgs = [(local, &[][..]); BATCH];
+            for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter()) {
+                *msg = (*to, answer.get(..*len).unwrap_or_default());
             }
-            Err(e) => debug!(to = %reply.to, error = %e, "send failed"),
+            send_batch(socket, local, &msgs[..ready]);
+            if n < BATCH {
+                break;
+            }
         }
     }
     server.stats()
+}
+
+/// Sends every datagram of `msgs` from `socket`, in as few `sendmmsg` calls as the kernel
+/// allows. A datagram the kernel refuses is skipped; when the send buffer is full the rest is
+/// dropped, as a congested UDP path would. (The socket is non-blocking; sending on it directly
+/// does not depend on tokio's cached write readiness.)
+fn send_batch(socket: &UdpSocket, local: SocketAddr, msgs: &[(SocketAddr, &[u8])]) {
+    let mut done = 0;
+    while let Some(rest) = msgs.get(done..).filter(|r| !r.is_empty()) {
+        match send_to_many(socket, rest) {
+            Ok(k) => done += k.max(1),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                debug!(%local, dropped = rest.len(), "send buffer full");
+                break;
+            }
+            Err(e) => {
+                debug!(%local, to = %rest[0].0, error = %e, "send failed");
+                done += 1;
+            }
+        }
+    }
 }

@@ -1,0 +1,240 @@
+//! Batched UDP I/O for the servers: many datagrams per system call.
+//!
+//! On Linux and Android, [`RecvBatch::recv`] is one `recvmmsg(2)` and [`send_to_many`] one
+//! `sendmmsg(2)`, both through nix's safe wrappers (this crate forbids `unsafe`). Elsewhere the
+//! same API loops over `recv_from`/`send_to`, one datagram per call.
+//!
+//! Sockets must be non-blocking (tokio's are): a call that would block returns
+//! [`io::ErrorKind::WouldBlock`], which is what tokio's `try_io` expects. Nothing here
+//! allocates after construction: the receive slots are one boxed slice, and the message
+//! headers nix needs are preallocated once per thread (they hold raw pointers, so they may not
+//! live in a `Send` future; a thread-local keeps them out of every task's state).
+
+use core::net::{Ipv4Addr, SocketAddr};
+use std::io;
+use std::os::fd::AsFd;
+
+/// Most datagrams moved by one call.
+pub(crate) const BATCH: usize = 32;
+
+/// Receive slots for up to [`BATCH`] datagrams, each with `headroom` bytes in front of the
+/// payload (so a header can be written in place) and `tailroom` bytes after it.
+#[derive(Debug)]
+pub(crate) struct RecvBatch {
+    slots: Box<[u8]>,
+    stride: usize,
+    headroom: usize,
+    max: usize,
+    /// Per received datagram: its source and its length (`None`: truncated, to be dropped).
+    got: [(SocketAddr, Option<usize>); BATCH],
+    count: usize,
+}
+
+const NOWHERE: SocketAddr = SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl RecvBatch {
+    /// Slots for datagrams of up to `max` bytes; longer ones are reported as truncated.
+    pub(crate) fn new(max: usize, headroom: usize, tailroom: usize) -> Self {
+        let stride = headroom + max + tailroom;
+        Self {
+            slots: vec![0u8; stride * BATCH].into_boxed_slice(),
+            stride,
+            headroom,
+            max,
+            got: [(NOWHERE, None); BATCH],
+            count: 0,
+        }
+    }
+
+    /// How many datagrams the last [`recv`](Self::recv) returned.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Datagram `k` of the last receive: its source and payload, or `None` when it was longer
+    /// than the slots (the kernel truncated it) or `k` is out of range.
+    pub(crate) fn datagram(&self, k: usize) -> Option<(SocketAddr, &[u8])> {
+        let (from, len) = *self.got.get(k).filter(|_| k < self.count)?;
+        let start = k * self.stride + self.headroom;
+        Some((from, self.slots.get(start..start + len?)?))
+    }
+
+    /// Datagram `k` with its whole slot: the source, the slot (headroom, payload, tailroom)
+    /// and the payload length. `None` as for [`datagram`](Self::datagram).
+    pub(crate) fn slot_mut(&mut self, k: usize) -> Option<(SocketAddr, &mut [u8], usize)> {
+        let (from, len) = *self.got.get(k).filter(|_| k < self.count)?;
+        let start = k * self.stride;
+        let slot = self.slots.get_mut(start..start + self.stride)?;
+        Some((from, slot, len?))
+    }
+
+    /// Receives up to [`BATCH`] datagrams on `socket`, bound to `local` (only its address
+    /// family matters); [`io::ErrorKind::WouldBlock`] when none is waiting.
+    pub(crate) fn recv(&mut self, socket: &impl AsFd, local: SocketAddr) -> io::Result<usize> {
+        self.count = 0;
+        let n = sys::recv(socket, local.is_ipv6(), self)?;
+        self.count = n;
+        Ok(n)
+    }
+}
+
+/// Sends each `(to, datagram)` of `msgs` (at most [`BATCH`] are looked at) from `socket`;
+/// returns how many the kernel took, from the front. [`io::ErrorKind::WouldBlock`] when it
+/// took none because the send buffer is full.
+pub(crate) fn send_to_many(socket: &impl AsFd, msgs: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+    let msgs = msgs.get(..BATCH.min(msgs.len())).unwrap_or_default();
+    if msgs.is_empty() {
+        return Ok(0);
+    }
+    sys::send(socket, msgs)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod sys {
+    use core::cell::RefCell;
+    use core::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+    use std::io::{self, IoSlice, IoSliceMut};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+
+    use super::{BATCH, NOWHERE, RecvBatch};
+
+    /// nix's preallocated `mmsghdr` arrays. The receive side keeps one per address family:
+    /// nix does not reset a header's address length between calls and the kernel leaves the
+    /// last source's length there, so a header last used for IPv4 would truncate an IPv6
+    /// source. Sends set every header they use afresh, but get
+    /// their own array all the same, so no receive ever sees a send's address pointers.
+    struct Headers {
+        recv4: MultiHeaders<SockaddrStorage>,
+        recv6: MultiHeaders<SockaddrStorage>,
+        send: MultiHeaders<SockaddrStorage>,
+    }
+
+    thread_local! {
+        static HEADERS: RefCell<Headers> = RefCell::new(Headers {
+            recv4: MultiHeaders::preallocate(BATCH, None),
+            recv6: MultiHeaders::preallocate(BATCH, None),
+            send: MultiHeaders::preallocate(BATCH, None),
+        });
+    }
+
+    fn busy() -> io::Error {
+        io::Error::other("batched UDP headers already in use on this thread")
+    }
+
+    fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+        if let Some(v4) = a.as_sockaddr_in() {
+            Some(SocketAddr::V4(SocketAddrV4::from(*v4)))
+        } else {
+            a.as_sockaddr_in6()
+                .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
+        }
+    }
+
+    pub(super) fn recv(socket: &impl AsFd, v6: bool, batch: &mut RecvBatch) -> io::Result<usize> {
+        let fd = socket.as_fd();
+        HEADERS.with(|h| {
+            let mut h = h.try_borrow_mut().map_err(|_| busy())?;
+            let headers = if v6 { &mut h.recv6 } else { &mut h.recv4 };
+            let (stride, headroom, max) = (batch.stride, batch.headroom, batch.max);
+            let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+                core::array::from_fn(|_| [IoSliceMut::new(&mut [])]);
+            for (iov, slot) in iovs.iter_mut().zip(batch.slots.chunks_exact_mut(stride)) {
+                if let Some(payload) = slot.get_mut(headroom..headroom + max) {
+                    *iov = [IoSliceMut::new(payload)];
+                }
+            }
+            let results = recvmmsg(
+                fd.as_raw_fd(),
+                headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .map_err(io::Error::from)?;
+            let mut n = 0;
+            for (r, got) in results.zip(batch.got.iter_mut()) {
+                let from = r.address.as_ref().and_then(to_std).unwrap_or(NOWHERE);
+                let whole = !r.flags.contains(MsgFlags::MSG_TRUNC);
+                *got = (from, whole.then_some(r.bytes));
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    pub(super) fn send(socket: &impl AsFd, msgs: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+        let fd = socket.as_fd();
+        HEADERS.with(|h| {
+            let mut h = h.try_borrow_mut().map_err(|_| busy())?;
+            let iovs: [[IoSlice<'_>; 1]; BATCH] = core::array::from_fn(|i| {
+                [IoSlice::new(msgs.get(i).map_or(&[][..], |m| m.1))]
+            });
+            let addrs: [Option<SockaddrStorage>; BATCH] =
+                core::array::from_fn(|i| msgs.get(i).map(|m| SockaddrStorage::from(m.0)));
+            let n = msgs.len().min(BATCH);
+            let sent = sendmmsg(
+                fd.as_raw_fd(),
+                &mut h.send,
+                iovs[..n].iter(),
+                &addrs[..n],
+                [],
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map_err(io::Error::from)?;
+            Ok(sent.count())
+        })
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod sys {
+    use core::mem::MaybeUninit;
+    use core::net::SocketAddr;
+    use std::io;
+    use std::os::fd::AsFd;
+
+    use super::{BATCH, RecvBatch};
+
+    pub(super) fn recv(socket: &impl AsFd, _v6: bool, batch: &mut RecvBatch) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(socket);
+        let (stride, headroom, max) = (batch.stride, batch.headroom, batch.max);
+        let mut n = 0;
+        for (slot, got) in batch
+            .slots
+            .chunks_exact_mut(stride)
+            .zip(batch.got.iter_mut())
+            .take(BATCH)
+        {
+            let Some(payload) = slot.get_mut(headroom..headroom + max) else {
+                break;
+            };
+            // SAFETY-free: socket2 reads into `MaybeUninit<u8>`; initialised bytes view as such.
+            let buf: &mut [MaybeUninit<u8>] = socket2::MaybeUninitSlice::new(payload).as_mut();
+            match sock.recv_from(buf) {
+                Ok((len, from)) => {
+                    let from = from.as_socket().unwrap_or(super::NOWHERE);
+                    *got = (from, (len <= max).then_some(len));
+                    n += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    pub(super) fn send(socket: &impl AsFd, msgs: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(socket);
+        let mut n = 0;
+        for (to, data) in msgs.iter().take(BATCH) {
+            match sock.send_to(data, &(*to).into()) {
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
