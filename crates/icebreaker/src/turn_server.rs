@@ -30,13 +30,14 @@ use icebreaker_turn::{
 };
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
+use crate::udp_batch::{BATCH, RecvBatch, send_to_many};
 
 /// Most TCP connections served at once; more are closed at once.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
@@ -46,6 +47,8 @@ const TCP_QUEUE: usize = 256;
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+/// UDP batches (of up to [`BATCH`] datagrams) drained per wake-up before other work runs.
+const DRAIN: usize = 16;
 
 /// Arguments of `icebreaker turn-server`.
 #[derive(Debug, Args)]
@@ -344,36 +347,173 @@ impl Core {
     }
 }
 
-/// Receives on one relayed socket into a buffer with 4 bytes of headroom, so that ChannelData
-/// towards the client is framed in place.
+std::thread_local! {
+    /// Receive slots, with 4 bytes of headroom so that ChannelData towards the client is
+    /// framed in place, shared by the relayed sockets' tasks on this thread: a task uses them
+    /// only between two `.await`s, so memory does not grow with the number of allocations.
+    static RELAY_SLOTS: core::cell::RefCell<Option<RecvBatch>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// Receives on one relayed socket, a batch (`recvmmsg`) at a time, and relays to the clients.
 async fn relay_task(core: Weak<Mutex<Core>>, relay: SocketAddr, sock: UdpSocket) {
-    let mut buf = vec![0u8; 4 + MAX_DATAGRAM + 4];
     loop {
-        let Some(payload) = buf.get_mut(4..4 + MAX_DATAGRAM) else {
-            return;
-        };
-        let (n, peer) = match sock.recv_from(payload).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(%relay, "receive error: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+        if let Err(e) = sock.readable().await {
+            tracing::debug!(%relay, "relayed socket not readable: {e}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
         let Some(core) = core.upgrade() else {
             return;
         };
-        let mut c = lock(&core);
+        let drained = RELAY_SLOTS.with(|slots| {
+            let mut slots = slots
+                .try_borrow_mut()
+                .map_err(|_| std::io::Error::other("relay slots in use"))?;
+            let batch = slots.get_or_insert_with(|| RecvBatch::new(MAX_DATAGRAM, 4, 4));
+            relay_input(&core, relay, &sock, batch)
+        });
+        drop(core);
+        if let Err(e) = drained {
+            tracing::debug!(%relay, "receive error: {e}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Drains a relayed socket: every peer datagram on a channel becomes ChannelData in place, and
+/// those bound for UDP clients leave in one `sendmmsg` per batch.
+fn relay_input(
+    core: &Shared,
+    relay: SocketAddr,
+    sock: &UdpSocket,
+    batch: &mut RecvBatch,
+) -> std::io::Result<()> {
+    for _ in 0..DRAIN {
+        let n = match sock.try_io(Interest::READABLE, || batch.recv(sock, relay)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut c = lock(core);
         let now = Instant::now();
-        match c.server.relay_to_channel(now, relay, peer, &mut buf, n) {
-            PeerRelay::Channel { transmit, len } => {
-                c.send(transmit, buf.get(..len).unwrap_or_default());
+        // (slot, client, length) of the ChannelData messages for UDP clients.
+        let mut out = [(0usize, relay, 0usize); BATCH];
+        let mut ready = 0;
+        for k in 0..n {
+            let Some((peer, slot, len)) = batch.slot_mut(k) else {
+                continue;
+            };
+            match c.server.relay_to_channel(now, relay, peer, slot, len) {
+                PeerRelay::Channel { transmit, len } if transmit.via == Via::Listener(Transport::Udp) => {
+                    out[ready] = (k, transmit.to, len);
+                    ready += 1;
+                }
+                PeerRelay::Channel { transmit, len } => {
+                    c.send(transmit, slot.get(..len).unwrap_or_default());
+                }
+                PeerRelay::Dropped => {}
+                PeerRelay::NoChannel => {
+                    let data = slot.get(4..4 + len).unwrap_or_default();
+                    c.server.handle_peer_receive(now, relay, peer, data);
+                    c.flush();
+                }
             }
-            PeerRelay::Dropped => {}
-            PeerRelay::NoChannel => {
-                let data = buf.get(4..4 + n).unwrap_or_default();
-                c.server.handle_peer_receive(now, relay, peer, data);
-                c.flush();
+        }
+        let mut msgs = [(relay, &[][..]); BATCH];
+        for (msg, &(k, to, len)) in msgs.iter_mut().zip(&out[..ready]) {
+            *msg = (to, batch.slot(k).and_then(|s| s.get(..len)).unwrap_or_default());
+        }
+        send_all(&c.udp, &msgs[..ready]);
+        drop(c);
+        if n < BATCH {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Drains the listening UDP socket a batch (`recvmmsg`) at a time. ChannelData is relayed
+/// with one `sendmmsg` per relayed socket per batch; everything else goes through the core.
+fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mut RecvBatch) {
+    for _ in 0..DRAIN {
+        let n = match udp.try_io(Interest::READABLE, || batch.recv(udp, listen)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::debug!("UDP receive error: {e}");
+                return;
+            }
+        };
+        let mut c = lock(core);
+        let now = Instant::now();
+        // (relayed address, peer, payload) of the ChannelData to relay.
+        let mut out = [(listen, listen, &[][..]); BATCH];
+        let mut ready = 0;
+        for k in 0..n {
+            let Some((from, data)) = batch.datagram(k) else {
+                continue;
+            };
+            match c
+                .server
+                .relay_channel_data_on(now, Transport::Udp, from, listen, data)
+            {
+                ClientRelay::Relayed { transmit, data } if matches!(transmit.via, Via::Relay { .. }) => {
+                    out[ready] = (transmit.from, transmit.to, data);
+                    ready += 1;
+                }
+                ClientRelay::Relayed { transmit, data } => c.send(transmit, data),
+                ClientRelay::Dropped => {}
+                ClientRelay::NotChannelData => {
+                    c.server
+                        .handle_receive_on(now, Transport::Udp, from, listen, data);
+                    c.flush();
+                }
+            }
+        }
+        // One `sendmmsg` per relayed socket: gather each socket's datagrams, in order.
+        let mut sent = [false; BATCH];
+        for i in 0..ready {
+            if sent[i] {
+                continue;
+            }
+            let relay = out[i].0;
+            let mut msgs = [(relay, &[][..]); BATCH];
+            let mut m = 0;
+            for j in i..ready {
+                if !sent[j] && out[j].0 == relay {
+                    sent[j] = true;
+                    msgs[m] = (out[j].1, out[j].2);
+                    m += 1;
+                }
+            }
+            match c.relays.get(&relay) {
+                Some((s, _)) => send_all(s, &msgs[..m]),
+                None => tracing::debug!(from = %relay, "not sent: no relayed socket"),
+            }
+        }
+        drop(c);
+        if n < BATCH {
+            return;
+        }
+    }
+}
+
+/// Sends every `(to, datagram)` of `msgs` from `sock` in as few `sendmmsg` calls as the kernel
+/// allows; a datagram it refuses is skipped, and a full send buffer drops the rest (as UDP
+/// would).
+fn send_all(sock: &impl std::os::fd::AsFd, msgs: &[(SocketAddr, &[u8])]) {
+    let mut done = 0;
+    while let Some(rest) = msgs.get(done..).filter(|r| !r.is_empty()) {
+        match send_to_many(sock, rest) {
+            Ok(k) => done += k.max(1),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tracing::debug!(dropped = rest.len(), "send buffer full");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(to = %rest[0].0, "not sent: {e}");
+                done += 1;
             }
         }
     }
@@ -659,7 +799,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}\n"
     ));
     let mut stop = core::pin::pin!(stop);
-    let mut rbuf = vec![0u8; MAX_DATAGRAM];
+    let mut rbatch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
     loop {
         let deadline = {
@@ -669,11 +809,8 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         };
         tokio::select! {
             () = &mut stop => break,
-            r = udp.recv_from(&mut rbuf) => match r {
-                Ok((n, from)) => {
-                    let data = rbuf.get(..n).unwrap_or_default();
-                    lock(&core).client_input(Instant::now(), Transport::Udp, from, listen, data);
-                }
+            r = udp.readable() => match r {
+                Ok(()) => listener_input(&core, &udp, listen, &mut rbatch),
                 Err(e) => tracing::debug!("UDP receive error: {e}"),
             },
             r = tcp.accept() => match r {

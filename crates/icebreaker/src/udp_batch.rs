@@ -46,9 +46,11 @@ impl RecvBatch {
         }
     }
 
-    /// How many datagrams the last [`recv`](Self::recv) returned.
-    pub(crate) fn len(&self) -> usize {
-        self.count
+    /// Slot `k` of the last receive, whole (headroom, payload, tailroom): what
+    /// [`slot_mut`](Self::slot_mut) left there.
+    pub(crate) fn slot(&self, k: usize) -> Option<&[u8]> {
+        let start = k.checked_mul(self.stride).filter(|_| k < self.count)?;
+        self.slots.get(start..start + self.stride)
     }
 
     /// Datagram `k` of the last receive: its source and payload, or `None` when it was longer

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    ChannelNumber, ErrorCode, Nonce, PasswordAlgorithmId, Realm, RequestedTransport, Username,
+    ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport, Username,
     XorPeerAddress, XorRelayedAddress,
 };
 use icebreaker_stun::integrity::{Key, Preparation};
@@ -568,6 +568,27 @@ struct Allocation {
     client: UdpSocket,
     peer: UdpSocket,
     channel: u16,
+    auth: Auth,
+    index: u32,
+}
+
+impl Allocation {
+    /// Deletes the allocation (Refresh with LIFETIME 0), so a server's quota is free for the
+    /// next run. Best effort: the measurement is already taken.
+    fn release(&mut self) {
+        let mut buf = [0u8; SLOT];
+        let zero = |w: &mut MessageWriter<'_>| w.push(&Lifetime(0));
+        // Drain what is still in flight so the answer is found.
+        while self.client.recv(&mut buf).is_ok() {}
+        let _ = authenticated(
+            &self.client,
+            &mut self.auth,
+            Method::REFRESH,
+            (self.index, 3),
+            &zero,
+            &mut buf,
+        );
+    }
 }
 
 fn allocate(o: &Options, i: u32) -> Result<Allocation> {
@@ -609,11 +630,13 @@ fn allocate(o: &Options, i: u32) -> Result<Allocation> {
         client,
         peer,
         channel,
+        auth,
+        index: i,
     })
 }
 
 fn turn(o: &Options) -> Result<String> {
-    let allocs: Vec<Allocation> = (0..o.clients)
+    let mut allocs: Vec<Allocation> = (0..o.clients)
         .map(|i| allocate(o, i as u32))
         .collect::<Result<_>>()?;
     // Sockets 0..n are the clients, n..2n the peers.
@@ -732,10 +755,15 @@ fn turn(o: &Options) -> Result<String> {
         }
     }
     let w = window.ok_or("the run ended before the measured window started")?;
-    Ok(format!(
+    let line = format!(
         "mode=turn allocations={n} size={size} window={} sent={sent} at_peers={at_peers} at_clients={at_clients} relayed={} bad={bad} stalls={stalls} {}",
         o.window,
         at_peers + at_clients,
         w.finish()?
-    ))
+    );
+    drop(refs);
+    for a in &mut allocs {
+        a.release();
+    }
+    Ok(line)
 }
