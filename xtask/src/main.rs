@@ -4,12 +4,15 @@
 //! cargo xtask ci                     everything CI checks, in order, failing loudly
 //! cargo xtask fuzz [TARGET] [--secs N]
 //! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
+//! cargo xtask bench --peers [--secs S] [--rounds N] [--no-pin]
+//!                                    icebreaker's STUN/TURN servers against coturn (bench_peers.rs)
 //! cargo xtask tidy                   text scan of the sans-IO crates
 //! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
 //! cargo xtask interop [GROUP..] [--keep]  icebreaker against independent peers on loopback (see interop/)
 //! ```
 #![allow(missing_docs)]
 
+mod bench_peers;
 mod interop;
 
 use std::env;
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | tidy | sim [--seeds A..B] | interop [GROUP..] [--keep]";
+const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | bench --peers [--secs S] [--rounds N] [--no-pin] | tidy | sim [--seeds A..B] | interop [GROUP..] [--keep]";
 
 /// The crates that must stay sans-IO: no clock, no global RNG, no threads, no sockets, no async.
 const SANS_IO_CRATES: &[&str] = &["stun", "sdp", "nat", "sim", "turn", "ice"];
@@ -218,6 +221,9 @@ fn fuzz(args: &[String]) -> Result {
 }
 
 fn bench(args: &[String]) -> Result {
+    if args.first().map(String::as_str) == Some("--peers") {
+        return bench_peers::bench_peers(&args[1..]);
+    }
     run(Command::new(cargo())
         .args(["bench", "-p", "benches"])
         .args(args))

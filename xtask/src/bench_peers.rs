@@ -1,0 +1,537 @@
+//! `cargo xtask bench --peers [--secs S] [--rounds N] [--no-pin]`: icebreaker's servers against
+//! coturn, back to back on this machine, with the same load generator (tools/loadgen).
+//!
+//! Three measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
+//! 2), each window `--secs` seconds long (default 5) after a short warm-up:
+//!
+//! - STUN Binding answers (8 client sockets, 64 requests in flight on each);
+//! - TURN ChannelData relay with 100-byte payloads and with 1000-byte payloads (8 allocations
+//!   made with long-term credentials, a channel on each to a peer socket the generator owns;
+//!   32 messages in flight per allocation, the peer echoing each one back, both legs counted).
+//!
+//! Rates are per wall-clock second and per second of server CPU time (utime + stime of the
+//! server process, all threads, read from /proc by the generator at both ends of the window).
+//! The per-CPU-second ratio is the robust figure on a shared machine: it does not depend on
+//! how much CPU the server happened to get. Both servers get one thread: icebreaker's servers
+//! run on a single-threaded runtime, and coturn runs with `--relay-threads=0` (its
+//! single-threaded mode). Unless `--no-pin`, both are pinned to the same CPU with `taskset`,
+//! and the generator to another, when the machine has two CPUs or more.
+//!
+//! Every process started here is killed by PID when its guard drops, every wait is bounded,
+//! everything is on 127.0.0.1. The whole run takes about `6 × rounds × (secs + 1)` seconds
+//! after the release build.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::{Result, cargo, project_root, run};
+
+const REALM: &str = "bench.icebreaker.test";
+const USER: &str = "bench";
+const PASS: &str = "bench-pass-3";
+/// How long a server may take to answer its first Binding request.
+const START_LIMIT: Duration = Duration::from_secs(10);
+/// Allocations (and client sockets) per TURN measurement.
+const ALLOCATIONS: u32 = 8;
+
+pub(crate) fn bench_peers(args: &[String]) -> Result {
+    let mut secs = 5.0f64;
+    let mut rounds = 2u32;
+    let mut pin = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--secs" => {
+                secs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|s| (0.5..=30.0).contains(s))
+                    .ok_or("--secs needs a number of seconds in 0.5..=30")?;
+            }
+            "--rounds" => {
+                rounds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|n| (1..=5).contains(n))
+                    .ok_or("--rounds needs a count in 1..=5")?;
+            }
+            "--no-pin" => pin = false,
+            other => {
+                return Err(format!(
+                    "unknown bench --peers option {other} (--secs S, --rounds N, --no-pin)"
+                ));
+            }
+        }
+    }
+    ensure_coturn()?;
+    run(Command::new(cargo()).args([
+        "build",
+        "--release",
+        "-p",
+        "icebreaker",
+        "-p",
+        "loadgen",
+    ]))?;
+    let release = target_dir().join("release");
+    let (icebreaker, loadgen) = (release.join("icebreaker"), release.join("loadgen"));
+    for b in [&icebreaker, &loadgen] {
+        if !b.exists() {
+            return Err(format!("{} was not built", b.display()));
+        }
+    }
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = pin && cpus >= 2 && have("taskset");
+    let dir = std::env::temp_dir().join(format!("icebreaker-bench-peers-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = measure(&icebreaker, &loadgen, &dir, secs, rounds, pin);
+    let _ = fs::remove_dir_all(&dir);
+    let table = result?;
+    let placement = if pin {
+        "each server pinned to CPU 1 with taskset, the load generator to CPU 0"
+    } else {
+        "no CPU pinning"
+    };
+    let command = {
+        let mut c = "cargo xtask bench --peers".to_string();
+        if secs != 5.0 {
+            let _ = write!(c, " --secs {secs}");
+        }
+        if rounds != 2 {
+            let _ = write!(c, " --rounds {rounds}");
+        }
+        if !pin {
+            c.push_str(" --no-pin");
+        }
+        c
+    };
+    println!();
+    println!("$ {command}");
+    println!(
+        "{rounds} round(s) of {secs} s per measurement on {cpus} CPU(s), {placement}; one server thread each (icebreaker: single-threaded runtime; coturn {}: --relay-threads=0); load average before: {}",
+        coturn_version(),
+        load_average()
+    );
+    println!();
+    print!("{table}");
+    Ok(())
+}
+
+/// One measurement's totals over its rounds.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    count: f64,
+    secs: f64,
+    cpu: f64,
+}
+
+impl Totals {
+    fn add(&mut self, r: &Sample) {
+        self.count += r.count;
+        self.secs += r.secs;
+        self.cpu += r.cpu;
+    }
+    fn per_sec(&self) -> f64 {
+        self.count / self.secs.max(1e-9)
+    }
+    fn per_cpu(&self) -> f64 {
+        self.count / self.cpu.max(1e-9)
+    }
+}
+
+struct Sample {
+    count: f64,
+    secs: f64,
+    cpu: f64,
+}
+
+fn measure(
+    icebreaker: &Path,
+    loadgen: &Path,
+    dir: &Path,
+    secs: f64,
+    rounds: u32,
+    pin: bool,
+) -> Result<String> {
+    let ports = free_ports(3)?;
+    let (stun_port, turn_port, coturn_port) = (ports[0], ports[1], ports[2]);
+    let server = |program: &Path| {
+        let mut c = if pin {
+            let mut c = Command::new("taskset");
+            // taskset execs the program, so the child's PID is the server's.
+            c.args(["-c", "1"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        c.env("RUST_LOG", "warn");
+        c
+    };
+    let mut stun = server(icebreaker);
+    stun.arg("stun-server")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{stun_port}"));
+    let stun = Proc::spawn("icebreaker stun-server", &mut stun, dir)?;
+    let mut turn = server(icebreaker);
+    turn.arg("turn-server")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{turn_port}"))
+        .args(["--realm", REALM])
+        .arg("--user")
+        .arg(format!("{USER}:{PASS}"))
+        .args(["--allow-peer", "127.0.0.0/8"]);
+    let turn = Proc::spawn("icebreaker turn-server", &mut turn, dir)?;
+    let turnserver = PathBuf::from("turnserver");
+    let mut coturn = server(&turnserver);
+    // -n: no configuration file (Debian's says `syslog` and `no-rfc5780`). No TLS, DTLS, TCP
+    // or CLI listeners: one UDP listener, as icebreaker's servers measured here have.
+    coturn
+        .arg("-n")
+        .args(["--no-tls", "--no-dtls", "--no-tcp", "--no-cli"])
+        .arg("--listening-ip=127.0.0.1")
+        .arg(format!("--listening-port={coturn_port}"))
+        .arg("--relay-ip=127.0.0.1")
+        .arg("--relay-threads=0")
+        .arg(format!("--realm={REALM}"))
+        .arg(format!("--user={USER}:{PASS}"))
+        .arg("--lt-cred-mech")
+        .arg("--allow-loopback-peers")
+        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
+        .args(["--no-stdout-log", "--simple-log"])
+        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+        .arg(format!("--db={}", dir.join("turndb").display()));
+    let coturn = Proc::spawn("coturn turnserver", &mut coturn, dir)?;
+    for (p, port) in [(&stun, stun_port), (&turn, turn_port), (&coturn, coturn_port)] {
+        wait_stun(SocketAddr::from(([127, 0, 0, 1], port)), START_LIMIT)
+            .map_err(|e| format!("{}: {e}; its output: {}", p.name, p.output()))?;
+    }
+    let rows: [(&str, &str, Vec<String>); 3] = [
+        (
+            "STUN Binding answers",
+            "stun",
+            vec![
+                "--clients".into(),
+                "8".into(),
+                "--window".into(),
+                "64".into(),
+            ],
+        ),
+        (
+            "TURN ChannelData relayed, 100-byte payloads",
+            "turn",
+            turn_args(100),
+        ),
+        (
+            "TURN ChannelData relayed, 1000-byte payloads",
+            "turn",
+            turn_args(1000),
+        ),
+    ];
+    let mut totals = [[Totals::default(); 2]; 3];
+    for round in 0..rounds {
+        for (row, (what, mode, extra)) in rows.iter().enumerate() {
+            let ours = if *mode == "stun" { &stun } else { &turn };
+            for (side, (p, port)) in [(ours, if *mode == "stun" { stun_port } else { turn_port }), (&coturn, coturn_port)]
+                .into_iter()
+                .enumerate()
+            {
+                let sample = loadgen_run(loadgen, mode, port, p, extra, secs, pin, dir)
+                    .map_err(|e| format!("{what} against {}: {e}", p.name))?;
+                eprintln!(
+                    "  round {}: {what}, {}: {:.0}/s, {:.0} per CPU-second",
+                    round + 1,
+                    p.name,
+                    sample.count / sample.secs,
+                    sample.count / sample.cpu.max(1e-9)
+                );
+                totals[row][side].add(&sample);
+            }
+        }
+    }
+    for p in [&stun, &turn, &coturn] {
+        p.alive()?;
+    }
+    let mut t = String::new();
+    t.push_str("| measurement (loopback, one server thread) | icebreaker /s | coturn /s | icebreaker per CPU-s | coturn per CPU-s | ratio per CPU-s | ratio /s |\n");
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for ((what, _, _), [ours, theirs]) in rows.iter().zip(totals) {
+        let _ = writeln!(
+            t,
+            "| {what} | {} | {} | {} | {} | {:.2}× | {:.2}× |",
+            thousands(ours.per_sec()),
+            thousands(theirs.per_sec()),
+            thousands(ours.per_cpu()),
+            thousands(theirs.per_cpu()),
+            ours.per_cpu() / theirs.per_cpu().max(1e-9),
+            ours.per_sec() / theirs.per_sec().max(1e-9),
+        );
+    }
+    Ok(t)
+}
+
+fn turn_args(size: u32) -> Vec<String> {
+    vec![
+        "--allocations".into(),
+        ALLOCATIONS.to_string(),
+        "--window".into(),
+        "32".into(),
+        "--size".into(),
+        size.to_string(),
+        "--user".into(),
+        format!("{USER}:{PASS}"),
+    ]
+}
+
+/// One measured window of the load generator against the server `p` on `port`.
+#[allow(clippy::too_many_arguments)]
+fn loadgen_run(
+    loadgen: &Path,
+    mode: &str,
+    port: u16,
+    p: &Proc,
+    extra: &[String],
+    secs: f64,
+    pin: bool,
+    dir: &Path,
+) -> Result<Sample> {
+    let mut cmd = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(loadgen);
+        c
+    } else {
+        Command::new(loadgen)
+    };
+    cmd.arg(mode)
+        .arg("--server")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--pid")
+        .arg(p.child.id().to_string())
+        .arg("--secs")
+        .arg(secs.to_string())
+        .args(extra);
+    // Setup (allocations), warm-up, the window and the releases, with room to spare.
+    let limit = Duration::from_secs_f64(secs + 30.0);
+    let mut g = Proc::spawn("loadgen", &mut cmd, dir)?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match g.child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                return Err(format!("loadgen did not finish in {limit:?}"));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let out = g.output();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("mode="))
+        .ok_or_else(|| format!("loadgen exited with {status}: {}", out.trim()))?;
+    let field = |k: &str| -> Result<f64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no {k}= in `{line}`"))
+    };
+    let count = field(if mode == "stun" { "answers" } else { "relayed" })?;
+    if mode == "turn" && field("bad")? > 0.0 {
+        return Err(format!("the load generator saw datagrams it did not send: `{line}`"));
+    }
+    if count <= 0.0 {
+        return Err(format!("nothing came back: `{line}`"));
+    }
+    Ok(Sample {
+        count,
+        secs: field("secs")?,
+        cpu: field("server_cpu")?,
+    })
+}
+
+fn thousands(x: f64) -> String {
+    let n = x.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn coturn_version() -> String {
+    Command::new("turnserver")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            s.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "(version unknown)".to_string())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                project_root().join(p)
+            }
+        })
+        .unwrap_or_else(|| project_root().join("target"))
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs Debian's coturn when `turnserver` is missing (as the interop harness does).
+fn ensure_coturn() -> Result {
+    if have("turnserver") {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "coturn"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if have("turnserver") {
+        Ok(())
+    } else {
+        Err("`turnserver` still missing after installing coturn".to_string())
+    }
+}
+
+/// A process started here; killed and reaped when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    out: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Result<Self> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let file_name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let out = dir.join(format!("{file_name}-{nanos}.log"));
+        let file = fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let err = file.try_clone().map_err(|e| e.to_string())?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Self {
+            name: name.to_string(),
+            child,
+            out,
+        })
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Fails when the process has exited.
+    fn alive(&self) -> Result {
+        let stat = format!("/proc/{}/stat", self.child.id());
+        match fs::read_to_string(&stat) {
+            Ok(s) if !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) => {
+                Ok(())
+            }
+            _ => Err(format!(
+                "{} (pid {}) died during the run: {}",
+                self.name,
+                self.child.id(),
+                self.output().trim()
+            )),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// `n` distinct ports free for UDP and TCP on 127.0.0.1 (all held until all are found).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..100 {
+        if ports.len() == n {
+            break;
+        }
+        let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
+            ports.push(port);
+            held.push((udp, tcp));
+        }
+    }
+    if ports.len() == n {
+        Ok(ports)
+    } else {
+        Err("no free ports on 127.0.0.1".to_string())
+    }
+}
+
+/// Sends STUN Binding requests to `to` until one is answered or `limit` passes.
+fn wait_stun(to: SocketAddr, limit: Duration) -> Result {
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(|e| e.to_string())?;
+    let mut req = [0u8; 20];
+    req[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+    req[8..].copy_from_slice(b"xtask-ready!");
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        let _ = sock.send_to(&req, to);
+        if let Ok((n, from)) = sock.recv_from(&mut buf)
+            && from == to
+            && n >= 20
+            && buf[..2] == [0x01, 0x01]
+            && buf[8..20] == req[8..20]
+        {
+            return Ok(());
+        }
+    }
+    Err(format!("no answer to a STUN Binding request at {to} in {limit:?}"))
+}
