@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport, Username,
+    ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport, Software, Username,
     XorPeerAddress, XorRelayedAddress,
 };
 use icebreaker_stun::integrity::{Key, Preparation};
@@ -44,6 +44,8 @@ const BATCH: usize = 64;
 const SLOT: usize = 2048;
 /// Marks every transaction id and payload this program sends.
 const MARK: [u8; 4] = *b"LDGN";
+/// SOFTWARE of the first, unauthenticated Allocate (see `allocate`).
+const SOFTWARE: &str = "icebreaker loadgen: a benchmark load generator (cargo xtask bench --peers), padded to be answered";
 /// The longest measured window.
 const MAX_SECS: f64 = 60.0;
 /// Warm-up before the measured window.
@@ -597,8 +599,15 @@ fn allocate(o: &Options, i: u32) -> Result<Allocation> {
     let mut req = [0u8; 512];
     let mut buf = [0u8; SLOT];
     let udp = |w: &mut MessageWriter<'_>| w.push(&RequestedTransport(17));
+    // The unauthenticated request carries a long SOFTWARE: servers that never answer more than
+    // a few times the request's size (against reflection attacks) then have room for their
+    // 401 with REALM and NONCE.
+    let padded = |w: &mut MessageWriter<'_>| {
+        w.push(&RequestedTransport(17))?;
+        w.push(&Software(SOFTWARE))
+    };
     let t = tid(i, 0);
-    let n = request(&mut req, Method::ALLOCATE, t, None, udp)?;
+    let n = request(&mut req, Method::ALLOCATE, t, None, padded)?;
     let m = exchange(&client, &req[..n], t, &mut buf)?;
     let (realm, nonce) = match (m.get::<Realm<'_>>(), m.get::<Nonce<'_>>()) {
         (Ok(Some(Realm(r))), Ok(Some(Nonce(n)))) => (r.to_string(), n.to_string()),
