@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::udp_batch::{BATCH, RecvBatch, send_to_many};
+use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many};
 
 /// What to listen on and how to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +108,16 @@ impl Drop for RunningServer {
 }
 
 async fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
-    UdpSocket::bind(addr)
+    let socket = UdpSocket::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { addr, source })
+        .map_err(|source| StartError::Bind { addr, source })?;
+    grow_buffers(&socket, SOCKET_BUFFER);
+    Ok(socket)
 }
+
+/// Kernel buffer asked for on each socket, so bursts from many clients queue instead of being
+/// dropped while a batch is answered.
+const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Binds A1:P1, A1:P2, A2:P1, A2:P2. Ports given as 0 are picked by the OS; the same port must
 /// then also be free on the other IP, so the whole set is retried a few times.

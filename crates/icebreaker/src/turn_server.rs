@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
-use crate::udp_batch::{BATCH, RecvBatch, send_to_many};
+use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many_coalesced};
 
 /// Most TCP connections served at once; more are closed at once.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
@@ -47,6 +47,8 @@ const TCP_QUEUE: usize = 256;
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+/// Kernel buffer asked for on the listening UDP socket, which every client shares.
+const LISTENER_BUFFER: usize = 4 << 20;
 /// UDP batches (of up to [`BATCH`] datagrams) drained per wake-up before other work runs.
 const DRAIN: usize = 16;
 
@@ -505,7 +507,7 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
 fn send_all(sock: &impl std::os::fd::AsFd, msgs: &[(SocketAddr, &[u8])]) {
     let mut done = 0;
     while let Some(rest) = msgs.get(done..).filter(|r| !r.is_empty()) {
-        match send_to_many(sock, rest) {
+        match send_to_many_coalesced(sock, rest) {
             Ok(k) => done += k.max(1),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 tracing::debug!(dropped = rest.len(), "send buffer full");
@@ -717,6 +719,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     };
     let bound = std::net::UdpSocket::bind(args.listen).and_then(|s| {
         s.set_nonblocking(true)?;
+        grow_buffers(&s, LISTENER_BUFFER);
         let tx = s.try_clone()?;
         Ok((tx, UdpSocket::from_std(s)?))
     });

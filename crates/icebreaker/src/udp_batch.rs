@@ -91,6 +91,32 @@ pub(crate) fn send_to_many(socket: &impl AsFd, msgs: &[(SocketAddr, &[u8])]) -> 
     sys::send(socket, msgs)
 }
 
+/// Like [`send_to_many`], but when every datagram of `msgs` has the same length, each run of
+/// consecutive datagrams to one destination leaves as one UDP GSO message (`UDP_SEGMENT`,
+/// Linux 4.18): the kernel's output path runs once per run instead of once per datagram, and
+/// the receiver still gets the datagrams one by one. Where GSO is refused (no checksum offload,
+/// an old kernel) it is turned off for this thread and the datagrams go one by one. Returns how
+/// many datagrams the kernel took, from the front.
+pub(crate) fn send_to_many_coalesced(
+    socket: &impl AsFd,
+    msgs: &[(SocketAddr, &[u8])],
+) -> io::Result<usize> {
+    let msgs = msgs.get(..BATCH.min(msgs.len())).unwrap_or_default();
+    if msgs.is_empty() {
+        return Ok(0);
+    }
+    sys::send_coalesced(socket, msgs)
+}
+
+/// Asks for `bytes` of kernel receive and send buffer on `socket` (the kernel caps it at its
+/// `rmem_max`/`wmem_max`), so that a burst from many clients queues instead of being dropped
+/// while the server works on the batch before it. Best effort.
+pub(crate) fn grow_buffers(socket: &impl AsFd, bytes: usize) {
+    if let Err(e) = sys::grow_buffers(socket, bytes) {
+        tracing::debug!("cannot grow the socket buffers: {e}");
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod sys {
     use core::cell::RefCell;
@@ -98,19 +124,31 @@ mod sys {
     use std::io::{self, IoSlice, IoSliceMut};
     use std::os::fd::{AsFd, AsRawFd};
 
-    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+    use nix::errno::Errno;
+    use nix::sys::socket::{
+        ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+    };
 
     use super::{BATCH, NOWHERE, RecvBatch};
+
+    /// Most segments in one GSO message (the kernel's `UDP_MAX_SEGMENTS`).
+    const MAX_SEGMENTS: usize = 64;
+    /// Most payload bytes in one GSO message (one IP datagram's worth).
+    const MAX_GSO_BYTES: usize = 65_000;
 
     /// nix's preallocated `mmsghdr` arrays. The receive side keeps one per address family:
     /// nix does not reset a header's address length between calls and the kernel leaves the
     /// last source's length there, so a header last used for IPv4 would truncate an IPv6
     /// source. Sends set every header they use afresh, but get
     /// their own array all the same, so no receive ever sees a send's address pointers.
+    /// GSO sends get headers of their own, with room for exactly one `UDP_SEGMENT` control
+    /// message each (every GSO call carries one, so no header has a stale control length).
     struct Headers {
         recv4: MultiHeaders<SockaddrStorage>,
         recv6: MultiHeaders<SockaddrStorage>,
         send: MultiHeaders<SockaddrStorage>,
+        gso: MultiHeaders<SockaddrStorage>,
+        gso_off: bool,
     }
 
     thread_local! {
@@ -118,6 +156,8 @@ mod sys {
             recv4: MultiHeaders::preallocate(BATCH, None),
             recv6: MultiHeaders::preallocate(BATCH, None),
             send: MultiHeaders::preallocate(BATCH, None),
+            gso: MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(u16))),
+            gso_off: false,
         });
     }
 
@@ -188,6 +228,87 @@ mod sys {
             Ok(sent.count())
         })
     }
+
+    pub(super) fn grow_buffers(socket: &impl AsFd, bytes: usize) -> io::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        setsockopt(socket, sockopt::RcvBuf, &bytes)?;
+        setsockopt(socket, sockopt::SndBuf, &bytes)?;
+        Ok(())
+    }
+
+    pub(super) fn send_coalesced(
+        socket: &impl AsFd,
+        msgs: &[(SocketAddr, &[u8])],
+    ) -> io::Result<usize> {
+        let len = msgs.first().map_or(0, |m| m.1.len());
+        let same_length = msgs.iter().all(|m| m.1.len() == len);
+        let segment = u16::try_from(len).ok().filter(|s| *s > 0);
+        let gso_off = HEADERS.with(|h| h.try_borrow().map(|h| h.gso_off).unwrap_or(true));
+        let (Some(segment), true, false) = (segment, same_length && msgs.len() > 1, gso_off) else {
+            return send(socket, msgs);
+        };
+        // Runs of consecutive datagrams to one destination: `bounds[r]..bounds[r + 1]`.
+        let mut bounds = [0usize; BATCH + 1];
+        let mut runs = 0;
+        for i in 1..=msgs.len() {
+            let start = bounds[runs];
+            let ends = i == msgs.len()
+                || msgs[i].0 != msgs[start].0
+                || i - start == MAX_SEGMENTS
+                || (i - start + 1) * len > MAX_GSO_BYTES;
+            if ends {
+                runs += 1;
+                bounds[runs] = i;
+            }
+        }
+        if runs == msgs.len() {
+            // Nothing to coalesce.
+            return send(socket, msgs);
+        }
+        let fd = socket.as_fd();
+        let result = HEADERS.with(|h| {
+            let mut h = h.try_borrow_mut().map_err(|_| busy())?;
+            let flat: [IoSlice<'_>; BATCH] =
+                core::array::from_fn(|i| IoSlice::new(msgs.get(i).map_or(&[][..], |m| m.1)));
+            let slices: [&[IoSlice<'_>]; BATCH] = core::array::from_fn(|r| {
+                if r < runs {
+                    flat.get(bounds[r]..bounds[r + 1]).unwrap_or_default()
+                } else {
+                    &[]
+                }
+            });
+            let addrs: [Option<SockaddrStorage>; BATCH] = core::array::from_fn(|r| {
+                (r < runs)
+                    .then(|| msgs.get(bounds[r]))
+                    .flatten()
+                    .map(|m| SockaddrStorage::from(m.0))
+            });
+            let sent = sendmmsg(
+                fd.as_raw_fd(),
+                &mut h.gso,
+                slices[..runs].iter(),
+                &addrs[..runs],
+                [ControlMessage::UdpGsoSegments(&segment)],
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count());
+            match sent {
+                // `k` whole runs went: that many datagrams.
+                Ok(k) => Ok(Some(bounds[k.min(runs)])),
+                // No GSO here (no checksum offload, an old kernel, a path too narrow for the
+                // segment): never again on this thread.
+                Err(Errno::EIO | Errno::EINVAL | Errno::ENOPROTOOPT | Errno::EOPNOTSUPP) => {
+                    h.gso_off = true;
+                    Ok(None)
+                }
+                Err(e) => Err(io::Error::from(e)),
+            }
+        })?;
+        match result {
+            Some(n) => Ok(n),
+            None => send(socket, msgs),
+        }
+    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -225,6 +346,19 @@ mod sys {
             }
         }
         Ok(n)
+    }
+
+    pub(super) fn send_coalesced(
+        socket: &impl AsFd,
+        msgs: &[(SocketAddr, &[u8])],
+    ) -> io::Result<usize> {
+        send(socket, msgs)
+    }
+
+    pub(super) fn grow_buffers(socket: &impl AsFd, bytes: usize) -> io::Result<()> {
+        let sock = socket2::SockRef::from(socket);
+        sock.set_recv_buffer_size(bytes)?;
+        sock.set_send_buffer_size(bytes)
     }
 
     pub(super) fn send(socket: &impl AsFd, msgs: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
