@@ -101,7 +101,10 @@ fn pump(
             }
         }
         answered += got;
-        assert!(sent < total * 2, "more than half of the datagrams were lost");
+        assert!(
+            sent < total * 2,
+            "more than half of the datagrams were lost"
+        );
     }
     answered
 }
@@ -168,8 +171,10 @@ fn turn_server_relays_channel_data_without_allocating() {
     let mut w = MessageWriter::new(&mut req, Class::Request, Method::ALLOCATE, tid(1)).unwrap();
     w.push(&RequestedTransport(17)).unwrap();
     // Long enough for the server's anti-amplification budget to cover its 401.
-    w.push(&Software("icebreaker allocation test, padded so the 401 challenge is sent back"))
-        .unwrap();
+    w.push(&Software(
+        "icebreaker allocation test, padded so the 401 challenge is sent back",
+    ))
+    .unwrap();
     let n = w.finish(false).unwrap();
     let m = exchange(&client, &req[..n], &mut buf);
     let realm = m.get::<Realm<'_>>().unwrap().expect("REALM").0.to_string();
@@ -221,7 +226,8 @@ fn turn_server_relays_channel_data_without_allocating() {
         // At the peer: 100 bytes; send them back through the relay.
         d.len() == 100 && peer.send(d).is_ok()
     };
-    let relayed_back = |d: &[u8], _: &UdpSocket| d.len() >= 104 && d[..4] == [0x40, 0x01, 0x00, 100];
+    let relayed_back =
+        |d: &[u8], _: &UdpSocket| d.len() >= 104 && d[..4] == [0x40, 0x01, 0x00, 100];
     let round_trips = |total: usize| {
         let mut done = 0;
         while done < total {
@@ -251,7 +257,10 @@ fn turn_server_relays_channel_data_without_allocating() {
     println!(
         "turn-server: {allocations} allocations for {relayed_count} relayed ChannelData datagrams ({per:.5} each)"
     );
-    assert!(relayed_count >= 10_000, "only {relayed_count} datagrams relayed");
+    assert!(
+        relayed_count >= 10_000,
+        "only {relayed_count} datagrams relayed"
+    );
     assert!(
         per < BOUND,
         "{allocations} allocations for {relayed_count} relayed datagrams"

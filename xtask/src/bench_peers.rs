@@ -69,14 +69,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result {
         }
     }
     ensure_coturn()?;
-    run(Command::new(cargo()).args([
-        "build",
-        "--release",
-        "-p",
-        "icebreaker",
-        "-p",
-        "loadgen",
-    ]))?;
+    run(Command::new(cargo()).args(["build", "--release", "-p", "icebreaker", "-p", "loadgen"]))?;
     let release = target_dir().join("release");
     let (icebreaker, loadgen) = (release.join("icebreaker"), release.join("loadgen"));
     for b in [&icebreaker, &loadgen] {
@@ -201,12 +194,22 @@ fn measure(
         .arg(format!("--user={USER}:{PASS}"))
         .arg("--lt-cred-mech")
         .arg("--allow-loopback-peers")
-        .arg(format!("--log-file={}", dir.join("turnserver.log").display()))
+        .arg(format!(
+            "--log-file={}",
+            dir.join("turnserver.log").display()
+        ))
         .args(["--no-stdout-log", "--simple-log"])
-        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+        .arg(format!(
+            "--pidfile={}",
+            dir.join("turnserver.pid").display()
+        ))
         .arg(format!("--db={}", dir.join("turndb").display()));
     let coturn = Proc::spawn("coturn turnserver", &mut coturn, dir)?;
-    for (p, port) in [(&stun, stun_port), (&turn, turn_port), (&coturn, coturn_port)] {
+    for (p, port) in [
+        (&stun, stun_port),
+        (&turn, turn_port),
+        (&coturn, coturn_port),
+    ] {
         wait_stun(SocketAddr::from(([127, 0, 0, 1], port)), START_LIMIT)
             .map_err(|e| format!("{}: {e}; its output: {}", p.name, p.output()))?;
     }
@@ -236,9 +239,19 @@ fn measure(
     for round in 0..rounds {
         for (row, (what, mode, extra)) in rows.iter().enumerate() {
             let ours = if *mode == "stun" { &stun } else { &turn };
-            for (side, (p, port)) in [(ours, if *mode == "stun" { stun_port } else { turn_port }), (&coturn, coturn_port)]
-                .into_iter()
-                .enumerate()
+            for (side, (p, port)) in [
+                (
+                    ours,
+                    if *mode == "stun" {
+                        stun_port
+                    } else {
+                        turn_port
+                    },
+                ),
+                (&coturn, coturn_port),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 let sample = loadgen_run(loadgen, mode, port, p, extra, secs, pin, dir)
                     .map_err(|e| format!("{what} against {}: {e}", p.name))?;
@@ -341,7 +354,9 @@ fn loadgen_run(
     };
     let count = field(if mode == "stun" { "answers" } else { "relayed" })?;
     if mode == "turn" && field("bad")? > 0.0 {
-        return Err(format!("the load generator saw datagrams it did not send: `{line}`"));
+        return Err(format!(
+            "the load generator saw datagrams it did not send: `{line}`"
+        ));
     }
     if count <= 0.0 {
         return Err(format!("nothing came back: `{line}`"));
@@ -358,7 +373,7 @@ fn thousands(x: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -468,7 +483,11 @@ impl Proc {
     fn alive(&self) -> Result {
         let stat = format!("/proc/{}/stat", self.child.id());
         match fs::read_to_string(&stat) {
-            Ok(s) if !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) => {
+            Ok(s)
+                if !s
+                    .rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z')) =>
+            {
                 Ok(())
             }
             _ => Err(format!(
@@ -533,5 +552,7 @@ fn wait_stun(to: SocketAddr, limit: Duration) -> Result {
             return Ok(());
         }
     }
-    Err(format!("no answer to a STUN Binding request at {to} in {limit:?}"))
+    Err(format!(
+        "no answer to a STUN Binding request at {to} in {limit:?}"
+    ))
 }

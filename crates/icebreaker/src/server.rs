@@ -301,7 +301,8 @@ async fn serve(
                 }
             }
             let mut msgs = [(local, &[][..]); BATCH];
-            for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter()) {
+            for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter())
+            {
                 *msg = (*to, answer.get(..*len).unwrap_or_default());
             }
             send_batch(socket, local, &msgs[..ready]);

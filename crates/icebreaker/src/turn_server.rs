@@ -407,7 +407,9 @@ fn relay_input(
                 continue;
             };
             match c.server.relay_to_channel(now, relay, peer, slot, len) {
-                PeerRelay::Channel { transmit, len } if transmit.via == Via::Listener(Transport::Udp) => {
+                PeerRelay::Channel { transmit, len }
+                    if transmit.via == Via::Listener(Transport::Udp) =>
+                {
                     out[ready] = (k, transmit.to, len);
                     ready += 1;
                 }
@@ -424,7 +426,10 @@ fn relay_input(
         }
         let mut msgs = [(relay, &[][..]); BATCH];
         for (msg, &(k, to, len)) in msgs.iter_mut().zip(&out[..ready]) {
-            *msg = (to, batch.slot(k).and_then(|s| s.get(..len)).unwrap_or_default());
+            *msg = (
+                to,
+                batch.slot(k).and_then(|s| s.get(..len)).unwrap_or_default(),
+            );
         }
         send_all(&c.udp, &msgs[..ready]);
         drop(c);
@@ -460,7 +465,9 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
                 .server
                 .relay_channel_data_on(now, Transport::Udp, from, listen, data)
             {
-                ClientRelay::Relayed { transmit, data } if matches!(transmit.via, Via::Relay { .. }) => {
+                ClientRelay::Relayed { transmit, data }
+                    if matches!(transmit.via, Via::Relay { .. }) =>
+                {
                     out[ready] = (transmit.from, transmit.to, data);
                     ready += 1;
                 }

@@ -210,9 +210,8 @@ mod sys {
         let fd = socket.as_fd();
         HEADERS.with(|h| {
             let mut h = h.try_borrow_mut().map_err(|_| busy())?;
-            let iovs: [[IoSlice<'_>; 1]; BATCH] = core::array::from_fn(|i| {
-                [IoSlice::new(msgs.get(i).map_or(&[][..], |m| m.1))]
-            });
+            let iovs: [[IoSlice<'_>; 1]; BATCH] =
+                core::array::from_fn(|i| [IoSlice::new(msgs.get(i).map_or(&[][..], |m| m.1))]);
             let addrs: [Option<SockaddrStorage>; BATCH] =
                 core::array::from_fn(|i| msgs.get(i).map(|m| SockaddrStorage::from(m.0)));
             let n = msgs.len().min(BATCH);

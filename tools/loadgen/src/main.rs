@@ -30,18 +30,22 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport, Software, Username,
-    XorPeerAddress, XorRelayedAddress,
+    ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport,
+    Software, Username, XorPeerAddress, XorRelayedAddress,
 };
 use icebreaker_stun::integrity::{Key, Preparation};
 use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+use nix::sys::socket::{
+    MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt, sockopt,
+};
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 64;
 /// Receive buffer per datagram: larger than anything the generator sends or expects back.
 const SLOT: usize = 2048;
+/// Kernel socket buffer asked for on every socket.
+const SOCKET_BUFFER: usize = 1 << 20;
 /// Marks every transaction id and payload this program sends.
 const MARK: [u8; 4] = *b"LDGN";
 /// SOFTWARE of the first, unauthenticated Allocate (see `allocate`).
@@ -275,6 +279,10 @@ fn bind_connected(to: SocketAddr) -> Result<UdpSocket> {
     let s = UdpSocket::bind(SocketAddr::new(to.ip(), 0)).map_err(|e| format!("bind: {e}"))?;
     s.connect(to).map_err(|e| format!("connect {to}: {e}"))?;
     s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    // Room for a whole window arriving at once, so the generator does not lose what a
+    // server sends in a burst (capped by the kernel's rmem_max/wmem_max).
+    let _ = setsockopt(&s, sockopt::RcvBuf, &SOCKET_BUFFER);
+    let _ = setsockopt(&s, sockopt::SndBuf, &SOCKET_BUFFER);
     Ok(s)
 }
 
@@ -457,7 +465,12 @@ fn stun(o: &Options) -> Result<String> {
 // TURN
 
 /// One request/response exchange over a blocking socket, retransmitted a few times.
-fn exchange<'b>(sock: &UdpSocket, req: &[u8], tid: TransactionId, buf: &'b mut [u8]) -> Result<Message<'b>> {
+fn exchange<'b>(
+    sock: &UdpSocket,
+    req: &[u8],
+    tid: TransactionId,
+    buf: &'b mut [u8],
+) -> Result<Message<'b>> {
     sock.set_nonblocking(false).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
@@ -613,8 +626,14 @@ fn allocate(o: &Options, i: u32) -> Result<Allocation> {
         (Ok(Some(Realm(r))), Ok(Some(Nonce(n)))) => (r.to_string(), n.to_string()),
         _ => return Err("the first Allocate was not challenged with REALM and NONCE".into()),
     };
-    let key = Key::long_term(&user, &realm, &pass, PasswordAlgorithmId::MD5, Preparation::None)
-        .map_err(|e| e.to_string())?;
+    let key = Key::long_term(
+        &user,
+        &realm,
+        &pass,
+        PasswordAlgorithmId::MD5,
+        Preparation::None,
+    )
+    .map_err(|e| e.to_string())?;
     let mut auth = Auth {
         user,
         realm,
@@ -623,9 +642,8 @@ fn allocate(o: &Options, i: u32) -> Result<Allocation> {
     };
     let len = authenticated(&client, &mut auth, Method::ALLOCATE, (i, 1), &udp, &mut buf)?;
     let m = Message::parse(&buf[..len]).map_err(|e| e.to_string())?;
-    let relayed = match m.get::<XorRelayedAddress>() {
-        Ok(Some(XorRelayedAddress(a))) => a,
-        _ => return Err("Allocate success without XOR-RELAYED-ADDRESS".into()),
+    let Ok(Some(XorRelayedAddress(relayed))) = m.get::<XorRelayedAddress>() else {
+        return Err("Allocate success without XOR-RELAYED-ADDRESS".into());
     };
     let peer = bind_connected(relayed)?;
     let peer_addr = peer.local_addr().map_err(|e| e.to_string())?;
@@ -634,7 +652,14 @@ fn allocate(o: &Options, i: u32) -> Result<Allocation> {
         w.push(&ChannelNumber(channel))?;
         w.push(&XorPeerAddress(peer_addr))
     };
-    authenticated(&client, &mut auth, Method::CHANNEL_BIND, (i, 2), &bind, &mut buf)?;
+    authenticated(
+        &client,
+        &mut auth,
+        Method::CHANNEL_BIND,
+        (i, 2),
+        &bind,
+        &mut buf,
+    )?;
     Ok(Allocation {
         client,
         peer,
@@ -662,7 +687,8 @@ fn turn(o: &Options) -> Result<String> {
     let size = o.size;
     let clock = Clock::new(o.secs);
     let mut window: Option<Window> = None;
-    let (mut at_peers, mut at_clients, mut sent, mut stalls, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut at_peers, mut at_clients, mut sent, mut stalls, mut bad) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     loop {
         let now = Instant::now();
         if window.is_none() && now >= clock.warm {
