@@ -373,3 +373,112 @@ mod sys {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+
+    use super::*;
+
+    fn socket(ip: &str) -> UdpSocket {
+        let s = UdpSocket::bind((ip, 0)).expect("bind");
+        s.set_nonblocking(true).expect("non-blocking");
+        s
+    }
+
+    /// Receives everything waiting on `s` (loopback delivers during the send).
+    fn drain(s: &UdpSocket) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = s.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    }
+
+    #[test]
+    fn coalesced_runs_arrive_as_the_datagrams_they_were() {
+        let tx = socket("127.0.0.1");
+        let (a, b) = (socket("127.0.0.1"), socket("127.0.0.1"));
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let payloads: Vec<[u8; 100]> = (0..6u8).map(|i| [i; 100]).collect();
+        let msgs: Vec<(SocketAddr, &[u8])> = [to_a, to_a, to_a, to_b, to_a, to_a]
+            .into_iter()
+            .zip(payloads.iter().map(|p| &p[..]))
+            .collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            sent += send_to_many_coalesced(&tx, &msgs[sent..]).expect("send");
+        }
+        let at_a = drain(&a);
+        let at_b = drain(&b);
+        let want_a: Vec<Vec<u8>> = [0, 1, 2, 4, 5].iter().map(|&i| vec![i; 100]).collect();
+        assert_eq!(at_a, want_a);
+        assert_eq!(at_b, vec![vec![3u8; 100]]);
+    }
+
+    #[test]
+    fn mixed_lengths_go_one_by_one() {
+        let tx = socket("127.0.0.1");
+        let a = socket("127.0.0.1");
+        let to = a.local_addr().unwrap();
+        let (long, short) = ([7u8; 300], [8u8; 20]);
+        let msgs = [(to, &long[..]), (to, &short[..]), (to, &long[..])];
+        assert_eq!(send_to_many_coalesced(&tx, &msgs).expect("send"), 3);
+        assert_eq!(
+            drain(&a),
+            vec![long.to_vec(), short.to_vec(), long.to_vec()]
+        );
+    }
+
+    #[test]
+    fn recv_batch_reports_sources_lengths_and_truncation() {
+        let rx = socket("127.0.0.1");
+        let local = rx.local_addr().unwrap();
+        let (s1, s2) = (socket("127.0.0.1"), socket("127.0.0.1"));
+        s1.send_to(b"hello", local).unwrap();
+        s2.send_to(&[9u8; 100], local).unwrap();
+        s1.send_to(b"world!", local).unwrap();
+        let mut batch = RecvBatch::new(64, 4, 4);
+        assert_eq!(batch.recv(&rx, local).expect("recv"), 3);
+        let from1 = s1.local_addr().unwrap();
+        assert_eq!(batch.datagram(0), Some((from1, &b"hello"[..])));
+        // Longer than the 64-byte slots: reported, never handed out cut short.
+        assert_eq!(batch.datagram(1), None);
+        assert!(batch.slot_mut(1).is_none());
+        assert_eq!(batch.datagram(2), Some((from1, &b"world!"[..])));
+        let (from, slot, len) = batch.slot_mut(2).expect("slot");
+        assert_eq!((from, len), (from1, 6));
+        assert_eq!(&slot[4..10], b"world!");
+        assert_eq!(batch.datagram(3), None);
+        let err = batch.recv(&rx, local).expect_err("nothing waiting");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn ipv6_sources_survive_an_ipv4_receive_on_the_same_thread() {
+        let Ok(rx6) = UdpSocket::bind("[::1]:0") else {
+            return; // No IPv6 loopback on this machine: nothing to compare.
+        };
+        rx6.set_nonblocking(true).unwrap();
+        let rx4 = socket("127.0.0.1");
+        let (l4, l6) = (rx4.local_addr().unwrap(), rx6.local_addr().unwrap());
+        let tx4 = socket("127.0.0.1");
+        let tx6 = UdpSocket::bind("[::1]:0").unwrap();
+        let mut batch = RecvBatch::new(64, 0, 0);
+        for _ in 0..2 {
+            tx4.send_to(b"v4", l4).unwrap();
+            assert_eq!(batch.recv(&rx4, l4).unwrap(), 1);
+            assert_eq!(
+                batch.datagram(0),
+                Some((tx4.local_addr().unwrap(), &b"v4"[..]))
+            );
+            tx6.send_to(b"v6", l6).unwrap();
+            assert_eq!(batch.recv(&rx6, l6).unwrap(), 1);
+            assert_eq!(
+                batch.datagram(0),
+                Some((tx6.local_addr().unwrap(), &b"v6"[..]))
+            );
+        }
+    }
+}
