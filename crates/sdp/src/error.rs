@@ -178,6 +178,9 @@ pub enum WarningKind {
     EmptyLine,
     /// Trailing whitespace on a line, removed.
     TrailingWhitespace,
+    /// More than one space (or a tab) between two fields of an `o=`, `m=`, `c=` or `t=` line;
+    /// the column is where the extra whitespace starts.
+    ExtraWhitespace,
     /// A required line is missing (`s=` or `t=`); a default was used.
     MissingLine(char),
     /// A known attribute whose value does not match its grammar, kept verbatim as
@@ -192,6 +195,7 @@ impl fmt::Display for WarningKind {
             Self::OutOfOrder(c) => write!(f, "{c}= line out of order"),
             Self::EmptyLine => f.write_str("empty line skipped"),
             Self::TrailingWhitespace => f.write_str("trailing whitespace removed"),
+            Self::ExtraWhitespace => f.write_str("extra whitespace between fields"),
             Self::MissingLine(c) => write!(f, "missing {c}= line, default used"),
             Self::InvalidAttribute(k) => write!(f, "attribute kept verbatim: {k}"),
         }

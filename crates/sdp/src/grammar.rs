@@ -1,9 +1,16 @@
-//! The line grammars of RFC 8866 and the attribute grammars of the WebRTC RFCs, one nom parser
-//! per rule. Every parser here runs on one line's value (the text after `x=`) with `complete`
-//! combinators, under `all_consuming`; the driver in `parse.rs` maps [`PErr`] to the public
-//! [`Error`](crate::Error) at the line boundary, so no nom type leaves this module.
+//! The line grammars of RFC 8866 and the attribute grammars of the WebRTC RFCs, one parser per
+//! rule, each run on one line's value (the text after `x=`).
+//!
+//! The lines that fill browser descriptions (`o=`, `c=`, `t=`, `m=` and the ICE, DTLS, RTP and
+//! SCTP attributes) are parsed by hand over the byte cursor of [`crate::scan`]: one table-driven
+//! loop per field, no combinator frames, which is what makes a browser offer parse in a few
+//! microseconds. The rarer ones (`b=`, `r=`, `z=`, `rid`, `simulcast`, `remote-candidates`,
+//! `sctpmap`, `tls-id`, `ptime` ...) are nom parsers with `complete` combinators under
+//! `all_consuming`. Both report a [`PErr`]: where (a suffix of the line) and why; the driver in
+//! `parse.rs` maps it to the public [`Error`](crate::Error) at the line boundary, so no nom type
+//! leaves this module.
 
-use nom::bytes::complete::{tag, take_while1};
+use nom::bytes::complete::take_while1;
 use nom::character::complete::char;
 use nom::combinator::{all_consuming, opt, recognize};
 use nom::error::ParseError;
@@ -17,6 +24,10 @@ use crate::model::{
     Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
     NetType, Origin, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap, Setup, Simulcast,
     Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime, ZoneAdjustments,
+};
+use crate::scan::{
+    self, ADDR, CONN, DIGIT, ICE, NON_WS, RID, TOKEN, Ws, advance, eat, eat_str, end, error,
+    expected, is, rest1, token,
 };
 
 /// Internal parse error: where (a suffix of the line) and why.
@@ -41,7 +52,11 @@ impl<'a> ParseError<&'a str> for PErr<'a> {
     }
 }
 
+/// What a nom parser returns.
 pub(crate) type Res<'a, T> = IResult<&'a str, T, PErr<'a>>;
+
+/// What a hand-written parser returns; it advances its cursor (`&mut &str`) on success.
+type R<'a, T> = Result<T, PErr<'a>>;
 
 /// A fatal error at `at`.
 fn fail<'a, T>(at: &'a str, kind: ErrorKind) -> Res<'a, T> {
@@ -64,7 +79,7 @@ fn exp<'a, O>(
     }
 }
 
-/// Runs a complete parser on the whole of `value`.
+/// Runs a complete nom parser on the whole of `value`.
 pub(crate) fn whole<'a, O>(
     value: &'a str,
     p: impl Parser<&'a str, Output = O, Error = PErr<'a>>,
@@ -92,74 +107,22 @@ pub(crate) fn whole<'a, O>(
     }
 }
 
+/// Runs a hand-written parser on the whole of `value`.
+#[inline(always)]
+fn line<'a, O>(mut value: &'a str, p: impl FnOnce(&mut &'a str) -> R<'a, O>) -> R<'a, O> {
+    let o = p(&mut value)?;
+    end(value)?;
+    Ok(o)
+}
+
 // ---------------------------------------------------------------------------------------------
-// Character classes (RFC 8866 §9, RFC 8839 §5.1), as a byte table: the primitives below scan
-// bytes, never chars. That is sound on `&str` because every class either excludes all bytes
-// >= 0x80 or includes all of them, so a scan always stops on an ASCII byte, a char boundary.
+// nom primitives, for the rarer grammars.
 
-/// `token-char = %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E`.
-const TOKEN: u8 = 1;
-/// `ice-char = ALPHA / DIGIT / "+" / "/"`.
-const ICE: u8 = 2;
-/// `non-ws-string = 1*(VCHAR/%x80-FF)`.
-const NON_WS: u8 = 4;
-/// Characters of an IP address or an FQDN (including mDNS `.local` names and IPv6 zones).
-const ADDR: u8 = 8;
-/// `DIGIT`.
-const DIGIT: u8 = 16;
-/// `rid-id = 1*(alpha-numeric / "-" / "_")`.
-const RID: u8 = 32;
-/// Non-whitespace except `/` (a connection address before its `/ttl`).
-const CONN: u8 = 64;
-
-const fn class_of(b: u8) -> u8 {
-    let mut f = 0;
-    if matches!(b, 0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e)
-    {
-        f |= TOKEN;
-    }
-    if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
-        f |= ICE;
-    }
-    if b > b' ' && b != 0x7f {
-        f |= NON_WS;
-        if b != b'/' {
-            f |= CONN;
-        }
-    }
-    if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'_' | b'%') {
-        f |= ADDR;
-    }
-    if b.is_ascii_digit() {
-        f |= DIGIT;
-    }
-    if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-        f |= RID;
-    }
-    f
-}
-
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = class_of(i as u8);
-        i += 1;
-    }
-    t
-};
-
-#[inline]
-fn is(b: u8, class: u8) -> bool {
-    // Indexing a 256-entry table with a `u8` cannot go out of bounds.
-    CLASS[usize::from(b)] & class != 0
-}
-
-/// Splits `i` after `n` bytes (always a char boundary here, see above).
-#[inline]
-fn split(i: &str, n: usize) -> Res<'_, &str> {
-    match (i.get(n..), i.get(..n)) {
-        (Some(rest), Some(taken)) => Ok((rest, taken)),
+/// One or more bytes of `class`, as a nom parser.
+fn take1(i: &str, class: u8) -> Res<'_, &str> {
+    let n = scan::run(i.as_bytes(), class);
+    match (n, i.split_at_checked(n)) {
+        (1.., Some((taken, rest))) => Ok((rest, taken)),
         _ => Err(nom::Err::Error(PErr::from_error_kind(
             i,
             nom::error::ErrorKind::TakeWhile1,
@@ -167,65 +130,8 @@ fn split(i: &str, n: usize) -> Res<'_, &str> {
     }
 }
 
-/// One or more bytes of `class`.
-#[inline]
-fn take1(i: &str, class: u8) -> Res<'_, &str> {
-    let n = i.bytes().position(|b| !is(b, class)).unwrap_or(i.len());
-    if n == 0 {
-        return Err(nom::Err::Error(PErr::from_error_kind(
-            i,
-            nom::error::ErrorKind::TakeWhile1,
-        )));
-    }
-    split(i, n)
-}
-
-/// `item *(sep item)` where items are runs of `class`, in one pass.
-fn list1(i: &str, class: u8, sep: u8) -> Res<'_, &str> {
-    let b = i.as_bytes();
-    let mut n = 0;
-    loop {
-        let start = n;
-        while b.get(n).is_some_and(|&x| is(x, class)) {
-            n += 1;
-        }
-        if n == start {
-            if start == 0 {
-                return Err(nom::Err::Error(PErr::from_error_kind(
-                    i,
-                    nom::error::ErrorKind::TakeWhile1,
-                )));
-            }
-            // A separator not followed by an item is left unconsumed.
-            n = start - 1;
-            break;
-        }
-        if b.get(n) == Some(&sep) {
-            n += 1;
-        } else {
-            break;
-        }
-    }
-    split(i, n)
-}
-
-fn token(i: &str) -> Res<'_, &str> {
+fn n_token(i: &str) -> Res<'_, &str> {
     take1(i, TOKEN)
-}
-
-/// The rest of the line, at least one byte (the driver has already excluded CR, LF and NUL).
-fn rest1(i: &str) -> Res<'_, &str> {
-    if i.is_empty() {
-        return Err(nom::Err::Error(PErr::from_error_kind(
-            i,
-            nom::error::ErrorKind::Eof,
-        )));
-    }
-    Ok((i.get(i.len()..).unwrap_or(""), i))
-}
-
-fn non_ws(i: &str) -> Res<'_, &str> {
-    take1(i, NON_WS)
 }
 
 fn digit1(i: &str) -> Res<'_, &str> {
@@ -242,136 +148,113 @@ fn sp(i: &str) -> Res<'_, char> {
     }
 }
 
-/// Decimal digits into `T`; too large a value is [`ErrorKind::NumberOutOfRange`].
+/// Decimal digits into `T`, as a nom parser: no digit is a recoverable error, too large a
+/// value a fatal [`ErrorKind::NumberOutOfRange`].
 fn num<T: TryFrom<u64>>(i: &str) -> Res<'_, T> {
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    let mut n = 0;
-    for b in i.bytes() {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        match v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(b - b'0')))
-        {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        n += 1;
-    }
-    let (rest, d) = if n == 0 {
+    if !i.as_bytes().first().is_some_and(|&b| is(b, DIGIT)) {
         return Err(nom::Err::Error(PErr::from_error_kind(
             i,
             nom::error::ErrorKind::Digit,
         )));
-    } else {
-        split(i, n)?
-    };
-    match T::try_from(v) {
-        Ok(t) if !overflow => Ok((rest, t)),
-        _ => fail(d, ErrorKind::NumberOutOfRange),
     }
-}
-
-/// An RTP payload type, 0 to 127.
-fn payload_type(i: &str) -> Res<'_, u8> {
-    let (rest, d) = digit1(i)?;
-    match num::<u8>(d) {
-        Ok((_, v)) if v <= 127 => Ok((rest, v)),
-        _ => fail(d, ErrorKind::PayloadTypeOutOfRange),
+    let mut rest = i;
+    match scan::num(&mut rest, "number") {
+        Ok(v) => Ok((rest, v)),
+        Err(e) => Err(nom::Err::Failure(e)),
     }
-}
-
-fn net_type(i: &str) -> Res<'_, NetType<'_>> {
-    let (rest, t) = exp("network type", token).parse(i)?;
-    Ok((
-        rest,
-        if t == "IN" {
-            NetType::In
-        } else {
-            NetType::Other(t)
-        },
-    ))
-}
-
-fn addr_type(i: &str) -> Res<'_, AddrType<'_>> {
-    let (rest, t) = exp("address type", token).parse(i)?;
-    let a = match t {
-        "IP4" => AddrType::Ip4,
-        "IP6" => AddrType::Ip6,
-        _ => AddrType::Other(t),
-    };
-    Ok((rest, a))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Session and media lines (RFC 8866 §5).
+// Session and media lines (RFC 8866 §5), by hand.
+
+fn net_type<'a>(i: &mut &'a str) -> R<'a, NetType<'a>> {
+    let t = token(i, "network type")?;
+    Ok(if t == "IN" {
+        NetType::In
+    } else {
+        NetType::Other(t)
+    })
+}
+
+fn addr_type<'a>(i: &mut &'a str) -> R<'a, AddrType<'a>> {
+    Ok(match token(i, "address type")? {
+        "IP4" => AddrType::Ip4,
+        "IP6" => AddrType::Ip6,
+        t => AddrType::Other(t),
+    })
+}
 
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
-pub(crate) fn origin(i: &str) -> Res<'_, Origin<'_>> {
-    let (i, username) = exp("username", non_ws).parse(i)?;
-    let (i, session_id) = preceded(exp("space", sp), exp("numeric session id", digit1)).parse(i)?;
-    let (i, session_version) =
-        preceded(exp("space", sp), exp("numeric session version", digit1)).parse(i)?;
-    let (i, net_type) = preceded(exp("space", sp), net_type).parse(i)?;
-    let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
-    let (i, address) = preceded(exp("space", sp), exp("unicast address", non_ws)).parse(i)?;
-    Ok((
-        i,
-        Origin {
+pub(crate) fn origin<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Origin<'a>> {
+    line(value, |i| {
+        let username = scan::take(i, NON_WS, "username")?;
+        ws.sep(i)?;
+        let session_id = scan::take(i, DIGIT, "numeric session id")?;
+        ws.sep(i)?;
+        let session_version = scan::take(i, DIGIT, "numeric session version")?;
+        ws.sep(i)?;
+        let net_type = net_type(i)?;
+        ws.sep(i)?;
+        let addr_type = addr_type(i)?;
+        ws.sep(i)?;
+        let address = scan::take(i, NON_WS, "unicast address")?;
+        Ok(Origin {
             username,
             session_id,
             session_version,
             net_type,
             addr_type,
             address,
-        },
-    ))
+        })
+    })
 }
 
 /// `c=<nettype> <addrtype> <connection-address>` with `/ttl` and `/count` for multicast.
-pub(crate) fn connection(i: &str) -> Res<'_, Connection<'_>> {
-    let (i, net_type) = net_type(i)?;
-    let (i, addr_type) = preceded(exp("space", sp), addr_type).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, address) = exp("connection address", |i| take1(i, CONN)).parse(i)?;
-    let mut c = Connection {
-        net_type,
-        addr_type,
-        address,
-        ttl: None,
-        count: None,
-    };
-    let (i, first) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
-    let (i, second) = opt(preceded(char('/'), exp("number", num::<u32>))).parse(i)?;
-    match (addr_type, first, second) {
-        (_, None, _) => {}
-        // RFC 8866 §5.7: IPv4 multicast is <base>/<ttl>[/<number of addresses>].
-        (AddrType::Ip4, Some(ttl), count) => {
-            let Ok(ttl) = u8::try_from(ttl) else {
-                return fail(address, ErrorKind::NumberOutOfRange);
-            };
-            c.ttl = Some(ttl);
-            c.count = count;
+pub(crate) fn connection<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Connection<'a>> {
+    line(value, |i| {
+        let net_type = net_type(i)?;
+        ws.sep(i)?;
+        let addr_type = addr_type(i)?;
+        ws.sep(i)?;
+        let address = scan::take(i, CONN, "connection address")?;
+        let first = if eat(i, b'/') {
+            Some(scan::num::<u32>(i, "number")?)
+        } else {
+            None
+        };
+        let second = if first.is_some() && eat(i, b'/') {
+            Some(scan::num::<u32>(i, "number")?)
+        } else {
+            None
+        };
+        let mut c = Connection {
+            net_type,
+            addr_type,
+            address,
+            ttl: None,
+            count: None,
+        };
+        match (addr_type, first, second) {
+            (_, None, _) => {}
+            // RFC 8866 §5.7: IPv4 multicast is <base>/<ttl>[/<number of addresses>].
+            (AddrType::Ip4, Some(ttl), count) => {
+                let Ok(ttl) = u8::try_from(ttl) else {
+                    return Err(error(address, ErrorKind::NumberOutOfRange));
+                };
+                c.ttl = Some(ttl);
+                c.count = count;
+            }
+            // IPv6 multicast has no TTL: <base>[/<number of addresses>].
+            (AddrType::Ip6, Some(count), None) => c.count = Some(count),
+            _ => return Err(expected(i, "end of connection address")),
         }
-        // IPv6 multicast has no TTL: <base>[/<number of addresses>].
-        (AddrType::Ip6, Some(count), None) => c.count = Some(count),
-        _ => {
-            return fail(
-                i,
-                ErrorKind::Syntax {
-                    expected: "end of connection address",
-                },
-            );
-        }
-    }
-    Ok((i, c))
+        Ok(c)
+    })
 }
 
 /// `b=<bwtype>:<bandwidth>`.
 pub(crate) fn bandwidth(i: &str) -> Res<'_, Bandwidth<'_>> {
-    let (i, t) = exp("bandwidth type", token).parse(i)?;
+    let (i, t) = exp("bandwidth type", n_token).parse(i)?;
     let (i, _) = exp("':'", char(':')).parse(i)?;
     let (i, value) = exp("bandwidth value", num::<u64>).parse(i)?;
     let kind = match t {
@@ -386,17 +269,17 @@ pub(crate) fn bandwidth(i: &str) -> Res<'_, Bandwidth<'_>> {
 }
 
 /// `t=<start-time> <stop-time>`.
-pub(crate) fn timing(i: &str) -> Res<'_, Timing<'_>> {
-    let (i, start) = exp("start time", num::<u64>).parse(i)?;
-    let (i, stop) = preceded(exp("space", sp), exp("stop time", num::<u64>)).parse(i)?;
-    Ok((
-        i,
-        Timing {
+pub(crate) fn timing<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Timing<'a>> {
+    line(value, |i| {
+        let start = scan::num(i, "start time")?;
+        ws.sep(i)?;
+        let stop = scan::num(i, "stop time")?;
+        Ok(Timing {
             start,
             stop,
             repeats: Vec::new(),
-        },
-    ))
+        })
+    })
 }
 
 /// `typed-time = 1*DIGIT [fixed-len-time-unit]`.
@@ -466,113 +349,115 @@ fn is_rtp(proto: &str) -> bool {
 }
 
 /// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`.
-pub(crate) fn media(i: &str) -> Res<'_, Media<'_>> {
-    let (i, kind) = exp("media type", token).parse(i)?;
-    let kind = match kind {
-        "audio" => MediaType::Audio,
-        "video" => MediaType::Video,
-        "text" => MediaType::Text,
-        "application" => MediaType::Application,
-        "message" => MediaType::Message,
-        "image" => MediaType::Image,
-        other => MediaType::Other(other),
-    };
-    let Ok((i, _)) = sp(i) else {
-        return fail(i, ErrorKind::MissingPort);
-    };
-    let (i, port) = match num::<u16>(i) {
-        Ok(x) => x,
-        Err(nom::Err::Error(_)) => return fail(i, ErrorKind::MissingPort),
-        Err(e) => return Err(e),
-    };
-    let (i, port_count) = opt(preceded(char('/'), exp("number of ports", num::<u16>))).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, proto) = exp("transport protocol", non_ws).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, formats) = exp("format", |i| list1(i, TOKEN, b' ')).parse(i)?;
-    if is_rtp(proto) {
-        for f in formats.split(' ') {
-            match num::<u8>(f) {
-                Ok(("", pt)) if pt <= 127 => {}
-                Ok(("", _)) | Err(nom::Err::Failure(_)) => {
-                    return fail(f, ErrorKind::PayloadTypeOutOfRange);
-                }
-                _ => {
-                    return fail(
-                        f,
-                        ErrorKind::Syntax {
-                            expected: "payload type",
-                        },
-                    );
-                }
+pub(crate) fn media<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Media<'a>> {
+    line(value, |i| {
+        let kind = match token(i, "media type")? {
+            "audio" => MediaType::Audio,
+            "video" => MediaType::Video,
+            "text" => MediaType::Text,
+            "application" => MediaType::Application,
+            "message" => MediaType::Message,
+            "image" => MediaType::Image,
+            other => MediaType::Other(other),
+        };
+        if ws.sep(i).is_err() || !i.as_bytes().first().is_some_and(|&b| is(b, DIGIT)) {
+            return Err(error(i, ErrorKind::MissingPort));
+        }
+        let port = scan::num::<u16>(i, "port")?;
+        let port_count = if eat(i, b'/') {
+            Some(scan::num::<u16>(i, "number of ports")?)
+        } else {
+            None
+        };
+        ws.sep(i)?;
+        let proto = scan::take(i, NON_WS, "transport protocol")?;
+        ws.sep(i)?;
+        let formats = ws.list(i, TOKEN, "format")?;
+        if is_rtp(proto) {
+            for f in formats.split([' ', '\t']).filter(|f| !f.is_empty()) {
+                payload_type_format(f)?;
             }
         }
+        let mut m = Media::new(kind, port, proto, formats);
+        m.port_count = port_count;
+        Ok(m)
+    })
+}
+
+/// One format of an RTP `m=` line: a payload type, 0 to 127.
+fn payload_type_format(f: &str) -> R<'_, ()> {
+    let mut i = f;
+    match scan::num::<u8>(&mut i, "payload type") {
+        Ok(pt) if pt <= 127 && i.is_empty() => Ok(()),
+        Ok(_) if i.is_empty() => Err(error(f, ErrorKind::PayloadTypeOutOfRange)),
+        Err(PErr {
+            kind: ErrorKind::NumberOutOfRange,
+            ..
+        }) => Err(error(f, ErrorKind::PayloadTypeOutOfRange)),
+        _ => Err(expected(f, "payload type")),
     }
-    let mut m = Media::new(kind, port, proto, formats);
-    m.port_count = port_count;
-    Ok((i, m))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Attributes.
+
+/// Splits `a=` line content into the name and the value after the first `:`. The flag says
+/// whether the name is a valid one (non-empty, no whitespace or control bytes); it is computed
+/// in the same pass.
+#[inline(always)]
+pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
+    let b = content.as_bytes();
+    let n = scan::run(b, scan::ATTR_NAME);
+    match b.get(n) {
+        None => (content, None, n > 0),
+        Some(b':') => (
+            content.get(..n).unwrap_or(content),
+            content.get(n + 1..),
+            n > 0,
+        ),
+        Some(_) => match memchr::memchr(b':', b) {
+            Some(p) => (content.get(..p).unwrap_or(content), content.get(p + 1..), false),
+            None => (content, None, false),
+        },
+    }
+}
 
 /// Parses the value of a known attribute. `Ok(None)` means the name is not one we type.
 pub(crate) fn attribute<'a>(
     name: &'a str,
     value: Option<&'a str>,
 ) -> Result<Option<Attribute<'a>>, PErr<'a>> {
-    let flag = |a: Attribute<'a>| match value {
-        None => Ok(Some(a)),
-        Some(v) => Err(PErr {
-            at: v,
-            kind: ErrorKind::Syntax {
-                expected: "no value",
-            },
-        }),
-    };
     let Some(v) = value else {
-        return match name {
-            "ice-lite" => flag(Attribute::IceLite),
-            "ice-mismatch" => flag(Attribute::IceMismatch),
-            "end-of-candidates" => flag(Attribute::EndOfCandidates),
-            "extmap-allow-mixed" => flag(Attribute::ExtmapAllowMixed),
-            "rtcp-mux" => flag(Attribute::RtcpMux),
-            "rtcp-mux-only" => flag(Attribute::RtcpMuxOnly),
-            "rtcp-rsize" => flag(Attribute::RtcpRsize),
-            "sendrecv" => flag(Attribute::Direction(Direction::SendRecv)),
-            "sendonly" => flag(Attribute::Direction(Direction::SendOnly)),
-            "recvonly" => flag(Attribute::Direction(Direction::RecvOnly)),
-            "inactive" => flag(Attribute::Direction(Direction::Inactive)),
-            "bundle-only" => flag(Attribute::BundleOnly),
-            "ice-ufrag" | "ice-pwd" | "ice-options" | "candidate" | "remote-candidates"
-            | "fingerprint" | "setup" | "tls-id" | "mid" | "group" | "msid" | "msid-semantic"
-            | "extmap" | "rtpmap" | "fmtp" | "rtcp" | "rtcp-fb" | "ssrc" | "ssrc-group" | "rid"
-            | "simulcast" | "sctp-port" | "max-message-size" | "sctpmap" | "ptime" | "maxptime"
-            | "framerate" => Err(PErr {
-                at: name.get(name.len()..).unwrap_or(""),
-                kind: ErrorKind::Syntax {
-                    expected: "':' and a value",
-                },
-            }),
-            _ => Ok(None),
-        };
+        return flag_attribute(name);
     };
-    let a = match name {
-        "rtcp-fb" => Attribute::RtcpFb(whole(v, rtcp_fb)?),
-        "rtpmap" => Attribute::Rtpmap(whole(v, rtpmap)?),
-        "fmtp" => Attribute::Fmtp(whole(v, fmtp)?),
-        "ssrc" => Attribute::Ssrc(whole(v, ssrc)?),
-        "extmap" => Attribute::Extmap(whole(v, extmap)?),
-        "candidate" => Attribute::Candidate(whole(v, candidate)?),
-        "ice-ufrag" => {
-            Attribute::IceUfrag(whole(v, |i| ice_string(i, 4, ErrorKind::BadUfragLength))?)
+    let a = match name.as_bytes() {
+        b"rtcp-fb" => Attribute::RtcpFb(line(v, rtcp_fb)?),
+        b"rtpmap" => Attribute::Rtpmap(line(v, rtpmap)?),
+        b"fmtp" => Attribute::Fmtp(line(v, fmtp)?),
+        b"ssrc" => Attribute::Ssrc(line(v, ssrc)?),
+        b"extmap" => Attribute::Extmap(line(v, extmap)?),
+        b"candidate" => Attribute::Candidate(line(v, candidate)?),
+        b"ice-ufrag" => Attribute::IceUfrag(line(v, |i| {
+            ice_string(i, 4, ErrorKind::BadUfragLength)
+        })?),
+        b"ice-pwd" => Attribute::IcePwd(line(v, |i| ice_string(i, 22, ErrorKind::BadPwdLength))?),
+        b"ice-options" => {
+            Attribute::IceOptions(IceOptions(line(v, |i| {
+                scan::list(i, ICE, "ice option tag")
+            })?))
         }
-        "ice-pwd" => Attribute::IcePwd(whole(v, |i| ice_string(i, 22, ErrorKind::BadPwdLength))?),
-        "ice-options" => Attribute::IceOptions(IceOptions(whole(v, ice_options)?)),
-        "remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
-        "fingerprint" => Attribute::Fingerprint(whole(v, fingerprint)?),
-        "setup" => Attribute::Setup(whole(v, setup)?),
-        "tls-id" => Attribute::TlsId(whole(
+        b"fingerprint" => Attribute::Fingerprint(line(v, fingerprint)?),
+        b"setup" => Attribute::Setup(setup(v)?),
+        b"mid" => Attribute::Mid(line(v, |i| token(i, "identification tag"))?),
+        b"group" => Attribute::Group(line(v, group)?),
+        b"msid" => Attribute::Msid(line(v, msid)?),
+        b"msid-semantic" => Attribute::MsidSemantic(line(v, msid_semantic)?),
+        b"rtcp" => Attribute::Rtcp(line(v, rtcp)?),
+        b"ssrc-group" => Attribute::SsrcGroup(line(v, ssrc_group)?),
+        b"sctp-port" => Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?),
+        b"max-message-size" => Attribute::MaxMessageSize(line(v, |i| scan::num(i, "size"))?),
+        b"remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
+        b"tls-id" => Attribute::TlsId(whole(
             v,
             exp(
                 "tls-id",
@@ -581,41 +466,59 @@ pub(crate) fn attribute<'a>(
                 }),
             ),
         )?),
-        "mid" => Attribute::Mid(whole(v, exp("identification tag", token))?),
-        "group" => Attribute::Group(whole(v, group)?),
-        "msid" => Attribute::Msid(whole(v, msid)?),
-        "msid-semantic" => Attribute::MsidSemantic(whole(v, msid_semantic)?),
-        "rtcp" => Attribute::Rtcp(whole(v, rtcp)?),
-        "ssrc-group" => Attribute::SsrcGroup(whole(v, ssrc_group)?),
-        "rid" => Attribute::Rid(whole(v, rid)?),
-        "simulcast" => Attribute::Simulcast(whole(v, simulcast)?),
-        "sctp-port" => Attribute::SctpPort(whole(v, exp("port", num::<u16>))?),
-        "max-message-size" => Attribute::MaxMessageSize(whole(v, exp("size", num::<u64>))?),
-        "sctpmap" => Attribute::Sctpmap(whole(v, sctpmap)?),
-        "ptime" => Attribute::Ptime(whole(v, decimal)?),
-        "maxptime" => Attribute::Maxptime(whole(v, decimal)?),
-        "framerate" => Attribute::Framerate(whole(v, decimal)?),
-
-        "ice-lite" | "ice-mismatch" | "end-of-candidates" | "extmap-allow-mixed" | "rtcp-mux"
-        | "rtcp-mux-only" | "rtcp-rsize" | "sendrecv" | "sendonly" | "recvonly" | "inactive"
-        | "bundle-only" => return flag(Attribute::IceLite),
+        b"rid" => Attribute::Rid(whole(v, rid)?),
+        b"simulcast" => Attribute::Simulcast(whole(v, simulcast)?),
+        b"sctpmap" => Attribute::Sctpmap(whole(v, sctpmap)?),
+        b"ptime" => Attribute::Ptime(whole(v, decimal)?),
+        b"maxptime" => Attribute::Maxptime(whole(v, decimal)?),
+        b"framerate" => Attribute::Framerate(whole(v, decimal)?),
+        b"ice-lite" | b"ice-mismatch" | b"end-of-candidates" | b"extmap-allow-mixed"
+        | b"rtcp-mux" | b"rtcp-mux-only" | b"rtcp-rsize" | b"sendrecv" | b"sendonly"
+        | b"recvonly" | b"inactive" | b"bundle-only" => {
+            return Err(expected(v, "no value"));
+        }
         _ => return Ok(None),
     };
     Ok(Some(a))
 }
 
-/// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
-fn ice_string(i: &str, min: usize, too_short: ErrorKind) -> Res<'_, &str> {
-    let (rest, s) = exp("ice-chars", |i| take1(i, ICE)).parse(i)?;
-    if s.len() < min || s.len() > 256 {
-        return fail(s, too_short);
-    }
-    Ok((rest, s))
+/// An attribute without a value: a known flag, a known attribute missing its value, or an
+/// unknown one (`Ok(None)`).
+fn flag_attribute(name: &str) -> Result<Option<Attribute<'_>>, PErr<'_>> {
+    Ok(Some(match name.as_bytes() {
+        b"ice-lite" => Attribute::IceLite,
+        b"ice-mismatch" => Attribute::IceMismatch,
+        b"end-of-candidates" => Attribute::EndOfCandidates,
+        b"extmap-allow-mixed" => Attribute::ExtmapAllowMixed,
+        b"rtcp-mux" => Attribute::RtcpMux,
+        b"rtcp-mux-only" => Attribute::RtcpMuxOnly,
+        b"rtcp-rsize" => Attribute::RtcpRsize,
+        b"sendrecv" => Attribute::Direction(Direction::SendRecv),
+        b"sendonly" => Attribute::Direction(Direction::SendOnly),
+        b"recvonly" => Attribute::Direction(Direction::RecvOnly),
+        b"inactive" => Attribute::Direction(Direction::Inactive),
+        b"bundle-only" => Attribute::BundleOnly,
+        b"ice-ufrag" | b"ice-pwd" | b"ice-options" | b"candidate" | b"remote-candidates"
+        | b"fingerprint" | b"setup" | b"tls-id" | b"mid" | b"group" | b"msid"
+        | b"msid-semantic" | b"extmap" | b"rtpmap" | b"fmtp" | b"rtcp" | b"rtcp-fb" | b"ssrc"
+        | b"ssrc-group" | b"rid" | b"simulcast" | b"sctp-port" | b"max-message-size"
+        | b"sctpmap" | b"ptime" | b"maxptime" | b"framerate" => {
+            return Err(expected(
+                name.get(name.len()..).unwrap_or(""),
+                "':' and a value",
+            ));
+        }
+        _ => return Ok(None),
+    }))
 }
 
-/// `ice-option-tag *(SP ice-option-tag)`, `ice-option-tag = 1*ice-char`.
-fn ice_options(i: &str) -> Res<'_, &str> {
-    exp("ice option tag", |i| list1(i, ICE, b' ')).parse(i)
+/// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
+fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'a str> {
+    let s = scan::take(i, ICE, "ice-chars")?;
+    if s.len() < min || s.len() > 256 {
+        return Err(error(s, too_short));
+    }
+    Ok(s)
 }
 
 /// RFC 8839 §5.1:
@@ -626,66 +529,313 @@ fn ice_options(i: &str) -> Res<'_, &str> {
 /// foundation            = 1*32ice-char
 /// component-id          = 1*3DIGIT
 /// ```
-pub(crate) fn candidate(i: &str) -> Res<'_, Candidate<'_>> {
-    let (i, foundation) = exp("foundation", |i| take1(i, ICE)).parse(i)?;
+pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
+    let foundation = scan::take(i, ICE, "foundation")?;
     if foundation.len() > 32 {
-        return fail(foundation, ErrorKind::FoundationTooLong);
+        return Err(error(foundation, ErrorKind::FoundationTooLong));
     }
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, component) = exp("component id", num::<u16>).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, transport) = exp("transport", token).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, priority) = exp("priority", num::<u32>).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, address) = exp("connection address", |i| take1(i, ADDR)).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, port) = exp("port", num::<u16>).parse(i)?;
-    let (i, _) = exp("\" typ \"", tag(" typ ")).parse(i)?;
-    let (i, typ) = exp("candidate type", token).parse(i)?;
-    let typ = match typ {
+    scan::sp(i)?;
+    let component = scan::num(i, "component id")?;
+    scan::sp(i)?;
+    let transport = token(i, "transport")?;
+    scan::sp(i)?;
+    let priority = scan::num(i, "priority")?;
+    scan::sp(i)?;
+    let address = scan::take(i, ADDR, "connection address")?;
+    scan::sp(i)?;
+    let port = scan::num(i, "port")?;
+    if !eat_str(i, " typ ") {
+        return Err(expected(i, "\" typ \""));
+    }
+    let typ = match token(i, "candidate type")? {
         "host" => CandidateType::Host,
         "srflx" => CandidateType::Srflx,
         "prflx" => CandidateType::Prflx,
         "relay" => CandidateType::Relay,
         other => CandidateType::Other(other),
     };
-    let (i, related_address) = opt(preceded(
-        tag(" raddr "),
-        exp("related address", |i| take1(i, ADDR)),
-    ))
-    .parse(i)?;
-    let (i, related_port) =
-        opt(preceded(tag(" rport "), exp("related port", num::<u16>))).parse(i)?;
-    // Extensions: *(SP extension-att-name SP extension-att-value), kept as text.
-    let (i, extensions) = match sp(i) {
-        Ok((rest, _)) => {
-            // Name and value alternate: an even number of non-whitespace runs.
-            let (after, ext) = exp("extension name", |i| list1(i, NON_WS, b' ')).parse(rest)?;
-            if ext.bytes().filter(|&b| b == b' ').count() % 2 == 0 {
-                let end = ext.get(ext.len()..).unwrap_or("");
-                return fail(end, ErrorKind::Syntax { expected: "space" });
-            }
-            (after, ext)
-        }
-        Err(_) => (i, i),
+    let related_address = if eat_str(i, " raddr ") {
+        Some(scan::take(i, ADDR, "related address")?)
+    } else {
+        None
     };
-    Ok((
-        i,
-        Candidate {
-            foundation,
-            component,
-            transport,
-            priority,
-            address,
-            port,
-            typ,
-            related_address,
-            related_port,
-            extensions,
-        },
-    ))
+    let related_port = if eat_str(i, " rport ") {
+        Some(scan::num(i, "related port")?)
+    } else {
+        None
+    };
+    // Extensions: *(SP extension-att-name SP extension-att-value), kept as text.
+    let extensions = if eat(i, b' ') {
+        candidate_extensions(i)?
+    } else {
+        i.get(..0).unwrap_or("")
+    };
+    Ok(Candidate {
+        foundation,
+        component,
+        transport,
+        priority,
+        address,
+        port,
+        typ,
+        related_address,
+        related_port,
+        extensions,
+    })
 }
+
+/// `name SP value *(SP name SP value)`, names and values non-whitespace strings, in one pass.
+fn candidate_extensions<'a>(i: &mut &'a str) -> R<'a, &'a str> {
+    let b = i.as_bytes();
+    let mut n = scan::run(b, NON_WS);
+    if n == 0 {
+        return Err(expected(i, "extension name"));
+    }
+    // Runs so far: name and value alternate, so a complete list has an even count.
+    let mut runs = 1usize;
+    while b.get(n) == Some(&b' ') {
+        let more = scan::run(b.get(n + 1..).unwrap_or(&[]), NON_WS);
+        if more == 0 {
+            break;
+        }
+        n += 1 + more;
+        runs += 1;
+    }
+    let ext = advance(i, n)?;
+    if runs % 2 == 1 {
+        return Err(expected(ext.get(n..).unwrap_or(""), "space"));
+    }
+    Ok(ext)
+}
+
+/// `rtcp-fb-pt SP rtcp-fb-val`, `rtcp-fb-pt = "*" / fmt`.
+fn rtcp_fb<'a>(i: &mut &'a str) -> R<'a, RtcpFb<'a>> {
+    let payload_type = token(i, "payload type or '*'")?;
+    scan::sp(i)?;
+    let feedback = token(i, "feedback type")?;
+    let param = if eat(i, b' ') {
+        Some(rest1(i, "feedback parameters")?)
+    } else {
+        None
+    };
+    Ok(RtcpFb {
+        payload_type,
+        feedback,
+        param,
+    })
+}
+
+/// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
+fn rtpmap<'a>(i: &mut &'a str) -> R<'a, Rtpmap<'a>> {
+    let digits = scan::take(i, DIGIT, "payload type")?;
+    let payload_type = match scan::num::<u8>(&mut { digits }, "payload type") {
+        Ok(v) if v <= 127 => v,
+        _ => return Err(error(digits, ErrorKind::PayloadTypeOutOfRange)),
+    };
+    scan::sp(i)?;
+    let encoding_name = token(i, "encoding name")?;
+    if !eat(i, b'/') {
+        return Err(expected(i, "'/'"));
+    }
+    let clock_rate = scan::num(i, "clock rate")?;
+    let encoding_params = if eat(i, b'/') {
+        Some(token(i, "encoding parameters")?)
+    } else {
+        None
+    };
+    Ok(Rtpmap {
+        payload_type,
+        encoding_name,
+        clock_rate,
+        encoding_params,
+    })
+}
+
+/// `fmt SP format-specific-params`.
+fn fmtp<'a>(i: &mut &'a str) -> R<'a, Fmtp<'a>> {
+    let format = token(i, "format")?;
+    scan::sp(i)?;
+    let params = rest1(i, "format parameters")?;
+    Ok(Fmtp { format, params })
+}
+
+/// `ssrc-id SP attribute [":" value]`.
+fn ssrc<'a>(i: &mut &'a str) -> R<'a, Ssrc<'a>> {
+    let ssrc = scan::num(i, "SSRC")?;
+    scan::sp(i)?;
+    let attribute = token(i, "source attribute")?;
+    let value = if eat(i, b':') {
+        Some(std::mem::take(i))
+    } else {
+        None
+    };
+    Ok(Ssrc {
+        ssrc,
+        attribute,
+        value,
+    })
+}
+
+/// `1*5DIGIT ["/" direction] SP uri [SP extensionattributes]`.
+fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
+    let id = scan::num(i, "extension id")?;
+    let mut direction = None;
+    if let Some(after) = i.strip_prefix('/') {
+        let mut rest = after;
+        // A '/' without a token after it is left for the space check to refuse.
+        if let Ok(t) = token(&mut rest, "direction") {
+            direction = Some(match t {
+                "sendrecv" => Direction::SendRecv,
+                "sendonly" => Direction::SendOnly,
+                "recvonly" => Direction::RecvOnly,
+                "inactive" => Direction::Inactive,
+                _ => return Err(expected(t, "direction")),
+            });
+            *i = rest;
+        }
+    }
+    scan::sp(i)?;
+    let uri = scan::take(i, NON_WS, "extension URI")?;
+    let attributes = if eat(i, b' ') {
+        Some(rest1(i, "extension attributes")?)
+    } else {
+        None
+    };
+    Ok(Extmap {
+        id,
+        direction,
+        uri,
+        attributes,
+    })
+}
+
+/// `hash-func SP fingerprint`, `fingerprint = 2UHEX *(":" 2UHEX)` (lower case accepted too).
+fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
+    let hash_function = token(i, "hash function")?;
+    scan::sp(i)?;
+    // `2HEX *(":" 2HEX)`, checked in one pass over the bytes.
+    let b = i.as_bytes();
+    let mut n = 0;
+    let mut well_formed = true;
+    while let Some(&x) = b.get(n) {
+        let colon = x == b':';
+        if !(colon || x.is_ascii_hexdigit()) {
+            break;
+        }
+        well_formed &= (n % 3 == 2) == colon;
+        n += 1;
+    }
+    let fingerprint = advance(i, n)?;
+    if !(well_formed && n % 3 == 2) {
+        return Err(expected(fingerprint, "hex pairs separated by ':'"));
+    }
+    Ok(Fingerprint {
+        hash_function,
+        fingerprint,
+    })
+}
+
+fn setup(v: &str) -> R<'_, Setup> {
+    Ok(match v {
+        "active" => Setup::Active,
+        "passive" => Setup::Passive,
+        "actpass" => Setup::Actpass,
+        "holdconn" => Setup::Holdconn,
+        _ => return Err(expected(v, "active, passive, actpass or holdconn")),
+    })
+}
+
+/// `semantics *(SP identification-tag)`.
+fn group<'a>(i: &mut &'a str) -> R<'a, Group<'a>> {
+    let semantics = token(i, "group semantics")?;
+    let mids = if eat(i, b' ') {
+        scan::list(i, TOKEN, "identification tag")?
+    } else {
+        i.get(..0).unwrap_or("")
+    };
+    Ok(Group { semantics, mids })
+}
+
+/// `msid-id [SP msid-appdata]`.
+fn msid<'a>(i: &mut &'a str) -> R<'a, Msid<'a>> {
+    let stream_id = token(i, "msid id")?;
+    let track_id = if eat(i, b' ') {
+        Some(token(i, "msid appdata")?)
+    } else {
+        None
+    };
+    Ok(Msid {
+        stream_id,
+        track_id,
+    })
+}
+
+/// `[SP] semantic [SP ids]`.
+fn msid_semantic<'a>(i: &mut &'a str) -> R<'a, MsidSemantic<'a>> {
+    let leading_space = eat(i, b' ');
+    let semantic = token(i, "msid semantic")?;
+    let ids = if eat(i, b' ') {
+        scan::list(i, TOKEN, "msid")?
+    } else {
+        i.get(..0).unwrap_or("")
+    };
+    Ok(MsidSemantic {
+        leading_space,
+        semantic,
+        ids,
+    })
+}
+
+/// `port [SP nettype SP addrtype SP connection-address]`.
+fn rtcp<'a>(i: &mut &'a str) -> R<'a, Rtcp<'a>> {
+    let port = scan::num(i, "port")?;
+    let address = if eat(i, b' ') {
+        let n = net_type(i)?;
+        scan::sp(i)?;
+        let a = addr_type(i)?;
+        scan::sp(i)?;
+        let addr = scan::take(i, NON_WS, "address")?;
+        Some((n, a, addr))
+    } else {
+        None
+    };
+    Ok(Rtcp { port, address })
+}
+
+/// `semantics *(SP ssrc-id)`.
+fn ssrc_group<'a>(i: &mut &'a str) -> R<'a, SsrcGroup<'a>> {
+    let semantics = token(i, "semantics")?;
+    let ssrcs = if eat(i, b' ') {
+        let start = *i;
+        scan::num::<u32>(i, "SSRC")?;
+        while eat(i, b' ') {
+            scan::num::<u32>(i, "SSRC")?;
+        }
+        start.get(..start.len() - i.len()).unwrap_or("")
+    } else {
+        i.get(..0).unwrap_or("")
+    };
+    Ok(SsrcGroup { semantics, ssrcs })
+}
+
+/// Parses a candidate outside a description (trickle ICE), as line 1.
+pub(crate) fn candidate_standalone<'a>(
+    text: &'a str,
+    value: &'a str,
+) -> Result<Candidate<'a>, crate::Error> {
+    line(value, candidate).map_err(|e| {
+        let col = crate::parse::offset_in(text, e.at) + 1;
+        crate::Error {
+            line: 1,
+            column: col,
+            kind: e.kind,
+            span: (0, text.len()),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rarer grammars, with nom.
 
 /// `remote-candidate *(SP remote-candidate)`, `remote-candidate = component-ID SP
 /// connection-address SP port`.
@@ -699,223 +849,6 @@ fn remote_candidates(i: &str) -> Res<'_, &str> {
         Ok((i, ()))
     }
     recognize((one, many0_count(preceded(sp, one)))).parse(i)
-}
-
-/// `hash-func SP fingerprint`, `fingerprint = 2UHEX *(":" 2UHEX)` (lower case accepted too).
-fn fingerprint(i: &str) -> Res<'_, Fingerprint<'_>> {
-    let (i, hash_function) = exp("hash function", token).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    // `2HEX *(":" 2HEX)`, checked in one pass over the bytes.
-    let n = i
-        .bytes()
-        .position(|b| !(b.is_ascii_hexdigit() || b == b':'))
-        .unwrap_or(i.len());
-    let (i, fingerprint) = split(i, n)?;
-    let well_formed = fingerprint.len() % 3 == 2
-        && fingerprint
-            .bytes()
-            .enumerate()
-            .all(|(k, b)| (k % 3 == 2) == (b == b':'));
-    if !well_formed {
-        return fail(
-            fingerprint,
-            ErrorKind::Syntax {
-                expected: "hex pairs separated by ':'",
-            },
-        );
-    }
-    Ok((
-        i,
-        Fingerprint {
-            hash_function,
-            fingerprint,
-        },
-    ))
-}
-
-fn setup(i: &str) -> Res<'_, Setup> {
-    let s = match i {
-        "active" => Setup::Active,
-        "passive" => Setup::Passive,
-        "actpass" => Setup::Actpass,
-        "holdconn" => Setup::Holdconn,
-        _ => {
-            return fail(
-                i,
-                ErrorKind::Syntax {
-                    expected: "active, passive, actpass or holdconn",
-                },
-            );
-        }
-    };
-    Ok(("", s))
-}
-
-/// `semantics *(SP identification-tag)`.
-fn group(i: &str) -> Res<'_, Group<'_>> {
-    let (i, semantics) = exp("group semantics", token).parse(i)?;
-    let (i, mids) = match sp(i) {
-        Ok((rest, _)) => exp("identification tag", |i| list1(i, TOKEN, b' ')).parse(rest)?,
-        Err(_) => (i, i),
-    };
-    Ok((i, Group { semantics, mids }))
-}
-
-/// `msid-id [SP msid-appdata]`.
-fn msid(i: &str) -> Res<'_, Msid<'_>> {
-    let (i, stream_id) = exp("msid id", token).parse(i)?;
-    let (i, track_id) = opt(preceded(sp, exp("msid appdata", token))).parse(i)?;
-    Ok((
-        i,
-        Msid {
-            stream_id,
-            track_id,
-        },
-    ))
-}
-
-/// `[SP] semantic [SP ids]`.
-fn msid_semantic(i: &str) -> Res<'_, MsidSemantic<'_>> {
-    let (i, space) = opt(sp).parse(i)?;
-    let (i, semantic) = exp("msid semantic", token).parse(i)?;
-    let (i, ids) = match sp(i) {
-        Ok((rest, _)) => exp("msid", |i| list1(i, TOKEN, b' ')).parse(rest)?,
-        Err(_) => (i, i),
-    };
-    Ok((
-        i,
-        MsidSemantic {
-            leading_space: space.is_some(),
-            semantic,
-            ids,
-        },
-    ))
-}
-
-fn direction(i: &str) -> Res<'_, Direction> {
-    let (rest, t) = token(i)?;
-    let d = match t {
-        "sendrecv" => Direction::SendRecv,
-        "sendonly" => Direction::SendOnly,
-        "recvonly" => Direction::RecvOnly,
-        "inactive" => Direction::Inactive,
-        _ => {
-            return fail(
-                t,
-                ErrorKind::Syntax {
-                    expected: "direction",
-                },
-            );
-        }
-    };
-    Ok((rest, d))
-}
-
-/// `1*5DIGIT ["/" direction] SP uri [SP extensionattributes]`.
-fn extmap(i: &str) -> Res<'_, Extmap<'_>> {
-    let (i, id) = exp("extension id", num::<u16>).parse(i)?;
-    let (i, direction) = opt(preceded(char('/'), direction)).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, uri) = exp("extension URI", non_ws).parse(i)?;
-    let (i, attributes) = opt(preceded(sp, exp("extension attributes", rest1))).parse(i)?;
-    Ok((
-        i,
-        Extmap {
-            id,
-            direction,
-            uri,
-            attributes,
-        },
-    ))
-}
-
-/// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
-fn rtpmap(i: &str) -> Res<'_, Rtpmap<'_>> {
-    let (i, payload_type) = exp("payload type", payload_type).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, encoding_name) = exp("encoding name", token).parse(i)?;
-    let (i, _) = exp("'/'", char('/')).parse(i)?;
-    let (i, clock_rate) = exp("clock rate", num::<u32>).parse(i)?;
-    let (i, encoding_params) =
-        opt(preceded(char('/'), exp("encoding parameters", token))).parse(i)?;
-    Ok((
-        i,
-        Rtpmap {
-            payload_type,
-            encoding_name,
-            clock_rate,
-            encoding_params,
-        },
-    ))
-}
-
-/// `fmt SP format-specific-params`.
-fn fmtp(i: &str) -> Res<'_, Fmtp<'_>> {
-    let (i, format) = exp("format", token).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, params) = exp("format parameters", rest1).parse(i)?;
-    Ok((i, Fmtp { format, params }))
-}
-
-/// `port [SP nettype SP addrtype SP connection-address]`.
-fn rtcp(i: &str) -> Res<'_, Rtcp<'_>> {
-    let (i, port) = exp("port", num::<u16>).parse(i)?;
-    let (i, address) = match sp(i) {
-        Ok((i, _)) => {
-            let (i, n) = net_type(i)?;
-            let (i, a) = preceded(exp("space", sp), addr_type).parse(i)?;
-            let (i, addr) = preceded(exp("space", sp), exp("address", non_ws)).parse(i)?;
-            (i, Some((n, a, addr)))
-        }
-        Err(_) => (i, None),
-    };
-    Ok((i, Rtcp { port, address }))
-}
-
-/// `rtcp-fb-pt SP rtcp-fb-val`, `rtcp-fb-pt = "*" / fmt`.
-fn rtcp_fb(i: &str) -> Res<'_, RtcpFb<'_>> {
-    let (i, payload_type) = exp("payload type or '*'", token).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, feedback) = exp("feedback type", token).parse(i)?;
-    let (i, param) = opt(preceded(sp, exp("feedback parameters", rest1))).parse(i)?;
-    Ok((
-        i,
-        RtcpFb {
-            payload_type,
-            feedback,
-            param,
-        },
-    ))
-}
-
-/// `ssrc-id SP attribute [":" value]`.
-fn ssrc(i: &str) -> Res<'_, Ssrc<'_>> {
-    let (i, ssrc) = exp("SSRC", num::<u32>).parse(i)?;
-    let (i, _) = exp("space", sp).parse(i)?;
-    let (i, attribute) = exp("source attribute", token).parse(i)?;
-    let (i, value) = opt(preceded(char(':'), nom::combinator::rest)).parse(i)?;
-    Ok((
-        i,
-        Ssrc {
-            ssrc,
-            attribute,
-            value,
-        },
-    ))
-}
-
-/// `semantics *(SP ssrc-id)`.
-fn ssrc_group(i: &str) -> Res<'_, SsrcGroup<'_>> {
-    let (i, semantics) = exp("semantics", token).parse(i)?;
-    let (i, ssrcs) = match sp(i) {
-        Ok((rest, _)) => recognize((
-            exp("SSRC", num::<u32>),
-            many0_count(preceded(sp, exp("SSRC", num::<u32>))),
-        ))
-        .parse(rest)?,
-        Err(_) => (i, i),
-    };
-    Ok((i, SsrcGroup { semantics, ssrcs }))
 }
 
 fn rid_id(i: &str) -> Res<'_, &str> {
@@ -942,7 +875,7 @@ fn rid(i: &str) -> Res<'_, Rid<'_>> {
     let (i, id) = exp("rid id", rid_id).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, direction) = rid_direction(i)?;
-    let (i, restrictions) = opt(preceded(sp, exp("rid restrictions", non_ws))).parse(i)?;
+    let (i, restrictions) = opt(preceded(sp, exp("rid restrictions", |i| take1(i, NON_WS)))).parse(i)?;
     Ok((
         i,
         Rid {
@@ -994,7 +927,7 @@ fn simulcast(i: &str) -> Res<'_, Simulcast<'_>> {
 fn sctpmap(i: &str) -> Res<'_, Sctpmap<'_>> {
     let (i, number) = exp("SCTP port", num::<u16>).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
-    let (i, app) = exp("application", token).parse(i)?;
+    let (i, app) = exp("application", n_token).parse(i)?;
     let (i, streams) = opt(preceded(sp, exp("streams", num::<u32>))).parse(i)?;
     Ok((
         i,
@@ -1016,73 +949,71 @@ fn decimal(i: &str) -> Res<'_, Decimal<'_>> {
     Ok((i, Decimal(d)))
 }
 
-/// Parses a candidate outside a description (trickle ICE), as line 1.
-pub(crate) fn candidate_standalone<'a>(
-    text: &'a str,
-    value: &'a str,
-) -> Result<Candidate<'a>, crate::Error> {
-    whole(value, candidate).map_err(|e| {
-        let col = crate::parse::offset_in(text, e.at) + 1;
-        crate::Error {
-            line: 1,
-            column: col,
-            kind: e.kind,
-            span: (0, text.len()),
-        }
-    })
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parse_lists_leave_a_trailing_separator() {
-        assert_eq!(list1("0 1 2", TOKEN, b' ').ok(), Some(("", "0 1 2")));
-        // The separator is not consumed when no item follows it.
-        assert_eq!(list1("0 1 ", TOKEN, b' ').ok(), Some((" ", "0 1")));
-        assert!(list1(" 0", TOKEN, b' ').is_err());
-    }
-
-    #[test]
-    fn parse_numbers_refuse_overflow() {
-        assert_eq!(num::<u16>("65535 x").ok(), Some((" x", 65535)));
-        let Err(nom::Err::Failure(e)) = num::<u16>("65536") else {
-            panic!("overflow")
-        };
-        assert_eq!((e.at, e.kind), ("65536", ErrorKind::NumberOutOfRange));
-        let Err(nom::Err::Failure(e)) = num::<u64>("99999999999999999999999") else {
-            panic!("u64 overflow")
-        };
-        assert_eq!(e.kind, ErrorKind::NumberOutOfRange);
-        assert!(matches!(num::<u8>("x"), Err(nom::Err::Error(_))));
+    fn strict<'a, T>(v: &'a str, p: impl FnOnce(&'a str, &mut Ws<'a>) -> R<'a, T>) -> R<'a, T> {
+        p(v, &mut Ws::strict())
     }
 
     #[test]
     fn parse_fingerprint_pairs() {
-        assert!(whole("sha-256 AB:cd:01", fingerprint).is_ok());
+        assert!(line("sha-256 AB:cd:01", fingerprint).is_ok());
         for bad in [
             "sha-256 AB:C",
             "sha-256 ABC",
             "sha-256 AB::CD",
             "sha-256 :AB",
+            "sha-256 ",
         ] {
-            assert!(whole(bad, fingerprint).is_err(), "{bad}");
+            assert!(line(bad, fingerprint).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn parse_candidate_extensions_come_in_pairs() {
-        let c = whole("1 1 udp 1 ::1 9 typ host a b c d", candidate).expect("pairs");
+        let c = line("1 1 udp 1 ::1 9 typ host a b c d", candidate).expect("pairs");
         assert_eq!(c.extensions, "a b c d");
-        assert!(whole("1 1 udp 1 ::1 9 typ host a b c", candidate).is_err());
+        let e = line("1 1 udp 1 ::1 9 typ host a b c", candidate).expect_err("odd");
+        assert_eq!((e.at, e.kind), ("", ErrorKind::Syntax { expected: "space" }));
     }
 
     #[test]
-    fn classes_stop_on_ascii() {
-        // Non-ASCII bytes are non-whitespace but never token chars: splits stay on char
-        // boundaries either way.
-        assert_eq!(take1("café x", NON_WS).ok(), Some((" x", "café")));
-        assert_eq!(take1("caf\u{e9}", TOKEN).ok(), Some(("\u{e9}", "caf")));
+    fn parse_lines_refuse_trailing_text() {
+        let e = strict("IN IP4 1.2.3.4 x", connection).expect_err("trailing");
+        assert_eq!(
+            (e.at, e.kind),
+            (" x", ErrorKind::Syntax { expected: "end of line" })
+        );
+        let e = strict("IN IP6 ff00::1/3/4", connection).expect_err("two suffixes");
+        assert_eq!(
+            e.kind,
+            ErrorKind::Syntax {
+                expected: "end of connection address"
+            }
+        );
+        let c = strict("IN IP4 224.2.1.1/127/3", connection).expect("multicast");
+        assert_eq!((c.ttl, c.count), (Some(127), Some(3)));
+    }
+
+    #[test]
+    fn parse_extmap_direction() {
+        let x = line("3/recvonly urn:x", extmap).expect("direction");
+        assert_eq!(x.direction, Some(Direction::RecvOnly));
+        let e = line("3/sideways urn:x", extmap).expect_err("bad direction");
+        assert_eq!(e.at, "sideways");
+        let e = line("3/ urn:x", extmap).expect_err("empty direction");
+        assert_eq!((e.at, e.kind), ("/ urn:x", ErrorKind::Syntax { expected: "space" }));
+    }
+
+    #[test]
+    fn lenient_fields_take_runs_of_whitespace() {
+        let mut ws = Ws::lenient();
+        let m = media("audio  9 RTP/AVP\t0  8", &mut ws).expect("lenient m=");
+        assert_eq!((m.port, m.formats().collect::<Vec<_>>()), (9, vec!["0", "8"]));
+        assert_eq!(ws.extra.len(), 3);
+        assert!(strict("audio  9 RTP/AVP 0", media).is_err());
     }
 }

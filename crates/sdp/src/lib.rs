@@ -81,6 +81,7 @@ mod error;
 mod grammar;
 mod model;
 mod parse;
+mod scan;
 mod write;
 
 pub use builder::SessionBuilder;

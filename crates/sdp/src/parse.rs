@@ -3,6 +3,7 @@
 use crate::error::{Error, ErrorKind, Warning, WarningKind};
 use crate::grammar::{self, PErr, Res};
 use crate::model::{Attribute, SessionDescription, Timing};
+use crate::scan::Ws;
 
 /// Limits against hostile input. The defaults fit any real description with a wide margin
 /// (a large Chrome offer is about 5 KB and 150 lines).
@@ -178,6 +179,51 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
+    /// Runs the grammar of an `o=`, `m=`, `c=` or `t=` line on `value`. Lenient mode retries a
+    /// refused line with runs of whitespace between fields and without trailing whitespace,
+    /// warning about each; strict mode (and a line still refused) reports the first error.
+    #[inline]
+    fn fields<T>(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+        p: fn(&'a str, &mut Ws<'a>) -> Result<T, PErr<'a>>,
+    ) -> Result<T, Error> {
+        match p(value, &mut Ws::strict()) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if !self.strict
+                    && let Some(v) = self.fields_lenient(no, line, value, p)
+                {
+                    return Ok(v);
+                }
+                Err(self.err(no, line, e.at, e.kind))
+            }
+        }
+    }
+
+    #[cold]
+    fn fields_lenient<T>(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+        p: fn(&'a str, &mut Ws<'a>) -> Result<T, PErr<'a>>,
+    ) -> Option<T> {
+        let trimmed = value.trim_end_matches([' ', '\t']);
+        let mut ws = Ws::lenient();
+        let v = p(trimmed, &mut ws).ok()?;
+        for at in ws.extra {
+            self.warn(no, line, at, WarningKind::ExtraWhitespace);
+        }
+        if trimmed.len() != value.len() {
+            let at = value.get(trimmed.len()..).unwrap_or("");
+            self.warn(no, line, at, WarningKind::TrailingWhitespace);
+        }
+        Some(v)
+    }
+
     /// Parses `a=` line content into `out`.
     #[inline]
     fn attribute(
@@ -187,15 +233,12 @@ impl<'a> Ctx<'a, '_> {
         value: &'a str,
         out: &mut Vec<Attribute<'a>>,
     ) -> Result<(), Error> {
-        let (name, v) = match memchr::memchr(b':', value.as_bytes()) {
-            Some(p) => (value.get(..p).unwrap_or(value), value.get(p + 1..)),
-            None => (value, None),
-        };
+        let (name, v, valid_name) = grammar::split_attribute(value);
         let a = match grammar::attribute(name, v) {
             Ok(Some(a)) => a,
             // Known names are valid by construction; only an unknown one is checked.
             Ok(None) => {
-                if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                if !valid_name {
                     let at = name.get(..0).unwrap_or(name);
                     let expected = ErrorKind::Syntax {
                         expected: "attribute name",
@@ -420,7 +463,7 @@ fn parse_lines<'a>(
         if t == b'm' {
             in_media = true;
             rank = 0;
-            let mut m = ctx.run(no, line, value, grammar::media)?;
+            let mut m = ctx.fields(no, line, value, grammar::media)?;
             // Exact capacity for this section's attributes: one allocation per section.
             let n = lines
                 .get(idx + 1..)
@@ -477,7 +520,7 @@ fn parse_lines<'a>(
                     ctx.attribute(no, line, value, &mut m.attributes)?;
                 }
                 b'c' => {
-                    let c = ctx.run(no, line, value, grammar::connection)?;
+                    let c = ctx.fields(no, line, value, grammar::connection)?;
                     m.connections.push(c);
                 }
                 b'b' => {
@@ -525,7 +568,7 @@ fn parse_lines<'a>(
         match t {
             b'v' => return Err(dup(ctx)),
             b'o' => {
-                let o = ctx.run(no, line, value, grammar::origin)?;
+                let o = ctx.fields(no, line, value, grammar::origin)?;
                 if origin.replace(o).is_some() {
                     return Err(dup(ctx));
                 }
@@ -561,7 +604,7 @@ fn parse_lines<'a>(
             b'e' => d.emails.push(value),
             b'p' => d.phones.push(value),
             b'c' => {
-                let c = ctx.run(no, line, value, grammar::connection)?;
+                let c = ctx.fields(no, line, value, grammar::connection)?;
                 if d.connection.replace(c).is_some() {
                     return Err(dup(ctx));
                 }
@@ -571,7 +614,7 @@ fn parse_lines<'a>(
                 d.bandwidths.push(b);
             }
             b't' => {
-                let tm = ctx.run(no, line, value, grammar::timing)?;
+                let tm = ctx.fields(no, line, value, grammar::timing)?;
                 if d.timings.capacity() == 0 {
                     d.timings.reserve_exact(1);
                 }

@@ -1,0 +1,395 @@
+//! Byte-level primitives for the hand-written line grammars: a cursor (`&mut &str`, the rest of
+//! the line) advanced over runs of one character class, single spaces and decimal numbers.
+//!
+//! The lines browsers send most (`a=rtpmap`, `a=rtcp-fb`, `a=candidate` ...) go through these
+//! instead of nom combinators: each field is one table-driven loop, a failure is a [`PErr`] at
+//! the exact byte where the grammar broke, and nothing is allocated.
+
+use crate::error::ErrorKind;
+use crate::grammar::PErr;
+
+/// `token-char = %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E`.
+pub(crate) const TOKEN: u8 = 1;
+/// `ice-char = ALPHA / DIGIT / "+" / "/"`.
+pub(crate) const ICE: u8 = 2;
+/// `non-ws-string = 1*(VCHAR/%x80-FF)`.
+pub(crate) const NON_WS: u8 = 4;
+/// Characters of an IP address or an FQDN (including mDNS `.local` names and IPv6 zones).
+pub(crate) const ADDR: u8 = 8;
+/// `DIGIT`.
+pub(crate) const DIGIT: u8 = 16;
+/// `rid-id = 1*(alpha-numeric / "-" / "_")`.
+pub(crate) const RID: u8 = 32;
+/// Non-whitespace except `/` (a connection address before its `/ttl`).
+pub(crate) const CONN: u8 = 64;
+/// Non-whitespace except `:` (an attribute name).
+pub(crate) const ATTR_NAME: u8 = 128;
+
+// Every class either excludes all bytes >= 0x80 or includes all of them, so a run of one class
+// always ends on an ASCII byte or at the end: on a char boundary. Splitting there is sound on
+// `&str` without decoding characters.
+const fn class_of(b: u8) -> u8 {
+    let mut f = 0;
+    if matches!(b, 0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e)
+    {
+        f |= TOKEN;
+    }
+    if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+        f |= ICE;
+    }
+    if b > b' ' && b != 0x7f {
+        f |= NON_WS;
+        if b != b'/' {
+            f |= CONN;
+        }
+        if b != b':' {
+            f |= ATTR_NAME;
+        }
+    }
+    if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'_' | b'%') {
+        f |= ADDR;
+    }
+    if b.is_ascii_digit() {
+        f |= DIGIT;
+    }
+    if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+        f |= RID;
+    }
+    f
+}
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = class_of(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b` is in `class`.
+#[inline(always)]
+pub(crate) fn is(b: u8, class: u8) -> bool {
+    // Indexing a 256-entry table with a `u8` cannot go out of bounds.
+    CLASS[usize::from(b)] & class != 0
+}
+
+/// Length of the run of `class` bytes at the start of `b`.
+#[inline(always)]
+pub(crate) fn run(b: &[u8], class: u8) -> usize {
+    let mut n = 0;
+    while let Some(&x) = b.get(n) {
+        if !is(x, class) {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// "expected `what`" at `at`.
+#[cold]
+#[inline(never)]
+pub(crate) fn expected<'a>(at: &'a str, what: &'static str) -> PErr<'a> {
+    PErr {
+        at,
+        kind: ErrorKind::Syntax { expected: what },
+    }
+}
+
+/// An error of `kind` at `at`.
+#[cold]
+#[inline(never)]
+pub(crate) fn error(at: &str, kind: ErrorKind) -> PErr<'_> {
+    PErr { at, kind }
+}
+
+/// Takes the first `n` bytes of `i`. `n` is always a char boundary here (see [`CLASS`]); if it
+/// were not, the error says so instead of panicking.
+#[inline(always)]
+pub(crate) fn advance<'a>(i: &mut &'a str, n: usize) -> Result<&'a str, PErr<'a>> {
+    match i.split_at_checked(n) {
+        Some((taken, rest)) => {
+            *i = rest;
+            Ok(taken)
+        }
+        None => Err(expected(i, "a character boundary")),
+    }
+}
+
+/// One or more bytes of `class`; "expected `what`" otherwise.
+#[inline(always)]
+pub(crate) fn take<'a>(i: &mut &'a str, class: u8, what: &'static str) -> Result<&'a str, PErr<'a>> {
+    let n = run(i.as_bytes(), class);
+    if n == 0 {
+        return Err(expected(i, what));
+    }
+    advance(i, n)
+}
+
+/// A `token` (RFC 8866 §9).
+#[inline(always)]
+pub(crate) fn token<'a>(i: &mut &'a str, what: &'static str) -> Result<&'a str, PErr<'a>> {
+    take(i, TOKEN, what)
+}
+
+/// Consumes `c` if it is next.
+#[inline(always)]
+pub(crate) fn eat(i: &mut &str, c: u8) -> bool {
+    if i.as_bytes().first() == Some(&c) {
+        // One ASCII byte: the rest starts on a char boundary.
+        *i = i.get(1..).unwrap_or("");
+        true
+    } else {
+        false
+    }
+}
+
+/// Consumes the literal `s` if it is next.
+#[inline(always)]
+pub(crate) fn eat_str(i: &mut &str, s: &str) -> bool {
+    match i.strip_prefix(s) {
+        Some(rest) => {
+            *i = rest;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Exactly one SP; "expected space" otherwise.
+#[inline(always)]
+pub(crate) fn sp<'a>(i: &mut &'a str) -> Result<(), PErr<'a>> {
+    if eat(i, b' ') {
+        Ok(())
+    } else {
+        Err(expected(i, "space"))
+    }
+}
+
+/// The rest of the line, at least one byte (the driver has already refused CR, LF and NUL).
+#[inline(always)]
+pub(crate) fn rest1<'a>(i: &mut &'a str, what: &'static str) -> Result<&'a str, PErr<'a>> {
+    if i.is_empty() {
+        return Err(expected(i, what));
+    }
+    Ok(std::mem::take(i))
+}
+
+/// The line must end here; "expected end of line" otherwise.
+#[inline(always)]
+pub(crate) fn end<'a>(i: &'a str) -> Result<(), PErr<'a>> {
+    if i.is_empty() {
+        Ok(())
+    } else {
+        Err(expected(i, "end of line"))
+    }
+}
+
+/// Decimal digits (at least one, else "expected `what`") into `T`; a value that does not fit is
+/// [`ErrorKind::NumberOutOfRange`] at the digits.
+#[inline(always)]
+pub(crate) fn num<'a, T: TryFrom<u64>>(i: &mut &'a str, what: &'static str) -> Result<T, PErr<'a>> {
+    let b = i.as_bytes();
+    let mut v: u64 = 0;
+    let mut n = 0;
+    while let Some(&x) = b.get(n) {
+        let d = x.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
+    if n == 0 {
+        return Err(expected(i, what));
+    }
+    let digits = advance(i, n)?;
+    // Up to 19 digits always fit in a u64; longer runs (leading zeros) take the careful path.
+    let v = if n > 19 { checked_value(digits) } else { Some(v) };
+    match v.map(T::try_from) {
+        Some(Ok(t)) => Ok(t),
+        _ => Err(error(digits, ErrorKind::NumberOutOfRange)),
+    }
+}
+
+/// The value of a run of digits, `None` when it overflows a u64.
+#[cold]
+fn checked_value(digits: &str) -> Option<u64> {
+    digits.bytes().try_fold(0u64, |v, b| {
+        v.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))
+    })
+}
+
+/// `item *(SP item)` where items are runs of `class`, in one pass; a separator not followed by
+/// an item is left unconsumed. "expected `what`" when there is no first item.
+#[inline]
+pub(crate) fn list<'a>(i: &mut &'a str, class: u8, what: &'static str) -> Result<&'a str, PErr<'a>> {
+    let b = i.as_bytes();
+    let mut n = run(b, class);
+    if n == 0 {
+        return Err(expected(i, what));
+    }
+    while b.get(n) == Some(&b' ') {
+        let more = run(b.get(n + 1..).unwrap_or(&[]), class);
+        if more == 0 {
+            break;
+        }
+        n += 1 + more;
+    }
+    advance(i, n)
+}
+
+/// How the fields of `o=`, `m=`, `c=` and `t=` are separated: exactly one SP (the grammar), or
+/// in lenient mode any run of SP and HTAB, each run longer than one SP recorded for a warning.
+pub(crate) struct Ws<'a> {
+    lenient: bool,
+    /// Where each extra run of whitespace starts (its first byte beyond one SP).
+    pub(crate) extra: Vec<&'a str>,
+}
+
+impl<'a> Ws<'a> {
+    /// Exactly one SP between fields.
+    pub(crate) const fn strict() -> Self {
+        Self {
+            lenient: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Any run of SP and HTAB between fields.
+    pub(crate) const fn lenient() -> Self {
+        Self {
+            lenient: true,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A field separator; "expected space" otherwise.
+    #[inline(always)]
+    pub(crate) fn sep(&mut self, i: &mut &'a str) -> Result<(), PErr<'a>> {
+        if self.lenient {
+            self.sep_lenient(i)
+        } else {
+            sp(i)
+        }
+    }
+
+    /// Whether a separator is next (then consumed).
+    #[inline(always)]
+    pub(crate) fn try_sep(&mut self, i: &mut &'a str) -> bool {
+        if self.lenient {
+            self.sep_lenient(i).is_ok()
+        } else {
+            eat(i, b' ')
+        }
+    }
+
+    fn sep_lenient(&mut self, i: &mut &'a str) -> Result<(), PErr<'a>> {
+        let b = i.as_bytes();
+        let n = b.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+        if n == 0 {
+            return Err(expected(i, "space"));
+        }
+        if n > 1 || b.first() == Some(&b'\t') {
+            let skip = usize::from(b.first() == Some(&b' '));
+            self.extra.push(i.get(skip..).unwrap_or(""));
+        }
+        advance(i, n).map(|_| ())
+    }
+
+    /// `item *(sep item)` over `class`, separators as [`Ws::sep`]; a trailing separator is left
+    /// unconsumed.
+    pub(crate) fn list(
+        &mut self,
+        i: &mut &'a str,
+        class: u8,
+        what: &'static str,
+    ) -> Result<&'a str, PErr<'a>> {
+        if !self.lenient {
+            return list(i, class, what);
+        }
+        let start = *i;
+        take(i, class, what)?;
+        loop {
+            let before = *i;
+            let mark = self.extra.len();
+            if !self.try_sep(i) || run(i.as_bytes(), class) == 0 {
+                // No item after the separator: leave it for the caller.
+                self.extra.truncate(mark);
+                *i = before;
+                break;
+            }
+            take(i, class, what)?;
+        }
+        let used = start.len() - i.len();
+        start.get(..used).ok_or_else(|| expected(start, what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_lists_leave_a_trailing_separator() {
+        let mut i = "0 1 2";
+        assert_eq!(list(&mut i, TOKEN, "x").ok(), Some("0 1 2"));
+        assert_eq!(i, "");
+        let mut i = "0 1 ";
+        assert_eq!(list(&mut i, TOKEN, "x").ok(), Some("0 1"));
+        assert_eq!(i, " ");
+        assert!(list(&mut " 0", TOKEN, "x").is_err());
+    }
+
+    #[test]
+    fn parse_numbers_refuse_overflow() {
+        let mut i = "65535 x";
+        assert_eq!(num::<u16>(&mut i, "n").ok(), Some(65535));
+        assert_eq!(i, " x");
+        let e = num::<u16>(&mut "65536", "n").expect_err("u16 overflow");
+        assert_eq!((e.at, e.kind), ("65536", ErrorKind::NumberOutOfRange));
+        let e = num::<u64>(&mut "99999999999999999999999", "n").expect_err("u64 overflow");
+        assert_eq!(e.kind, ErrorKind::NumberOutOfRange);
+        // Leading zeros beyond 19 digits are still a small number.
+        assert_eq!(num::<u8>(&mut "000000000000000000007", "n").ok(), Some(7));
+        assert_eq!(
+            num::<u64>(&mut "18446744073709551615", "n").ok(),
+            Some(u64::MAX)
+        );
+        let e = num::<u8>(&mut "x", "a digit").expect_err("no digits");
+        assert_eq!(
+            e.kind,
+            ErrorKind::Syntax {
+                expected: "a digit"
+            }
+        );
+    }
+
+    #[test]
+    fn classes_stop_on_ascii() {
+        // Non-ASCII bytes are non-whitespace but never token chars: splits stay on char
+        // boundaries either way.
+        let mut i = "café x";
+        assert_eq!(take(&mut i, NON_WS, "x").ok(), Some("café"));
+        let mut i = "caf\u{e9}";
+        assert_eq!(take(&mut i, TOKEN, "x").ok(), Some("caf"));
+        assert_eq!(i, "\u{e9}");
+    }
+
+    #[test]
+    fn lenient_separators_are_recorded() {
+        let mut ws = Ws::lenient();
+        let mut i = "a  b\tc d";
+        assert_eq!(ws.list(&mut i, TOKEN, "x").ok(), Some("a  b\tc d"));
+        assert_eq!(ws.extra, [" b\tc d", "\tc d"]);
+        let mut ws = Ws::lenient();
+        let mut i = "a b  ";
+        assert_eq!(ws.list(&mut i, TOKEN, "x").ok(), Some("a b"));
+        assert_eq!((i, ws.extra.len()), ("  ", 0));
+        let mut strict = Ws::strict();
+        assert!(strict.sep(&mut "  x").is_ok());
+        assert!(strict.sep(&mut "\tx").is_err());
+    }
+}
