@@ -1,59 +1,16 @@
 //! SDP parse and write: icebreaker-sdp beside webrtc-sdp (Mozilla), sdp (webrtc-rs), sdp-types
-//! and msf-sdp, on the same descriptions, with heap allocations per operation counted by a
-//! counting global allocator and printed before the timings.
+//! and msf-sdp, on the same descriptions, with heap allocations per operation counted by the
+//! shared counting allocator (`benches::Counting`) and printed before the timings.
 #![allow(missing_docs)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::io::Cursor;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use benches::allocations_per_op;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-/// Counts every allocation and reallocation made through the global allocator.
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to the system allocator unchanged; the counters are atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// (allocations, bytes) made by `f`.
-fn count<T>(f: impl FnOnce() -> T) -> (usize, usize, T) {
-    let a = ALLOCS.load(Ordering::Relaxed);
-    let b = BYTES.load(Ordering::Relaxed);
-    let out = f();
-    let a2 = ALLOCS.load(Ordering::Relaxed);
-    let b2 = BYTES.load(Ordering::Relaxed);
-    (a2 - a, b2 - b, out)
-}
+static GLOBAL: benches::Counting = benches::Counting;
 
 const FIXTURES: &[(&str, &str)] = &[
     (
@@ -90,62 +47,70 @@ fn msf_parse(t: &str) -> Option<msf_sdp::SessionDescription> {
     t.parse::<msf_sdp::SessionDescription>().ok()
 }
 
-/// Prints allocations per parse and per write for every library and fixture.
+/// Prints allocations per parse and per write for every library and fixture (averaged over
+/// many runs by [`allocations_per_op`]; writing starts from a parsed description).
 fn allocation_table() {
-    println!("\nheap allocations per operation (allocations / bytes requested):");
-    println!(
-        "{:<20} {:<16} {:>16} {:>16}",
-        "fixture", "library", "parse", "write"
-    );
+    println!("\nheap allocations per operation:");
+    println!("{:<20} {:<16} {:>8} {:>8}", "fixture", "library", "parse", "write");
     for (name, text) in FIXTURES {
-        let row = |lib: &str, parse: (usize, usize, bool), write: Option<(usize, usize)>| {
-            let p = if parse.2 {
-                format!("{} / {}", parse.0, parse.1)
+        let row = |lib: &str, parsed: bool, parse: f64, write: Option<f64>| {
+            let p = if parsed {
+                format!("{parse:.0}")
             } else {
                 "refused".into()
             };
-            let w = write.map_or_else(|| "-".into(), |(a, b)| format!("{a} / {b}"));
-            println!("{name:<20} {lib:<16} {p:>16} {w:>16}");
+            let w = write.map_or_else(|| "-".into(), |w| format!("{w:.0}"));
+            println!("{name:<20} {lib:<16} {p:>8} {w:>8}");
         };
-        let (a, b, d) = count(|| ours_parse(text));
+        let d = ours_parse(text);
+        let p = allocations_per_op(|| {
+            black_box(ours_parse(black_box(text)));
+        });
+        // Into a fresh buffer reserved from the estimate (a reused one allocates nothing).
         let w = d.as_ref().map(|d| {
-            // Into a fresh buffer reserved from the estimate (a reused one allocates nothing).
-            let (a, b, _) = count(|| {
+            allocations_per_op(|| {
                 let mut s = String::with_capacity(d.estimated_len());
                 d.write_to(&mut s);
-                s
-            });
-            (a, b)
+                black_box(s);
+            })
         });
-        row("icebreaker-sdp", (a, b, d.is_some()), w);
-        let (a, b, d) = count(|| mozilla_parse(text));
-        let w = d.as_ref().map(|d| {
-            let (a, b, _) = count(|| d.to_string());
-            (a, b)
+        row("icebreaker-sdp", d.is_some(), p, w);
+        let d = mozilla_parse(text);
+        let p = allocations_per_op(|| {
+            black_box(mozilla_parse(black_box(text)));
         });
-        row("webrtc-sdp", (a, b, d.is_some()), w);
-        let (a, b, d) = count(|| webrtc_rs_parse(text));
-        let w = d.as_ref().map(|d| {
-            let (a, b, _) = count(|| d.marshal());
-            (a, b)
+        let w = d
+            .as_ref()
+            .map(|d| allocations_per_op(|| drop(black_box(d.to_string()))));
+        row("webrtc-sdp", d.is_some(), p, w);
+        let d = webrtc_rs_parse(text);
+        let p = allocations_per_op(|| {
+            black_box(webrtc_rs_parse(black_box(text)));
         });
-        row("sdp (webrtc-rs)", (a, b, d.is_some()), w);
-        let (a, b, d) = count(|| sdp_types_parse(text));
+        let w = d
+            .as_ref()
+            .map(|d| allocations_per_op(|| drop(black_box(d.marshal()))));
+        row("sdp (webrtc-rs)", d.is_some(), p, w);
+        let d = sdp_types_parse(text);
+        let p = allocations_per_op(|| {
+            black_box(sdp_types_parse(black_box(text)));
+        });
         let w = d.as_ref().map(|d| {
-            let (a, b, _) = count(|| {
+            allocations_per_op(|| {
                 let mut v = Vec::new();
                 d.write(&mut v).ok();
-                v
-            });
-            (a, b)
+                black_box(v);
+            })
         });
-        row("sdp-types", (a, b, d.is_some()), w);
-        let (a, b, d) = count(|| msf_parse(text));
-        let w = d.as_ref().map(|d| {
-            let (a, b, _) = count(|| d.to_string());
-            (a, b)
+        row("sdp-types", d.is_some(), p, w);
+        let d = msf_parse(text);
+        let p = allocations_per_op(|| {
+            black_box(msf_parse(black_box(text)));
         });
-        row("msf-sdp", (a, b, d.is_some()), w);
+        let w = d
+            .as_ref()
+            .map(|d| allocations_per_op(|| drop(black_box(d.to_string()))));
+        row("msf-sdp", d.is_some(), p, w);
     }
     println!();
 }

@@ -422,11 +422,8 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
     }
 }
 
-/// Parses the value of a known attribute. `Ok(None)` means the name is not one we type.
-pub(crate) fn attribute<'a>(
-    name: &'a str,
-    value: Option<&'a str>,
-) -> Result<Option<Attribute<'a>>, PErr<'a>> {
+/// Parses an attribute: typed when the name is one we know, [`Attribute::Other`] otherwise.
+pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> R<'a, Attribute<'a>> {
     let Some(v) = value else {
         return flag_attribute(name);
     };
@@ -477,15 +474,15 @@ pub(crate) fn attribute<'a>(
         | b"recvonly" | b"inactive" | b"bundle-only" => {
             return Err(expected(v, "no value"));
         }
-        _ => return Ok(None),
+        _ => Attribute::Other { name, value },
     };
-    Ok(Some(a))
+    Ok(a)
 }
 
 /// An attribute without a value: a known flag, a known attribute missing its value, or an
-/// unknown one (`Ok(None)`).
-fn flag_attribute(name: &str) -> Result<Option<Attribute<'_>>, PErr<'_>> {
-    Ok(Some(match name.as_bytes() {
+/// unknown one.
+fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
+    Ok(match name.as_bytes() {
         b"ice-lite" => Attribute::IceLite,
         b"ice-mismatch" => Attribute::IceMismatch,
         b"end-of-candidates" => Attribute::EndOfCandidates,
@@ -508,8 +505,8 @@ fn flag_attribute(name: &str) -> Result<Option<Attribute<'_>>, PErr<'_>> {
                 "':' and a value",
             ));
         }
-        _ => return Ok(None),
-    }))
+        _ => Attribute::Other { name, value: None },
+    })
 }
 
 /// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
@@ -713,22 +710,25 @@ fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
 fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     let hash_function = token(i, "hash function")?;
     scan::sp(i)?;
-    // `2HEX *(":" 2HEX)`, checked in one pass over the bytes.
+    // `2HEX *(":" 2HEX)`, a pair at a time. The whole run of hex digits and colons must be
+    // such a list: anything else is refused at its start.
     let b = i.as_bytes();
+    let hex = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
     let mut n = 0;
-    let mut well_formed = true;
-    while let Some(&x) = b.get(n) {
-        let colon = x == b':';
-        if !(colon || x.is_ascii_hexdigit()) {
+    let mut after_pair = false;
+    while hex(n) && hex(n + 1) {
+        n += 2;
+        after_pair = true;
+        if b.get(n) != Some(&b':') {
             break;
         }
-        well_formed &= (n % 3 == 2) == colon;
         n += 1;
+        after_pair = false;
+    }
+    if !after_pair || hex(n) || b.get(n) == Some(&b':') {
+        return Err(expected(i, "hex pairs separated by ':'"));
     }
     let fingerprint = advance(i, n)?;
-    if !(well_formed && n % 3 == 2) {
-        return Err(expected(fingerprint, "hex pairs separated by ':'"));
-    }
     Ok(Fingerprint {
         hash_function,
         fingerprint,

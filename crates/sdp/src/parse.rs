@@ -234,30 +234,31 @@ impl<'a> Ctx<'a, '_> {
         out: &mut Vec<Attribute<'a>>,
     ) -> Result<(), Error> {
         let (name, v, valid_name) = grammar::split_attribute(value);
-        let a = match grammar::attribute(name, v) {
-            Ok(Some(a)) => a,
-            // Known names are valid by construction; only an unknown one is checked.
-            Ok(None) => {
-                if !valid_name {
-                    let at = name.get(..0).unwrap_or(name);
-                    let expected = ErrorKind::Syntax {
-                        expected: "attribute name",
-                    };
-                    self.deviation(
-                        no,
-                        line,
-                        at,
-                        expected,
-                        WarningKind::InvalidAttribute(expected),
-                    )?;
-                }
-                Attribute::Other { name, value: v }
+        // Known names are valid by construction: an invalid one is an unknown attribute.
+        if !valid_name {
+            let at = name.get(..0).unwrap_or(name);
+            let expected = ErrorKind::Syntax {
+                expected: "attribute name",
+            };
+            self.deviation(
+                no,
+                line,
+                at,
+                expected,
+                WarningKind::InvalidAttribute(expected),
+            )?;
+            out.push(Attribute::Other { name, value: v });
+            return Ok(());
+        }
+        match grammar::attribute(name, v) {
+            Ok(a) => out.push(a),
+            Err(e) => {
+                let a = self
+                    .bad_attribute(no, line, name, v, e)?
+                    .unwrap_or(Attribute::Other { name, value: v });
+                out.push(a);
             }
-            Err(e) => self
-                .bad_attribute(no, line, name, v, e)?
-                .unwrap_or(Attribute::Other { name, value: v }),
-        };
-        out.push(a);
+        }
         Ok(())
     }
 
@@ -275,7 +276,7 @@ impl<'a> Ctx<'a, '_> {
         if let Some(v) = v {
             let trimmed = v.trim_end_matches([' ', '\t']);
             if trimmed.len() != v.len()
-                && let Ok(Some(a)) = grammar::attribute(name, Some(trimmed))
+                && let Ok(a) = grammar::attribute(name, Some(trimmed))
             {
                 let at = v.get(trimmed.len()..).unwrap_or("");
                 self.warn(no, line, at, WarningKind::TrailingWhitespace);
@@ -300,6 +301,39 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
             limit: limits.max_size,
         }));
     }
+    let split = match split_fast(input, limits) {
+        Some(split) => split,
+        None => split_checked(input, limits)?,
+    };
+    let mut warnings = Vec::new();
+    let mut ctx = Ctx {
+        input,
+        strict: options.strict,
+        warnings: &mut warnings,
+    };
+    let description = parse_lines(
+        &mut ctx,
+        &split.lines,
+        split.media_count,
+        split.session_attrs,
+        limits,
+    )?;
+    Ok(Parsed {
+        description,
+        warnings,
+    })
+}
+
+/// Lines of the input, with the counts that size the description's vectors.
+struct Split<'a> {
+    lines: Vec<&'a str>,
+    media_count: usize,
+    session_attrs: usize,
+}
+
+/// Splits the input into lines and checks the limits and the control characters on the way, in
+/// line order: the first offending line is reported.
+fn split_checked<'a>(input: &'a str, limits: &Limits) -> Result<Split<'a>, Error> {
     let newlines = memchr::memchr_iter(b'\n', input.as_bytes()).count();
     let mut lines: Vec<&'a str> =
         Vec::with_capacity((newlines + 1).min(limits.max_lines.saturating_add(1)));
@@ -374,16 +408,68 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
         }
         lines.push(line);
     }
-    let mut warnings = Vec::new();
-    let mut ctx = Ctx {
-        input,
-        strict: options.strict,
-        warnings: &mut warnings,
-    };
-    let description = parse_lines(&mut ctx, &lines, media_count, session_attrs, limits)?;
-    Ok(Parsed {
-        description,
-        warnings,
+    Ok(Split {
+        lines,
+        media_count,
+        session_attrs,
+    })
+}
+
+/// The common case of [`split_checked`], faster: no NUL anywhere and every CR right before an
+/// LF, which three vectorised passes over the whole input establish, so that each line is found
+/// with a search for LF alone. `None` for anything else (a stray CR or NUL, a limit exceeded):
+/// [`split_checked`] then finds and reports the first offending line.
+fn split_fast<'a>(input: &'a str, limits: &Limits) -> Option<Split<'a>> {
+    let bytes = input.as_bytes();
+    if memchr::memchr(0, bytes).is_some() {
+        return None;
+    }
+    let crs = memchr::memchr_iter(b'\r', bytes).count();
+    let newlines = memchr::memchr_iter(b'\n', bytes).count();
+    if newlines + 1 > limits.max_lines.saturating_add(1) {
+        return None;
+    }
+    let mut lines: Vec<&'a str> = Vec::with_capacity(newlines + 1);
+    let mut media_count = 0usize;
+    let mut session_attrs = 0usize;
+    let mut crlf = 0usize;
+    let mut rest = input;
+    while !rest.is_empty() {
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(p) => (rest.get(..p)?, rest.get(p + 1..)?),
+            None => (rest, ""),
+        };
+        rest = next;
+        let line = match line.strip_suffix('\r') {
+            Some(l) => {
+                crlf += 1;
+                l
+            }
+            None => line,
+        };
+        if lines.len() >= limits.max_lines || line.len() > limits.max_line_length {
+            return None;
+        }
+        let b = line.as_bytes();
+        if b.get(1) == Some(&b'=') {
+            match b.first() {
+                Some(b'm') => {
+                    media_count += 1;
+                    if media_count > limits.max_media {
+                        return None;
+                    }
+                }
+                Some(b'a') if media_count == 0 => session_attrs += 1,
+                _ => {}
+            }
+        }
+        lines.push(line);
+    }
+    // Every CR ended a line: none is inside one.
+    (crlf == crs).then_some(Split {
+        lines,
+        media_count,
+        session_attrs,
     })
 }
 

@@ -78,14 +78,7 @@ pub(crate) fn is(b: u8, class: u8) -> bool {
 /// Length of the run of `class` bytes at the start of `b`.
 #[inline(always)]
 pub(crate) fn run(b: &[u8], class: u8) -> usize {
-    let mut n = 0;
-    while let Some(&x) = b.get(n) {
-        if !is(x, class) {
-            break;
-        }
-        n += 1;
-    }
-    n
+    b.iter().position(|&x| !is(x, class)).unwrap_or(b.len())
 }
 
 /// "expected `what`" at `at`.
