@@ -181,7 +181,8 @@ impl<'a> Ctx<'a, '_> {
 
     /// Runs the grammar of an `o=`, `m=`, `c=` or `t=` line on `value`. Lenient mode retries a
     /// refused line with runs of whitespace between fields and without trailing whitespace,
-    /// warning about each; strict mode (and a line still refused) reports the first error.
+    /// warning about each. A line refused both ways is reported where the reading that got
+    /// further stopped (the strict one on a tie).
     #[inline]
     fn fields<T>(
         &mut self,
@@ -192,14 +193,12 @@ impl<'a> Ctx<'a, '_> {
     ) -> Result<T, Error> {
         match p(value, &mut Ws::strict()) {
             Ok(v) => Ok(v),
-            Err(e) => {
-                if !self.strict
-                    && let Some(v) = self.fields_lenient(no, line, value, p)
-                {
-                    return Ok(v);
-                }
-                Err(self.err(no, line, e.at, e.kind))
-            }
+            Err(e) if self.strict => Err(self.err(no, line, e.at, e.kind)),
+            Err(e) => self.fields_lenient(no, line, value, p).map_err(|l| {
+                let further = |x: &PErr<'a>| offset_in(line, x.at);
+                let e = if further(&l) > further(&e) { l } else { e };
+                self.err(no, line, e.at, e.kind)
+            }),
         }
     }
 
@@ -210,10 +209,10 @@ impl<'a> Ctx<'a, '_> {
         line: &'a str,
         value: &'a str,
         p: fn(&'a str, &mut Ws<'a>) -> Result<T, PErr<'a>>,
-    ) -> Option<T> {
+    ) -> Result<T, PErr<'a>> {
         let trimmed = value.trim_end_matches([' ', '\t']);
         let mut ws = Ws::lenient();
-        let v = p(trimmed, &mut ws).ok()?;
+        let v = p(trimmed, &mut ws)?;
         for at in ws.extra {
             self.warn(no, line, at, WarningKind::ExtraWhitespace);
         }
@@ -221,7 +220,7 @@ impl<'a> Ctx<'a, '_> {
             let at = value.get(trimmed.len()..).unwrap_or("");
             self.warn(no, line, at, WarningKind::TrailingWhitespace);
         }
-        Some(v)
+        Ok(v)
     }
 
     /// Parses `a=` line content into `out`.

@@ -375,3 +375,162 @@ fn bad_candidates() {
         .expect_err("trickle");
     assert_eq!((e.line, e.column), (1, 32));
 }
+
+/// Warnings as `(line, column, kind)`.
+fn warnings(text: &str) -> Vec<(usize, usize, WarningKind)> {
+    parse_with(text, &ParseOptions::lenient())
+        .expect("lenient accepts it")
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.column, w.kind))
+        .collect()
+}
+
+#[test]
+fn doubled_spaces_in_origin() {
+    let text = "v=0\r\no=-  1 1 IN IP4  0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+    expect(
+        text,
+        2,
+        5,
+        ErrorKind::Syntax {
+            expected: "numeric session id",
+        },
+    );
+    assert_eq!(
+        warnings(text),
+        [
+            (2, 5, WarningKind::ExtraWhitespace),
+            (2, 17, WarningKind::ExtraWhitespace)
+        ]
+    );
+    let d = parse(text).expect("lenient");
+    assert_eq!((d.origin.session_id, d.origin.address), ("1", "0.0.0.0"));
+    // Written back canonically, with single spaces.
+    assert!(d.to_string().starts_with("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"));
+}
+
+#[test]
+fn doubled_spaces_and_tabs_in_media() {
+    let text = with_head("m=audio  9 RTP/AVP\t0  8\r\na=mid:0\r\n");
+    expect(&text, 5, 9, ErrorKind::MissingPort);
+    assert_eq!(
+        warnings(&text),
+        [
+            (5, 9, WarningKind::ExtraWhitespace),
+            (5, 19, WarningKind::ExtraWhitespace),
+            (5, 22, WarningKind::ExtraWhitespace)
+        ]
+    );
+    let d = parse(&text).expect("lenient");
+    let m = &d.media[0];
+    assert_eq!((m.port, m.proto), (9, "RTP/AVP"));
+    assert_eq!(m.formats().collect::<Vec<_>>(), ["0", "8"]);
+    assert_eq!(m.mid(), Some("0"));
+    // The payload types are still checked; lenient mode reports what it refuses itself.
+    let bad = with_head("m=audio 9 RTP/AVP 0  128\r\n");
+    let e = parse(&bad).expect_err("out of range");
+    assert_eq!(
+        (e.line, e.column, e.kind),
+        (5, 22, ErrorKind::PayloadTypeOutOfRange)
+    );
+    let e = parse_strict(&bad).expect_err("doubled space");
+    assert_eq!(
+        (e.line, e.column, e.kind),
+        (5, 20, ErrorKind::Syntax { expected: "end of line" })
+    );
+}
+
+#[test]
+fn doubled_spaces_in_connection_and_timing() {
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN  IP4 192.0.2.1/127\r\nt=0  0\r\n";
+    expect(
+        text,
+        4,
+        6,
+        ErrorKind::Syntax {
+            expected: "address type",
+        },
+    );
+    let strict_t = text.replace("c=IN  IP4", "c=IN IP4");
+    expect(&strict_t, 5, 5, ErrorKind::Syntax { expected: "stop time" });
+    assert_eq!(
+        warnings(text),
+        [
+            (4, 6, WarningKind::ExtraWhitespace),
+            (5, 5, WarningKind::ExtraWhitespace)
+        ]
+    );
+    let d = parse(text).expect("lenient");
+    let c = d.connection.expect("c=");
+    assert_eq!((c.address, c.ttl), ("192.0.2.1", Some(127)));
+    assert_eq!((d.timings[0].start, d.timings[0].stop), (0, 0));
+}
+
+#[test]
+fn doubled_and_trailing_whitespace_on_one_line() {
+    let text = with_head("m=application 9  UDP/DTLS/SCTP webrtc-datachannel \t\r\n");
+    let e = parse_strict(&text).expect_err("strict");
+    assert_eq!((e.line, e.column), (5, 17));
+    assert_eq!(
+        warnings(&text),
+        [
+            (5, 17, WarningKind::ExtraWhitespace),
+            (5, 50, WarningKind::TrailingWhitespace)
+        ]
+    );
+    let d = parse(&text).expect("lenient");
+    assert_eq!(d.media[0].formats, "webrtc-datachannel");
+    assert_eq!(
+        d.to_string(),
+        with_head("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")
+    );
+    // Trailing whitespace alone, on each of the four line types.
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0 \r\ns=-\r\nc=IN IP4 0.0.0.0\t\r\nt=0 0  \r\nm=audio 9 RTP/AVP 0 \r\n";
+    assert_eq!(
+        warnings(text),
+        [
+            (2, 23, WarningKind::TrailingWhitespace),
+            (4, 17, WarningKind::TrailingWhitespace),
+            (5, 6, WarningKind::TrailingWhitespace),
+            (6, 20, WarningKind::TrailingWhitespace)
+        ]
+    );
+    for (line, column) in [(2, 23), (4, 17), (5, 6), (6, 20)] {
+        let only: String = text
+            .split("\r\n")
+            .enumerate()
+            .map(|(k, l)| {
+                if k + 1 == line || l.is_empty() {
+                    l.to_string()
+                } else {
+                    l.trim_end().to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let e = parse_strict(&only).expect_err("strict refuses trailing whitespace");
+        assert_eq!((e.line, e.column), (line, column), "{only:?}");
+    }
+}
+
+#[test]
+fn whitespace_that_stays_an_error() {
+    // Leading whitespace before the first field is not a separator.
+    let text = with_head("m= audio 9 RTP/AVP 0\r\n");
+    let e = parse(&text).expect_err("leading space");
+    assert_eq!((e.line, e.column), (5, 3));
+    // A doubled space does not excuse a bad field; lenient mode points at the field.
+    let text = "v=0\r\no=-  x 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+    let e = parse(text).expect_err("bad field");
+    assert_eq!((e.line, e.column), (2, 6));
+    let e = parse_strict(text).expect_err("doubled space");
+    assert_eq!((e.line, e.column), (2, 5));
+    // A missing field is reported after the space, not before it.
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 \r\n";
+    let e = parse(text).expect_err("no stop time");
+    assert_eq!(
+        (e.line, e.column, e.kind),
+        (4, 5, ErrorKind::Syntax { expected: "stop time" })
+    );
+}
