@@ -176,6 +176,27 @@ fn write(c: &mut Criterion) {
     }
 }
 
+/// Hostile input refused by the limits: a 1 MiB description (over the size limit) and 10 000
+/// `m=` lines under it. The issue asks for well under 50 ms; both take microseconds.
+fn refuse(c: &mut Criterion) {
+    let mut huge = String::from("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n");
+    while huge.len() <= 1024 * 1024 {
+        huge.push_str("a=tool:padding padding padding padding padding padding\r\n");
+    }
+    let mut media = String::from("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n");
+    for _ in 0..10_000 {
+        media.push_str("m=audio 9 RTP/AVP 0\r\n");
+    }
+    let mut g = c.benchmark_group("sdp_refuse");
+    for (name, text) in [("1MiB", &huge), ("10000_m_lines", &media)] {
+        assert!(icebreaker_sdp::parse(text).is_err(), "{name} must be refused");
+        g.bench_function(name, |b| {
+            b.iter(|| icebreaker_sdp::parse(black_box(text)).is_err())
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(40)
@@ -183,5 +204,5 @@ fn config() -> Criterion {
         .measurement_time(std::time::Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = parse, write }
+criterion_group! { name = benches; config = config(); targets = parse, write, refuse }
 criterion_main!(benches);

@@ -422,37 +422,54 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
     }
 }
 
-/// Parses an attribute: typed when the name is one we know, [`Attribute::Other`] otherwise.
-pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> R<'a, Attribute<'a>> {
+/// Parses an attribute into `out`: typed when the name is one we know, [`Attribute::Other`]
+/// otherwise. Each typed value is built right where it is stored; nothing is pushed on error.
+#[inline]
+pub(crate) fn attribute<'a>(
+    name: &'a str,
+    value: Option<&'a str>,
+    out: &mut Vec<Attribute<'a>>,
+) -> R<'a, ()> {
     let Some(v) = value else {
-        return flag_attribute(name);
+        out.push(flag_attribute(name)?);
+        return Ok(());
     };
-    let a = match name.as_bytes() {
-        b"rtcp-fb" => Attribute::RtcpFb(line(v, rtcp_fb)?),
-        b"rtpmap" => Attribute::Rtpmap(line(v, rtpmap)?),
-        b"fmtp" => Attribute::Fmtp(line(v, fmtp)?),
-        b"ssrc" => Attribute::Ssrc(line(v, ssrc)?),
-        b"extmap" => Attribute::Extmap(line(v, extmap)?),
-        b"candidate" => Attribute::Candidate(line(v, candidate)?),
-        b"ice-ufrag" => Attribute::IceUfrag(line(v, |i| {
+    match name.as_bytes() {
+        b"rtcp-fb" => out.push(Attribute::RtcpFb(line(v, rtcp_fb)?)),
+        b"rtpmap" => out.push(Attribute::Rtpmap(line(v, rtpmap)?)),
+        b"fmtp" => out.push(Attribute::Fmtp(line(v, fmtp)?)),
+        b"ssrc" => out.push(Attribute::Ssrc(line(v, ssrc)?)),
+        b"extmap" => out.push(Attribute::Extmap(line(v, extmap)?)),
+        b"candidate" => out.push(Attribute::Candidate(line(v, candidate)?)),
+        b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
             ice_string(i, 4, ErrorKind::BadUfragLength)
-        })?),
-        b"ice-pwd" => Attribute::IcePwd(line(v, |i| ice_string(i, 22, ErrorKind::BadPwdLength))?),
-        b"ice-options" => {
-            Attribute::IceOptions(IceOptions(line(v, |i| {
-                scan::list(i, ICE, "ice option tag")
-            })?))
+        })?)),
+        b"ice-pwd" => out.push(Attribute::IcePwd(line(v, |i| {
+            ice_string(i, 22, ErrorKind::BadPwdLength)
+        })?)),
+        b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
+            scan::list(i, ICE, "ice option tag")
+        })?))),
+        b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
+        b"setup" => out.push(Attribute::Setup(setup(v)?)),
+        b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
+        b"group" => out.push(Attribute::Group(line(v, group)?)),
+        b"msid" => out.push(Attribute::Msid(line(v, msid)?)),
+        b"msid-semantic" => out.push(Attribute::MsidSemantic(line(v, msid_semantic)?)),
+        b"rtcp" => out.push(Attribute::Rtcp(line(v, rtcp)?)),
+        b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
+        b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
+        b"max-message-size" => {
+            out.push(Attribute::MaxMessageSize(line(v, |i| scan::num(i, "size"))?));
         }
-        b"fingerprint" => Attribute::Fingerprint(line(v, fingerprint)?),
-        b"setup" => Attribute::Setup(setup(v)?),
-        b"mid" => Attribute::Mid(line(v, |i| token(i, "identification tag"))?),
-        b"group" => Attribute::Group(line(v, group)?),
-        b"msid" => Attribute::Msid(line(v, msid)?),
-        b"msid-semantic" => Attribute::MsidSemantic(line(v, msid_semantic)?),
-        b"rtcp" => Attribute::Rtcp(line(v, rtcp)?),
-        b"ssrc-group" => Attribute::SsrcGroup(line(v, ssrc_group)?),
-        b"sctp-port" => Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?),
-        b"max-message-size" => Attribute::MaxMessageSize(line(v, |i| scan::num(i, "size"))?),
+        _ => out.push(rare_attribute(name, v)?),
+    }
+    Ok(())
+}
+
+/// The attributes browsers rarely send, with nom; [`Attribute::Other`] for unknown names.
+fn rare_attribute<'a>(name: &'a str, v: &'a str) -> R<'a, Attribute<'a>> {
+    Ok(match name.as_bytes() {
         b"remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
         b"tls-id" => Attribute::TlsId(whole(
             v,
@@ -474,9 +491,11 @@ pub(crate) fn attribute<'a>(name: &'a str, value: Option<&'a str>) -> R<'a, Attr
         | b"recvonly" | b"inactive" | b"bundle-only" => {
             return Err(expected(v, "no value"));
         }
-        _ => Attribute::Other { name, value },
-    };
-    Ok(a)
+        _ => Attribute::Other {
+            name,
+            value: Some(v),
+        },
+    })
 }
 
 /// An attribute without a value: a known flag, a known attribute missing its value, or an

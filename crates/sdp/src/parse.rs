@@ -249,18 +249,15 @@ impl<'a> Ctx<'a, '_> {
             out.push(Attribute::Other { name, value: v });
             return Ok(());
         }
-        match grammar::attribute(name, v) {
-            Ok(a) => out.push(a),
-            Err(e) => {
-                let a = self
-                    .bad_attribute(no, line, name, v, e)?
-                    .unwrap_or(Attribute::Other { name, value: v });
-                out.push(a);
-            }
+        if let Err(e) = grammar::attribute(name, v, out) {
+            self.bad_attribute(no, line, name, v, e, out)?;
         }
         Ok(())
     }
 
+    /// A known attribute whose value breaks its grammar: an error in strict mode; in lenient
+    /// mode typed anyway when only trailing whitespace was wrong, else kept verbatim.
+    #[cold]
     fn bad_attribute(
         &mut self,
         no: usize,
@@ -268,22 +265,22 @@ impl<'a> Ctx<'a, '_> {
         name: &'a str,
         v: Option<&'a str>,
         e: PErr<'a>,
-    ) -> Result<Option<Attribute<'a>>, Error> {
+        out: &mut Vec<Attribute<'a>>,
+    ) -> Result<(), Error> {
         if self.strict {
             return Err(self.err(no, line, e.at, e.kind));
         }
         if let Some(v) = v {
             let trimmed = v.trim_end_matches([' ', '\t']);
-            if trimmed.len() != v.len()
-                && let Ok(a) = grammar::attribute(name, Some(trimmed))
-            {
+            if trimmed.len() != v.len() && grammar::attribute(name, Some(trimmed), out).is_ok() {
                 let at = v.get(trimmed.len()..).unwrap_or("");
                 self.warn(no, line, at, WarningKind::TrailingWhitespace);
-                return Ok(Some(a));
+                return Ok(());
             }
         }
         self.warn(no, line, e.at, WarningKind::InvalidAttribute(e.kind));
-        Ok(None)
+        out.push(Attribute::Other { name, value: v });
+        Ok(())
     }
 }
 
@@ -516,6 +513,30 @@ fn parse_lines<'a>(
     for (idx, &line) in lines.iter().enumerate() {
         let no = idx + 1;
         let bytes = line.as_bytes();
+        // The common line first: `a=` ranks last in the session part and in a media section, so
+        // it always keeps the line order.
+        if idx > 0 && bytes.starts_with(b"a=") {
+            let (out, r) = if in_media {
+                (d.media.last_mut().map(|m| &mut m.attributes), 5)
+            } else {
+                (Some(&mut d.attributes), 12)
+            };
+            if let Some(out) = out {
+                rank = r;
+                if out.len() >= limits.max_attributes {
+                    return Err(ctx.err(
+                        no,
+                        line,
+                        line,
+                        ErrorKind::TooManyAttributes {
+                            limit: limits.max_attributes,
+                        },
+                    ));
+                }
+                ctx.attribute(no, line, line.get(2..).unwrap_or(""), out)?;
+                continue;
+            }
+        }
         if bytes.is_empty() {
             ctx.deviation(
                 no,
