@@ -407,7 +407,15 @@ fn payload_type_format(f: &str) -> R<'_, ()> {
 #[inline(always)]
 pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
     let b = content.as_bytes();
-    let n = scan::run(b, scan::ATTR_NAME);
+    // The names that fill browser descriptions are recognised by their prefix (one decision
+    // tree over the bytes); any other name is scanned.
+    let n = match b {
+        [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => 7,
+        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..] | [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => 6,
+        [b'f', b'm', b't', b'p', b':', ..] | [b's', b's', b'r', b'c', b':', ..] => 4,
+        [b'c', b'a', b'n', b'd', b'i', b'd', b'a', b't', b'e', b':', ..] => 9,
+        _ => scan::run(b, scan::ATTR_NAME),
+    };
     match b.get(n) {
         None => (content, None, n > 0),
         Some(b':') => (
