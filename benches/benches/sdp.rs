@@ -51,7 +51,10 @@ fn msf_parse(t: &str) -> Option<msf_sdp::SessionDescription> {
 /// many runs by [`allocations_per_op`]; writing starts from a parsed description).
 fn allocation_table() {
     println!("\nheap allocations per operation:");
-    println!("{:<20} {:<16} {:>8} {:>8}", "fixture", "library", "parse", "write");
+    println!(
+        "{:<20} {:<16} {:>8} {:>8}",
+        "fixture", "library", "parse", "write"
+    );
     for (name, text) in FIXTURES {
         let row = |lib: &str, parsed: bool, parse: f64, write: Option<f64>| {
             let p = if parsed {
@@ -189,7 +192,10 @@ fn refuse(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("sdp_refuse");
     for (name, text) in [("1MiB", &huge), ("10000_m_lines", &media)] {
-        assert!(icebreaker_sdp::parse(text).is_err(), "{name} must be refused");
+        assert!(
+            icebreaker_sdp::parse(text).is_err(),
+            "{name} must be refused"
+        );
         g.bench_function(name, |b| {
             b.iter(|| icebreaker_sdp::parse(black_box(text)).is_err())
         });

@@ -411,9 +411,22 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
     // tree over the bytes); any other name is scanned.
     let n = match b {
         [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => 7,
-        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..] | [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => 6,
+        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..]
+        | [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => 6,
         [b'f', b'm', b't', b'p', b':', ..] | [b's', b's', b'r', b'c', b':', ..] => 4,
-        [b'c', b'a', b'n', b'd', b'i', b'd', b'a', b't', b'e', b':', ..] => 9,
+        [
+            b'c',
+            b'a',
+            b'n',
+            b'd',
+            b'i',
+            b'd',
+            b'a',
+            b't',
+            b'e',
+            b':',
+            ..,
+        ] => 9,
         _ => scan::run(b, scan::ATTR_NAME),
     };
     match b.get(n) {
@@ -424,7 +437,11 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
             n > 0,
         ),
         Some(_) => match memchr::memchr(b':', b) {
-            Some(p) => (content.get(..p).unwrap_or(content), content.get(p + 1..), false),
+            Some(p) => (
+                content.get(..p).unwrap_or(content),
+                content.get(p + 1..),
+                false,
+            ),
             None => (content, None, false),
         },
     }
@@ -468,7 +485,9 @@ pub(crate) fn attribute<'a>(
         b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
         b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
         b"max-message-size" => {
-            out.push(Attribute::MaxMessageSize(line(v, |i| scan::num(i, "size"))?));
+            out.push(Attribute::MaxMessageSize(line(v, |i| {
+                scan::num(i, "size")
+            })?));
         }
         _ => out.push(rare_attribute(name, v)?),
     }
@@ -494,9 +513,18 @@ fn rare_attribute<'a>(name: &'a str, v: &'a str) -> R<'a, Attribute<'a>> {
         b"ptime" => Attribute::Ptime(whole(v, decimal)?),
         b"maxptime" => Attribute::Maxptime(whole(v, decimal)?),
         b"framerate" => Attribute::Framerate(whole(v, decimal)?),
-        b"ice-lite" | b"ice-mismatch" | b"end-of-candidates" | b"extmap-allow-mixed"
-        | b"rtcp-mux" | b"rtcp-mux-only" | b"rtcp-rsize" | b"sendrecv" | b"sendonly"
-        | b"recvonly" | b"inactive" | b"bundle-only" => {
+        b"ice-lite"
+        | b"ice-mismatch"
+        | b"end-of-candidates"
+        | b"extmap-allow-mixed"
+        | b"rtcp-mux"
+        | b"rtcp-mux-only"
+        | b"rtcp-rsize"
+        | b"sendrecv"
+        | b"sendonly"
+        | b"recvonly"
+        | b"inactive"
+        | b"bundle-only" => {
             return Err(expected(v, "no value"));
         }
         _ => Attribute::Other {
@@ -902,7 +930,8 @@ fn rid(i: &str) -> Res<'_, Rid<'_>> {
     let (i, id) = exp("rid id", rid_id).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, direction) = rid_direction(i)?;
-    let (i, restrictions) = opt(preceded(sp, exp("rid restrictions", |i| take1(i, NON_WS)))).parse(i)?;
+    let (i, restrictions) =
+        opt(preceded(sp, exp("rid restrictions", |i| take1(i, NON_WS)))).parse(i)?;
     Ok((
         i,
         Rid {
@@ -976,7 +1005,6 @@ fn decimal(i: &str) -> Res<'_, Decimal<'_>> {
     Ok((i, Decimal(d)))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1004,7 +1032,10 @@ mod tests {
         let c = line("1 1 udp 1 ::1 9 typ host a b c d", candidate).expect("pairs");
         assert_eq!(c.extensions, "a b c d");
         let e = line("1 1 udp 1 ::1 9 typ host a b c", candidate).expect_err("odd");
-        assert_eq!((e.at, e.kind), ("", ErrorKind::Syntax { expected: "space" }));
+        assert_eq!(
+            (e.at, e.kind),
+            ("", ErrorKind::Syntax { expected: "space" })
+        );
     }
 
     #[test]
@@ -1012,7 +1043,12 @@ mod tests {
         let e = strict("IN IP4 1.2.3.4 x", connection).expect_err("trailing");
         assert_eq!(
             (e.at, e.kind),
-            (" x", ErrorKind::Syntax { expected: "end of line" })
+            (
+                " x",
+                ErrorKind::Syntax {
+                    expected: "end of line"
+                }
+            )
         );
         let e = strict("IN IP6 ff00::1/3/4", connection).expect_err("two suffixes");
         assert_eq!(
@@ -1032,14 +1068,20 @@ mod tests {
         let e = line("3/sideways urn:x", extmap).expect_err("bad direction");
         assert_eq!(e.at, "sideways");
         let e = line("3/ urn:x", extmap).expect_err("empty direction");
-        assert_eq!((e.at, e.kind), ("/ urn:x", ErrorKind::Syntax { expected: "space" }));
+        assert_eq!(
+            (e.at, e.kind),
+            ("/ urn:x", ErrorKind::Syntax { expected: "space" })
+        );
     }
 
     #[test]
     fn lenient_fields_take_runs_of_whitespace() {
         let mut ws = Ws::lenient();
         let m = media("audio  9 RTP/AVP\t0  8", &mut ws).expect("lenient m=");
-        assert_eq!((m.port, m.formats().collect::<Vec<_>>()), (9, vec!["0", "8"]));
+        assert_eq!(
+            (m.port, m.formats().collect::<Vec<_>>()),
+            (9, vec!["0", "8"])
+        );
         assert_eq!(ws.extra.len(), 3);
         assert!(strict("audio  9 RTP/AVP 0", media).is_err());
     }

@@ -1,19 +1,22 @@
 //! SDP (RFC 8866) for WebRTC-style connectivity: a zero-copy parser, a lossless writer, typed
 //! WebRTC attributes, and a builder.
 //!
-//! [`parse`] splits the text into lines and runs one nom grammar per line; every field of the
-//! resulting [`SessionDescription`] borrows from the input, and parsing a browser offer takes a
-//! handful of allocations (one vector per section, sized from the line count). Known attributes
-//! (ICE, DTLS, BUNDLE, RTP, SCTP, simulcast ...) are typed; every other one is kept verbatim as
-//! [`Attribute::Other`], so nothing is dropped.
+//! [`parse`] splits the text into lines and runs one grammar per line: the lines browsers fill
+//! descriptions with (`o=`, `c=`, `t=`, `m=`, ICE, DTLS, RTP and SCTP attributes) through
+//! hand-written, table-driven byte loops, the rarer ones (`b=`, `r=`, `z=`, `rid`, `simulcast`
+//! ...) through nom parsers. Every field of the resulting [`SessionDescription`] borrows from the
+//! input, and parsing a browser offer takes a handful of allocations (one vector per section,
+//! sized from the line count). Known attributes (ICE, DTLS, BUNDLE, RTP, SCTP, simulcast ...) are
+//! typed; every other one is kept verbatim as [`Attribute::Other`], so nothing is dropped.
 //!
 //! Writing ([`SessionDescription::write_to`] or `Display`) produces the canonical form: CRLF line
 //! endings and the grammar's line order. A canonical input comes back byte for byte; an LF input
 //! comes back with CRLF.
 //!
 //! Strict mode ([`ParseOptions::strict`]) enforces the RFC grammar and line order; lenient mode
-//! (the default of [`parse`]) accepts what browsers tolerate and reports each deviation as a
-//! [`Warning`] with its line number ([`parse_with`]). Errors carry a line, a column, a reason and
+//! (the default of [`parse`]) accepts what browsers and hand edits produce (unknown line types,
+//! ordering slips, stray whitespace) and reports each deviation as a [`Warning`] with its line
+//! and column ([`parse_with`]). Errors carry a line, a column, a reason and
 //! the span of the offending line; [`Limits`] bound what hostile input can cost.
 //!
 //! The crate does no I/O: text in, typed values or text out. With the `serde` feature the

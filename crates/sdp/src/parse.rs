@@ -38,7 +38,8 @@ impl Default for Limits {
 pub struct ParseOptions {
     /// Strict mode: the RFC grammar and line order; any deviation is an error. Lenient mode
     /// (the default) accepts what browsers tolerate (unknown line types, ordering slips,
-    /// trailing whitespace, empty lines, malformed known attributes kept verbatim) and reports
+    /// trailing whitespace, doubled spaces or tabs between the fields of `o=`, `m=`, `c=`, `t=`,
+    /// empty lines, malformed known attributes kept verbatim) and reports
     /// each as a [`Warning`].
     pub strict: bool,
     /// Limits against hostile input.

@@ -113,7 +113,11 @@ pub(crate) fn advance<'a>(i: &mut &'a str, n: usize) -> Result<&'a str, PErr<'a>
 
 /// One or more bytes of `class`; "expected `what`" otherwise.
 #[inline(always)]
-pub(crate) fn take<'a>(i: &mut &'a str, class: u8, what: &'static str) -> Result<&'a str, PErr<'a>> {
+pub(crate) fn take<'a>(
+    i: &mut &'a str,
+    class: u8,
+    what: &'static str,
+) -> Result<&'a str, PErr<'a>> {
     let n = run(i.as_bytes(), class);
     if n == 0 {
         return Err(expected(i, what));
@@ -200,7 +204,11 @@ pub(crate) fn num<'a, T: TryFrom<u64>>(i: &mut &'a str, what: &'static str) -> R
     }
     let digits = advance(i, n)?;
     // Up to 19 digits always fit in a u64; longer runs (leading zeros) take the careful path.
-    let v = if n > 19 { checked_value(digits) } else { Some(v) };
+    let v = if n > 19 {
+        checked_value(digits)
+    } else {
+        Some(v)
+    };
     match v.map(T::try_from) {
         Some(Ok(t)) => Ok(t),
         _ => Err(error(digits, ErrorKind::NumberOutOfRange)),
@@ -211,14 +219,19 @@ pub(crate) fn num<'a, T: TryFrom<u64>>(i: &mut &'a str, what: &'static str) -> R
 #[cold]
 fn checked_value(digits: &str) -> Option<u64> {
     digits.bytes().try_fold(0u64, |v, b| {
-        v.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))
+        v.checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))
     })
 }
 
 /// `item *(SP item)` where items are runs of `class`, in one pass; a separator not followed by
 /// an item is left unconsumed. "expected `what`" when there is no first item.
 #[inline]
-pub(crate) fn list<'a>(i: &mut &'a str, class: u8, what: &'static str) -> Result<&'a str, PErr<'a>> {
+pub(crate) fn list<'a>(
+    i: &mut &'a str,
+    class: u8,
+    what: &'static str,
+) -> Result<&'a str, PErr<'a>> {
     let b = i.as_bytes();
     let mut n = run(b, class);
     if n == 0 {

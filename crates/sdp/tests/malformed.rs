@@ -407,7 +407,10 @@ fn doubled_spaces_in_origin() {
     let d = parse(text).expect("lenient");
     assert_eq!((d.origin.session_id, d.origin.address), ("1", "0.0.0.0"));
     // Written back canonically, with single spaces.
-    assert!(d.to_string().starts_with("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"));
+    assert!(
+        d.to_string()
+            .starts_with("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n")
+    );
 }
 
 #[test]
@@ -437,7 +440,13 @@ fn doubled_spaces_and_tabs_in_media() {
     let e = parse_strict(&bad).expect_err("doubled space");
     assert_eq!(
         (e.line, e.column, e.kind),
-        (5, 20, ErrorKind::Syntax { expected: "end of line" })
+        (
+            5,
+            20,
+            ErrorKind::Syntax {
+                expected: "end of line"
+            }
+        )
     );
 }
 
@@ -453,7 +462,14 @@ fn doubled_spaces_in_connection_and_timing() {
         },
     );
     let strict_t = text.replace("c=IN  IP4", "c=IN IP4");
-    expect(&strict_t, 5, 5, ErrorKind::Syntax { expected: "stop time" });
+    expect(
+        &strict_t,
+        5,
+        5,
+        ErrorKind::Syntax {
+            expected: "stop time",
+        },
+    );
     assert_eq!(
         warnings(text),
         [
@@ -531,6 +547,12 @@ fn whitespace_that_stays_an_error() {
     let e = parse(text).expect_err("no stop time");
     assert_eq!(
         (e.line, e.column, e.kind),
-        (4, 5, ErrorKind::Syntax { expected: "stop time" })
+        (
+            4,
+            5,
+            ErrorKind::Syntax {
+                expected: "stop time"
+            }
+        )
     );
 }
