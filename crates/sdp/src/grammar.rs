@@ -115,6 +115,17 @@ fn line<'a, O>(mut value: &'a str, p: impl FnOnce(&mut &'a str) -> R<'a, O>) -> 
     Ok(o)
 }
 
+/// [`line`] for the parsers of the most frequent attributes, written out so that each is
+/// compiled into the attribute dispatch instead of being called through a function.
+macro_rules! whole_line {
+    ($value:expr, $parser:ident) => {{
+        let mut rest = $value;
+        let parsed = $parser(&mut rest)?;
+        end(rest)?;
+        parsed
+    }};
+}
+
 // ---------------------------------------------------------------------------------------------
 // nom primitives, for the rarer grammars.
 
@@ -449,7 +460,7 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
 
 /// Parses an attribute into `out`: typed when the name is one we know, [`Attribute::Other`]
 /// otherwise. Each typed value is built right where it is stored; nothing is pushed on error.
-#[inline]
+#[inline(always)]
 pub(crate) fn attribute<'a>(
     name: &'a str,
     value: Option<&'a str>,
@@ -460,11 +471,11 @@ pub(crate) fn attribute<'a>(
         return Ok(());
     };
     match name.as_bytes() {
-        b"rtcp-fb" => out.push(Attribute::RtcpFb(line(v, rtcp_fb)?)),
-        b"rtpmap" => out.push(Attribute::Rtpmap(line(v, rtpmap)?)),
-        b"fmtp" => out.push(Attribute::Fmtp(line(v, fmtp)?)),
-        b"ssrc" => out.push(Attribute::Ssrc(line(v, ssrc)?)),
-        b"extmap" => out.push(Attribute::Extmap(line(v, extmap)?)),
+        b"rtcp-fb" => out.push(Attribute::RtcpFb(whole_line!(v, rtcp_fb))),
+        b"rtpmap" => out.push(Attribute::Rtpmap(whole_line!(v, rtpmap))),
+        b"fmtp" => out.push(Attribute::Fmtp(whole_line!(v, fmtp))),
+        b"ssrc" => out.push(Attribute::Ssrc(whole_line!(v, ssrc))),
+        b"extmap" => out.push(Attribute::Extmap(whole_line!(v, extmap))),
         b"candidate" => out.push(Attribute::Candidate(line(v, candidate)?)),
         b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
             ice_string(i, 4, ErrorKind::BadUfragLength)
@@ -661,6 +672,7 @@ fn candidate_extensions<'a>(i: &mut &'a str) -> R<'a, &'a str> {
 }
 
 /// `rtcp-fb-pt SP rtcp-fb-val`, `rtcp-fb-pt = "*" / fmt`.
+#[inline(always)]
 fn rtcp_fb<'a>(i: &mut &'a str) -> R<'a, RtcpFb<'a>> {
     let payload_type = token(i, "payload type or '*'")?;
     scan::sp(i)?;
@@ -678,6 +690,7 @@ fn rtcp_fb<'a>(i: &mut &'a str) -> R<'a, RtcpFb<'a>> {
 }
 
 /// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
+#[inline(always)]
 fn rtpmap<'a>(i: &mut &'a str) -> R<'a, Rtpmap<'a>> {
     let digits = scan::take(i, DIGIT, "payload type")?;
     let payload_type = match scan::num::<u8>(&mut { digits }, "payload type") {
@@ -704,6 +717,7 @@ fn rtpmap<'a>(i: &mut &'a str) -> R<'a, Rtpmap<'a>> {
 }
 
 /// `fmt SP format-specific-params`.
+#[inline(always)]
 fn fmtp<'a>(i: &mut &'a str) -> R<'a, Fmtp<'a>> {
     let format = token(i, "format")?;
     scan::sp(i)?;
@@ -712,6 +726,7 @@ fn fmtp<'a>(i: &mut &'a str) -> R<'a, Fmtp<'a>> {
 }
 
 /// `ssrc-id SP attribute [":" value]`.
+#[inline(always)]
 fn ssrc<'a>(i: &mut &'a str) -> R<'a, Ssrc<'a>> {
     let ssrc = scan::num(i, "SSRC")?;
     scan::sp(i)?;
@@ -729,6 +744,7 @@ fn ssrc<'a>(i: &mut &'a str) -> R<'a, Ssrc<'a>> {
 }
 
 /// `1*5DIGIT ["/" direction] SP uri [SP extensionattributes]`.
+#[inline(always)]
 fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
     let id = scan::num(i, "extension id")?;
     let mut direction = None;

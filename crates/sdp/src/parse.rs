@@ -225,7 +225,7 @@ impl<'a> Ctx<'a, '_> {
     }
 
     /// Parses `a=` line content into `out`.
-    #[inline]
+    #[inline(always)]
     fn attribute(
         &mut self,
         no: usize,
