@@ -763,7 +763,7 @@ fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
         }
     }
     scan::sp(i)?;
-    let uri = scan::take(i, NON_WS, "extension URI")?;
+    let uri = scan::take_long(i, NON_WS, "extension URI")?;
     let attributes = if eat(i, b' ') {
         Some(rest1(i, "extension attributes")?)
     } else {
@@ -829,9 +829,9 @@ fn group<'a>(i: &mut &'a str) -> R<'a, Group<'a>> {
 
 /// `msid-id [SP msid-appdata]`.
 fn msid<'a>(i: &mut &'a str) -> R<'a, Msid<'a>> {
-    let stream_id = token(i, "msid id")?;
+    let stream_id = scan::take_long(i, TOKEN, "msid id")?;
     let track_id = if eat(i, b' ') {
-        Some(token(i, "msid appdata")?)
+        Some(scan::take_long(i, TOKEN, "msid appdata")?)
     } else {
         None
     };
