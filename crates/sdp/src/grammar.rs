@@ -692,10 +692,12 @@ fn rtcp_fb<'a>(i: &mut &'a str) -> R<'a, RtcpFb<'a>> {
 /// `payload-type SP encoding-name "/" clock-rate ["/" encoding-params]`.
 #[inline(always)]
 fn rtpmap<'a>(i: &mut &'a str) -> R<'a, Rtpmap<'a>> {
-    let digits = scan::take(i, DIGIT, "payload type")?;
-    let payload_type = match scan::num::<u8>(&mut { digits }, "payload type") {
+    let start = *i;
+    let payload_type = match scan::num::<u8>(i, "payload type") {
         Ok(v) if v <= 127 => v,
-        _ => return Err(error(digits, ErrorKind::PayloadTypeOutOfRange)),
+        Err(e) if !matches!(e.kind, ErrorKind::NumberOutOfRange) => return Err(e),
+        // Over 127, or over 255 (out of range for the u8 itself).
+        _ => return Err(error(start, ErrorKind::PayloadTypeOutOfRange)),
     };
     scan::sp(i)?;
     let encoding_name = token(i, "encoding name")?;
