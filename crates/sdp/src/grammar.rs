@@ -783,30 +783,41 @@ fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
 fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     let hash_function = token(i, "hash function")?;
     scan::sp(i)?;
-    // `2HEX *(":" 2HEX)`, a pair at a time. The whole run of hex digits and colons must be
-    // such a list: anything else is refused at its start.
+    // `2HEX *(":" 2HEX)`, a group of three bytes ("AB:") at a time, then the last pair. The
+    // whole run of hex digits and colons must be such a list: anything else is refused at its
+    // start.
     let b = i.as_bytes();
-    let hex = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
+    let pair = |h: u8, l: u8| HEX[usize::from(h)] && HEX[usize::from(l)];
     let mut n = 0;
-    let mut after_pair = false;
-    while hex(n) && hex(n + 1) {
-        n += 2;
-        after_pair = true;
-        if b.get(n) != Some(&b':') {
+    while let Some(&[h, l, b':']) = b.get(n..n + 3) {
+        if !pair(h, l) {
             break;
         }
-        n += 1;
-        after_pair = false;
+        n += 3;
     }
-    if !after_pair || hex(n) || b.get(n) == Some(&b':') {
+    let last = matches!(b.get(n..n + 2), Some(&[h, l]) if pair(h, l));
+    let next = b.get(n + 2).copied().unwrap_or(b' ');
+    if !last || next == b':' || next.is_ascii_hexdigit() {
         return Err(expected(i, "hex pairs separated by ':'"));
     }
+    n += 2;
     let fingerprint = advance(i, n)?;
     Ok(Fingerprint {
         hash_function,
         fingerprint,
     })
 }
+
+/// `HEXDIG`, upper or lower case, as a table.
+static HEX: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).is_ascii_hexdigit();
+        i += 1;
+    }
+    t
+};
 
 fn setup(v: &str) -> R<'_, Setup> {
     Ok(match v {
