@@ -356,7 +356,7 @@ pub(crate) fn zone(i: &str) -> Res<'_, ZoneAdjustments<'_>> {
 
 /// Whether `proto` is an RTP profile, whose formats are payload types.
 fn is_rtp(proto: &str) -> bool {
-    proto.starts_with("RTP/") || proto.contains("/RTP/")
+    proto.starts_with("RTP/") || proto.as_bytes().windows(5).any(|w| w == b"/RTP/")
 }
 
 /// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`.
@@ -384,7 +384,10 @@ pub(crate) fn media<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Media<'a>> {
         let proto = scan::take(i, NON_WS, "transport protocol")?;
         ws.sep(i)?;
         let formats = ws.list(i, TOKEN, "format")?;
-        if is_rtp(proto) {
+        // Formats are separated by single spaces (runs of whitespace in lenient mode); the
+        // careful pass, which says which format is wrong and why, runs only when the quick
+        // one finds something.
+        if is_rtp(proto) && !all_payload_types(formats) {
             for f in formats.split([' ', '\t']).filter(|f| !f.is_empty()) {
                 payload_type_format(f)?;
             }
@@ -393,6 +396,27 @@ pub(crate) fn media<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Media<'a>> {
         m.port_count = port_count;
         Ok(m)
     })
+}
+
+/// Whether every whitespace-separated format is a payload type, 0 to 127, in one pass.
+fn all_payload_types(formats: &str) -> bool {
+    let mut value = 0u32;
+    for &c in formats.as_bytes() {
+        if c == b' ' || c == b'\t' {
+            value = 0;
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return false;
+        }
+        // Checked at every digit, so the value never grows past 1279.
+        value = value * 10 + u32::from(d);
+        if value > 127 {
+            return false;
+        }
+    }
+    true
 }
 
 /// One format of an RTP `m=` line: a payload type, 0 to 127.
