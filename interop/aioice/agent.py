@@ -10,9 +10,9 @@ nominated or accepted), `message DATA`, `error TEXT`, `log TEXT`.
 In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`,
 `remote-lite` (before the credentials: the other side is ICE-lite, so take the controlling role).
 
-Options: `--controlling`, `--turn HOST:PORT USER PASS`, `--relay-only`, `--lifetime SECONDS`.
-Host candidates are on 127.0.0.1 only: aioice itself leaves 127.0.0.1 out of its host
-addresses, so the agent replaces that list with the loopback address.
+Options: `--controlling`, `--turn HOST:PORT USER PASS`, `--relay-only`, `--lifetime SECONDS`,
+`--host ADDR`. Host candidates are on 127.0.0.1 only (or on `--host`): aioice itself leaves
+127.0.0.1 out of its host addresses, so the agent replaces that list with the loopback address.
 """
 
 import argparse
@@ -52,7 +52,10 @@ async def main() -> int:
     parser.add_argument("--turn", nargs=3, metavar=("HOST:PORT", "USER", "PASS"))
     parser.add_argument("--relay-only", action="store_true")
     parser.add_argument("--lifetime", type=float, default=60.0)
+    # The one host address to gather (cargo xtask bench --peers ice: the end of a delay link).
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [args.host]
 
     turn = {}
     if args.turn:

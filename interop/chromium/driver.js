@@ -10,6 +10,10 @@
 // lines (DESIGN.md), written to stdout for icebreaker and read from stdin from icebreaker, the
 // harness (xtask) passing them on. `turn-relay` connects two RTCPeerConnections of the page
 // through a TURN server with iceTransportPolicy "relay" and sends one data channel message.
+// While connecting to icebreaker, each iceConnectionState is also printed as `STATE NAME`, and
+// `--link-only 1` passes icebreaker the candidates that are not on loopback instead of the
+// loopback ones (`cargo xtask bench --peers ice`: icebreaker is in another namespace, at the
+// other end of a delay link, where the browser's 127.0.0.1 cannot be reached).
 //
 // The outcome is one last line `RESULT {...}`: a flat JSON object of strings (what the browser
 // saw: ICE states, the selected pair from getStats, an error), which the harness judges.
@@ -101,7 +105,7 @@ async function installHelpers(page) {
 }
 
 /** The browser against `icebreaker peer` over the JSON lines on stdio. */
-async function againstIcebreaker(page, browserOffers, timeoutMs) {
+async function againstIcebreaker(page, browserOffers, timeoutMs, linkOnly) {
   const started = Date.now();
   const seen = { ice_states: 'new', icebreaker_state: '', icebreaker_errors: '0', trickled_out: '0', trickled_in: '0' };
   let described = false;
@@ -110,8 +114,9 @@ async function againstIcebreaker(page, browserOffers, timeoutMs) {
   const toIcebreaker = (msg) => {
     if (msg.type === 'candidate' && msg.candidate) {
       // Only loopback candidates: on the host (when no namespace could be made) the browser
-      // also gathers the machine's other addresses, which must not be used.
-      if (!LOOPBACK.test(candidateAddress(msg.candidate))) return;
+      // also gathers the machine's other addresses, which must not be used. With --link-only,
+      // only the others.
+      if (LOOPBACK.test(candidateAddress(msg.candidate)) === linkOnly) return;
       trickledOut += 1;
       seen.trickled_out = String(trickledOut);
     }
@@ -125,6 +130,8 @@ async function againstIcebreaker(page, browserOffers, timeoutMs) {
   await page.exposeFunction('icebreakerSignal', toIcebreaker);
   await page.exposeFunction('icebreakerIceState', (s) => {
     seen.ice_states += `>${s}`;
+    // Timed by the harness as it arrives (cargo xtask bench --peers ice).
+    process.stdout.write(`STATE ${s}\n`);
   });
   await page.evaluate(() => {
     const pc = new RTCPeerConnection();
@@ -311,7 +318,7 @@ async function main() {
     const seen =
       which === 'turn-relay'
         ? await turnRelay(page, f.turn, f.user, f.pass, timeoutMs)
-        : await againstIcebreaker(page, which === 'browser-offers', timeoutMs);
+        : await againstIcebreaker(page, which === 'browser-offers', timeoutMs, f['link-only'] === '1');
     seen.browser = browser.version();
     return seen;
   })();

@@ -1,5 +1,7 @@
 //! `cargo xtask bench --peers [--secs S] [--rounds N] [--no-pin]`: icebreaker's servers against
 //! coturn, back to back on this machine, with the same load generator (tools/loadgen).
+//! `cargo xtask bench --peers ice [--runs N] [--delay-ms D] [--keep]` times ICE instead, against aioice
+//! and Chromium over netem (interop/ice_bench.rs).
 //!
 //! Three measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
 //! 2), each window `--secs` seconds long (default 5) after a short warm-up:
@@ -40,6 +42,9 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 const ALLOCATIONS: u32 = 8;
 
 pub(crate) fn bench_peers(args: &[String]) -> Result {
+    if args.first().map(String::as_str) == Some("ice") {
+        return crate::interop::bench_ice(&args[1..]);
+    }
     let mut secs = 5.0f64;
     let mut rounds = 2u32;
     let mut pin = true;

@@ -6,6 +6,9 @@
 //! cargo xtask bench [ARGS...]        criterion benches (passes ARGS to cargo bench)
 //! cargo xtask bench --peers [--secs S] [--rounds N] [--no-pin]
 //!                                    icebreaker's STUN/TURN servers against coturn (bench_peers.rs)
+//! cargo xtask bench --peers ice [--runs N] [--delay-ms D] [--keep]
+//!                                    ICE time to connect against aioice and Chromium, 50 ms RTT
+//!                                    (interop/ice_bench.rs)
 //! cargo xtask tidy                   text scan of the sans-IO crates
 //! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
 //! cargo xtask interop [GROUP..] [--keep]  icebreaker against independent peers on loopback (see interop/)
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | bench --peers [--secs S] [--rounds N] [--no-pin] | tidy | sim [--seeds A..B] | interop [GROUP..] [--keep]";
+const USAGE: &str = "usage: cargo xtask ci | fuzz [TARGET] [--secs N] | bench [ARGS..] | bench --peers [--secs S] [--rounds N] [--no-pin] | bench --peers ice [--runs N] [--delay-ms D] [--keep] | tidy | sim [--seeds A..B] | interop [GROUP..] [--keep]";
 
 /// The crates that must stay sans-IO: no clock, no global RNG, no threads, no sockets, no async.
 const SANS_IO_CRATES: &[&str] = &["stun", "sdp", "nat", "sim", "turn", "ice"];

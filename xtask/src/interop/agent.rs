@@ -98,7 +98,14 @@ pub(super) fn cases(
             icebreaker_lite: false,
         };
         report.case(case(peer, &name, &roles), || {
-            run_case(bin, dir, agent, setup)
+            run_case(
+                bin,
+                dir,
+                agent,
+                setup,
+                Sites::default(),
+                &mut ConnectTimes::default(),
+            )
         });
     }
     for (server, turn) in turns {
@@ -138,6 +145,8 @@ pub(super) fn cases(
                         lite: false,
                         icebreaker_lite: false,
                     },
+                    Sites::default(),
+                    &mut ConnectTimes::default(),
                 ),
                 Err(e) => Verdict::Failed(e),
             });
@@ -171,7 +180,14 @@ pub(super) fn cases(
                 icebreaker_lite: !other_lite,
             };
             report.case(case(peer, &name, &roles), || {
-                run_case(bin, dir, agent, setup)
+                run_case(
+                    bin,
+                    dir,
+                    agent,
+                    setup,
+                    Sites::default(),
+                    &mut ConnectTimes::default(),
+                )
             });
         }
     }
@@ -461,7 +477,38 @@ struct OtherDescription {
     gathered: bool,
 }
 
-fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
+/// One direct session, host candidates only, the sides where `sites` says (the caller's
+/// namespaces, a delay link between them perhaps): how long each side took to connect after
+/// the descriptions were exchanged, or why it did not.
+pub(super) fn time_direct(
+    bin: &Path,
+    dir: &Path,
+    agent: &AgentCmd,
+    icebreaker_offers: bool,
+    sites: Sites<'_>,
+) -> std::result::Result<ConnectTimes, String> {
+    let setup = Setup {
+        icebreaker_offers,
+        relay: Relay::None,
+        lite: false,
+        icebreaker_lite: false,
+    };
+    let mut times = ConnectTimes::default();
+    match run_case(bin, dir, agent, setup, sites, &mut times) {
+        Verdict::Ok(_) => Ok(times),
+        Verdict::Failed(e) | Verdict::Skipped(e) => Err(e),
+    }
+}
+
+/// One case; `times` is filled in when it passes. The agents run where `sites` says.
+fn run_case(
+    bin: &Path,
+    dir: &Path,
+    agent: &AgentCmd,
+    setup: Setup,
+    sites: Sites<'_>,
+    times: &mut ConnectTimes,
+) -> Verdict {
     let start = Instant::now();
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let path = dir.join(format!("{n:03}-{}-transcript.log", agent.peer));
@@ -472,21 +519,28 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
     };
     let (tx, rx) = mpsc::channel();
 
-    let mut ib_cmd = Command::new(bin);
+    let mut ib_cmd = command(sites.icebreaker, bin.as_os_str());
     ib_cmd
         // Its debug log says when a role conflict changed its role (see below).
         .env("RUST_LOG", "icebreaker=debug")
-        .args(["peer", "--signal", "stdio", "--loopback", "--role"])
+        .args(["peer", "--signal", "stdio", "--role"])
         .arg(if setup.icebreaker_offers {
             "offer"
         } else {
             "answer"
         });
-    let mut other_cmd = Command::new(&agent.program);
+    // On a link, icebreaker gathers its namespace's only address, the link's end.
+    if sites.link.is_none() {
+        ib_cmd.arg("--loopback");
+    }
+    let mut other_cmd = command(sites.other, agent.program.as_os_str());
     other_cmd
         .args(&agent.args)
         .arg("--lifetime")
         .arg(AGENT_LIFETIME_SECS.to_string());
+    if let Some((_, host)) = sites.link {
+        other_cmd.arg("--host").arg(host.to_string());
+    }
     // The offerer is the controlling agent, unless it is lite (always controlled); a full
     // agent facing a lite one learns it from `a=ice-lite` (the `remote-lite` line).
     if !setup.icebreaker_offers && !setup.lite {
@@ -607,11 +661,12 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
                     &mut other,
                     &mut transcript,
                     &mut ib_described,
+                    &sites,
                 )
             }
             Side::Other => {
                 transcript.line(&format!("{}>", agent.peer), &line);
-                other_line(&line, &mut other_seen, &mut desc);
+                other_line(&line, &mut other_seen, &mut desc, &sites);
                 Ok(())
             }
         };
@@ -699,6 +754,11 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
             &transcript,
         );
     }
+    let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
+    *times = ConnectTimes {
+        other: since(exchanged_at, other_up_at),
+        icebreaker: since(exchanged_at, ib_up_at),
+    };
     let ms = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
         (Some(a), Some(b)) => format!(
             "{:.0} ms",
@@ -722,6 +782,116 @@ fn run_case(bin: &Path, dir: &Path, agent: &AgentCmd, setup: Setup) -> Verdict {
     ))
 }
 
+/// Two of the other implementation's agents face to face, direct, the offerer where `sites`
+/// puts icebreaker and the answerer where it puts the other: the reference for `time_direct`.
+/// The offerer is controlling: its description (credentials,
+/// candidates, end-of-candidates) goes to the second once gathered, and the second's comes back
+/// once that is in, as an offer and an answer would. Times count from that second hand-over;
+/// `other` is the offerer's, `icebreaker` the answerer's.
+pub(super) fn time_pair(
+    dir: &Path,
+    agent: &AgentCmd,
+    sites: Sites<'_>,
+) -> std::result::Result<ConnectTimes, String> {
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    let spawn = |name: &str, controlling: bool, side: Side| {
+        let (ns, host) = if controlling {
+            (sites.icebreaker, sites.link.map(|l| l.0))
+        } else {
+            (sites.other, sites.link.map(|l| l.1))
+        };
+        let mut cmd = command(ns, agent.program.as_os_str());
+        cmd.args(&agent.args)
+            .arg("--lifetime")
+            .arg(AGENT_LIFETIME_SECS.to_string());
+        if let Some(host) = host {
+            cmd.arg("--host").arg(host.to_string());
+        }
+        if controlling {
+            cmd.arg("--controlling");
+        }
+        Piped::spawn(name, &mut cmd, dir, side, tx.clone())
+    };
+    let offerer_name = format!("{} offerer", agent.peer);
+    let answerer_name = format!("{} answerer", agent.peer);
+    // `Side::Other` is the offerer here, `Side::Icebreaker` the answerer.
+    let mut offerer = spawn(&offerer_name, true, Side::Other)?;
+    let mut answerer = spawn(&answerer_name, false, Side::Icebreaker)?;
+    drop(tx);
+    let mut seen = [Seen::default(), Seen::default()];
+    let mut desc = [OtherDescription::default(), OtherDescription::default()];
+    let (mut offered, mut answered) = (false, false);
+    let mut exchanged_at: Option<Instant> = None;
+    let mut up_at: [Option<Instant>; 2] = [None, None];
+    let deadline = start + CASE_LIMIT;
+    let give = |to: &mut Piped, d: &OtherDescription| -> std::result::Result<(), String> {
+        let (u, p) = d
+            .credentials
+            .as_ref()
+            .ok_or("an agent gathered without giving its credentials")?;
+        to.send(&format!("credentials {u} {p}"))?;
+        for c in &d.candidates {
+            to.send(&format!("candidate {c}"))?;
+        }
+        to.send("end-of-candidates")
+    };
+    while up_at.iter().any(Option::is_none) {
+        let now = Instant::now();
+        let last = || {
+            format!(
+                "{}; {}",
+                seen[0].summary(&offerer_name),
+                seen[1].summary(&answerer_name)
+            )
+        };
+        if now >= deadline {
+            return Err(format!(
+                "not connected on both sides within {CASE_LIMIT:?}; {}",
+                last()
+            ));
+        }
+        let (side, line) = match rx.recv_timeout((deadline - now).min(Duration::from_millis(100))) {
+            Ok(x) => x,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(format!("both agents closed their output; {}", last()));
+            }
+        };
+        let i = usize::from(side == Side::Icebreaker);
+        let Some(line) = line else {
+            let why = if i == 0 {
+                offerer.ended()
+            } else {
+                answerer.ended()
+            };
+            return Err(format!("{why}; {}", last()));
+        };
+        other_line(&line, &mut seen[i], &mut desc[i], &sites);
+        if !offered && desc[0].gathered {
+            give(&mut answerer, &desc[0])?;
+            offered = true;
+        }
+        if offered && !answered && desc[1].gathered {
+            give(&mut offerer, &desc[1])?;
+            answered = true;
+            exchanged_at = Some(Instant::now());
+        }
+        for (s, at) in seen.iter().zip(up_at.iter_mut()) {
+            if at.is_none() && agent.connected_states.contains(&s.state()) && s.selected.is_some() {
+                *at = Some(Instant::now());
+            }
+        }
+    }
+    let _ = offerer.send("quit");
+    let _ = answerer.send("quit");
+    let since = |b: Option<Instant>| Some(b?.saturating_duration_since(exchanged_at?));
+    Ok(ConnectTimes {
+        other: since(up_at[0]),
+        icebreaker: since(up_at[1]),
+    })
+}
+
 /// One JSON line from `icebreaker peer`.
 fn icebreaker_line(
     peer: &str,
@@ -730,6 +900,7 @@ fn icebreaker_line(
     other: &mut Piped,
     transcript: &mut Transcript,
     described: &mut bool,
+    sites: &Sites<'_>,
 ) -> std::result::Result<(), String> {
     let Some(msg) = json_object(line) else {
         // Not JSON: nothing icebreaker prints on stdout.
@@ -770,7 +941,7 @@ fn icebreaker_line(
                 give("remote-lite".into())?;
             }
             give(format!("credentials {ufrag} {pwd}"))?;
-            for c in candidates.iter().filter(|c| usable(c)) {
+            for c in candidates.iter().filter(|c| usable(c, sites)) {
                 give(format!("candidate {c}"))?;
             }
             if end {
@@ -782,7 +953,7 @@ fn icebreaker_line(
             let c = get("candidate");
             if c.trim().is_empty() {
                 give("end-of-candidates".into())?;
-            } else if usable(&c) {
+            } else if usable(&c, sites) {
                 give(format!("candidate {}", c.trim()))?;
             }
         }
@@ -798,7 +969,7 @@ fn icebreaker_line(
 }
 
 /// One line from the other agent.
-fn other_line(line: &str, seen: &mut Seen, desc: &mut OtherDescription) {
+fn other_line(line: &str, seen: &mut Seen, desc: &mut OtherDescription, sites: &Sites<'_>) {
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
     match word {
         "credentials" => {
@@ -807,7 +978,7 @@ fn other_line(line: &str, seen: &mut Seen, desc: &mut OtherDescription) {
                 desc.credentials = Some((u.to_string(), p.to_string()));
             }
         }
-        "candidate" if usable(rest) && desc.candidates.len() < 64 => {
+        "candidate" if usable(rest, sites) && desc.candidates.len() < 64 => {
             desc.candidates.push(rest.trim().to_string());
         }
         "end-of-candidates" => desc.gathered = true,
@@ -824,11 +995,11 @@ fn other_line(line: &str, seen: &mut Seen, desc: &mut OtherDescription) {
 }
 
 /// A UDP candidate on loopback (the machine's other addresses are never used).
-fn usable(candidate: &str) -> bool {
+fn usable(candidate: &str, sites: &Sites<'_>) -> bool {
     let f: Vec<&str> = candidate.split_whitespace().collect();
     f.len() >= 8
         && f[2].eq_ignore_ascii_case("udp")
-        && f[4].parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        && f[4].parse::<IpAddr>().is_ok_and(|ip| sites.allows(ip))
 }
 
 /// The transport address of a candidate line.
@@ -1005,14 +1176,30 @@ mod tests {
 
     #[test]
     fn candidates() {
+        let host = Sites::default();
         assert!(usable(
-            "candidate:1 1 UDP 2015364095 127.0.0.1 51275 typ host"
+            "candidate:1 1 UDP 2015364095 127.0.0.1 51275 typ host",
+            &host
         ));
         assert!(!usable(
-            "candidate:2 1 TCP 1015022591 127.0.0.1 9 typ host tcptype active"
+            "candidate:2 1 TCP 1015022591 127.0.0.1 9 typ host tcptype active",
+            &host
         ));
         assert!(!usable(
-            "candidate:1 1 udp 2015364095 10.0.0.1 51275 typ host"
+            "candidate:1 1 udp 2015364095 10.0.0.1 51275 typ host",
+            &host
+        ));
+        let linked = Sites {
+            link: Some(("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())),
+            ..Sites::default()
+        };
+        assert!(usable(
+            "candidate:1 1 udp 2015364095 10.0.0.1 51275 typ host",
+            &linked
+        ));
+        assert!(!usable(
+            "candidate:1 1 udp 2015364095 10.0.0.3 51275 typ host",
+            &linked
         ));
         assert_eq!(
             short("candidate:1 1 udp 1 127.0.0.1 5 typ relay raddr 127.0.0.1 rport 6"),

@@ -7,8 +7,8 @@ use super::*;
 
 /// Every aioice case (see `agent::cases`).
 pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
-    let python = match ensure_venv() {
-        Ok(p) => p,
+    let cmd = match agent_cmd() {
+        Ok(c) => c,
         Err(e) => {
             report.case(
                 Case {
@@ -20,24 +20,6 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
             );
             return;
         }
-    };
-    let version = agent::output_of(Command::new(&python).args([
-        "-c",
-        "import importlib.metadata as m; print(m.version('aioice'))",
-    ]))
-    .unwrap_or_else(|e| e);
-    println!("interop: aioice {version} ({})", python.display());
-    let cmd = AgentCmd {
-        peer: "aioice",
-        program: python,
-        args: vec![
-            project_root()
-                .join("interop/aioice/agent.py")
-                .display()
-                .to_string(),
-        ],
-        // connect() returned: a pair was nominated.
-        connected_states: &["connected"],
     };
     let coturn = agent::start_coturn(dir);
     let ours = agent::start_icebreaker_turn(bin, dir);
@@ -52,6 +34,29 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         ),
     ];
     agent::cases(bin, dir, report, &cmd, &turns, false);
+}
+
+/// agent.py in the virtual environment (made when missing), its aioice version printed.
+pub(super) fn agent_cmd() -> std::result::Result<AgentCmd, String> {
+    let python = ensure_venv()?;
+    let version = agent::output_of(Command::new(&python).args([
+        "-c",
+        "import importlib.metadata as m; print(m.version('aioice'))",
+    ]))
+    .unwrap_or_else(|e| e);
+    println!("interop: aioice {version} ({})", python.display());
+    Ok(AgentCmd {
+        peer: "aioice",
+        program: python,
+        args: vec![
+            project_root()
+                .join("interop/aioice/agent.py")
+                .display()
+                .to_string(),
+        ],
+        // connect() returned: a pair was nominated.
+        connected_states: &["connected"],
+    })
 }
 
 /// The virtual environment's python, with the pinned requirements installed.

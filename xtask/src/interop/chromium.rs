@@ -10,7 +10,6 @@
 //! passes them between the two processes, reads icebreaker's `state` and `selected` lines, and
 //! judges the driver's last line, `RESULT {...}` (what the browser saw, from getStats).
 
-use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::ChildStdin;
 use std::sync::mpsc;
@@ -61,15 +60,33 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
     let netns = if std::env::var_os("ICEBREAKER_INTEROP_NO_NETNS").is_some() {
         Err("ICEBREAKER_INTEROP_NO_NETNS is set".to_string())
     } else {
-        Netns::create()
+        Netns::create("chromium")
     };
     let place = match &netns {
         Ok(ns) => format!("netns {} with lo only", ns.name),
         Err(e) => format!("host loopback, no namespace: {e}"),
     };
     let ns = netns.as_ref().ok();
-    report.case(cases[0], || ice_case(bin, dir, ns, true, &place));
-    report.case(cases[1], || ice_case(bin, dir, ns, false, &place));
+    report.case(cases[0], || {
+        ice_case(
+            bin,
+            dir,
+            Sites::together(ns),
+            true,
+            &place,
+            &mut ConnectTimes::default(),
+        )
+    });
+    report.case(cases[1], || {
+        ice_case(
+            bin,
+            dir,
+            Sites::together(ns),
+            false,
+            &place,
+            &mut ConnectTimes::default(),
+        )
+    });
     report.case(cases[2], || turn_case(bin, dir, ns, &place));
     report.case(cases[3], || capture_case(bin, dir, ns, &place));
 }
@@ -79,7 +96,7 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
 
 /// Debian's chromium and iproute2 when missing, node when missing, then playwright-core as the
 /// lock file pins it (without a browser download: the Debian browser is used).
-fn ensure_tools() -> Result {
+pub(super) fn ensure_tools() -> Result {
     let mut packages = Vec::new();
     if !Path::new("/usr/bin/chromium").exists() {
         packages.push("chromium");
@@ -132,92 +149,6 @@ fn ensure_tools() -> Result {
         Ok(())
     } else {
         Err("playwright-core missing after npm ci".into())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The network namespace
-
-/// A network namespace with only `lo` up; on drop, whatever still runs in it is killed by PID
-/// and the namespace is deleted.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create() -> std::result::Result<Self, String> {
-        let name = format!("icebreaker-chromium-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            Command::new("ip")
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()
-                .map_err(|e| format!("ip: {e}"))
-                .and_then(|o| {
-                    if o.status.success() {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "ip {}: {}",
-                            args.join(" "),
-                            String::from_utf8_lossy(&o.stderr).trim()
-                        ))
-                    }
-                })
-        };
-        ip(&["netns", "add", &name])?;
-        // The guard exists from here on, so a failure below still deletes the namespace.
-        let ns = Self { name };
-        ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn pids(&self) -> Vec<u32> {
-        Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .stderr(Stdio::null())
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let left = self.pids();
-        if !left.is_empty() {
-            println!(
-                "interop chromium: killing {} process(es) left in {}: {left:?}",
-                left.len(),
-                self.name
-            );
-            for pid in left {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// `program` run in the namespace, or on the host when there is none.
-fn command(ns: Option<&Netns>, program: &OsStr) -> Command {
-    match ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &ns.name]).arg(program);
-            c
-        }
-        None => Command::new(program),
     }
 }
 
@@ -404,13 +335,16 @@ fn same_path(result: &str, ice: &IcebreakerSide) -> Option<bool> {
     )
 }
 
-/// An RTCPeerConnection against `icebreaker peer --signal stdio --loopback`.
-fn ice_case(
+/// An RTCPeerConnection against `icebreaker peer --signal stdio --loopback` (without
+/// `--loopback` on a delay link, each where `sites` says); `times` (the browser's as `other`)
+/// is filled in when the case passes.
+pub(super) fn ice_case(
     bin: &Path,
     dir: &Path,
-    ns: Option<&Netns>,
+    sites: Sites<'_>,
     browser_offers: bool,
     place: &str,
+    times: &mut ConnectTimes,
 ) -> Verdict {
     let (tx, rx) = mpsc::channel();
     let (which, role) = if browser_offers {
@@ -418,16 +352,23 @@ fn ice_case(
     } else {
         ("browser-answers", "offer")
     };
+    let mut peer_cmd = command(sites.icebreaker, bin.as_os_str());
+    peer_cmd.args(["peer", "--signal", "stdio", "--role", role]);
+    let mut driver_cmd = node(sites.other, "driver.js");
+    driver_cmd
+        .arg(which)
+        .arg("--timeout-ms")
+        .arg(CASE_LIMIT.as_millis().to_string());
+    // On a delay link the sides are in two namespaces, and the link's ends are the addresses
+    // to use: icebreaker gathers its only one, the browser sends no 127.0.0.1 candidate.
+    if sites.link.is_none() {
+        peer_cmd.arg("--loopback");
+    } else {
+        driver_cmd.args(["--link-only", "1"]);
+    }
     let mut peer = match Piped::spawn(
         &format!("icebreaker peer {role}"),
-        command(ns, bin.as_os_str()).args([
-            "peer",
-            "--signal",
-            "stdio",
-            "--loopback",
-            "--role",
-            role,
-        ]),
+        &mut peer_cmd,
         dir,
         Source::Icebreaker,
         &tx,
@@ -437,10 +378,7 @@ fn ice_case(
     };
     let mut driver = match Piped::spawn(
         &format!("chromium {which}"),
-        node(ns, "driver.js")
-            .arg(which)
-            .arg("--timeout-ms")
-            .arg(CASE_LIMIT.as_millis().to_string()),
+        &mut driver_cmd,
         dir,
         Source::Driver,
         &tx,
@@ -455,6 +393,12 @@ fn ice_case(
     let mut result: Option<String> = None;
     let started = Instant::now();
     let mut deadline = started + DRIVER_LIMIT;
+    // Both descriptions handed over, and when each side first said it was connected: the
+    // browser in its `STATE` lines, icebreaker in its `state` and `selected` lines.
+    let (mut browser_described, mut ib_described) = (false, false);
+    let mut exchanged_at: Option<Instant> = None;
+    let mut browser_up_at: Option<Instant> = None;
+    let mut ib_up_at: Option<Instant> = None;
     loop {
         // Once the browser has spoken, icebreaker gets a little longer (LAG_LIMIT) to report
         // the same path: a controlling browser may nominate a better pair after a first one,
@@ -480,15 +424,27 @@ fn ice_case(
                 if let Some(r) = line.strip_prefix("RESULT ") {
                     result = Some(r.to_string());
                     deadline = deadline.min(Instant::now() + LAG_LIMIT);
+                } else if let Some(s) = line.strip_prefix("STATE ") {
+                    if browser_up_at.is_none() && matches!(s.trim(), "connected" | "completed") {
+                        browser_up_at = Some(Instant::now());
+                    }
                 } else if line.starts_with('{') {
                     peer.send(&line);
+                    browser_described |= is_description(&line);
                 }
             }
             Source::Icebreaker => {
                 let _ = writeln!(log, "{at:8.3} icebreaker {line}");
                 ice.read(&line);
                 driver.send(&line);
+                ib_described |= is_description(&line);
+                if ib_up_at.is_none() && ice.connected() && ice.selected.is_some() {
+                    ib_up_at = Some(Instant::now());
+                }
             }
+        }
+        if exchanged_at.is_none() && browser_described && ib_described {
+            exchanged_at = Some(Instant::now());
         }
     }
     let _ = fs::write(&transcript, &log);
@@ -571,8 +527,21 @@ fn ice_case(
             "the browser trickled no candidate to icebreaker; {summary}"
         ))
     } else {
+        let since = |b: Option<Instant>| Some(b?.saturating_duration_since(exchanged_at?));
+        *times = ConnectTimes {
+            other: since(browser_up_at),
+            icebreaker: since(ib_up_at),
+        };
         Verdict::Ok(summary)
     }
+}
+
+/// Whether a signalling line is an offer or an answer.
+fn is_description(line: &str) -> bool {
+    matches!(
+        json_field(line, "type").as_deref(),
+        Some("offer" | "answer")
+    )
 }
 
 /// Two RTCPeerConnections of one page, relay-only through icebreaker's `turn-server`.

@@ -13,6 +13,7 @@
 //! `interop <peer> <case>: ok|FAILED|skipped (what the peer observed)`, then
 //! `interop: N passed, M failed, K skipped`.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -29,7 +30,10 @@ mod agent;
 mod aioice;
 mod chromium;
 mod coturn;
+mod ice_bench;
 mod libnice;
+
+pub(crate) use ice_bench::bench_ice;
 
 const REALM: &str = "icebreaker.test";
 const USER: &str = "interop";
@@ -138,6 +142,44 @@ fn have(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Where the two sides of an ICE session run: on the host's loopback, in one namespace, or
+/// each in its own namespace with a delay link between them (ice_bench.rs), not on loopback.
+#[derive(Clone, Copy, Default)]
+struct Sites<'a> {
+    icebreaker: Option<&'a Netns>,
+    /// The other implementation (with two independent agents, the answerer).
+    other: Option<&'a Netns>,
+    /// With a link: each side's address on it, icebreaker's (or the offerer's) first.
+    link: Option<(IpAddr, IpAddr)>,
+}
+
+impl<'a> Sites<'a> {
+    /// Both sides on loopback, in `ns` when given.
+    fn together(ns: Option<&'a Netns>) -> Self {
+        Self {
+            icebreaker: ns,
+            other: ns,
+            link: None,
+        }
+    }
+
+    /// Whether a candidate's address is one the sessions may use: loopback, or an end of the
+    /// link.
+    fn allows(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.link.is_some_and(|(a, b)| ip == a || ip == b)
+    }
+}
+
+/// How long each side of an ICE session took to report a connection (with a selected pair),
+/// counted from the moment both descriptions had been handed over.
+#[derive(Default, Clone, Copy, Debug)]
+struct ConnectTimes {
+    /// The independent implementation (or, with two of them, the offerer).
+    other: Option<Duration>,
+    /// icebreaker (or, with two independent agents, the answerer).
+    icebreaker: Option<Duration>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
@@ -193,6 +235,102 @@ impl Report {
         for c in cases {
             self.case(*c, || Verdict::Failed(why.to_string()));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network namespace
+
+/// `ip ARGS`, its stderr in the error.
+fn ip(args: &[&str]) -> std::result::Result<(), String> {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("ip: {e}"))
+        .and_then(|o| {
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+        })
+}
+
+/// A network namespace with only `lo` up; on drop, whatever still runs in it is killed by PID
+/// and the namespace is deleted.
+pub(super) struct Netns {
+    pub(super) name: String,
+}
+
+impl Netns {
+    /// `icebreaker-LABEL-PID`, with `lo` up.
+    pub(super) fn create(label: &str) -> std::result::Result<Self, String> {
+        let name = format!("icebreaker-{label}-{}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        // The guard exists from here on, so a failure below still deletes the namespace.
+        let ns = Self { name };
+        ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NS ARGS`.
+    pub(super) fn ip(&self, args: &[&str]) -> std::result::Result<(), String> {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let left = self.pids();
+        if !left.is_empty() {
+            println!(
+                "interop: killing {} process(es) left in {}: {left:?}",
+                left.len(),
+                self.name
+            );
+            for pid in left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// `program` run in the namespace, or on the host when there is none.
+pub(super) fn command(ns: Option<&Netns>, program: &OsStr) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &ns.name]).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 
