@@ -536,6 +536,85 @@ pub(super) fn ice_case(
     }
 }
 
+/// Two browsers, each in its own place (`sites.icebreaker` for the offerer, `sites.other` for
+/// the answerer), each driven by `driver.js` as if the other were icebreaker: the offering
+/// driver's JSON lines go to the answering one and back. The reference for `ice_case`: how
+/// long each took to connect after the descriptions were exchanged, `other` the offerer's.
+pub(super) fn browser_pair(
+    dir: &Path,
+    sites: Sites<'_>,
+) -> std::result::Result<ConnectTimes, String> {
+    let (tx, rx) = mpsc::channel();
+    let spawn = |which: &str, ns: Option<&Netns>, from: Source| {
+        let mut cmd = node(ns, "driver.js");
+        cmd.arg(which)
+            .arg("--timeout-ms")
+            .arg(CASE_LIMIT.as_millis().to_string());
+        if sites.link.is_some() {
+            cmd.args(["--link-only", "1"]);
+        }
+        Piped::spawn(&format!("chromium pair {which}"), &mut cmd, dir, from, &tx)
+    };
+    // `Source::Driver` is the offerer here, `Source::Icebreaker` the answerer.
+    let mut offerer = spawn("browser-offers", sites.icebreaker, Source::Driver)?;
+    let mut answerer = spawn("browser-answers", sites.other, Source::Icebreaker)?;
+    drop(tx);
+    let mut log = String::new();
+    let mut described = [false, false];
+    let mut results: [Option<String>; 2] = [None, None];
+    let mut up_at: [Option<Instant>; 2] = [None, None];
+    let mut exchanged_at: Option<Instant> = None;
+    let started = Instant::now();
+    let deadline = started + DRIVER_LIMIT;
+    while results.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((from, line)) = rx.recv_timeout(left) else {
+            break;
+        };
+        let i = usize::from(from == Source::Icebreaker);
+        let _ = writeln!(
+            log,
+            "{:8.3} {} {line}",
+            started.elapsed().as_secs_f64(),
+            ["offerer ", "answerer"][i]
+        );
+        if let Some(r) = line.strip_prefix("RESULT ") {
+            results[i] = Some(r.to_string());
+        } else if let Some(st) = line.strip_prefix("STATE ") {
+            if up_at[i].is_none() && matches!(st.trim(), "connected" | "completed") {
+                up_at[i] = Some(Instant::now());
+            }
+        } else if line.starts_with('{') {
+            if i == 0 {
+                answerer.send(&line);
+            } else {
+                offerer.send(&line);
+            }
+            described[i] |= is_description(&line);
+            if exchanged_at.is_none() && described[0] && described[1] {
+                exchanged_at = Some(Instant::now());
+            }
+        }
+    }
+    let _ = fs::write(dir.join("chromium-pair.jsonl"), &log);
+    offerer.finish(Duration::from_secs(8));
+    answerer.finish(Duration::from_secs(8));
+    let since = |b: Option<Instant>| Some(b?.saturating_duration_since(exchanged_at?));
+    match (since(up_at[0]), since(up_at[1])) {
+        (Some(a), Some(b)) => Ok(ConnectTimes {
+            other: Some(a),
+            icebreaker: Some(b),
+        }),
+        _ => Err(format!(
+            "two browsers: not both connected (offerer: {}; answerer: {}; stderr {} / {})",
+            results[0].as_deref().unwrap_or("no result"),
+            results[1].as_deref().unwrap_or("no result"),
+            offerer.stderr_tail(),
+            answerer.stderr_tail()
+        )),
+    }
+}
+
 /// Whether a signalling line is an offer or an answer.
 fn is_description(line: &str) -> bool {
     matches!(

@@ -1,6 +1,6 @@
 //! `cargo xtask bench --peers ice [--runs N] [--delay-ms D] [--keep]`: how long ICE takes to connect
 //! once both descriptions are exchanged, icebreaker against aioice and Chromium, with two
-//! aioice agents as the reference, over an added round-trip time.
+//! aioice agents and two Chromium browsers as the reference, over an added round-trip time.
 //!
 //! The two sides run in two network namespaces made here, each with `lo` and one end of a
 //! point-to-point link (10.77.0.1 and 10.77.0.2) that delays every packet by `--delay-ms`
@@ -31,15 +31,17 @@ enum Session {
     AioicePair,
     ChromiumBrowserOffers,
     ChromiumIcebreakerOffers,
+    ChromiumPair,
 }
 
 impl Session {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::AioiceIcebreakerOffers,
         Self::AioiceOffers,
         Self::AioicePair,
         Self::ChromiumBrowserOffers,
         Self::ChromiumIcebreakerOffers,
+        Self::ChromiumPair,
     ];
 
     /// Peer pair, who offers (and controls), and the names of the `other` and `icebreaker`
@@ -75,6 +77,12 @@ impl Session {
                 "icebreaker offers",
                 "Chromium",
                 "icebreaker",
+            ),
+            Self::ChromiumPair => (
+                "Chromium – Chromium",
+                "first offers",
+                "Chromium (offerer)",
+                "Chromium (answerer)",
             ),
         }
     }
@@ -169,6 +177,7 @@ pub(crate) fn bench_ice(args: &[String]) -> Result {
                 }
                 Session::AioiceOffers => agent::time_direct(&bin, &dir, &aioice, false, sites),
                 Session::AioicePair => agent::time_pair(&dir, &aioice, sites),
+                Session::ChromiumPair => super::chromium::browser_pair(&dir, sites),
                 Session::ChromiumBrowserOffers | Session::ChromiumIcebreakerOffers => {
                     let mut times = ConnectTimes::default();
                     let browser_offers = *kind == Session::ChromiumBrowserOffers;

@@ -8,6 +8,9 @@
 //! - `chromium` (chromium.rs): headless Chromium's RTCPeerConnection against `icebreaker peer`
 //!   and through icebreaker's `turn-server`, in a network namespace.
 //!
+//! `cargo xtask bench --peers ice` (ice_bench.rs) times the same ICE sessions across a link with
+//! an added round-trip time between two network namespaces.
+//!
 //! Every process started here is killed by PID when its guard drops (also on failure or panic),
 //! every wait is bounded, every socket is on loopback. One line per case:
 //! `interop <peer> <case>: ok|FAILED|skipped (what the peer observed)`, then
