@@ -159,7 +159,12 @@ fn candidate_parse(c: &mut Criterion) {
     let owned = allocations_per_op(|| {
         black_box(Candidate::parse(black_box(LINE)).unwrap());
     });
-    eprintln!("ice candidate parse: zero-copy {zero_copy:.2}, owned {owned:.2} allocations per op");
+    let str0m = allocations_per_op(|| {
+        black_box(is::Candidate::from_sdp_string(black_box(LINE)).unwrap());
+    });
+    eprintln!(
+        "ice candidate parse: zero-copy {zero_copy:.2}, owned {owned:.2}, str0m's is {str0m:.2} allocations per op"
+    );
     let mut g = c.benchmark_group("ice/candidate_parse");
     g.throughput(criterion::Throughput::Bytes(LINE.len() as u64));
     g.bench_function("zero_copy", |b| {
@@ -167,6 +172,10 @@ fn candidate_parse(c: &mut Criterion) {
     });
     g.bench_function("owned", |b| {
         b.iter(|| Candidate::parse(black_box(LINE)).unwrap())
+    });
+    // str0m's agent parses into its owned candidate (and takes no mDNS host names).
+    g.bench_function("str0m_is", |b| {
+        b.iter(|| is::Candidate::from_sdp_string(black_box(LINE)).unwrap())
     });
     g.finish();
 }
