@@ -457,6 +457,37 @@ fn peer(sim: &mut Sim, id: HostId) -> &mut Peer {
         .unwrap_or_else(|| unreachable!("host {id:?} runs a Peer"))
 }
 
+/// Offer and answer at the start: credentials both ways, then both agents start.
+fn exchange_and_start(sim: &mut Sim, a: HostId, b: HostId) {
+    let (ca, cb) = (
+        peer(sim, a).agent.local_credentials().clone(),
+        peer(sim, b).agent.local_credentials().clone(),
+    );
+    let now = sim.now();
+    peer(sim, a).agent.set_remote_credentials(cb);
+    peer(sim, b).agent.set_remote_credentials(ca);
+    peer(sim, a).agent.start(now);
+    peer(sim, b).agent.start(now);
+}
+
+/// Signalling, instantly: trickles each side's new candidates and end-of-candidates to the
+/// other, and hands every other event to `seen` with the side (`a` or `b`) it came from.
+fn trickle(sim: &mut Sim, a: HostId, b: HostId, mut seen: impl FnMut(HostId, IceEvent)) {
+    for (from, to) in [(a, b), (b, a)] {
+        let events: Vec<IceEvent> =
+            std::iter::from_fn(|| peer(sim, from).agent.poll_event()).collect();
+        for e in events {
+            match e {
+                IceEvent::LocalCandidate(c) => {
+                    let _ = peer(sim, to).agent.add_remote_candidate(c);
+                }
+                IceEvent::GatheringComplete => peer(sim, to).agent.end_of_remote_candidates(),
+                other => seen(from, other),
+            }
+        }
+    }
+}
+
 /// Runs one attempt.
 pub fn run(sc: &Scenario) -> Result<Outcome, String> {
     let World {
@@ -467,15 +498,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome, String> {
         ..
     } = build(sc)?;
     // Offer and answer are exchanged at the start: credentials both ways.
-    let (ca, cb) = (
-        peer(&mut sim, a).agent.local_credentials().clone(),
-        peer(&mut sim, b).agent.local_credentials().clone(),
-    );
-    let now = sim.now();
-    peer(&mut sim, a).agent.set_remote_credentials(cb);
-    peer(&mut sim, b).agent.set_remote_credentials(ca);
-    peer(&mut sim, a).agent.start(now);
-    peer(&mut sim, b).agent.start(now);
+    exchange_and_start(&mut sim, a, b);
 
     let mut ladder_events: Vec<(Duration, String)> = Vec::new();
     let mut connected_at = None;
@@ -646,15 +669,7 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
         b_nats,
         ..
     } = build(sc)?;
-    let (ca, cb) = (
-        peer(&mut sim, a).agent.local_credentials().clone(),
-        peer(&mut sim, b).agent.local_credentials().clone(),
-    );
-    let now = sim.now();
-    peer(&mut sim, a).agent.set_remote_credentials(cb);
-    peer(&mut sim, b).agent.set_remote_credentials(ca);
-    peer(&mut sim, a).agent.start(now);
-    peer(&mut sim, b).agent.start(now);
+    exchange_and_start(&mut sim, a, b);
     let mut out = RebootOutcome {
         connected_at: Duration::ZERO,
         rebooted_at: Duration::ZERO,
@@ -666,28 +681,17 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
     // Phases: 0 connecting, 1 connected (waiting to reboot), 2 rebooted, 3 restarted.
     let mut phase = 0;
     loop {
-        for (from, to) in [(a, b), (b, a)] {
-            let events: Vec<IceEvent> =
-                std::iter::from_fn(|| peer(&mut sim, from).agent.poll_event()).collect();
-            for e in events {
-                match e {
-                    IceEvent::LocalCandidate(c) => {
-                        let _ = peer(&mut sim, to).agent.add_remote_candidate(c);
-                    }
-                    IceEvent::GatheringComplete => {
-                        peer(&mut sim, to).agent.end_of_remote_candidates()
-                    }
-                    IceEvent::SelectedPair { remote, .. } if from == a => {
-                        if phase < 2 {
-                            out.b_before = Some(remote.address);
-                        } else {
-                            out.b_after = Some(remote.address);
-                        }
-                    }
-                    _ => {}
+        trickle(&mut sim, a, b, |from, e| {
+            if let IceEvent::SelectedPair { remote, .. } = e
+                && from == a
+            {
+                if phase < 2 {
+                    out.b_before = Some(remote.address);
+                } else {
+                    out.b_after = Some(remote.address);
                 }
             }
-        }
+        });
         let (sa, sb) = (
             peer(&mut sim, a).agent.state(),
             peer(&mut sim, b).agent.state(),
@@ -762,15 +766,7 @@ pub fn run_with_vanish(sc: &Scenario, vanish_after: Duration) -> Result<VanishOu
         b_realm,
         ..
     } = build(sc)?;
-    let (ca, cb) = (
-        peer(&mut sim, a).agent.local_credentials().clone(),
-        peer(&mut sim, b).agent.local_credentials().clone(),
-    );
-    let now = sim.now();
-    peer(&mut sim, a).agent.set_remote_credentials(cb);
-    peer(&mut sim, b).agent.set_remote_credentials(ca);
-    peer(&mut sim, a).agent.start(now);
-    peer(&mut sim, b).agent.start(now);
+    exchange_and_start(&mut sim, a, b);
     let mut out = VanishOutcome {
         connected_at: Duration::ZERO,
         vanished_at: Duration::ZERO,
@@ -780,21 +776,7 @@ pub fn run_with_vanish(sc: &Scenario, vanish_after: Duration) -> Result<VanishOu
     };
     let mut phase = 0;
     loop {
-        for (from, to) in [(a, b), (b, a)] {
-            let events: Vec<IceEvent> =
-                std::iter::from_fn(|| peer(&mut sim, from).agent.poll_event()).collect();
-            for e in events {
-                match e {
-                    IceEvent::LocalCandidate(c) => {
-                        let _ = peer(&mut sim, to).agent.add_remote_candidate(c);
-                    }
-                    IceEvent::GatheringComplete => {
-                        peer(&mut sim, to).agent.end_of_remote_candidates()
-                    }
-                    _ => {}
-                }
-            }
-        }
+        trickle(&mut sim, a, b, |_, _| {});
         let (sa, sb) = (
             peer(&mut sim, a).agent.state(),
             peer(&mut sim, b).agent.state(),
