@@ -31,7 +31,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{Result, cargo, project_root, run};
+use crate::interop::{ensure_coturn, have, target_dir};
+use crate::{Result, cargo, run};
 
 const REALM: &str = "bench.icebreaker.test";
 const USER: &str = "bench";
@@ -407,44 +408,6 @@ fn coturn_version() -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "(version unknown)".to_string())
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                project_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| project_root().join("target"))
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Installs Debian's coturn when `turnserver` is missing (as the interop harness does).
-fn ensure_coturn() -> Result {
-    if have("turnserver") {
-        return Ok(());
-    }
-    run(Command::new("apt-get").args(["update"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "coturn"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    if have("turnserver") {
-        Ok(())
-    } else {
-        Err("`turnserver` still missing after installing coturn".to_string())
-    }
 }
 
 /// A process started here; killed and reaped when dropped.

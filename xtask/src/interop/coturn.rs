@@ -808,7 +808,7 @@ fn channel_case(dir: &Path, port: u16, flags: &[&str], echo: &Echo, n: u32, how:
 }
 
 /// Installs Debian's coturn (and openssl) when `turnserver` is missing (the harness runs as root).
-pub(super) fn ensure_coturn() -> Result {
+pub(crate) fn ensure_coturn() -> Result {
     const TOOLS: &[&str] = &[
         "turnserver",
         "turnutils_stunclient",

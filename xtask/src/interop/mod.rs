@@ -33,6 +33,7 @@ mod agent;
 mod aioice;
 mod chromium;
 mod coturn;
+pub(crate) use coturn::ensure_coturn;
 mod ice_bench;
 mod libnice;
 
@@ -123,7 +124,8 @@ pub(crate) fn interop(args: &[String]) -> Result {
     }
 }
 
-fn target_dir() -> PathBuf {
+/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the project root) or `target/`.
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -136,7 +138,8 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| project_root().join("target"))
 }
 
-fn have(cmd: &str) -> bool {
+/// Whether `cmd` is on the PATH.
+pub(crate) fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
