@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -488,6 +489,26 @@ fn trickle(sim: &mut Sim, a: HostId, b: HostId, mut seen: impl FnMut(HostId, Ice
     }
 }
 
+/// Steps a scripted run: each round trickles signalling, then hands `round` the other events
+/// (with the side they came from) and both agents' states, until `round` breaks, the simulator
+/// has nothing left to do, or `limit` passes.
+fn drive(
+    sim: &mut Sim,
+    a: HostId,
+    b: HostId,
+    limit: Duration,
+    mut round: impl FnMut(&mut Sim, &[(HostId, IceEvent)], State, State) -> ControlFlow<()>,
+) {
+    loop {
+        let mut events = Vec::new();
+        trickle(sim, a, b, |from, e| events.push((from, e)));
+        let (sa, sb) = (peer(sim, a).agent.state(), peer(sim, b).agent.state());
+        if round(sim, &events, sa, sb).is_break() || !matches!(sim.step(limit), Ok(true)) {
+            return;
+        }
+    }
+}
+
 /// Runs one attempt.
 pub fn run(sc: &Scenario) -> Result<Outcome, String> {
     let World {
@@ -680,10 +701,10 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
     };
     // Phases: 0 connecting, 1 connected (waiting to reboot), 2 rebooted, 3 restarted.
     let mut phase = 0;
-    loop {
-        trickle(&mut sim, a, b, |from, e| {
+    drive(&mut sim, a, b, sc.limit, |sim, events, sa, sb| {
+        for (from, e) in events {
             if let IceEvent::SelectedPair { remote, .. } = e
-                && from == a
+                && *from == a
             {
                 if phase < 2 {
                     out.b_before = Some(remote.address);
@@ -691,11 +712,7 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
                     out.b_after = Some(remote.address);
                 }
             }
-        });
-        let (sa, sb) = (
-            peer(&mut sim, a).agent.state(),
-            peer(&mut sim, b).agent.state(),
-        );
+        }
         let elapsed = sim.elapsed();
         match phase {
             0 if sa == State::Connected && sb == State::Connected => {
@@ -721,24 +738,22 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
                     ufrag: format!("{name}rst{}", seed % 1000),
                     pwd: format!("{name}-restarted-password-{seed}"),
                 };
-                peer(&mut sim, a).agent.restart(now, fresh('A'));
-                peer(&mut sim, b).agent.restart(now, fresh('B'));
-                peer(&mut sim, a).agent.set_remote_credentials(fresh('B'));
-                peer(&mut sim, b).agent.set_remote_credentials(fresh('A'));
+                peer(sim, a).agent.restart(now, fresh('A'));
+                peer(sim, b).agent.restart(now, fresh('B'));
+                peer(sim, a).agent.set_remote_credentials(fresh('B'));
+                peer(sim, b).agent.set_remote_credentials(fresh('A'));
                 out.restarted_at = Some(elapsed);
                 phase = 3;
             }
             3 if sa == State::Connected && sb == State::Connected && out.b_after.is_some() => {
                 out.reconnected_at = Some(elapsed);
-                return Ok(out);
+                return ControlFlow::Break(());
             }
             _ => {}
         }
-        match sim.step(sc.limit) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Ok(out),
-        }
-    }
+        ControlFlow::Continue(())
+    });
+    Ok(out)
 }
 
 /// How an attempt went whose B vanished once connected.
@@ -775,12 +790,7 @@ pub fn run_with_vanish(sc: &Scenario, vanish_after: Duration) -> Result<VanishOu
         sending_stopped: false,
     };
     let mut phase = 0;
-    loop {
-        trickle(&mut sim, a, b, |_, _| {});
-        let (sa, sb) = (
-            peer(&mut sim, a).agent.state(),
-            peer(&mut sim, b).agent.state(),
-        );
+    drive(&mut sim, a, b, sc.limit, |sim, _, sa, sb| {
         let elapsed = sim.elapsed();
         match phase {
             0 if sa == State::Connected && sb == State::Connected => {
@@ -799,18 +809,16 @@ pub fn run_with_vanish(sc: &Scenario, vanish_after: Duration) -> Result<VanishOu
                 if sa == State::Failed {
                     out.failed_at = Some(elapsed);
                     let mut buf = Vec::new();
-                    out.sending_stopped = peer(&mut sim, a)
+                    out.sending_stopped = peer(sim, a)
                         .agent
                         .send(1, b"still there?", &mut buf)
                         .is_err();
-                    return Ok(out);
+                    return ControlFlow::Break(());
                 }
             }
             _ => {}
         }
-        match sim.step(sc.limit) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Ok(out),
-        }
-    }
+        ControlFlow::Continue(())
+    });
+    Ok(out)
 }
