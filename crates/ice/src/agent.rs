@@ -1327,21 +1327,9 @@ impl Agent {
                     p.nominating |= c.use_candidate;
                     p.cancelled = Some((c, until));
                 }
-                p.state = PairState::Waiting;
-                if !self.triggered.contains(&pair) {
-                    self.triggered.push_back(pair);
-                }
-                self.next_check.get_or_insert(now);
+                self.trigger(now, pair);
             }
-            PairState::Frozen | PairState::Waiting | PairState::Failed => {
-                p.state = PairState::Waiting;
-                if !self.triggered.contains(&pair) {
-                    self.triggered.push_back(pair);
-                }
-                if self.next_check.is_none() {
-                    self.next_check = Some(now);
-                }
-            }
+            PairState::Frozen | PairState::Waiting | PairState::Failed => self.trigger(now, pair),
         }
         // RFC 8445 §7.3.1.5: USE-CANDIDATE from the controlling agent.
         if use_candidate && !self.controlling {
@@ -1353,6 +1341,16 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Puts `pair` on the triggered-check queue (once) as Waiting; checks resume at `now` if
+    /// the pacing timer was idle.
+    fn trigger(&mut self, now: Instant, pair: usize) {
+        self.pairs[pair].state = PairState::Waiting;
+        if !self.triggered.contains(&pair) {
+            self.triggered.push_back(pair);
+        }
+        self.next_check.get_or_insert(now);
     }
 
     fn error_answer(&mut self, from: SocketAddr, to: SocketAddr, tid: TransactionId, code: u16) {
@@ -1475,12 +1473,7 @@ impl Agent {
                 if self.controlling == check.controlling {
                     self.switch_role(!check.controlling);
                 }
-                let p = &mut self.pairs[pair];
-                p.state = PairState::Waiting;
-                if !self.triggered.contains(&pair) {
-                    self.triggered.push_back(pair);
-                }
-                self.next_check.get_or_insert(now);
+                self.trigger(now, pair);
             } else {
                 self.pairs[pair].state = PairState::Failed;
                 self.check_failure();
