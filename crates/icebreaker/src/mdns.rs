@@ -49,7 +49,12 @@ impl std::error::Error for NameError {}
 /// transaction id `id` and the unicast-response bit set.
 pub fn query(name: &str, id: u16, out: &mut Vec<u8>) -> Result<(), NameError> {
     let name = name.strip_suffix('.').unwrap_or(name);
-    if !name.to_ascii_lowercase().ends_with(".local") {
+    let local = name
+        .len()
+        .checked_sub(".local".len())
+        .and_then(|i| name.as_bytes().get(i..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(b".local"));
+    if !local {
         return Err(NameError::NotLocal);
     }
     if name.len() + 2 > MAX_NAME {

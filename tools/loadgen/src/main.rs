@@ -210,6 +210,26 @@ impl Batch {
         Ok(got)
     }
 
+    /// Receives everything waiting on `sock`, batch after batch; returns how many datagrams
+    /// came and how many of them `accept` took.
+    fn drain(
+        &mut self,
+        sock: &UdpSocket,
+        accept: impl Fn(&[u8]) -> bool,
+    ) -> Result<(usize, usize)> {
+        let (mut got, mut ok) = (0, 0);
+        loop {
+            let n = self.recv(sock)?;
+            got += n;
+            ok += (0..n)
+                .filter(|&k| accept(&self.bufs[k][..self.lens[k]]))
+                .count();
+            if n < BATCH {
+                return Ok((got, ok));
+            }
+        }
+    }
+
     /// Sends `count` copies of `datagram` (with `fill(i, buf)` applied to each) on a connected
     /// socket; returns how many left.
     fn send(
@@ -429,19 +449,11 @@ fn stun(o: &Options) -> Result<String> {
         let now = Instant::now();
         for (i, s) in socks.iter().enumerate() {
             if ready[i] {
-                loop {
-                    let n = batch.recv(s)?;
-                    let ok = (0..n)
-                        .filter(|&k| is_binding_answer(&batch.bufs[k][..batch.lens[k]]))
-                        .count();
-                    answers += ok as u64;
-                    outstanding[i] = outstanding[i].saturating_sub(ok);
-                    if ok > 0 {
-                        heard[i] = now;
-                    }
-                    if n < BATCH {
-                        break;
-                    }
+                let (_, ok) = batch.drain(s, is_binding_answer)?;
+                answers += ok as u64;
+                outstanding[i] = outstanding[i].saturating_sub(ok);
+                if ok > 0 {
+                    heard[i] = now;
                 }
             }
             if outstanding[i] > 0 && now.duration_since(heard[i]) > STALL {
@@ -760,26 +772,17 @@ fn turn(o: &Options) -> Result<String> {
                 }
             }
             if ready[i] {
-                loop {
-                    let got = batch.recv(&a.client)?;
-                    let ok = (0..got)
-                        .filter(|&k| {
-                            let d = &batch.bufs[k][..batch.lens[k]];
-                            d.len() >= 4 + size
-                                && d[..2] == a.channel.to_be_bytes()
-                                && d[2..4] == (size as u16).to_be_bytes()
-                                && d[4..8] == MARK
-                        })
-                        .count();
-                    bad += (got - ok) as u64;
-                    at_clients += ok as u64;
-                    outstanding[i] = outstanding[i].saturating_sub(ok);
-                    if ok > 0 {
-                        heard[i] = now;
-                    }
-                    if got < BATCH {
-                        break;
-                    }
+                let (got, ok) = batch.drain(&a.client, |d| {
+                    d.len() >= 4 + size
+                        && d[..2] == a.channel.to_be_bytes()
+                        && d[2..4] == (size as u16).to_be_bytes()
+                        && d[4..8] == MARK
+                })?;
+                bad += (got - ok) as u64;
+                at_clients += ok as u64;
+                outstanding[i] = outstanding[i].saturating_sub(ok);
+                if ok > 0 {
+                    heard[i] = now;
                 }
             }
             if outstanding[i] > 0 && now.duration_since(heard[i]) > STALL {
