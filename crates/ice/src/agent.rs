@@ -144,8 +144,9 @@ pub struct AgentConfig {
     pub max_pairs: usize,
     /// Most remote candidates accepted (signalled and peer-reflexive).
     pub max_remote_candidates: usize,
-    /// How long the controlling agent waits, after the first valid pair, for better pairs
-    /// before it nominates.
+    /// Longest the controlling agent waits, after the first valid pair, for better pairs
+    /// before it nominates. A better pair whose check is already out is given only twice the
+    /// valid pair's round-trip time (at least Ta), so this cap matters for pairs not checked yet.
     pub nomination_delay: Duration,
     /// Consent check interval (RFC 7675 §5.1: 5 s, randomised by ±20 %).
     pub consent_interval: Duration,
@@ -318,6 +319,8 @@ struct Relay {
 #[derive(Debug)]
 struct Check {
     tx: ClientTransaction,
+    /// When the request first went out.
+    sent_at: Instant,
     use_candidate: bool,
     /// The role the request claimed (ICE-CONTROLLING or ICE-CONTROLLED).
     controlling: bool,
@@ -1704,28 +1707,10 @@ impl Agent {
             {
                 continue;
             }
-            let Some((best, best_prio)) = self
-                .pairs
-                .iter()
-                .enumerate()
-                .filter(|(i, p)| p.valid == Some(*i) && comp_of(p) == component)
-                .max_by_key(|(_, p)| p.priority)
-                .map(|(i, p)| (i, p.priority))
-            else {
+            let Some(best) = self.best_valid(component) else {
                 continue;
             };
-            let better_pending = self.pairs.iter().any(|p| {
-                comp_of(p) == component
-                    && p.priority > best_prio
-                    && matches!(
-                        p.state,
-                        PairState::Waiting | PairState::InProgress | PairState::Frozen
-                    )
-            });
-            let waited = self
-                .first_valid_at
-                .is_some_and(|t| now >= t + self.config.nomination_delay);
-            if better_pending && !waited {
+            if self.nomination_wait(best).is_some_and(|until| now < until) {
                 continue;
             }
             let check_pair = self.pairs[best].checked_by;
@@ -1737,6 +1722,49 @@ impl Agent {
             self.triggered.push_front(check_pair);
             self.next_check.get_or_insert(now);
         }
+    }
+
+    /// The highest-priority valid pair of `component`.
+    fn best_valid(&self, component: u16) -> Option<usize> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                p.valid == Some(*i) && self.locals[p.local].cand.component == component
+            })
+            .max_by_key(|(_, p)| p.priority)
+            .map(|(i, _)| i)
+    }
+
+    /// Until when the controlling agent holds back the nomination of the valid pair `best` for
+    /// a better pair of its component that may still succeed (RFC 8445 §8.1.1 leaves this
+    /// stopping rule to the agent); `None` when no better pair is pending.
+    ///
+    /// A better pair not checked yet is waited for until `nomination_delay` after the first
+    /// valid pair. A better pair whose check is out gets twice `best`'s round-trip time from its
+    /// first send, and at least Ta: an answer that has not come back by then is on a path much
+    /// slower than the one that works, or lost (and a retransmission comes only after the
+    /// RTO). Without that, a host pair between private addresses that can never answer held
+    /// every nomination behind a NAT back by the whole `nomination_delay`.
+    fn nomination_wait(&self, best: usize) -> Option<Instant> {
+        let b = &self.pairs[best];
+        let component = self.locals[b.local].cand.component;
+        let cap = self.first_valid_at? + self.config.nomination_delay;
+        let patience = b.rtt.map(|rtt| (rtt * 2).max(self.config.ta));
+        self.pairs
+            .iter()
+            .filter(|p| p.priority > b.priority && self.locals[p.local].cand.component == component)
+            .filter_map(|p| match p.state {
+                PairState::Waiting | PairState::Frozen => Some(cap),
+                PairState::InProgress => Some(
+                    p.check
+                        .as_ref()
+                        .zip(patience)
+                        .map_or(cap, |(c, patience)| (c.sent_at + patience).min(cap)),
+                ),
+                PairState::Succeeded | PairState::Failed => None,
+            })
+            .max()
     }
 
     /// Starts one check; returns whether there was one to start.
@@ -1816,6 +1844,7 @@ impl Agent {
                 let p = &mut self.pairs[pair];
                 p.check = Some(Check {
                     tx,
+                    sent_at: now,
                     use_candidate,
                     controlling: self.controlling,
                 });
@@ -2012,11 +2041,16 @@ impl Agent {
                 min(c.tx.poll_timeout());
             }
         }
-        if self.controlling && self.selected.is_empty() {
-            let deadline = self
-                .first_valid_at
-                .map(|f| f + self.config.nomination_delay);
-            min(deadline.filter(|d| self.now.is_none_or(|now| *d > now)));
+        if self.controlling && !self.config.lite {
+            for component in 1..=self.config.components {
+                if self.selected.contains_key(&component) {
+                    continue;
+                }
+                let deadline = self
+                    .best_valid(component)
+                    .and_then(|b| self.nomination_wait(b));
+                min(deadline.filter(|d| self.now.is_none_or(|now| *d > now)));
+            }
         }
         if let Some(last) = self.consent.last_ok {
             min(self

@@ -20,6 +20,12 @@ fn creds(c: char) -> Credentials {
 
 /// Whether to drop a datagram (from, to, bytes).
 type DropRule = Box<dyn Fn(SocketAddr, SocketAddr, &[u8]) -> bool>;
+/// One-way delay of a datagram (from, to).
+type DelayRule = Box<dyn Fn(SocketAddr, SocketAddr) -> Duration>;
+
+fn fixed_delay(ms: u64) -> DelayRule {
+    Box::new(move |_, _| Duration::from_millis(ms))
+}
 
 struct Pair {
     a: Agent,
@@ -30,7 +36,7 @@ struct Pair {
     b_events: Vec<Event>,
     /// Drop a datagram (from, to, bytes) when this says so.
     drop: DropRule,
-    delay: Duration,
+    delay: DelayRule,
     in_flight: Vec<(Instant, bool, SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
@@ -75,7 +81,7 @@ impl Pair {
             a_events: Vec::new(),
             b_events: Vec::new(),
             drop: Box::new(|_, _, _| false),
-            delay: Duration::from_millis(10),
+            delay: fixed_delay(10),
             in_flight: Vec::new(),
         }
     }
@@ -89,7 +95,7 @@ impl Pair {
                 while let Some(t) = agent.poll_transmit(&mut buf) {
                     if !(self.drop)(t.from, t.to, &buf) {
                         self.in_flight.push((
-                            self.now + self.delay,
+                            self.now + (self.delay)(t.from, t.to),
                             from_a,
                             t.from,
                             t.to,
@@ -202,6 +208,52 @@ fn highest_priority_pair_wins_with_several_interfaces() {
     );
 }
 
+/// A better pair whose check is out but never answered holds the nomination of a working pair
+/// back for twice that pair's round trip (at least Ta), not for the whole `nomination_delay`:
+/// here the IPv6 pair (preferred, RFC 8421) is black-holed.
+#[test]
+fn nomination_does_not_wait_out_the_delay_for_a_pair_that_never_answers() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
+        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
+        true,
+    );
+    p.drop = Box::new(|from, _, _| from.is_ipv6());
+    let took = p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_eq!(
+        selected(&p.a_events).unwrap(),
+        (addr("192.0.2.1:5000"), addr("192.0.2.2:6000"))
+    );
+    // The IPv6 check leaves at 0 and the IPv4 one a Ta later; the IPv4 pair is valid one RTT
+    // (20 ms) after that, at 70 ms, when the IPv6 check has been out for 70 ms > max(2 × 20, 50):
+    // A nominates at the next Ta (100 ms) and both sides are connected at 120 ms. Waiting the
+    // whole nomination_delay would mean 70 + 200 ms, then the next Ta.
+    assert!(took <= Duration::from_millis(130), "took {took:?}");
+}
+
+/// On a long round trip the same rule still waits for a better pair that answers within twice
+/// the working pair's round trip: IPv4 takes 100 ms, IPv6 160 ms, and IPv6 is nominated.
+#[test]
+fn nomination_waits_for_a_better_pair_within_twice_the_round_trip() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
+        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
+        true,
+    );
+    p.delay = Box::new(|from, _| Duration::from_millis(if from.is_ipv6() { 80 } else { 50 }));
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_eq!(
+        selected(&p.a_events).unwrap(),
+        (addr("[2001:db8::1]:5000"), addr("[2001:db8::2]:6000"))
+    );
+}
+
 #[test]
 fn peer_reflexive_candidates_are_learned_from_checks() {
     // Only A knows B's candidate; B learns A's address from A's checks.
@@ -224,7 +276,7 @@ fn peer_reflexive_candidates_are_learned_from_checks() {
         a_events: vec![],
         b_events: vec![],
         drop: Box::new(|_, _, _| false),
-        delay: Duration::from_millis(5),
+        delay: fixed_delay(5),
         in_flight: vec![],
     };
     p.run(Duration::from_secs(10), Pair::connected);

@@ -200,8 +200,10 @@ fn time_to_connect_is_a_few_round_trips() {
     let t = out.time_to_connect.unwrap();
     let rtts = out.round_trips().unwrap();
     assert!((rtts - t.as_secs_f64() / rtt.as_secs_f64()).abs() < 1e-9);
-    // Gathering (one RTT to the STUN/TURN servers, which sit mid-way), checks, nomination.
-    assert!(rtts < 12.0, "{rtts:.1} RTTs ({t:?})");
+    // Gathering (half an RTT to the STUN/TURN servers, which sit mid-way), the srflx check,
+    // the nomination check: about 2 RTTs. (Holding the nomination for the host pair between
+    // private addresses, which can never answer, for the whole nomination_delay took 4.1.)
+    assert!(rtts < 3.5, "{rtts:.1} RTTs ({t:?})");
 }
 
 #[test]
