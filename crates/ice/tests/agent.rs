@@ -641,3 +641,30 @@ fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
         "a new pair was selected after the restart"
     );
 }
+
+/// Regular nomination costs one more check, paced by Ta like every other. Both agents start at
+/// once (as when an answerer starts checking as soon as it answers). A's first check is in
+/// flight when B's arrives, which cancels it and queues a triggered check (RFC 8445 §7.3.1.4);
+/// the first check's answer still makes the pair valid. With a round trip just under Ta the
+/// answer beats the 50 ms slot and the USE-CANDIDATE check takes it: A is connected after 2
+/// round trips. Just over Ta, the triggered check takes that slot and the nomination the next
+/// one: 3 (what `cargo xtask bench --peers ice` shows against aioice at 50 ms).
+#[test]
+fn nomination_takes_the_first_ta_slot_after_the_pair_is_valid() {
+    for (one_way_us, at_most_ms) in [(24_500, 100), (25_500, 152)] {
+        let mut p = Pair::new(
+            controlling(),
+            controlled(),
+            &["192.0.2.1:5000"],
+            &["192.0.2.2:6000"],
+            true,
+        );
+        p.delay = Box::new(move |_, _| Duration::from_micros(one_way_us));
+        let took = p.run(Duration::from_secs(10), |p| p.a.state() == State::Connected);
+        assert_eq!(p.a.state(), State::Connected);
+        assert!(
+            took <= Duration::from_millis(at_most_ms),
+            "one way {one_way_us} µs: took {took:?}"
+        );
+    }
+}
