@@ -13,6 +13,7 @@ use icebreaker_stun::attributes::{
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::transaction::{ClientTransaction, TransactionConfig, TransactionState};
 use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
+pub use icebreaker_turn::Transport as TurnTransport;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -194,6 +195,11 @@ impl Default for AgentConfig {
 pub struct TurnServer {
     /// The server's address.
     pub server: SocketAddr,
+    /// How the server is reached: UDP, or a TCP or TLS stream (`turn:…?transport=tcp`,
+    /// `turns:`) whose frames go through
+    /// [`Agent::poll_stream_transmit`] and [`Agent::handle_stream_receive`]. Relaying to the
+    /// peer is UDP either way.
+    pub transport: TurnTransport,
     /// Username.
     pub username: String,
     /// Password.
@@ -204,6 +210,7 @@ impl fmt::Debug for TurnServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TurnServer")
             .field("server", &self.server)
+            .field("transport", &self.transport)
             .field("username", &self.username)
             .finish()
     }
@@ -310,11 +317,19 @@ struct LocalCandidate {
 /// One TURN allocation the agent gathers a relayed candidate from.
 struct Relay {
     client: icebreaker_turn::Client,
-    /// The host socket the allocation is reached from.
+    /// The host socket the allocation is reached from (for a stream: the host address the
+    /// driver connects from).
     base: SocketAddr,
     component: u16,
     started: bool,
+    /// Reached over TCP or TLS: its traffic goes through the stream calls, never the datagram
+    /// ones.
+    stream: bool,
 }
+
+/// Most frames waiting for [`Agent::poll_stream_transmit`]; more are dropped, as a full socket
+/// buffer would.
+const MAX_STREAM_QUEUE: usize = 64;
 
 #[derive(Debug)]
 struct Check {
@@ -444,6 +459,9 @@ pub struct Agent {
     answers: VecDeque<Answer>,
     /// Holds a datagram while it is wrapped for a TURN relay.
     scratch: Vec<u8>,
+    /// Frames from relayed candidates for stream TURN servers, and emptied frame buffers.
+    stream_out: VecDeque<(Transmit, Vec<u8>)>,
+    stream_spare: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     state: State,
     now: Option<Instant>,
@@ -503,6 +521,8 @@ impl Agent {
             next_check: None,
             answers: VecDeque::new(),
             scratch: Vec::new(),
+            stream_out: VecDeque::new(),
+            stream_spare: Vec::new(),
             events: VecDeque::new(),
             state: State::New,
             now: None,
@@ -647,12 +667,14 @@ impl Agent {
             for t in turns {
                 let mut config =
                     icebreaker_turn::ClientConfig::new(address, t.server, &t.username, &t.password);
+                config.transport = t.transport;
                 self.rng.fill_bytes(&mut config.rng_seed);
                 self.relays.push(Relay {
                     client: icebreaker_turn::Client::new(config),
                     base: address,
                     component,
                     started: false,
+                    stream: t.transport != TurnTransport::Udp,
                 });
             }
             if let Some(now) = self.now.filter(|_| self.started) {
@@ -1122,34 +1144,76 @@ impl Agent {
         if self.state == State::Closed {
             return Err(RecvError::UnknownSource);
         }
-        // TURN traffic from one of our servers: the client's own answers, or peer data that
-        // arrived on a relayed address (handled as if it had arrived there directly).
+        // TURN traffic from one of our servers over UDP: the client's own answers, or peer
+        // data that arrived on a relayed address.
         if let Some(i) = self
             .relays
             .iter()
-            .position(|r| r.client.server() == from && r.base == to)
+            .position(|r| !r.stream && r.client.server() == from && r.base == to)
+            && let Some(r) = self.receive_from_relay(now, i, from, to, data)
         {
-            match self.relays[i].client.handle_receive(now, from, to, data) {
-                icebreaker_turn::Received::Handled => {
-                    self.relay_events();
-                    return Ok(Received::Stun);
-                }
-                icebreaker_turn::Received::PeerData { peer, data } => {
-                    let relayed = self.relays[i]
-                        .client
-                        .relayed_addresses()
-                        .iter()
-                        .copied()
-                        .find(|a| a.is_ipv4() == peer.is_ipv4());
-                    return match relayed {
-                        Some(relayed) => self.receive_direct(now, peer, relayed, data),
-                        None => Err(RecvError::UnknownSource),
-                    };
-                }
-                icebreaker_turn::Received::NotForUs => {}
-            }
+            return r;
         }
         self.receive_direct(now, from, to, data)
+    }
+
+    /// Handles one frame that arrived on the TCP or TLS connection from local address `base` to
+    /// the TURN server `server` (a [`TurnServer`] with a stream transport). The driver owns the
+    /// connection and cuts its bytes into frames (icebreaker-stun's `StreamFramer`).
+    ///
+    /// # Errors
+    /// [`RecvError::UnknownSource`] when no stream TURN client runs on that connection; as for
+    /// [`handle_receive`](Self::handle_receive) otherwise.
+    pub fn handle_stream_receive<'a>(
+        &mut self,
+        now: Instant,
+        server: SocketAddr,
+        base: SocketAddr,
+        frame: &'a [u8],
+    ) -> Result<Received<'a>, RecvError> {
+        let now = self.clamp(now);
+        if self.state == State::Closed {
+            return Err(RecvError::UnknownSource);
+        }
+        let i = self
+            .relays
+            .iter()
+            .position(|r| r.stream && r.client.server() == server && r.base == base)
+            .ok_or(RecvError::UnknownSource)?;
+        self.receive_from_relay(now, i, server, base, frame)
+            .unwrap_or(Err(RecvError::UnknownSource))
+    }
+
+    /// What TURN client `i` makes of a message from its server: its own answer, or peer data
+    /// from a relayed address (handled as if it had arrived there directly). `None` when it was
+    /// not for the client.
+    fn receive_from_relay<'a>(
+        &mut self,
+        now: Instant,
+        i: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &'a [u8],
+    ) -> Option<Result<Received<'a>, RecvError>> {
+        match self.relays[i].client.handle_receive(now, from, to, data) {
+            icebreaker_turn::Received::Handled => {
+                self.relay_events();
+                Some(Ok(Received::Stun))
+            }
+            icebreaker_turn::Received::PeerData { peer, data } => {
+                let relayed = self.relays[i]
+                    .client
+                    .relayed_addresses()
+                    .iter()
+                    .copied()
+                    .find(|a| a.is_ipv4() == peer.is_ipv4());
+                Some(match relayed {
+                    Some(relayed) => self.receive_direct(now, peer, relayed, data),
+                    None => Err(RecvError::UnknownSource),
+                })
+            }
+            icebreaker_turn::Received::NotForUs => None,
+        }
     }
 
     fn receive_direct<'a>(
@@ -1934,7 +1998,7 @@ impl Agent {
 
     /// The next datagram to send: its bytes replace the contents of `buf`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
-        for r in &mut self.relays {
+        for r in self.relays.iter_mut().filter(|r| !r.stream) {
             if let Some(t) = r.client.poll_transmit(buf) {
                 return Some(t);
             }
@@ -1947,8 +2011,28 @@ impl Agent {
         }
     }
 
+    /// The next frame for a TURN server reached over TCP or TLS: write `buf` to the connection
+    /// from local address `from` (the host address to connect from) to server `to`, opening it
+    /// first if there is none. Call it after [`poll_transmit`](Self::poll_transmit), which
+    /// queues what relayed candidates send through such a server, until it returns `None`.
+    pub fn poll_stream_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        for r in self.relays.iter_mut().filter(|r| r.stream) {
+            if let Some(t) = r.client.poll_transmit(buf) {
+                return Some(t);
+            }
+        }
+        let (t, mut frame) = self.stream_out.pop_front()?;
+        // Hand the frame over and keep the caller's buffer for the next one.
+        std::mem::swap(buf, &mut frame);
+        frame.clear();
+        self.stream_spare.push(frame);
+        Some(t)
+    }
+
     /// Sends what leaves from a relayed candidate through its TURN client (ChannelData when a
-    /// channel is bound, a Send indication otherwise). `None` when the client refuses.
+    /// channel is bound, a Send indication otherwise). `None` when the client refuses, or when
+    /// the client is reached over a stream: then the frame waits for
+    /// [`poll_stream_transmit`](Self::poll_stream_transmit).
     fn wrap(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Option<Transmit> {
         let Some(relay) = self
             .locals
@@ -1965,6 +2049,14 @@ impl Agent {
             .client
             .send_into(t.to, &self.scratch, buf);
         match r {
+            Ok((t, n)) if self.relays[relay].stream => {
+                if self.stream_out.len() < MAX_STREAM_QUEUE {
+                    let mut frame = self.stream_spare.pop().unwrap_or_default();
+                    frame.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    self.stream_out.push_back((t, frame));
+                }
+                None
+            }
             Ok((t, n)) => {
                 buf.truncate(n);
                 Some(t)

@@ -72,7 +72,7 @@ pub mod fuzz;
 
 pub use agent::{
     Agent, AgentConfig, Credentials, Error, Event, Received, RecvError, State, Stats, Transmit,
-    TurnServer,
+    TurnServer, TurnTransport,
 };
 pub use candidate::{
     Candidate, CandidateError, CandidateKind, TcpType, Transport, candidate_priority,

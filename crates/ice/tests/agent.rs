@@ -668,3 +668,59 @@ fn nomination_takes_the_first_ta_slot_after_the_pair_is_valid() {
         );
     }
 }
+
+/// A TURN server reached over TCP: its Allocate leaves through `poll_stream_transmit`, never as a
+/// datagram, and its answer is taken only from the stream (the same bytes arriving by UDP from
+/// that address are not the TURN client's).
+#[test]
+fn a_stream_turn_server_is_talked_to_through_the_stream_calls_only() {
+    use icebreaker_ice::{RecvError, TurnServer, TurnTransport};
+    let server = addr("198.51.100.1:3478");
+    let base = addr("192.0.2.1:5000");
+    let mut a = Agent::new(
+        AgentConfig {
+            turn_servers: vec![TurnServer {
+                server,
+                transport: TurnTransport::Tcp,
+                username: "alice".into(),
+                password: "secret".into(),
+            }],
+            ..controlling()
+        },
+        creds('a'),
+    );
+    a.add_host_candidate(base, 1).unwrap();
+    let now = Instant::now();
+    a.start(now);
+    let mut buf = Vec::new();
+    while let Some(t) = a.poll_transmit(&mut buf) {
+        assert_ne!(t.to, server, "a datagram to the stream TURN server");
+    }
+    let t = a
+        .poll_stream_transmit(&mut buf)
+        .expect("the Allocate request");
+    assert_eq!((t.from, t.to), (base, server));
+    // STUN Binding request, Allocate (0x0003).
+    assert_eq!(&buf[..2], &[0x00, 0x03]);
+    assert!(a.poll_stream_transmit(&mut buf).is_none());
+    // A 401 to that Allocate, as the server would answer: the same transaction id.
+    let mut answer = vec![0x01, 0x13, 0x00, 0x00];
+    answer.extend_from_slice(&buf[4..20]);
+    assert_eq!(
+        a.handle_stream_receive(now, addr("198.51.100.9:3478"), base, &answer),
+        Err(RecvError::UnknownSource),
+        "a stream from another server"
+    );
+    assert!(
+        !matches!(
+            a.handle_receive(now, server, base, &answer),
+            Ok(Received::Stun)
+        ),
+        "the answer by UDP went to the TURN client"
+    );
+    assert_eq!(
+        a.handle_stream_receive(now, server, base, &answer),
+        Ok(Received::Stun),
+        "the answer on the stream"
+    );
+}

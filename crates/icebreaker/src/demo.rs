@@ -276,6 +276,7 @@ async fn ws_peer(
             host_addresses: Vec::new(),
         },
         auto_role: false,
+        stream_turns: Vec::new(),
     };
     let task = tokio::spawn(driver::run(
         options,
@@ -301,6 +302,7 @@ async fn attempt(
             stun_servers: vec![stun],
             turn_servers: vec![TurnServer {
                 server: turn,
+                transport: icebreaker_ice::TurnTransport::Udp,
                 username: "demo".into(),
                 password: "demo-secret".into(),
             }],

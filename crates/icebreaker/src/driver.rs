@@ -10,12 +10,23 @@
 //! Each socket has a reader task feeding one channel; sends use `send_to` one datagram at a
 //! time (no `sendmmsg`/`recvmmsg` batching: a peer sends a few checks per Ta, far from where
 //! batching pays).
+//!
+//! A TURN server reached over TCP or TLS ([`StreamTurn`]) gets one connection per host address,
+//! opened from that address when the agent first sends to it, and a task that writes the
+//! agent's frames and cuts what comes back into frames for the same channel. A connection that
+//! fails or closes is not reopened: the allocation lived on it (RFC 6062 §4.1), and the agent's
+//! TURN client gives up on its own.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::peer::{Peer, PeerConfig, Role, Signal};
@@ -80,6 +91,44 @@ pub struct DriverOptions {
     /// When no role was asked for: an offerer that receives an offer before any answer becomes
     /// the answerer (two people pasting into each other's terminals).
     pub auto_role: bool,
+    /// The TURN servers of `config` reached over TCP or TLS, and how to connect to them.
+    pub stream_turns: Vec<StreamTurn>,
+}
+
+/// A TURN server reached over a stream: TCP, or TLS when `tls` is set.
+#[derive(Clone)]
+pub struct StreamTurn {
+    /// The server's address (the `server` of the agent's `TurnServer`).
+    pub server: SocketAddr,
+    /// For TLS (`turns:`): the connector, and the name the server's certificate must carry.
+    pub tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+}
+
+impl fmt::Debug for StreamTurn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamTurn")
+            .field("server", &self.server)
+            .field("tls", &self.tls.as_ref().map(|(_, name)| name))
+            .finish()
+    }
+}
+
+/// How long connecting to a stream TURN server (and the TLS handshake) may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// Frames waiting for one stream connection; more are dropped, as a full socket would.
+const STREAM_QUEUE: usize = 64;
+
+/// What the reader tasks hand the loop: arrived on local address `local` from `from`, read at
+/// `at`; `stream` for a frame from a stream TURN connection.
+struct Incoming {
+    local: SocketAddr,
+    from: SocketAddr,
+    data: Vec<u8>,
+    at: Instant,
+    stream: bool,
 }
 
 /// Runs a peer on `sockets` until `shutdown` completes or the input channel closes and the peer
@@ -93,7 +142,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     options.config.host_addresses = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
-    let (dgram_tx, mut dgrams) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>, Instant)>(1024);
+    let (dgram_tx, mut dgrams) = mpsc::channel::<Incoming>(1024);
     let mut readers = Vec::new();
     for s in &sockets {
         let (s, tx) = (s.clone(), dgram_tx.clone());
@@ -103,8 +152,14 @@ pub async fn run(
             loop {
                 match s.recv_from(&mut buf).await {
                     Ok((n, from)) => {
-                        let data = buf.get(..n).unwrap_or_default().to_vec();
-                        if tx.send((local, from, data, Instant::now())).await.is_err() {
+                        let d = Incoming {
+                            local,
+                            from,
+                            data: buf.get(..n).unwrap_or_default().to_vec(),
+                            at: Instant::now(),
+                            stream: false,
+                        };
+                        if tx.send(d).await.is_err() {
                             return;
                         }
                     }
@@ -114,7 +169,10 @@ pub async fn run(
             }
         }));
     }
+    // Stream connections feed the same channel; without any, every sender belongs to a reader.
+    let frames_tx = (!options.stream_turns.is_empty()).then(|| dgram_tx.clone());
     drop(dgram_tx);
+    let mut streams: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>> = HashMap::new();
     // mDNS answers come back here from their resolving tasks (at most 32 wait at a time).
     let (mdns_tx, mut mdns_rx) = mpsc::channel::<(String, Option<std::net::IpAddr>)>(32);
     let mut peer = Peer::new(options.config.clone(), Instant::now());
@@ -136,6 +194,25 @@ pub async fn run(
                 None => tracing::debug!(from = %t.from, "no socket for this address"),
             }
         }
+        while let Some(t) = peer.poll_stream_transmit(&mut buf) {
+            let tx = match streams.entry((t.from, t.to)) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let turn = options.stream_turns.iter().find(|s| s.server == t.to);
+                    let (Some(turn), Some(frames)) = (turn, &frames_tx) else {
+                        tracing::debug!(to = %t.to, "no stream TURN server at this address");
+                        continue;
+                    };
+                    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+                    let task = stream_task(t.from, turn.clone(), rx, frames.clone());
+                    readers.push(tokio::spawn(task));
+                    e.insert(tx)
+                }
+            };
+            if tx.try_send(buf.clone()).is_err() {
+                tracing::debug!(to = %t.to, "TURN connection closed or backed up: frame dropped");
+            }
+        }
         while let Some(s) = peer.poll_signal() {
             if output.send(s).await.is_err() {
                 tracing::debug!("output closed");
@@ -155,7 +232,8 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             d = dgrams.recv() => match d {
-                Some((local, from, data, at)) => peer.handle_receive(at, from, local, &data),
+                Some(d) if d.stream => peer.handle_stream_receive(d.at, d.from, d.local, &d.data),
+                Some(d) => peer.handle_receive(d.at, d.from, d.local, &d.data),
                 None => break,
             },
             msg = input.recv(), if input_open => match msg {
@@ -182,6 +260,96 @@ pub async fn run(
     }
     for r in readers {
         r.abort();
+    }
+}
+
+/// A byte stream to a TURN server: TCP or TLS over TCP.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// Connects from host address `base` (any port) to the server, with TLS when asked.
+async fn connect(base: SocketAddr, turn: &StreamTurn) -> std::io::Result<Box<dyn Duplex>> {
+    let socket = if base.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(base.ip(), 0))?;
+    let stream = socket.connect(turn.server).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(match &turn.tls {
+        Some((connector, name)) => Box::new(connector.connect(name.clone(), stream).await?),
+        None => Box::new(stream),
+    })
+}
+
+/// One stream TURN connection: writes the frames from `out`, and hands each frame read back to
+/// the loop as coming from the server to `base`. Ends when the connection fails or closes, the
+/// server sends something that is not STUN or ChannelData, or the loop goes away.
+async fn stream_task(
+    base: SocketAddr,
+    turn: StreamTurn,
+    mut out: mpsc::Receiver<Vec<u8>>,
+    frames: mpsc::Sender<Incoming>,
+) {
+    let server = turn.server;
+    let conn = match tokio::time::timeout(CONNECT_LIMIT, connect(base, &turn)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::warn!(%server, "cannot connect to the TURN server: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%server, "cannot connect to the TURN server: timed out");
+            return;
+        }
+    };
+    tracing::debug!(%server, tls = turn.tls.is_some(), "connected to the TURN server");
+    let (mut rd, mut wr) = tokio::io::split(conn);
+    let mut framer = StreamFramer::new(FramerConfig::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            f = out.recv() => {
+                let Some(f) = f else { return };
+                if let Err(e) = async { wr.write_all(&f).await?; wr.flush().await }.await {
+                    tracing::warn!(%server, "TURN connection lost: {e}");
+                    return;
+                }
+            }
+            r = rd.read(&mut buf) => {
+                let n = match r {
+                    Ok(0) => {
+                        tracing::warn!(%server, "the TURN server closed the connection");
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(%server, "TURN connection lost: {e}");
+                        return;
+                    }
+                };
+                if let Err(e) = framer.push(buf.get(..n).unwrap_or_default()) {
+                    tracing::warn!(%server, "TURN connection: {e}");
+                    return;
+                }
+                loop {
+                    let data = match framer.next_frame() {
+                        Ok(Some(f)) => f.as_bytes().to_vec(),
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(%server, "TURN connection: {e}");
+                            return;
+                        }
+                    };
+                    let d = Incoming { local: base, from: server, data, at: Instant::now(), stream: true };
+                    if frames.send(d).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 

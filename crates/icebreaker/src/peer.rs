@@ -8,6 +8,8 @@
 //! handle_receive(now, from, to, d)   a datagram that arrived on one of the peer's sockets
 //! handle_timeout(now)                once poll_timeout() has passed
 //! poll_transmit(&mut buf)            datagrams to send (from, to)
+//! poll_stream_transmit(&mut buf)     frames for a TURN server over TCP/TLS (from, to), whose
+//!                                    answers come back through handle_stream_receive
 //! poll_signal()                      messages to signal (offer, answer, candidate) or report
 //!                                    (state, selected, message, error)
 //! poll_timeout()                     when to call handle_timeout next
@@ -397,7 +399,26 @@ impl Peer {
     /// Feeds a datagram that arrived on local socket `to` from `from`.
     pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
         self.now = Some(now);
-        match self.agent.handle_receive(now, from, to, data) {
+        let r = self.agent.handle_receive(now, from, to, data);
+        self.received(from, r);
+    }
+
+    /// Feeds a frame that arrived on the TCP or TLS connection from host address `base` to the
+    /// TURN server `server` (see [`poll_stream_transmit`](Self::poll_stream_transmit)).
+    pub fn handle_stream_receive(
+        &mut self,
+        now: Instant,
+        server: SocketAddr,
+        base: SocketAddr,
+        frame: &[u8],
+    ) {
+        self.now = Some(now);
+        let r = self.agent.handle_stream_receive(now, server, base, frame);
+        self.received(server, r);
+    }
+
+    fn received(&mut self, from: SocketAddr, r: Result<Received<'_>, icebreaker_ice::RecvError>) {
+        match r {
             Ok(Received::Data { data, .. }) => {
                 self.push_signal(Signal::Message {
                     data: String::from_utf8_lossy(data).into_owned(),
@@ -428,6 +449,15 @@ impl Peer {
         }
         let t = self.agent.poll_transmit(buf);
         // Sending may have produced events (a relay allocated ...).
+        self.drain_agent();
+        t
+    }
+
+    /// The next frame for a TURN server reached over TCP or TLS: `buf` goes on the connection
+    /// from host address `from` to the server `to` (opened on first use). Call after
+    /// [`poll_transmit`](Self::poll_transmit), until `None`.
+    pub fn poll_stream_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let t = self.agent.poll_stream_transmit(buf);
         self.drain_agent();
         t
     }

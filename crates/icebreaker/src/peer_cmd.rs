@@ -49,9 +49,14 @@ pub struct PeerArgs {
     /// A STUN server, `stun:host[:port]` (RFC 7064) or `host[:port]`; repeatable.
     #[arg(long = "stun", value_name = "URI")]
     pub stun: Vec<ServerSpec>,
-    /// A TURN server, `turn:host[:port][?transport=udp]` (RFC 7065).
+    /// A TURN server, `turn:host[:port][?transport=udp|tcp]` or `turns:host[:port]` (TLS)
+    /// (RFC 7065). Relaying to the other peer is UDP whichever way the server is reached.
     #[arg(long, value_name = "URI", requires_all = ["turn_user", "turn_pass"])]
     pub turn: Option<TurnTarget>,
+    /// For a `turns:` server: trust the CA certificates in this PEM file instead of the
+    /// system's roots.
+    #[arg(long, value_name = "PEM", requires = "turn")]
+    pub turn_ca: Option<std::path::PathBuf>,
     /// The TURN username.
     #[arg(long, value_name = "U")]
     pub turn_user: Option<String>,
@@ -97,19 +102,34 @@ pub async fn run(args: PeerArgs) -> u8 {
         }
     }
     let mut turn_servers = Vec::new();
+    let mut stream_turns = Vec::new();
     if let Some(t) = &args.turn {
-        if t.transport != icebreaker_turn::Transport::Udp {
-            return fail(
-                EXIT_BAD_INPUT,
-                "--turn: only ?transport=udp is supported by the peer",
-            );
+        if args.turn_ca.is_some() && t.transport != icebreaker_turn::Transport::Tls {
+            return fail(EXIT_BAD_INPUT, "--turn-ca is for a turns: server");
         }
+        let tls = if t.transport == icebreaker_turn::Transport::Tls {
+            let config = match crate::tls::client_config(args.turn_ca.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(EXIT_BAD_INPUT, format_args!("--turn-ca: {e}")),
+            };
+            let name = match crate::tls::server_name(&t.server.host) {
+                Ok(n) => n,
+                Err(e) => return fail(EXIT_BAD_INPUT, format_args!("--turn: {e}")),
+            };
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        } else {
+            None
+        };
         let server = match t.server.resolve(None).await {
             Ok(a) => a,
             Err(e) => return fail(EXIT_FAILURE, format_args!("TURN server {}: {e}", t.server)),
         };
+        if t.transport != icebreaker_turn::Transport::Udp {
+            stream_turns.push(driver::StreamTurn { server, tls });
+        }
         turn_servers.push(TurnServer {
             server,
+            transport: t.transport,
             username: args.turn_user.clone().unwrap_or_default(),
             password: args.turn_pass.clone().unwrap_or_default(),
         });
@@ -259,6 +279,7 @@ pub async fn run(args: PeerArgs) -> u8 {
             host_addresses: Vec::new(),
         },
         auto_role,
+        stream_turns,
     };
     driver::run(options, sockets, in_rx, out_tx, stop).await;
     drop(print_tx);

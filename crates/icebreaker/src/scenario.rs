@@ -413,6 +413,7 @@ fn build(sc: &Scenario) -> Result<World, String> {
             turn_servers: if sc.turn && !lite {
                 vec![TurnServer {
                     server: turn_addr,
+                    transport: icebreaker_ice::TurnTransport::Udp,
                     username: "icebreaker".into(),
                     password: "icebreaker-secret".into(),
                 }]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::ChildGuard;
+use common::{ChildGuard, TempDir, certificates};
 use futures_util::{SinkExt as _, StreamExt as _};
 use icebreaker::driver::{self, DriverOptions};
 use icebreaker::peer::{PeerConfig, Role, Signal};
@@ -236,6 +236,7 @@ async fn peer_over_stdio_with_a_harness() {
             host_addresses: Vec::new(),
         },
         auto_role: false,
+        stream_turns: Vec::new(),
     };
     let task = tokio::spawn(driver::run(
         options,
@@ -311,9 +312,11 @@ fn demo_runs_and_exits_0() {
     assert!(out.stdout.contains("typ relay"), "{}", out.stdout);
 }
 
-/// `turn-server` on 127.0.0.2 (relayed addresses there too), loopback peers allowed.
-fn turn_server() -> (Proc, String) {
-    let mut p = Proc::spawn(&[
+/// `turn-server` on 127.0.0.2 (UDP and TCP; relayed addresses there too), loopback peers
+/// allowed, with `extra` arguments: the process, its UDP/TCP address and its TLS address when
+/// `--tls-listen` is among them.
+fn turn_server(extra: &[&str]) -> (Proc, String, Option<String>) {
+    let mut args = vec![
         "turn-server",
         "--listen",
         "127.0.0.2:0",
@@ -323,46 +326,54 @@ fn turn_server() -> (Proc, String) {
         "alice:secret",
         "--allow-peer",
         "127.0.0.0/8",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut p = Proc::spawn(&args);
+    // "listening on A (udp, tcp) and B (tls), relaying on IP"
     let first = p.expect("listening on", |l| l.starts_with("listening on "));
-    let addr = first
-        .trim_start_matches("listening on ")
+    let rest = first.trim_start_matches("listening on ");
+    let addr = rest
         .split_whitespace()
         .next()
         .unwrap_or_default()
         .to_owned();
-    (p, addr)
+    let tls = rest
+        .split_once(" and ")
+        .and_then(|(_, b)| b.split_whitespace().next())
+        .map(str::to_owned);
+    (p, addr, tls)
 }
 
-#[test]
-fn relay_only_peer_connects_through_turn_server() {
+/// Peer A, relayed only through the TURN server at `turn_uri` (with `extra` arguments), and
+/// peer B on loopback meet in a signalling room, select A's relayed candidate on 127.0.0.2 and
+/// exchange a message each way.
+fn relay_only_session(room: &str, turn_uri: &str, extra: &[&str]) {
     let (_signal, signal_addr) = signal_server();
-    let (mut turn, turn_addr) = turn_server();
-    let url = format!("ws://{signal_addr}/room-relay");
-    let turn_uri = format!("turn:{turn_addr}?transport=udp");
-    let mut a = Proc::spawn(&[
+    let url = format!("ws://{signal_addr}/{room}");
+    let mut args = vec![
         "peer",
         "--signal",
         &url,
         "--loopback",
         "--relay-only",
         "--turn",
-        &turn_uri,
+        turn_uri,
         "--turn-user",
         "alice",
         "--turn-pass",
         "secret",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut a = Proc::spawn(&args);
     thread::sleep(Duration::from_millis(200));
     let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
-    // A signals nothing but its relayed candidate, on the TURN server's address.
-    let relay_ip = turn_addr.rsplit_once(':').map(|(ip, _)| ip).unwrap();
+    // A signals nothing but its relayed candidate, on the TURN server's relay address.
     let sel = a.expect("A's selected pair", |l| l.contains(r#""type":"selected""#));
     let v: serde_json::Value = serde_json::from_str(&sel).unwrap();
     let local = v["local"].as_str().unwrap();
     assert!(
-        local.contains(" typ relay") && local.contains(relay_ip),
-        "A's selected local candidate is not the relay: {sel}"
+        local.contains(" typ relay") && local.contains("127.0.0.2"),
+        "{turn_uri}: A's selected local candidate is not the relay: {sel}"
     );
     for p in [&mut a, &mut b] {
         p.expect("connected", |l| l.contains(r#""state":"connected""#));
@@ -375,8 +386,78 @@ fn relay_only_peer_connects_through_turn_server() {
     a.expect("B's message", |l| {
         l == r#"{"type":"message","data":"and back"}"#
     });
+}
+
+#[test]
+fn relay_only_peer_connects_through_turn_server() {
+    let (mut turn, turn_addr, _) = turn_server(&[]);
+    relay_only_session(
+        "room-relay",
+        &format!("turn:{turn_addr}?transport=udp"),
+        &[],
+    );
     // The TURN server, with a live allocation, stops cleanly too.
     stops_cleanly_on_sigterm(&mut turn, "turn-server");
+}
+
+/// The peer reaches its TURN server over TCP (`?transport=tcp`) and over TLS (`turns:`, the
+/// server's certificate checked against `--turn-ca`); relaying to the other peer stays UDP.
+#[test]
+fn relay_only_peer_reaches_its_turn_server_over_tcp_and_tls() {
+    let dir = TempDir::new("peer-turns");
+    let (ca, cert, key) = certificates(&dir);
+    let (_turn, turn_addr, tls) = turn_server(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let tls = tls.expect("no TLS address announced");
+    relay_only_session("room-tcp", &format!("turn:{turn_addr}?transport=tcp"), &[]);
+    relay_only_session("room-tls", &format!("turns:{tls}"), &["--turn-ca", &ca]);
+}
+
+/// A `turns:` server whose certificate is not trusted gives no relayed candidate: the peer
+/// says so and never selects a pair through it.
+#[test]
+fn an_untrusted_turns_server_is_refused() {
+    let dir = TempDir::new("peer-turns-untrusted");
+    let (_ca, cert, key) = certificates(&dir);
+    let (_turn, _, tls) = turn_server(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let tls = tls.expect("no TLS address announced");
+    let out = common::run_for(
+        &[
+            "peer",
+            "--signal",
+            "stdio",
+            "--role",
+            "offer",
+            "--loopback",
+            "--relay-only",
+            "--turn",
+            &format!("turns:{tls}"),
+            "--turn-user",
+            "alice",
+            "--turn-pass",
+            "secret",
+        ],
+        Duration::from_secs(3),
+    );
+    assert!(!out.stdout.contains("typ relay"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot connect to the TURN server"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Sends SIGTERM to `p` and waits (bounded) for exit status 0.

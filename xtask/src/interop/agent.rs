@@ -57,6 +57,8 @@ enum Relay {
     None,
     /// icebreaker signals and checks relayed candidates only; the other agent its host ones.
     Icebreaker(Turn),
+    /// The same, icebreaker reaching the TURN server over TCP (`?transport=tcp`).
+    IcebreakerTcp(Turn),
     /// The other agent relays; icebreaker uses its host candidate.
     Other(Turn),
     /// Both relay-only through the same server: relayed candidate to relayed candidate.
@@ -124,6 +126,14 @@ pub(super) fn cases(
                 format!("{peer} relay-only via {server}, icebreaker on its host candidate"),
             ),
         ];
+        // The relay reached over TCP: the allocation, the checks and the data go over the
+        // connection, relaying to the other agent stays UDP.
+        setups.push((
+            true,
+            turn.clone().map(Relay::IcebreakerTcp),
+            format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
+            format!("icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"),
+        ));
         if turn.as_ref().is_ok_and(|t| t.relays_to_itself) {
             setups.push((
                 true,
@@ -224,13 +234,7 @@ pub(super) fn start_coturn(dir: &Path) -> std::result::Result<(Proc, Turn), Stri
         .arg("--relay-ip=127.0.0.1")
         .arg(format!("--realm={REALM}"))
         .arg(format!("--user={USER}:{PASS}"))
-        .args([
-            "--lt-cred-mech",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--no-tcp",
-        ])
+        .args(["--lt-cred-mech", "--no-tls", "--no-dtls", "--no-cli"])
         .arg("--allow-loopback-peers")
         .arg(format!(
             "--log-file={}",
@@ -554,14 +558,13 @@ fn run_case(
     }
     match setup.relay {
         Relay::None => {}
-        Relay::Icebreaker(t) | Relay::Both(t) => {
-            ib_cmd.arg("--turn").arg(format!("turn:{}", t.addr)).args([
-                "--turn-user",
-                USER,
-                "--turn-pass",
-                PASS,
-                "--relay-only",
-            ]);
+        Relay::Icebreaker(t) | Relay::Both(t) | Relay::IcebreakerTcp(t) => {
+            let tcp = matches!(setup.relay, Relay::IcebreakerTcp(_));
+            let query = if tcp { "?transport=tcp" } else { "" };
+            ib_cmd
+                .arg("--turn")
+                .arg(format!("turn:{}{query}", t.addr))
+                .args(["--turn-user", USER, "--turn-pass", PASS, "--relay-only"]);
         }
         Relay::Other(_) => {}
     }

@@ -93,6 +93,31 @@ pub fn run_with(args: &[&str], stdin: Option<&str>, limit: Duration) -> Output {
     }
 }
 
+/// Runs the binary with `args` and an open stdin for `span`, then kills it: what it printed
+/// until then (for commands that keep running, like `peer`).
+pub fn run_for(args: &[&str], span: Duration) -> Output {
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn icebreaker"),
+    );
+    let out = read_all(child.0.stdout.take());
+    let err = read_all(child.0.stderr.take());
+    thread::sleep(span);
+    let _ = child.0.kill();
+    let status = child.0.wait().expect("wait");
+    Output {
+        code: status.code(),
+        stdout: out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+        stderr: err.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+    }
+}
+
 /// Runs the binary with a 20-second limit.
 pub fn run(args: &[&str]) -> Output {
     run_with(args, None, Duration::from_secs(20))
@@ -162,4 +187,56 @@ pub fn start_server(args: &[&str]) -> Server {
         addrs,
         _stdout: reader,
     }
+}
+
+/// A directory under the system's temporary directory, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "icebreaker-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test CA and a server certificate it signed for `localhost` and 127.0.0.1, as PEM files:
+/// (ca, cert, key).
+pub fn certificates(dir: &TempDir) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "icebreaker test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        dir.write("ca.pem", &ca_cert.pem()),
+        dir.write("cert.pem", &cert.pem()),
+        dir.write("key.pem", &key.serialize_pem()),
+    )
 }
