@@ -140,6 +140,30 @@ impl Pair {
         self.now - self.t0
     }
 
+    /// A controlling A (192.0.2.1:5000) and a controlled B (192.0.2.2:6000), one host candidate
+    /// each, candidates exchanged.
+    fn hosts() -> Self {
+        Self::new(
+            controlling(),
+            controlled(),
+            &["192.0.2.1:5000"],
+            &["192.0.2.2:6000"],
+            true,
+        )
+    }
+
+    /// A controlling A and a controlled B, each with an IPv4 and an IPv6 host candidate,
+    /// candidates exchanged.
+    fn dual_stack() -> Self {
+        Self::new(
+            controlling(),
+            controlled(),
+            &["192.0.2.1:5000", "[2001:db8::1]:5000"],
+            &["192.0.2.2:6000", "[2001:db8::2]:6000"],
+            true,
+        )
+    }
+
     fn connected(&self) -> bool {
         self.a.state() == State::Connected && self.b.state() == State::Connected
     }
@@ -170,13 +194,7 @@ fn selected(events: &[Event]) -> Option<(SocketAddr, SocketAddr)> {
 
 #[test]
 fn host_to_host_connects_and_both_sides_agree() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     let took = p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected(), "{:?} {:?}", p.a.state(), p.b.state());
     let (al, ar) = selected(&p.a_events).unwrap();
@@ -188,13 +206,7 @@ fn host_to_host_connects_and_both_sides_agree() {
 
 #[test]
 fn highest_priority_pair_wins_with_several_interfaces() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
-        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
-        true,
-    );
+    let mut p = Pair::dual_stack();
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
     // RFC 8421: IPv6 is preferred.
@@ -213,13 +225,7 @@ fn highest_priority_pair_wins_with_several_interfaces() {
 /// here the IPv6 pair (preferred, RFC 8421) is black-holed.
 #[test]
 fn nomination_does_not_wait_out_the_delay_for_a_pair_that_never_answers() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
-        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
-        true,
-    );
+    let mut p = Pair::dual_stack();
     p.drop = Box::new(|from, _, _| from.is_ipv6());
     let took = p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
@@ -238,13 +244,7 @@ fn nomination_does_not_wait_out_the_delay_for_a_pair_that_never_answers() {
 /// the working pair's round trip: IPv4 takes 100 ms, IPv6 160 ms, and IPv6 is nominated.
 #[test]
 fn nomination_waits_for_a_better_pair_within_twice_the_round_trip() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
-        &["192.0.2.2:6000", "[2001:db8::2]:6000"],
-        true,
-    );
+    let mut p = Pair::dual_stack();
     p.delay = Box::new(|from, _| Duration::from_millis(if from.is_ipv6() { 80 } else { 50 }));
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
@@ -353,13 +353,7 @@ fn full_agent_connects_to_a_lite_agent() {
 
 #[test]
 fn no_path_fails_cleanly_after_end_of_candidates() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     p.drop = Box::new(|_, _, _| true);
     p.run(Duration::from_secs(60), |p| {
         p.a.state() == State::Failed && p.b.state() == State::Failed
@@ -369,13 +363,7 @@ fn no_path_fails_cleanly_after_end_of_candidates() {
 
 #[test]
 fn vanished_peer_loses_consent_within_30_seconds() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
     let connected_at = p.now;
@@ -397,13 +385,7 @@ fn vanished_peer_loses_consent_within_30_seconds() {
 
 #[test]
 fn consent_keeps_a_quiet_connection_alive_for_minutes() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     p.run(Duration::from_secs(300), |p| !p.connected());
     assert!(p.connected());
@@ -411,13 +393,7 @@ fn consent_keeps_a_quiet_connection_alive_for_minutes() {
 
 #[test]
 fn application_data_is_borrowed_and_accepted_only_from_the_pair() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     let path = p.a.send_path(1).unwrap();
     let payload = b"hello from a";
@@ -440,13 +416,7 @@ fn application_data_is_borrowed_and_accepted_only_from_the_pair() {
 
 #[test]
 fn unauthenticated_checks_create_no_state() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     let (remotes, pairs) = (p.b.remote_candidates().len(), p.b.pair_count());
     // Checks signed with the wrong password from 10 000 sources.
     let mut forger = Agent::new(controlling(), creds('a'));
@@ -535,13 +505,7 @@ fn a_check_from_the_peer_retriggers_a_check_in_flight() {
     // not wait for its retransmission timer (250 ms) once B's check has come through.
     use std::cell::RefCell;
     use std::rc::Rc;
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     let a_requests: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let b_answers_lost = Rc::new(std::cell::Cell::new(0));
     let (requests, lost) = (a_requests.clone(), b_answers_lost.clone());
@@ -574,13 +538,7 @@ fn a_check_from_the_peer_retriggers_a_check_in_flight() {
 #[test]
 fn connects_under_30_percent_loss() {
     for seed in 0..20u64 {
-        let mut p = Pair::new(
-            controlling(),
-            controlled(),
-            &["192.0.2.1:5000"],
-            &["192.0.2.2:6000"],
-            true,
-        );
+        let mut p = Pair::hosts();
         let state = std::cell::Cell::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         p.drop = Box::new(move |_, _, _| {
             // xorshift: 30 % loss each way, deterministic per seed.
@@ -608,13 +566,7 @@ fn connects_under_30_percent_loss() {
 
 #[test]
 fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
-    let mut p = Pair::new(
-        controlling(),
-        controlled(),
-        &["192.0.2.1:5000"],
-        &["192.0.2.2:6000"],
-        true,
-    );
+    let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     let old = p.a.send_path(1).unwrap();
     p.a.restart(p.now, creds('c'));
@@ -652,13 +604,7 @@ fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
 #[test]
 fn nomination_takes_the_first_ta_slot_after_the_pair_is_valid() {
     for (one_way_us, at_most_ms) in [(24_500, 100), (25_500, 152)] {
-        let mut p = Pair::new(
-            controlling(),
-            controlled(),
-            &["192.0.2.1:5000"],
-            &["192.0.2.2:6000"],
-            true,
-        );
+        let mut p = Pair::hosts();
         p.delay = Box::new(move |_, _| Duration::from_micros(one_way_us));
         let took = p.run(Duration::from_secs(10), |p| p.a.state() == State::Connected);
         assert_eq!(p.a.state(), State::Connected);

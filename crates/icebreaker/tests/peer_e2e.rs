@@ -344,6 +344,22 @@ fn turn_server(extra: &[&str]) -> (Proc, String, Option<String>) {
     (p, addr, tls)
 }
 
+/// [`turn_server`] with a TLS listener on 127.0.0.1 too, its certificate signed by a throwaway
+/// CA in `dir`: the process, the UDP/TCP address, the TLS address and the CA's PEM file.
+fn tls_turn_server(dir: &TempDir) -> (Proc, String, String, String) {
+    let (ca, cert, key) = certificates(dir);
+    let tls_args = [
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
+    let (p, addr, tls) = turn_server(&tls_args);
+    (p, addr, tls.expect("no TLS address announced"), ca)
+}
+
 /// Peer A, relayed only through the TURN server at `turn_uri` (with `extra` arguments), and
 /// peer B on loopback meet in a signalling room, select A's relayed candidate on 127.0.0.2 and
 /// exchange a message each way.
@@ -405,16 +421,7 @@ fn relay_only_peer_connects_through_turn_server() {
 #[test]
 fn relay_only_peer_reaches_its_turn_server_over_tcp_and_tls() {
     let dir = TempDir::new("peer-turns");
-    let (ca, cert, key) = certificates(&dir);
-    let (_turn, turn_addr, tls) = turn_server(&[
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-    ]);
-    let tls = tls.expect("no TLS address announced");
+    let (_turn, turn_addr, tls, ca) = tls_turn_server(&dir);
     relay_only_session("room-tcp", &format!("turn:{turn_addr}?transport=tcp"), &[]);
     relay_only_session("room-tls", &format!("turns:{tls}"), &["--turn-ca", &ca]);
 }
@@ -424,16 +431,7 @@ fn relay_only_peer_reaches_its_turn_server_over_tcp_and_tls() {
 #[test]
 fn an_untrusted_turns_server_is_refused() {
     let dir = TempDir::new("peer-turns-untrusted");
-    let (_ca, cert, key) = certificates(&dir);
-    let (_turn, _, tls) = turn_server(&[
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-    ]);
-    let tls = tls.expect("no TLS address announced");
+    let (_turn, _, tls, _ca) = tls_turn_server(&dir);
     let out = common::run_for(
         &[
             "peer",
