@@ -10,7 +10,7 @@ use icebreaker_stun::attributes::{
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::{Class, Integrity, MessageWriter, Method, TransactionId};
 
-use crate::{Agent, AgentConfig, Candidate, Credentials};
+use crate::{Agent, AgentConfig, Candidate, Credentials, TurnServer, TurnTransport};
 
 /// The candidate grammar: whatever parses writes back to a line that parses to the same thing.
 pub fn fuzz_candidate(data: &[u8]) {
@@ -26,11 +26,12 @@ pub fn fuzz_candidate(data: &[u8]) {
 }
 
 /// The agent fed a sequence of operations decoded from `data`: raw datagrams, datagrams signed
-/// with the right credentials (so the authenticated paths run), remote candidate lines, and
-/// timer ticks. Checks that the agent's state stays within its limits. `epoch` is the virtual
+/// with the right credentials (so the authenticated paths run), frames from a TURN server
+/// reached over TCP, remote candidate lines, and timer ticks. Checks that the agent's state stays within its limits. `epoch` is the virtual
 /// start time (the fuzz target passes the clock's reading; sans-IO code never reads it).
 pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 5000);
+    let turn = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 3478);
     let ours = Credentials {
         ufrag: "ufra".into(),
         pwd: "local-password-0123456789".into(),
@@ -44,6 +45,12 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
         lite: data.first().is_some_and(|b| b & 6 == 6),
         rng_seed: [3; 32],
         stun_servers: vec!["198.51.100.1:3478".parse().unwrap_or(local)],
+        turn_servers: vec![TurnServer {
+            server: turn,
+            transport: TurnTransport::Tcp,
+            username: "user".into(),
+            password: "pass".into(),
+        }],
         ..AgentConfig::default()
     };
     let max_remote = config.max_remote_candidates;
@@ -70,9 +77,12 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
             )),
             1000 + u16::from(payload.get(1).copied().unwrap_or(0)),
         );
-        match op % 5 {
+        match op % 6 {
             0 => {
                 let _ = agent.handle_receive(now, from, local, payload);
+            }
+            4 => {
+                let _ = agent.handle_stream_receive(now, turn, local, payload);
             }
             1 => {
                 if let Ok(text) = core::str::from_utf8(payload)
@@ -118,6 +128,7 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
             }
             _ => {
                 while agent.poll_transmit(&mut buf).is_some() {}
+                while agent.poll_stream_transmit(&mut buf).is_some() {}
                 while agent.poll_event().is_some() {}
             }
         }
@@ -125,5 +136,6 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
         assert!(agent.pair_count() <= 2 * max_pairs + 1);
     }
     while agent.poll_transmit(&mut buf).is_some() {}
+    while agent.poll_stream_transmit(&mut buf).is_some() {}
     let _ = agent.poll_timeout();
 }
