@@ -36,9 +36,9 @@ const MAX_DATAGRAM: usize = 65_535;
 /// How long an mDNS name may take to resolve before its candidate is dropped.
 const MDNS_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The addresses to bind peer sockets on: `127.0.0.1` when `loopback_only`, else every IPv4
-/// interface address that is up and neither loopback nor link-local (falling back to
-/// `127.0.0.1` when there is none).
+/// The addresses to bind peer sockets on: `127.0.0.1` when `loopback_only`, else every interface
+/// address that is up and can reach beyond the link ([`reaches_beyond_the_link`]), IPv4 and
+/// IPv6 (falling back to `127.0.0.1` when there is none).
 pub fn interface_addresses(loopback_only: bool) -> Vec<IpAddr> {
     let loopback = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
     if loopback_only {
@@ -48,10 +48,7 @@ pub fn interface_addresses(loopback_only: bool) -> Vec<IpAddr> {
         Ok(list) => list
             .into_iter()
             .map(|i| i.ip())
-            .filter(|ip| match ip {
-                IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified(),
-                IpAddr::V6(_) => false,
-            })
+            .filter(reaches_beyond_the_link)
             .collect(),
         Err(e) => {
             tracing::warn!("cannot list the network interfaces: {e}");
@@ -59,6 +56,26 @@ pub fn interface_addresses(loopback_only: bool) -> Vec<IpAddr> {
         }
     };
     if found.is_empty() { loopback } else { found }
+}
+
+/// Whether a host candidate on `ip` can be reached from another machine: not loopback,
+/// unspecified, multicast or link-local (IPv4 169.254/16; IPv6 fe80::/10, which would need a
+/// scope to be used), and for IPv6 not an IPv4-mapped address. IPv6 global and unique-local
+/// addresses are kept: an IPv6 address is often reachable with no NAT at all.
+pub fn reaches_beyond_the_link(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified() && !v4.is_multicast()
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !v6.is_loopback()
+                && !v6.is_unspecified()
+                && !v6.is_multicast()
+                && s[0] & 0xffc0 != 0xfe80
+                && v6.to_ipv4_mapped().is_none()
+        }
+    }
 }
 
 /// Binds one UDP socket (ephemeral port) on each address.
@@ -357,5 +374,38 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_candidates_come_from_addresses_that_reach_beyond_the_link() {
+        let ok = |s: &str| reaches_beyond_the_link(&s.parse().unwrap());
+        for good in [
+            "192.0.2.2",
+            "10.1.2.3",
+            "2001:db8::1",
+            "fd00::2",
+            "2a00:1450::1",
+        ] {
+            assert!(ok(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "224.0.0.251",
+            "::1",
+            "::",
+            "fe80::1",
+            "febf::1",
+            "ff02::fb",
+            "::ffff:192.0.2.1",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
     }
 }

@@ -671,6 +671,37 @@ async fn accept_tls(
     }
 }
 
+/// Tries at finding a port free for both UDP and TCP when `--listen` asks for port 0.
+const LISTEN_TRIES: usize = 32;
+
+/// The UDP socket (a second handle for sending, and the tokio one) and the TCP listener on the
+/// same address. With port 0, the port the OS picks for UDP may be taken for TCP (an outgoing
+/// connection's ephemeral port, say): then both are dropped and another port is tried.
+async fn bind_listeners(
+    listen: SocketAddr,
+) -> Result<(std::net::UdpSocket, UdpSocket, TcpListener), String> {
+    for _ in 0..LISTEN_TRIES {
+        let bound = std::net::UdpSocket::bind(listen).and_then(|s| {
+            s.set_nonblocking(true)?;
+            grow_buffers(&s, LISTENER_BUFFER);
+            let tx = s.try_clone()?;
+            Ok((tx, UdpSocket::from_std(s)?))
+        });
+        let (udp_tx, udp) = bound.map_err(|e| format!("cannot bind UDP {listen}: {e}"))?;
+        let at = udp
+            .local_addr()
+            .map_err(|e| format!("cannot bind UDP {listen}: {e}"))?;
+        match TcpListener::bind(at).await {
+            Ok(tcp) => return Ok((udp_tx, udp, tcp)),
+            Err(e) if listen.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(format!("cannot bind TCP {at}: {e}")),
+        }
+    }
+    Err(format!(
+        "cannot bind UDP and TCP {listen}: no port free for both in {LISTEN_TRIES} tries"
+    ))
+}
+
 /// Runs `icebreaker turn-server` until Ctrl-C or SIGTERM; returns the exit status.
 pub async fn run(args: TurnServerArgs) -> u8 {
     let mut users = Vec::new();
@@ -724,28 +755,13 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             );
         }
     };
-    let bound = std::net::UdpSocket::bind(args.listen).and_then(|s| {
-        s.set_nonblocking(true)?;
-        grow_buffers(&s, LISTENER_BUFFER);
-        let tx = s.try_clone()?;
-        Ok((tx, UdpSocket::from_std(s)?))
-    });
-    let (udp_tx, udp) = match bound {
-        Ok(pair) => pair,
-        Err(e) => {
-            return fail(
-                EXIT_FAILURE,
-                format_args!("cannot bind UDP {}: {e}", args.listen),
-            );
-        }
+    let (udp_tx, udp, tcp) = match bind_listeners(args.listen).await {
+        Ok(bound) => bound,
+        Err(e) => return fail(EXIT_FAILURE, e),
     };
     let listen = match udp.local_addr() {
         Ok(a) => a,
         Err(e) => return fail(EXIT_FAILURE, e),
-    };
-    let tcp = match TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => return fail(EXIT_FAILURE, format_args!("cannot bind TCP {listen}: {e}")),
     };
     let tls = match tls_listener(&args).await {
         Ok(t) => t,

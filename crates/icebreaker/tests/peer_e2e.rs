@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -291,6 +291,82 @@ async fn peer_over_stdio_with_a_harness() {
         }
     }
     task.abort();
+}
+
+/// Two peers on the tokio driver, both bound to ::1 only: IPv6 host candidates are signalled,
+/// paired and selected, and carry a message.
+#[tokio::test(flavor = "current_thread")]
+async fn two_drivers_connect_over_ipv6() {
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut tasks = Vec::new();
+    for (role, seed) in [(Role::Offerer, 1), (Role::Answerer, 2)] {
+        let sockets = driver::bind_sockets(&[IpAddr::V6(Ipv6Addr::LOCALHOST)])
+            .await
+            .expect("bind ::1");
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(64);
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel(64);
+        let options = DriverOptions {
+            config: PeerConfig {
+                role,
+                agent: AgentConfig {
+                    rng_seed: [seed; 32],
+                    ..AgentConfig::default()
+                },
+                host_addresses: Vec::new(),
+            },
+            auto_role: false,
+            stream_turns: Vec::new(),
+        };
+        let run = driver::run(options, sockets, in_rx, out_tx, std::future::pending());
+        tasks.push(tokio::spawn(run));
+        inputs.push(in_tx);
+        outputs.push(out_rx);
+    }
+    let (mut a_out, mut b_out) = (outputs.remove(0), outputs.remove(0));
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut connected = [false, false];
+    let mut selected = [false, false];
+    let mut sent = false;
+    loop {
+        let (from, s) = tokio::select! {
+            s = a_out.recv() => (0, s.expect("A running")),
+            s = b_out.recv() => (1, s.expect("B running")),
+            () = tokio::time::sleep_until(deadline) => panic!("no IPv6 session within {LIMIT:?}"),
+        };
+        match s {
+            s if s.is_for_remote() => inputs[1 - from].send(s).await.expect("peer running"),
+            Signal::Selected { local, remote } => {
+                assert!(
+                    local.contains(" ::1 ") && remote.contains(" ::1 "),
+                    "{local} -> {remote}"
+                );
+                selected[from] = true;
+            }
+            Signal::State { state } if state == "connected" => connected[from] = true,
+            Signal::Message { data } => {
+                assert_eq!((from, data.as_str()), (1, "over IPv6"));
+                break;
+            }
+            _ => {}
+        }
+        if connected == [true, true] && !sent {
+            let data = "over IPv6".to_owned();
+            inputs[0]
+                .send(Signal::Send { data })
+                .await
+                .expect("A running");
+            sent = true;
+        }
+    }
+    assert_eq!(
+        selected,
+        [true, true],
+        "both sides report their selected pair"
+    );
+    for t in tasks {
+        t.abort();
+    }
 }
 
 #[test]
