@@ -12,6 +12,8 @@
 //! handle_receive(now, from, to, &datagram)   datagrams that arrived on the agent's sockets
 //! handle_timeout(now)                        once poll_timeout() has passed
 //! poll_transmit(&mut buf) -> Transmit        datagrams to send (from, to)
+//! poll_stream_transmit(&mut buf)             frames for TCP/TLS TURN servers (from, to), whose
+//!                                            frames come back in handle_stream_receive
 //! poll_timeout()                             when to call handle_timeout next
 //! poll_event()                               candidates to signal, state, the selected pair
 //! ```
@@ -63,7 +65,9 @@
 //! - [x] RFC 7675 consent freshness
 //! - [x] RFC 8839 candidate lines (through icebreaker-sdp's grammar), mDNS host names
 //! - [x] RFC 8656 relayed candidates through icebreaker-turn (checks and data wrapped in Send
-//!   indications, then ChannelData once a relayed pair is selected)
+//!   indications, then ChannelData once a relayed pair is selected), the TURN server reached
+//!   over UDP, TCP or TLS (a stream's bytes carried by the caller:
+//!   [`Agent::poll_stream_transmit`], [`Agent::handle_stream_receive`])
 
 mod agent;
 mod candidate;
