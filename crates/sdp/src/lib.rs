@@ -103,7 +103,7 @@ pub use parse::{Limits, ParseOptions, Parsed, parse_with};
 /// # Errors
 /// The first line that breaks the grammar (or a limit), with its position and a reason.
 pub fn parse(input: &str) -> Result<SessionDescription<'_>, Error> {
-    parse_with(input, &ParseOptions::default()).map(|p| p.description)
+    parse::description(input, &ParseOptions::default(), &mut Vec::new())
 }
 
 /// Parses a description in strict mode with default [`Limits`].
@@ -111,7 +111,7 @@ pub fn parse(input: &str) -> Result<SessionDescription<'_>, Error> {
 /// # Errors
 /// The first deviation from the RFC grammar or line order.
 pub fn parse_strict(input: &str) -> Result<SessionDescription<'_>, Error> {
-    parse_with(input, &ParseOptions::strict()).map(|p| p.description)
+    parse::description(input, &ParseOptions::strict(), &mut Vec::new())
 }
 
 /// Parses bytes: [`ErrorKind::NotUtf8`] (with the line and column of the first bad byte) unless
