@@ -184,7 +184,7 @@ impl<'a> Ctx<'a, '_> {
     /// refused line with runs of whitespace between fields and without trailing whitespace,
     /// warning about each. A line refused both ways is reported where the reading that got
     /// further stopped (the strict one on a tie).
-    #[inline]
+    #[inline(always)]
     fn fields<T>(
         &mut self,
         no: usize,
