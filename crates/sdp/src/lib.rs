@@ -2,13 +2,13 @@
 //! WebRTC attributes, and a builder.
 //!
 //! [`parse`] makes one pass over the text, running one grammar per line as it finds the line's
-//! end: the lines browsers fill
-//! descriptions with (`o=`, `c=`, `t=`, `m=`, ICE, DTLS, RTP and SCTP attributes) through
-//! hand-written, table-driven byte loops, the rarer ones (`b=`, `r=`, `z=`, `rid`, `simulcast`
-//! ...) through nom parsers. Every field of the resulting [`SessionDescription`] borrows from the
-//! input, and parsing a browser offer takes a handful of allocations (one vector per section,
-//! sized exactly). Known attributes (ICE, DTLS, BUNDLE, RTP, SCTP, simulcast ...) are
-//! typed; every other one is kept verbatim as [`Attribute::Other`], so nothing is dropped.
+//! end: the lines browsers fill descriptions with (`o=`, `c=`, `t=`, `m=`, ICE, DTLS, RTP and
+//! SCTP attributes) through hand-written, table-driven byte loops, the rarer ones (`b=`, `r=`,
+//! `z=`, `rid`, `simulcast` ...) through nom parsers. Every field of the resulting
+//! [`SessionDescription`] borrows from the input, and parsing a browser offer takes a handful
+//! of allocations (one vector per section, sized exactly). Known attributes (ICE, DTLS, BUNDLE,
+//! RTP, SCTP, simulcast ...) are typed; every other one is kept verbatim as
+//! [`Attribute::Other`], so nothing is dropped.
 //!
 //! Writing ([`SessionDescription::write_to`] or `Display`) produces the canonical form: CRLF line
 //! endings and the grammar's line order. A canonical input comes back byte for byte; an LF input
