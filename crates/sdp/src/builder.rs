@@ -136,9 +136,7 @@ impl SessionBuilder {
 
     /// Adds a session-level attribute.
     pub fn attribute(&mut self, a: &Attribute<'_>) -> &mut Self {
-        self.attributes.push_str("a=");
-        write::attribute(&mut self.attributes, a);
-        self.attributes.push_str("\r\n");
+        write::attribute::<true>(&mut self.attributes, a);
         self
     }
 

@@ -354,9 +354,21 @@ pub(crate) fn zone(i: &str) -> Res<'_, ZoneAdjustments<'_>> {
     Ok((i, ZoneAdjustments(z)))
 }
 
-/// Whether `proto` is an RTP profile, whose formats are payload types.
+/// Whether `proto` is an RTP profile, whose formats are payload types: a `/`-separated part
+/// other than the last is `RTP` (`RTP/AVP`, `UDP/TLS/RTP/SAVPF`). One pass over the bytes,
+/// comparing only the parts that a `/` ends.
 fn is_rtp(proto: &str) -> bool {
-    proto.starts_with("RTP/") || proto.as_bytes().windows(5).any(|w| w == b"/RTP/")
+    let b = proto.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'/' {
+            if b.get(start..i) == Some(b"RTP".as_slice()) {
+                return true;
+            }
+            start = i + 1;
+        }
+    }
+    false
 }
 
 /// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`.
@@ -1112,6 +1124,16 @@ mod tests {
         );
         let c = strict("IN IP4 224.2.1.1/127/3", connection).expect("multicast");
         assert_eq!((c.ttl, c.count), (Some(127), Some(3)));
+    }
+
+    #[test]
+    fn parse_rtp_profiles() {
+        for rtp in ["RTP/AVP", "UDP/TLS/RTP/SAVPF", "/RTP/", "RTP//"] {
+            assert!(is_rtp(rtp), "{rtp}");
+        }
+        for other in ["UDP/DTLS/SCTP", "x/RTP", "RTP", "XRTP/AVP", "", "/"] {
+            assert!(!is_rtp(other), "{other}");
+        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! SDP (RFC 8866) for WebRTC-style connectivity: a zero-copy parser, a lossless writer, typed
 //! WebRTC attributes, and a builder.
 //!
-//! [`parse`] splits the text into lines and runs one grammar per line: the lines browsers fill
-//! descriptions with (`o=`, `c=`, `t=`, `m=`, ICE, DTLS, RTP and SCTP attributes) through
-//! hand-written, table-driven byte loops, the rarer ones (`b=`, `r=`, `z=`, `rid`, `simulcast`
-//! ...) through nom parsers. Every field of the resulting [`SessionDescription`] borrows from the
-//! input, and parsing a browser offer takes a handful of allocations (one vector per section,
-//! sized from the line count). Known attributes (ICE, DTLS, BUNDLE, RTP, SCTP, simulcast ...) are
-//! typed; every other one is kept verbatim as [`Attribute::Other`], so nothing is dropped.
+//! [`parse`] makes one pass over the text, running one grammar per line as it finds the line's
+//! end: the lines browsers fill descriptions with (`o=`, `c=`, `t=`, `m=`, ICE, DTLS, RTP and
+//! SCTP attributes) through hand-written, table-driven byte loops, the rarer ones (`b=`, `r=`,
+//! `z=`, `rid`, `simulcast` ...) through nom parsers. Every field of the resulting
+//! [`SessionDescription`] borrows from the input, and parsing a browser offer takes a handful
+//! of allocations (one vector per section, sized exactly). Known attributes (ICE, DTLS, BUNDLE,
+//! RTP, SCTP, simulcast ...) are typed; every other one is kept verbatim as
+//! [`Attribute::Other`], so nothing is dropped.
 //!
 //! Writing ([`SessionDescription::write_to`] or `Display`) produces the canonical form: CRLF line
 //! endings and the grammar's line order. A canonical input comes back byte for byte; an LF input
@@ -103,7 +104,7 @@ pub use parse::{Limits, ParseOptions, Parsed, parse_with};
 /// # Errors
 /// The first line that breaks the grammar (or a limit), with its position and a reason.
 pub fn parse(input: &str) -> Result<SessionDescription<'_>, Error> {
-    parse_with(input, &ParseOptions::default()).map(|p| p.description)
+    parse::description(input, &ParseOptions::default(), &mut Vec::new())
 }
 
 /// Parses a description in strict mode with default [`Limits`].
@@ -111,7 +112,7 @@ pub fn parse(input: &str) -> Result<SessionDescription<'_>, Error> {
 /// # Errors
 /// The first deviation from the RFC grammar or line order.
 pub fn parse_strict(input: &str) -> Result<SessionDescription<'_>, Error> {
-    parse_with(input, &ParseOptions::strict()).map(|p| p.description)
+    parse::description(input, &ParseOptions::strict(), &mut Vec::new())
 }
 
 /// Parses bytes: [`ErrorKind::NotUtf8`] (with the line and column of the first bad byte) unless

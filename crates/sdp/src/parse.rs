@@ -184,7 +184,7 @@ impl<'a> Ctx<'a, '_> {
     /// refused line with runs of whitespace between fields and without trailing whitespace,
     /// warning about each. A line refused both ways is reported where the reading that got
     /// further stopped (the strict one on a tie).
-    #[inline]
+    #[inline(always)]
     fn fields<T>(
         &mut self,
         no: usize,
@@ -290,6 +290,22 @@ impl<'a> Ctx<'a, '_> {
 /// # Errors
 /// The first line that breaks the grammar (or a limit), with its position and a reason.
 pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'a>, Error> {
+    let mut warnings = Vec::new();
+    let description = description(input, options, &mut warnings)?;
+    Ok(Parsed {
+        description,
+        warnings,
+    })
+}
+
+/// [`parse_with`] without the [`Parsed`] wrapper: [`crate::parse`] returns the description
+/// without moving it once more (it is over 400 bytes).
+#[inline(always)]
+pub(crate) fn description<'a>(
+    input: &'a str,
+    options: &ParseOptions,
+    warnings: &mut Vec<Warning>,
+) -> Result<SessionDescription<'a>, Error> {
     let limits = &options.limits;
     // Limits first, before any allocation: a hostile input is refused in one pass over it.
     if input.len() > limits.max_size {
@@ -298,53 +314,38 @@ pub fn parse_with<'a>(input: &'a str, options: &ParseOptions) -> Result<Parsed<'
             limit: limits.max_size,
         }));
     }
-    let split = match split_fast(input, limits) {
-        Some(split) => split,
-        None => split_checked(input, limits)?,
-    };
-    let mut warnings = Vec::new();
     let mut ctx = Ctx {
         input,
         strict: options.strict,
-        warnings: &mut warnings,
-    };
-    let description = parse_lines(
-        &mut ctx,
-        &split.lines,
-        split.media_count,
-        split.session_attrs,
-        limits,
-    )?;
-    Ok(Parsed {
-        description,
         warnings,
-    })
+    };
+    parse_lines(&mut ctx, limits).map_err(|e| first_error(input, limits, e))
 }
 
-/// Lines of the input, with the counts that size the description's vectors.
-struct Split<'a> {
-    lines: Vec<&'a str>,
-    media_count: usize,
-    session_attrs: usize,
+/// The error to report once the single pass has stopped at `e`. The pass checks the control
+/// characters and the line limits of each line just before parsing it, but the contract is
+/// that those checks hold for the whole input first: a NUL on line 9 is reported even when line
+/// 3 breaks its grammar. So a refused input is checked again, line by line, and the first
+/// such fault wins over `e`. Only refused inputs pay for this second pass.
+#[cold]
+#[inline(never)]
+fn first_error(input: &str, limits: &Limits, e: Error) -> Error {
+    check_lines(input, limits).err().unwrap_or(e)
 }
 
-/// Splits the input into lines and checks the limits and the control characters on the way, in
-/// line order: the first offending line is reported.
-fn split_checked<'a>(input: &'a str, limits: &Limits) -> Result<Split<'a>, Error> {
-    let newlines = memchr::memchr_iter(b'\n', input.as_bytes()).count();
-    let mut lines: Vec<&'a str> =
-        Vec::with_capacity((newlines + 1).min(limits.max_lines.saturating_add(1)));
-    let mut media_count = 0usize;
-    let mut session_attrs = 0usize;
+/// Checks the limits and the control characters of every line, in line order, without parsing
+/// them: the first offending line is reported.
+fn check_lines(input: &str, limits: &Limits) -> Result<(), Error> {
     let bytes = input.as_bytes();
+    let mut media_count = 0usize;
+    let mut no = 0usize;
     let mut start = 0usize;
     while start < bytes.len() {
         let rest = bytes.get(start..).unwrap_or(&[]);
-        // One pass per line: the first LF, CR or NUL (RFC 8866 §9: text = byte-string, which
-        // excludes NUL, CR and LF; a CR is allowed only right before the LF).
-        // Vectorised search for the first LF, CR or NUL of the line.
+        // The first LF, CR or NUL of the line (RFC 8866 §9: text = byte-string, which excludes
+        // NUL, CR and LF; a CR is allowed only right before the LF).
         let special = memchr::memchr3(b'\n', b'\r', 0, rest);
-        let no = lines.len() + 1;
+        no += 1;
         let (len, next, ctrl) = match special {
             None => (rest.len(), bytes.len(), None),
             Some(p) => match (rest.get(p), rest.get(p + 1)) {
@@ -362,7 +363,7 @@ fn split_checked<'a>(input: &'a str, limits: &Limits) -> Result<Split<'a>, Error
                 }
             },
         };
-        let line = input.get(start..start + len).unwrap_or("");
+        let line = bytes.get(start..start + len).unwrap_or(&[]);
         let line_start = start;
         start = next;
         let mk = |column: usize, kind: ErrorKind| Error {
@@ -390,7 +391,7 @@ fn split_checked<'a>(input: &'a str, limits: &Limits) -> Result<Split<'a>, Error
                 },
             ));
         }
-        if line.starts_with("m=") {
+        if line.starts_with(b"m=") {
             media_count += 1;
             if media_count > limits.max_media {
                 return Err(mk(
@@ -400,115 +401,122 @@ fn split_checked<'a>(input: &'a str, limits: &Limits) -> Result<Split<'a>, Error
                     },
                 ));
             }
-        } else if media_count == 0 && line.starts_with("a=") {
-            session_attrs += 1;
         }
-        lines.push(line);
     }
-    Ok(Split {
-        lines,
-        media_count,
-        session_attrs,
-    })
+    Ok(())
 }
 
-/// Finds LFs: lines are short, so the fixed cost of each search matters; on x86-64 with AVX2
-/// the searcher is chosen once per description instead of on every call.
-struct LineFeed {
+/// The lines of the input, each without its line ending, found with one vectorised search per
+/// line for the first LF, CR or NUL: a CR must end the line (CRLF, or the last byte of the
+/// input) and a NUL may not appear at all, so the same search that finds the line end also
+/// checks the line for control characters. Lines are short, so the fixed cost of each search
+/// matters; on x86-64 with AVX2 the searcher is chosen once per description instead of on every
+/// call.
+struct Lines<'a> {
+    rest: &'a str,
     #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Three>,
 }
 
-impl LineFeed {
-    fn new() -> Self {
+/// A stray CR or a NUL in a line: [`check_lines`] finds and reports it.
+struct ControlCharacter;
+
+impl<'a> Lines<'a> {
+    fn new(input: &'a str) -> Self {
         Self {
+            rest: input,
             #[cfg(target_arch = "x86_64")]
-            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+            avx2: memchr::arch::x86_64::avx2::memchr::Three::new(b'\n', b'\r', 0),
         }
     }
 
     #[inline(always)]
     fn find(&self, haystack: &[u8]) -> Option<usize> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(one) = &self.avx2 {
-            return one.find(haystack);
+        if let Some(three) = &self.avx2 {
+            return three.find(haystack);
         }
-        memchr::memchr(b'\n', haystack)
+        memchr::memchr3(b'\n', b'\r', 0, haystack)
+    }
+
+    /// The next line; `None` at the end of the input.
+    #[inline(always)]
+    fn next(&mut self) -> Option<Result<&'a str, ControlCharacter>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let b = self.rest.as_bytes();
+        let (len, skip) = match self.find(b) {
+            None => (b.len(), 0),
+            Some(p) => match (b.get(p), b.get(p + 1)) {
+                (Some(b'\n'), _) => (p, 1),
+                (Some(b'\r'), Some(b'\n')) => (p, 2),
+                (Some(b'\r'), None) => (p, 1),
+                _ => return Some(Err(ControlCharacter)),
+            },
+        };
+        // `len` is the position of an ASCII byte or the end, so both splits are on char
+        // boundaries; if one were not, the line would be refused instead of panicking.
+        let (line, rest) = self.rest.split_at_checked(len)?;
+        self.rest = rest.get(skip..)?;
+        Some(Ok(line))
     }
 }
 
-/// The common case of [`split_checked`], faster: no NUL anywhere and every CR right before an
-/// LF, which three vectorised passes over the whole input establish, so that each line is found
-/// with a search for LF alone. `None` for anything else (a stray CR or NUL, a limit exceeded):
-/// [`split_checked`] then finds and reports the first offending line.
-fn split_fast<'a>(input: &'a str, limits: &Limits) -> Option<Split<'a>> {
-    let bytes = input.as_bytes();
-    if memchr::memchr(0, bytes).is_some() {
-        return None;
+/// An error that [`first_error`] replaces with the first line-level fault ([`check_lines`]):
+/// the pass stopped on a line that breaks a line limit or holds a control character.
+#[cold]
+fn line_fault() -> Error {
+    Error::whole(ErrorKind::ControlCharacter)
+}
+
+/// Moves the attributes gathered for the section that just ended out of `scratch` into a
+/// vector of their exact size, one allocation per section: the section's `a=` lines are not
+/// counted ahead (that would search every line twice), so they are parsed into `scratch`,
+/// which the next section reuses.
+fn finish_section<'a>(d: &mut SessionDescription<'a>, scratch: &mut Vec<Attribute<'a>>) {
+    let mut attributes = Vec::with_capacity(scratch.len());
+    // Moved one by one: `Vec::append` copies with `memcpy`, whose `rep movsb` for a few KB
+    // counted more instructions under callgrind than these moves of 120 bytes each.
+    #[expect(clippy::extend_with_drain, reason = "append counted more instructions")]
+    attributes.extend(scratch.drain(..));
+    match d.media.last_mut() {
+        Some(m) => m.attributes = attributes,
+        None => d.attributes = attributes,
     }
-    let crs = memchr::memchr_iter(b'\r', bytes).count();
-    let newlines = memchr::memchr_iter(b'\n', bytes).count();
-    if newlines + 1 > limits.max_lines.saturating_add(1) {
-        return None;
-    }
-    let mut lines: Vec<&'a str> = Vec::with_capacity(newlines + 1);
-    let mut media_count = 0usize;
-    let mut session_attrs = 0usize;
-    let mut crlf = 0usize;
-    let lf = LineFeed::new();
-    let mut rest = input;
-    while !rest.is_empty() {
-        let (line, next) = match lf.find(rest.as_bytes()) {
-            Some(p) => (rest.get(..p)?, rest.get(p + 1..)?),
-            None => (rest, ""),
-        };
-        rest = next;
-        let line = match line.strip_suffix('\r') {
-            Some(l) => {
-                crlf += 1;
-                l
-            }
-            None => line,
-        };
-        if lines.len() >= limits.max_lines || line.len() > limits.max_line_length {
-            return None;
-        }
-        let b = line.as_bytes();
-        if b.get(1) == Some(&b'=') {
-            match b.first() {
-                Some(b'm') => {
-                    media_count += 1;
-                    if media_count > limits.max_media {
-                        return None;
-                    }
-                }
-                Some(b'a') if media_count == 0 => session_attrs += 1,
-                _ => {}
-            }
-        }
-        lines.push(line);
-    }
-    // Every CR ended a line: none is inside one.
-    (crlf == crs).then_some(Split {
-        lines,
-        media_count,
-        session_attrs,
-    })
+}
+
+/// Room for the attributes of any section of a description of `len` bytes: browser attribute
+/// lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of a browser
+/// description (the buffer is allocated once), and no section may hold more than the limit.
+fn scratch_capacity(len: usize, limits: &Limits) -> usize {
+    (len / 24 + 4).min(limits.max_attributes)
 }
 
 #[allow(clippy::too_many_lines)]
 fn parse_lines<'a>(
     ctx: &mut Ctx<'a, '_>,
-    lines: &[&'a str],
-    media_count: usize,
-    session_attrs: usize,
     limits: &Limits,
 ) -> Result<SessionDescription<'a>, Error> {
-    let Some(first) = lines.first() else {
-        return Err(Error::whole(ErrorKind::Empty));
+    let mut lines = Lines::new(ctx.input);
+    let first = match lines.next() {
+        None => return Err(Error::whole(ErrorKind::Empty)),
+        Some(Err(ControlCharacter)) => return Err(line_fault()),
+        Some(Ok(first)) => first,
     };
-    if !first.starts_with("v=") {
+    if first.len() > limits.max_line_length || limits.max_lines == 0 {
+        return Err(line_fault());
+    }
+    let Some(value) = first.strip_prefix("v=") else {
         return Err(ctx.err(1, first, first, ErrorKind::MissingVersion));
+    };
+    let v = if ctx.strict {
+        value
+    } else {
+        value.trim_end_matches([' ', '\t'])
+    };
+    if v != "0" {
+        return Err(ctx.err(1, first, value, ErrorKind::BadVersion));
     }
     let mut origin = None;
     let mut session_name = None;
@@ -531,38 +539,43 @@ fn parse_lines<'a>(
         timings: Vec::new(),
         zone_adjustments: None,
         key: None,
-        attributes: Vec::with_capacity(session_attrs.min(limits.max_attributes)),
+        attributes: Vec::new(),
         other_lines: Vec::new(),
-        media: Vec::with_capacity(media_count),
+        media: Vec::new(),
     };
+    // The attributes of the current section.
+    let mut scratch: Vec<Attribute<'a>> =
+        Vec::with_capacity(scratch_capacity(ctx.input.len(), limits));
     let mut rank = 0u8;
     let mut in_media = false;
-    for (idx, &line) in lines.iter().enumerate() {
-        let no = idx + 1;
+    let mut no = 1usize;
+    let mut last = first;
+    while let Some(line) = lines.next() {
+        let Ok(line) = line else {
+            return Err(line_fault());
+        };
+        no += 1;
+        last = line;
+        if no > limits.max_lines || line.len() > limits.max_line_length {
+            return Err(line_fault());
+        }
         let bytes = line.as_bytes();
         // The common line first: `a=` ranks last in the session part and in a media section, so
         // it always keeps the line order.
-        if idx > 0 && bytes.starts_with(b"a=") {
-            let (out, r) = if in_media {
-                (d.media.last_mut().map(|m| &mut m.attributes), 5)
-            } else {
-                (Some(&mut d.attributes), 12)
-            };
-            if let Some(out) = out {
-                rank = r;
-                if out.len() >= limits.max_attributes {
-                    return Err(ctx.err(
-                        no,
-                        line,
-                        line,
-                        ErrorKind::TooManyAttributes {
-                            limit: limits.max_attributes,
-                        },
-                    ));
-                }
-                ctx.attribute(no, line, line.get(2..).unwrap_or(""), out)?;
-                continue;
+        if let Some(value) = line.strip_prefix("a=") {
+            rank = if in_media { 5 } else { 12 };
+            if scratch.len() >= limits.max_attributes {
+                return Err(ctx.err(
+                    no,
+                    line,
+                    line,
+                    ErrorKind::TooManyAttributes {
+                        limit: limits.max_attributes,
+                    },
+                ));
             }
+            ctx.attribute(no, line, value, &mut scratch)?;
+            continue;
         }
         if bytes.is_empty() {
             ctx.deviation(
@@ -582,30 +595,14 @@ fn parse_lines<'a>(
         }
         let value = line.get(2..).unwrap_or("");
         let tc = char::from(t);
-        if idx == 0 {
-            let v = if ctx.strict {
-                value
-            } else {
-                value.trim_end_matches([' ', '\t'])
-            };
-            if v != "0" {
-                return Err(ctx.err(no, line, value, ErrorKind::BadVersion));
-            }
-            continue;
-        }
         if t == b'm' {
+            if d.media.len() >= limits.max_media {
+                return Err(line_fault());
+            }
             in_media = true;
             rank = 0;
-            let mut m = ctx.fields(no, line, value, grammar::media)?;
-            // Exact capacity for this section's attributes: one allocation per section.
-            let n = lines
-                .get(idx + 1..)
-                .unwrap_or(&[])
-                .iter()
-                .take_while(|l| !l.starts_with("m="))
-                .filter(|l| l.starts_with("a="))
-                .count();
-            m.attributes = Vec::with_capacity(n.min(limits.max_attributes));
+            let m = ctx.fields(no, line, value, grammar::media)?;
+            finish_section(&mut d, &mut scratch);
             d.media.push(m);
             continue;
         }
@@ -639,19 +636,6 @@ fn parse_lines<'a>(
                 rank = r;
             }
             match t {
-                b'a' => {
-                    if m.attributes.len() >= limits.max_attributes {
-                        return Err(ctx.err(
-                            no,
-                            line,
-                            line,
-                            ErrorKind::TooManyAttributes {
-                                limit: limits.max_attributes,
-                            },
-                        ));
-                    }
-                    ctx.attribute(no, line, value, &mut m.attributes)?;
-                }
                 b'c' => {
                     let c = ctx.fields(no, line, value, grammar::connection)?;
                     m.connections.push(c);
@@ -665,7 +649,7 @@ fn parse_lines<'a>(
                         return Err(ctx.err(no, line, line, ErrorKind::DuplicateLine(tc)));
                     }
                 }
-                // b'k' is the only one left.
+                // b'k' is the only one left: `a=` lines took the path above.
                 _ => {
                     if m.key.replace(value).is_some() {
                         return Err(ctx.err(no, line, line, ErrorKind::DuplicateLine(tc)));
@@ -699,7 +683,6 @@ fn parse_lines<'a>(
         }
         let dup = |ctx: &Ctx<'a, '_>| ctx.err(no, line, line, ErrorKind::DuplicateLine(tc));
         match t {
-            b'v' => return Err(dup(ctx)),
             b'o' => {
                 let o = ctx.fields(no, line, value, grammar::origin)?;
                 if origin.replace(o).is_some() {
@@ -771,23 +754,12 @@ fn parse_lines<'a>(
                     return Err(dup(ctx));
                 }
             }
-            _ => {
-                if d.attributes.len() >= limits.max_attributes {
-                    return Err(ctx.err(
-                        no,
-                        line,
-                        line,
-                        ErrorKind::TooManyAttributes {
-                            limit: limits.max_attributes,
-                        },
-                    ));
-                }
-                ctx.attribute(no, line, value, &mut d.attributes)?;
-            }
+            // `v=` is the only one left (`a=` lines took the path above): a second one.
+            _ => return Err(dup(ctx)),
         }
     }
-    let last = lines.last().copied().unwrap_or("");
-    let end_no = lines.len();
+    finish_section(&mut d, &mut scratch);
+    let end_no = no;
     let at_end = last.get(last.len()..).unwrap_or("");
     match origin {
         Some(o) => d.origin = o,

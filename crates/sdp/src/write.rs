@@ -6,27 +6,31 @@
 use std::fmt;
 
 use crate::model::{
-    AddrType, Attribute, Bandwidth, BandwidthType, Candidate, Connection, Media, MediaType,
-    NetType, RidDirection, SessionDescription, TimeUnit, TypedTime,
+    AddrType, Attribute, Bandwidth, BandwidthType, Candidate, Connection, Direction, Media,
+    MediaType, NetType, RidDirection, SessionDescription, TimeUnit, TypedTime,
 };
 
 /// Appends the decimal digits of `v`.
-pub(crate) fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+#[inline]
+pub(crate) fn push_u64(out: &mut String, v: u64) {
+    // The digits from the last, then pushed from the first.
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    let mut rest = v;
     loop {
-        i -= 1;
-        // `v % 10` is below 10, so the cast and the addition cannot overflow.
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + (v % 10) as u8;
+        if let Some(d) = digits.get_mut(n) {
+            *d = (rest % 10) as u8;
         }
-        v /= 10;
-        if v == 0 || i == 0 {
+        n += 1;
+        rest /= 10;
+        if rest == 0 {
             break;
         }
     }
-    for &b in buf.get(i..).unwrap_or(&[]) {
-        out.push(char::from(b));
+    for &d in digits.get(..n).unwrap_or(&[]).iter().rev() {
+        // `d` is below 10; the mask shows the compiler that the char is ASCII, one byte long,
+        // so the push skips UTF-8 encoding.
+        out.push(char::from(b'0' | (d & 0x0f)));
     }
 }
 
@@ -157,7 +161,7 @@ pub(crate) fn description(out: &mut String, d: &SessionDescription<'_>) {
         text_line(out, "k=", k);
     }
     for a in &d.attributes {
-        attribute_line(out, a);
+        attribute::<true>(out, a);
     }
     for l in &d.other_lines {
         out.push_str(l);
@@ -204,7 +208,7 @@ pub(crate) fn media(out: &mut String, m: &Media<'_>) {
         text_line(out, "k=", k);
     }
     for a in &m.attributes {
-        attribute_line(out, a);
+        attribute::<true>(out, a);
     }
     for l in &m.other_lines {
         out.push_str(l);
@@ -212,15 +216,22 @@ pub(crate) fn media(out: &mut String, m: &Media<'_>) {
     }
 }
 
-fn attribute_line(out: &mut String, a: &Attribute<'_>) {
-    out.push_str("a=");
-    attribute(out, a);
-    out.push_str("\r\n");
+/// The literal `text` that starts an attribute, such as `a=mid:`: with its `a=` for a line of
+/// a description (`LINE`), without it for an attribute alone. Each attribute name is one
+/// literal with the `a=` before it and the `:` after it, written with one copy.
+#[inline(always)]
+fn name<const LINE: bool>(out: &mut String, text: &'static str) {
+    out.push_str(if LINE {
+        text
+    } else {
+        text.get(2..).unwrap_or("")
+    });
 }
 
-fn kv(out: &mut String, name: &str, v: &str) {
-    out.push_str(name);
-    out.push(':');
+/// `name` (see [`name`]), then `v`.
+#[inline(always)]
+fn kv<const LINE: bool>(out: &mut String, name: &'static str, v: &str) {
+    self::name::<LINE>(out, name);
     out.push_str(v);
 }
 
@@ -231,42 +242,41 @@ fn rid_dir(d: RidDirection) -> &'static str {
     }
 }
 
-/// Writes an attribute without `a=` and line ending.
-#[allow(clippy::too_many_lines)]
-pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
+/// Writes an attribute: as a line of a description (`a=...` and CRLF) when `LINE`, else alone.
+pub(crate) fn attribute<const LINE: bool>(out: &mut String, a: &Attribute<'_>) {
     match a {
-        Attribute::IceUfrag(v) => kv(out, "ice-ufrag", v),
-        Attribute::IcePwd(v) => kv(out, "ice-pwd", v),
-        Attribute::IceOptions(v) => kv(out, "ice-options", v.0),
-        Attribute::IceLite => out.push_str("ice-lite"),
-        Attribute::IceMismatch => out.push_str("ice-mismatch"),
-        Attribute::Candidate(c) => candidate(out, c),
-        Attribute::EndOfCandidates => out.push_str("end-of-candidates"),
-        Attribute::RemoteCandidates(v) => kv(out, "remote-candidates", v),
+        Attribute::IceUfrag(v) => kv::<LINE>(out, "a=ice-ufrag:", v),
+        Attribute::IcePwd(v) => kv::<LINE>(out, "a=ice-pwd:", v),
+        Attribute::IceOptions(v) => kv::<LINE>(out, "a=ice-options:", v.0),
+        Attribute::IceLite => name::<LINE>(out, "a=ice-lite"),
+        Attribute::IceMismatch => name::<LINE>(out, "a=ice-mismatch"),
+        Attribute::Candidate(c) => candidate::<LINE>(out, c),
+        Attribute::EndOfCandidates => name::<LINE>(out, "a=end-of-candidates"),
+        Attribute::RemoteCandidates(v) => kv::<LINE>(out, "a=remote-candidates:", v),
         Attribute::Fingerprint(f) => {
-            kv(out, "fingerprint", f.hash_function);
+            kv::<LINE>(out, "a=fingerprint:", f.hash_function);
             out.push(' ');
             out.push_str(f.fingerprint);
         }
-        Attribute::Setup(s) => kv(out, "setup", s.as_str()),
-        Attribute::TlsId(v) => kv(out, "tls-id", v),
-        Attribute::Mid(v) => kv(out, "mid", v),
+        Attribute::Setup(s) => kv::<LINE>(out, "a=setup:", s.as_str()),
+        Attribute::TlsId(v) => kv::<LINE>(out, "a=tls-id:", v),
+        Attribute::Mid(v) => kv::<LINE>(out, "a=mid:", v),
         Attribute::Group(g) => {
-            kv(out, "group", g.semantics);
+            kv::<LINE>(out, "a=group:", g.semantics);
             if !g.mids.is_empty() {
                 out.push(' ');
                 out.push_str(g.mids);
             }
         }
         Attribute::Msid(m) => {
-            kv(out, "msid", m.stream_id);
+            kv::<LINE>(out, "a=msid:", m.stream_id);
             if let Some(t) = m.track_id {
                 out.push(' ');
                 out.push_str(t);
             }
         }
         Attribute::MsidSemantic(m) => {
-            out.push_str("msid-semantic:");
+            name::<LINE>(out, "a=msid-semantic:");
             if m.leading_space {
                 out.push(' ');
             }
@@ -277,7 +287,7 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::Extmap(e) => {
-            out.push_str("extmap:");
+            name::<LINE>(out, "a=extmap:");
             push_u64(out, u64::from(e.id));
             if let Some(d) = e.direction {
                 out.push('/');
@@ -290,9 +300,9 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
                 out.push_str(x);
             }
         }
-        Attribute::ExtmapAllowMixed => out.push_str("extmap-allow-mixed"),
+        Attribute::ExtmapAllowMixed => name::<LINE>(out, "a=extmap-allow-mixed"),
         Attribute::Rtpmap(r) => {
-            out.push_str("rtpmap:");
+            name::<LINE>(out, "a=rtpmap:");
             push_u64(out, u64::from(r.payload_type));
             out.push(' ');
             out.push_str(r.encoding_name);
@@ -304,12 +314,12 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::Fmtp(f) => {
-            kv(out, "fmtp", f.format);
+            kv::<LINE>(out, "a=fmtp:", f.format);
             out.push(' ');
             out.push_str(f.params);
         }
         Attribute::Rtcp(r) => {
-            out.push_str("rtcp:");
+            name::<LINE>(out, "a=rtcp:");
             push_u64(out, u64::from(r.port));
             if let Some((n, a, addr)) = r.address {
                 out.push(' ');
@@ -320,11 +330,11 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
                 out.push_str(addr);
             }
         }
-        Attribute::RtcpMux => out.push_str("rtcp-mux"),
-        Attribute::RtcpMuxOnly => out.push_str("rtcp-mux-only"),
-        Attribute::RtcpRsize => out.push_str("rtcp-rsize"),
+        Attribute::RtcpMux => name::<LINE>(out, "a=rtcp-mux"),
+        Attribute::RtcpMuxOnly => name::<LINE>(out, "a=rtcp-mux-only"),
+        Attribute::RtcpRsize => name::<LINE>(out, "a=rtcp-rsize"),
         Attribute::RtcpFb(f) => {
-            kv(out, "rtcp-fb", f.payload_type);
+            kv::<LINE>(out, "a=rtcp-fb:", f.payload_type);
             out.push(' ');
             out.push_str(f.feedback);
             if let Some(p) = f.param {
@@ -333,7 +343,7 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::Ssrc(s) => {
-            out.push_str("ssrc:");
+            name::<LINE>(out, "a=ssrc:");
             push_u64(out, u64::from(s.ssrc));
             out.push(' ');
             out.push_str(s.attribute);
@@ -343,14 +353,14 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::SsrcGroup(g) => {
-            kv(out, "ssrc-group", g.semantics);
+            kv::<LINE>(out, "a=ssrc-group:", g.semantics);
             if !g.ssrcs.is_empty() {
                 out.push(' ');
                 out.push_str(g.ssrcs);
             }
         }
         Attribute::Rid(r) => {
-            kv(out, "rid", r.id);
+            kv::<LINE>(out, "a=rid:", r.id);
             out.push(' ');
             out.push_str(rid_dir(r.direction));
             if let Some(x) = r.restrictions {
@@ -359,7 +369,7 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::Simulcast(s) => {
-            kv(out, "simulcast", rid_dir(s.first.0));
+            kv::<LINE>(out, "a=simulcast:", rid_dir(s.first.0));
             out.push(' ');
             out.push_str(s.first.1);
             if let Some((d, l)) = s.second {
@@ -370,15 +380,15 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
         Attribute::SctpPort(p) => {
-            out.push_str("sctp-port:");
+            name::<LINE>(out, "a=sctp-port:");
             push_u64(out, u64::from(*p));
         }
         Attribute::MaxMessageSize(n) => {
-            out.push_str("max-message-size:");
+            name::<LINE>(out, "a=max-message-size:");
             push_u64(out, *n);
         }
         Attribute::Sctpmap(s) => {
-            out.push_str("sctpmap:");
+            name::<LINE>(out, "a=sctpmap:");
             push_u64(out, u64::from(s.number));
             out.push(' ');
             out.push_str(s.app);
@@ -387,12 +397,21 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
                 push_u64(out, u64::from(n));
             }
         }
-        Attribute::Direction(d) => out.push_str(d.as_str()),
-        Attribute::BundleOnly => out.push_str("bundle-only"),
-        Attribute::Ptime(v) => kv(out, "ptime", v.0),
-        Attribute::Maxptime(v) => kv(out, "maxptime", v.0),
-        Attribute::Framerate(v) => kv(out, "framerate", v.0),
+        Attribute::Direction(d) => name::<LINE>(
+            out,
+            match d {
+                Direction::SendRecv => "a=sendrecv",
+                Direction::SendOnly => "a=sendonly",
+                Direction::RecvOnly => "a=recvonly",
+                Direction::Inactive => "a=inactive",
+            },
+        ),
+        Attribute::BundleOnly => name::<LINE>(out, "a=bundle-only"),
+        Attribute::Ptime(v) => kv::<LINE>(out, "a=ptime:", v.0),
+        Attribute::Maxptime(v) => kv::<LINE>(out, "a=maxptime:", v.0),
+        Attribute::Framerate(v) => kv::<LINE>(out, "a=framerate:", v.0),
         Attribute::Other { name, value } => {
+            self::name::<LINE>(out, "a=");
             out.push_str(name);
             if let Some(v) = value {
                 out.push(':');
@@ -400,11 +419,14 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
             }
         }
     }
+    if LINE {
+        out.push_str("\r\n");
+    }
 }
 
 /// Writes `candidate:...`.
-pub(crate) fn candidate(out: &mut String, c: &Candidate<'_>) {
-    kv(out, "candidate", c.foundation);
+pub(crate) fn candidate<const LINE: bool>(out: &mut String, c: &Candidate<'_>) {
+    kv::<LINE>(out, "a=candidate:", c.foundation);
     out.push(' ');
     push_u64(out, u64::from(c.component));
     out.push(' ');
@@ -477,7 +499,7 @@ impl fmt::Display for Attribute<'_> {
     /// The attribute without `a=` and line ending, such as `mid:0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
-        attribute(&mut s, self);
+        attribute::<false>(&mut s, self);
         f.write_str(&s)
     }
 }
@@ -486,7 +508,7 @@ impl fmt::Display for Candidate<'_> {
     /// `candidate:<foundation> ...`, the form trickle ICE signalling carries.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
-        candidate(&mut s, self);
+        candidate::<false>(&mut s, self);
         f.write_str(&s)
     }
 }
