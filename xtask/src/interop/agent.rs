@@ -47,8 +47,6 @@ pub(super) struct AgentCmd {
 #[derive(Clone, Copy)]
 pub(super) struct Turn {
     pub(super) addr: SocketAddr,
-    /// Whether it relays from one of its allocations to another (icebreaker's refuses, 403).
-    pub(super) relays_to_itself: bool,
 }
 
 /// Who uses the TURN server, relay-only.
@@ -134,14 +132,13 @@ pub(super) fn cases(
             format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
             format!("icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"),
         ));
-        if turn.as_ref().is_ok_and(|t| t.relays_to_itself) {
-            setups.push((
-                true,
-                turn.clone().map(Relay::Both),
-                format!("icebreaker offers, controlling; both relay-only via {server}"),
-                format!("both relay-only via {server}, relay to relay"),
-            ));
-        }
+        // Both relaying through one server: it relays from one allocation to another.
+        setups.push((
+            true,
+            turn.clone().map(Relay::Both),
+            format!("icebreaker offers, controlling; both relay-only via {server}"),
+            format!("both relay-only via {server}, relay to relay"),
+        ));
         for (controlling, relay, name, paths) in setups {
             let roles = roles(peer, controlling, false, &paths);
             report.case(case(peer, &name, &roles), || match relay {
@@ -251,13 +248,7 @@ pub(super) fn start_coturn(dir: &Path) -> std::result::Result<(Proc, Turn), Stri
     wait_stun(addr, START_LIMIT)
         .and_then(|()| p.alive())
         .map_err(|e| format!("coturn turnserver on {addr} never became ready: {e}"))?;
-    Ok((
-        p,
-        Turn {
-            addr,
-            relays_to_itself: true,
-        },
-    ))
+    Ok((p, Turn { addr }))
 }
 
 /// icebreaker's `turn-server` on 127.0.0.1, allowed to relay to loopback peers.
@@ -281,13 +272,7 @@ pub(super) fn start_icebreaker_turn(
     wait_stun(addr, START_LIMIT)
         .and_then(|()| p.alive())
         .map_err(|e| format!("icebreaker turn-server on {addr} never became ready: {e}"))?;
-    Ok((
-        p,
-        Turn {
-            addr,
-            relays_to_itself: false,
-        },
-    ))
+    Ok((p, Turn { addr }))
 }
 
 // ---------------------------------------------------------------------------------------------
