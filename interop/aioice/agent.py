@@ -10,8 +10,8 @@ nominated or accepted), `message DATA`, `error TEXT`, `log TEXT`.
 In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`,
 `remote-lite` (before the credentials: the other side is ICE-lite, so take the controlling role).
 
-Options: `--controlling`, `--turn HOST:PORT USER PASS`, `--relay-only`, `--lifetime SECONDS`,
-`--host ADDR`. Host candidates are on 127.0.0.1 only (or on `--host`): aioice itself leaves
+Options: `--controlling`, `--turn HOST:PORT USER PASS`, `--turn-tcp` (reach the TURN server
+over TCP), `--relay-only`, `--lifetime SECONDS`, `--host ADDR`. Host candidates are on 127.0.0.1 only (or on `--host`): aioice itself leaves
 127.0.0.1 out of its host addresses, so the agent replaces that list with the loopback address.
 """
 
@@ -50,6 +50,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--controlling", action="store_true")
     parser.add_argument("--turn", nargs=3, metavar=("HOST:PORT", "USER", "PASS"))
+    parser.add_argument("--turn-tcp", action="store_true")
     parser.add_argument("--relay-only", action="store_true")
     parser.add_argument("--lifetime", type=float, default=60.0)
     # The one host address to gather (cargo xtask bench --peers ice: the end of a delay link).
@@ -64,6 +65,7 @@ async def main() -> int:
             turn_server=(host, int(port)),
             turn_username=args.turn[1],
             turn_password=args.turn[2],
+            turn_transport="tcp" if args.turn_tcp else "udp",
         )
     policy = (
         aioice.TransportPolicy.RELAY if args.relay_only else aioice.TransportPolicy.ALL

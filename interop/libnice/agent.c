@@ -9,7 +9,8 @@
  * In: `credentials UFRAG PWD`, `candidate candidate:...`, `end-of-candidates`, `send DATA`, `quit`,
  * `remote-lite` (before the credentials: the other side is ICE-lite, so be controlling).
  *
- * Options: --controlling, --lite (full-mode FALSE), --turn HOST:PORT USER PASS, --relay-only
+ * Options: --controlling, --lite (full-mode FALSE), --turn HOST:PORT USER PASS, --turn-tcp (reach
+ * the TURN server over TCP), --relay-only
  * (force-relay), --lifetime SECONDS. One stream, one component, RFC 5245 compatibility,
  * reliable FALSE (plain datagrams), host candidates on 127.0.0.1 only.
  *
@@ -206,7 +207,7 @@ static gboolean on_lifetime(gpointer data) {
 }
 
 int main(int argc, char **argv) {
-  gboolean controlling = FALSE, lite = FALSE, relay_only = FALSE;
+  gboolean controlling = FALSE, lite = FALSE, relay_only = FALSE, turn_tcp = FALSE;
   const char *turn_host = NULL, *turn_user = NULL, *turn_pass = NULL;
   guint turn_port = 0;
   double lifetime = 60.0;
@@ -217,6 +218,8 @@ int main(int argc, char **argv) {
       lite = TRUE;
     } else if (strcmp(argv[i], "--relay-only") == 0) {
       relay_only = TRUE;
+    } else if (strcmp(argv[i], "--turn-tcp") == 0) {
+      turn_tcp = TRUE;
     } else if (strcmp(argv[i], "--turn") == 0 && i + 3 < argc) {
       /* HOST:PORT (IPv4) */
       gchar *colon = strrchr(argv[i + 1], ':');
@@ -234,7 +237,7 @@ int main(int argc, char **argv) {
       lifetime = strtod(argv[++i], NULL);
     } else {
       fprintf(stderr, "usage: %s [--controlling] [--lite] [--turn HOST:PORT USER PASS] "
-                      "[--relay-only] [--lifetime SECONDS]\n", argv[0]);
+                      "[--turn-tcp] [--relay-only] [--lifetime SECONDS]\n", argv[0]);
       return 2;
     }
   }
@@ -277,7 +280,7 @@ int main(int argc, char **argv) {
   }
   if (turn_host != NULL &&
       !nice_agent_set_relay_info(agent, stream_id, 1, turn_host, turn_port, turn_user, turn_pass,
-                                 NICE_RELAY_TYPE_TURN_UDP)) {
+                                 turn_tcp ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
     emit("error", "nice_agent_set_relay_info failed");
     return 1;
   }

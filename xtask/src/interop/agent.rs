@@ -59,6 +59,8 @@ enum Relay {
     IcebreakerTcp(Turn),
     /// The other agent relays; icebreaker uses its host candidate.
     Other(Turn),
+    /// The same, the other agent reaching the TURN server over TCP.
+    OtherTcp(Turn),
     /// Both relay-only through the same server: relayed candidate to relayed candidate.
     Both(Turn),
 }
@@ -131,6 +133,12 @@ pub(super) fn cases(
             turn.clone().map(Relay::IcebreakerTcp),
             format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
             format!("icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"),
+        ));
+        setups.push((
+            false,
+            turn.clone().map(Relay::OtherTcp),
+            format!("icebreaker answers, controlled; {peer} relay-only via {server} over TCP"),
+            format!("{peer} relay-only via {server} (TCP to it), icebreaker on its host candidate"),
         ));
         // Both relaying through one server: it relays from one allocation to another.
         setups.push((
@@ -551,13 +559,16 @@ fn run_case(
                 .arg(format!("turn:{}{query}", t.addr))
                 .args(["--turn-user", USER, "--turn-pass", PASS, "--relay-only"]);
         }
-        Relay::Other(_) => {}
+        Relay::Other(_) | Relay::OtherTcp(_) => {}
     }
-    if let Relay::Other(t) | Relay::Both(t) = setup.relay {
+    if let Relay::Other(t) | Relay::Both(t) | Relay::OtherTcp(t) = setup.relay {
         other_cmd
             .arg("--turn")
             .arg(t.addr.to_string())
             .args([USER, PASS, "--relay-only"]);
+        if matches!(setup.relay, Relay::OtherTcp(_)) {
+            other_cmd.arg("--turn-tcp");
+        }
     }
     transcript.line("$", &format!("{ib_cmd:?}"));
     transcript.line("$", &format!("{other_cmd:?}"));
