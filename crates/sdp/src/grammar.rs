@@ -200,7 +200,7 @@ pub(crate) fn origin<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Origin<'a>> {
     line(value, |i| {
         let username = scan::take(i, NON_WS, "username")?;
         ws.sep(i)?;
-        let session_id = scan::take(i, DIGIT, "numeric session id")?;
+        let session_id = scan::take_digits_long(i, "numeric session id")?;
         ws.sep(i)?;
         let session_version = scan::take(i, DIGIT, "numeric session version")?;
         ws.sep(i)?;
@@ -638,7 +638,7 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
     scan::sp(i)?;
     let transport = token(i, "transport")?;
     scan::sp(i)?;
-    let priority = scan::num(i, "priority")?;
+    let priority = scan::num_long(i, "priority")?;
     scan::sp(i)?;
     let address = scan::take(i, ADDR, "connection address")?;
     scan::sp(i)?;
@@ -766,7 +766,7 @@ fn fmtp<'a>(i: &mut &'a str) -> R<'a, Fmtp<'a>> {
 /// `ssrc-id SP attribute [":" value]`.
 #[inline(always)]
 fn ssrc<'a>(i: &mut &'a str) -> R<'a, Ssrc<'a>> {
-    let ssrc = scan::num(i, "SSRC")?;
+    let ssrc = scan::num_long(i, "SSRC")?;
     scan::sp(i)?;
     let attribute = token(i, "source attribute")?;
     let value = if eat(i, b':') {
@@ -825,6 +825,15 @@ fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     let b = i.as_bytes();
     let pair = |h: u8, l: u8| HEX[usize::from(h)] && HEX[usize::from(l)];
     let mut n = 0;
+    // A SHA-256 fingerprint is 32 pairs: eight groups at a time, in three words, while they
+    // all are groups; the rest one group at a time.
+    while b
+        .get(n..n + 24)
+        .and_then(|c| <&[u8; 24]>::try_from(c).ok())
+        .is_some_and(hex_groups)
+    {
+        n += 24;
+    }
     while let Some(&[h, l, b':']) = b.get(n..n + 3) {
         if !pair(h, l) {
             break;
@@ -841,6 +850,32 @@ fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     Ok(Fingerprint {
         hash_function,
         fingerprint,
+    })
+}
+
+/// Whether `block` is eight groups of two hex digits and a colon (`AB:` × 8), checked a word
+/// (eight bytes) at a time: the colons sit at fixed places in each of the three words.
+fn hex_groups(block: &[u8; 24]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // The colon bytes of words 0, 1 and 2 (groups start at bytes 0, 3, 6 ... 21).
+    const COLONS: [u64; 3] = [
+        0x0000_ff00_00ff_0000,
+        0x00ff_0000_ff00_00ff,
+        0xff00_00ff_0000_ff00,
+    ];
+    block.chunks_exact(8).zip(COLONS).all(|(c, colons)| {
+        let w = c.try_into().map_or(0, u64::from_le_bytes);
+        // The colons in place; then each colon counts as the digit '0' for the hex test.
+        let h = (w & !colons) | ((ONES * u64::from(b'0')) & colons);
+        // Each range test adds to every byte so that its high bit is set from the bound on;
+        // bytes are below 0x80 (checked with `h & HIGH`), so no addition carries into the next.
+        let digit = h.wrapping_add(ONES * 0x50) & !h.wrapping_add(ONES * 0x46);
+        let lower = h | (ONES * 0x20);
+        let letter = lower.wrapping_add(ONES * 0x1f) & !lower.wrapping_add(ONES * 0x19);
+        w & colons == (ONES * u64::from(b':')) & colons
+            && h & HIGH == 0
+            && (digit | letter) & HIGH == HIGH
     })
 }
 
@@ -927,9 +962,9 @@ fn ssrc_group<'a>(i: &mut &'a str) -> R<'a, SsrcGroup<'a>> {
     let semantics = token(i, "semantics")?;
     let ssrcs = if eat(i, b' ') {
         let start = *i;
-        scan::num::<u32>(i, "SSRC")?;
+        scan::num_long::<u32>(i, "SSRC")?;
         while eat(i, b' ') {
-            scan::num::<u32>(i, "SSRC")?;
+            scan::num_long::<u32>(i, "SSRC")?;
         }
         start.get(..start.len() - i.len()).unwrap_or("")
     } else {
@@ -1081,6 +1116,21 @@ mod tests {
     #[test]
     fn parse_fingerprint_pairs() {
         assert!(line("sha-256 AB:cd:01", fingerprint).is_ok());
+        // SHA-256 length, so that whole blocks of eight groups are checked at once; one wrong
+        // byte anywhere in the first block.
+        let good = "0F:74:31:25:CB:A2:13:EC:28:6f:6d:2C:61:FF:5D:C2:BC:B9:DB:3D:98:14:8D:1A:BB:EA:33:0C:A4:60:A8:8E";
+        assert!(line(&format!("sha-256 {good}"), fingerprint).is_ok());
+        for at in 0..24 {
+            for bad in [b'G', b'g', b'/', b'@', b'`', b' ', 0x10, 0x7f, b':', b'0'] {
+                let mut v = good.as_bytes().to_vec();
+                if v[at] == bad || (bad == b'0' && v[at] != b':') {
+                    continue;
+                }
+                v[at] = bad;
+                let v = String::from_utf8(v).expect("ASCII");
+                assert!(line(&format!("sha-256 {v}"), fingerprint).is_err(), "{v}");
+            }
+        }
         for bad in [
             "sha-256 AB:C",
             "sha-256 ABC",
