@@ -470,16 +470,36 @@ fn line_fault() -> Error {
     Error::whole(ErrorKind::ControlCharacter)
 }
 
-/// Moves the attributes gathered for the section that just ended out of `scratch` into a
-/// vector of their exact size, one allocation per section: the section's `a=` lines are not
-/// counted ahead (that would search every line twice), so they are parsed into `scratch`,
-/// which the next section reuses.
-fn finish_section<'a>(d: &mut SessionDescription<'a>, scratch: &mut Vec<Attribute<'a>>) {
-    let mut attributes = Vec::with_capacity(scratch.len());
-    // Moved one by one: `Vec::append` copies with `memcpy`, whose `rep movsb` for a few KB
-    // counted more instructions under callgrind than these moves of 120 bytes each.
-    #[expect(clippy::extend_with_drain, reason = "append counted more instructions")]
-    attributes.extend(scratch.drain(..));
+/// Gives the section that just ended the attributes gathered in `scratch`, in a vector of
+/// their exact size. The section's `a=` lines are not counted ahead (that would search every
+/// line twice), so they are parsed into `scratch`, which has room to spare. A few attributes
+/// are moved into a new vector and `scratch` is reused; a large section (an audio or video
+/// section of a browser offer) takes `scratch` itself, trimmed in place, because moving its
+/// attributes (120 bytes each) costs more than trimming: a new buffer is then started with
+/// room for the `rest` of the input (`None` after the last section).
+fn finish_section<'a>(
+    d: &mut SessionDescription<'a>,
+    scratch: &mut Vec<Attribute<'a>>,
+    rest: Option<usize>,
+    limits: &Limits,
+) {
+    /// Above this many attributes, trimming costs fewer instructions than moving them.
+    const TRIM_ABOVE: usize = 12;
+    let attributes = if scratch.len() > TRIM_ABOVE {
+        let next = rest.map_or_else(Vec::new, |len| {
+            Vec::with_capacity(scratch_capacity(len, limits))
+        });
+        let mut attributes = std::mem::replace(scratch, next);
+        attributes.shrink_to_fit();
+        attributes
+    } else {
+        let mut attributes = Vec::with_capacity(scratch.len());
+        // Moved one by one: `Vec::append` copies with `memcpy`, whose `rep movsb` for a few KB
+        // counted more instructions under callgrind than these moves of 120 bytes each.
+        #[expect(clippy::extend_with_drain, reason = "append counted more instructions")]
+        attributes.extend(scratch.drain(..));
+        attributes
+    };
     match d.media.last_mut() {
         Some(m) => m.attributes = attributes,
         None => d.attributes = attributes,
@@ -602,7 +622,7 @@ fn parse_lines<'a>(
             in_media = true;
             rank = 0;
             let m = ctx.fields(no, line, value, grammar::media)?;
-            finish_section(&mut d, &mut scratch);
+            finish_section(&mut d, &mut scratch, Some(lines.rest.len()), limits);
             d.media.push(m);
             continue;
         }
@@ -758,7 +778,7 @@ fn parse_lines<'a>(
             _ => return Err(dup(ctx)),
         }
     }
-    finish_section(&mut d, &mut scratch);
+    finish_section(&mut d, &mut scratch, None, limits);
     let end_no = no;
     let at_end = last.get(last.len()..).unwrap_or("");
     match origin {
