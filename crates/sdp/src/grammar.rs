@@ -474,7 +474,7 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
             b':',
             ..,
         ] => 9,
-        _ => scan::run(b, scan::ATTR_NAME),
+        _ => scan::run_words(b, scan::ATTR_NAME),
     };
     match b.get(n) {
         None => (content, None, n > 0),
@@ -613,7 +613,7 @@ fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
 
 /// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
 fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'a str> {
-    let s = scan::take(i, ICE, "ice-chars")?;
+    let s = scan::take_words(i, ICE, "ice-chars")?;
     if s.len() < min || s.len() > 256 {
         return Err(error(s, too_short));
     }
@@ -629,7 +629,7 @@ fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'
 /// component-id          = 1*3DIGIT
 /// ```
 pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
-    let foundation = scan::take(i, ICE, "foundation")?;
+    let foundation = scan::take_words(i, ICE, "foundation")?;
     if foundation.len() > 32 {
         return Err(error(foundation, ErrorKind::FoundationTooLong));
     }
@@ -640,7 +640,7 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
     scan::sp(i)?;
     let priority = scan::num_long(i, "priority")?;
     scan::sp(i)?;
-    let address = scan::take(i, ADDR, "connection address")?;
+    let address = scan::take_words(i, ADDR, "connection address")?;
     scan::sp(i)?;
     let port = scan::num(i, "port")?;
     if !eat_str(i, " typ ") {
@@ -654,7 +654,7 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
         other => CandidateType::Other(other),
     };
     let related_address = if eat_str(i, " raddr ") {
-        Some(scan::take(i, ADDR, "related address")?)
+        Some(scan::take_words(i, ADDR, "related address")?)
     } else {
         None
     };
@@ -801,7 +801,7 @@ fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
         }
     }
     scan::sp(i)?;
-    let uri = scan::take_long(i, NON_WS, "extension URI")?;
+    let uri = scan::take_words(i, NON_WS, "extension URI")?;
     let attributes = if eat(i, b' ') {
         Some(rest1(i, "extension attributes")?)
     } else {
