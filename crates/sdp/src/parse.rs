@@ -470,6 +470,69 @@ fn line_fault() -> Error {
     Error::whole(ErrorKind::ControlCharacter)
 }
 
+/// The lines after the first, counted, each checked against the line limits as it is found.
+struct Cursor<'a> {
+    lines: Lines<'a>,
+    /// The number of the last line returned.
+    no: usize,
+    /// The last line returned.
+    last: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next line; `None` at the end of the input.
+    #[inline(always)]
+    fn next_line(&mut self, limits: &Limits) -> Result<Option<&'a str>, Error> {
+        let Some(line) = self.lines.next() else {
+            return Ok(None);
+        };
+        let Ok(line) = line else {
+            return Err(line_fault());
+        };
+        self.no += 1;
+        self.last = line;
+        if self.no > limits.max_lines || line.len() > limits.max_line_length {
+            return Err(line_fault());
+        }
+        Ok(Some(line))
+    }
+}
+
+/// Parses the run of `a=` lines that starts with `line` into `scratch`, and returns the line
+/// that ends the run (already counted), `None` at the end of the input. Most lines are `a=`
+/// lines: their loop is a function of its own, small enough for the compiler to keep the
+/// cursors of the attribute grammars in registers, which it does not manage inside the whole
+/// driver.
+#[inline(never)]
+fn attribute_lines<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    cur: &mut Cursor<'a>,
+    limits: &Limits,
+    scratch: &mut Vec<Attribute<'a>>,
+    mut line: &'a str,
+) -> Result<Option<&'a str>, Error> {
+    loop {
+        let Some(value) = line.strip_prefix("a=") else {
+            return Ok(Some(line));
+        };
+        if scratch.len() >= limits.max_attributes {
+            return Err(ctx.err(
+                cur.no,
+                line,
+                line,
+                ErrorKind::TooManyAttributes {
+                    limit: limits.max_attributes,
+                },
+            ));
+        }
+        ctx.attribute(cur.no, line, value, scratch)?;
+        match cur.next_line(limits)? {
+            Some(next) => line = next,
+            None => return Ok(None),
+        }
+    }
+}
+
 /// Gives the section that just ended the attributes gathered in `scratch`, in a vector of
 /// their exact size. The section's `a=` lines are not counted ahead (that would search every
 /// line twice), so they are parsed into `scratch`, which has room to spare. A few attributes
@@ -568,35 +631,30 @@ fn parse_lines<'a>(
         Vec::with_capacity(scratch_capacity(ctx.input.len(), limits));
     let mut rank = 0u8;
     let mut in_media = false;
-    let mut no = 1usize;
-    let mut last = first;
-    while let Some(line) = lines.next() {
-        let Ok(line) = line else {
-            return Err(line_fault());
+    let mut cur = Cursor {
+        lines,
+        no: 1,
+        last: first,
+    };
+    // A line that a run of `a=` lines ended on, already counted.
+    let mut pending = None;
+    loop {
+        let line = match pending.take() {
+            Some(line) => line,
+            None => match cur.next_line(limits)? {
+                Some(line) => line,
+                None => break,
+            },
         };
-        no += 1;
-        last = line;
-        if no > limits.max_lines || line.len() > limits.max_line_length {
-            return Err(line_fault());
-        }
-        let bytes = line.as_bytes();
+        let no = cur.no;
         // The common line first: `a=` ranks last in the session part and in a media section, so
         // it always keeps the line order.
-        if let Some(value) = line.strip_prefix("a=") {
+        if line.starts_with("a=") {
             rank = if in_media { 5 } else { 12 };
-            if scratch.len() >= limits.max_attributes {
-                return Err(ctx.err(
-                    no,
-                    line,
-                    line,
-                    ErrorKind::TooManyAttributes {
-                        limit: limits.max_attributes,
-                    },
-                ));
-            }
-            ctx.attribute(no, line, value, &mut scratch)?;
+            pending = attribute_lines(ctx, &mut cur, limits, &mut scratch, line)?;
             continue;
         }
+        let bytes = line.as_bytes();
         if bytes.is_empty() {
             ctx.deviation(
                 no,
@@ -622,7 +680,7 @@ fn parse_lines<'a>(
             in_media = true;
             rank = 0;
             let m = ctx.fields(no, line, value, grammar::media)?;
-            finish_section(&mut d, &mut scratch, Some(lines.rest.len()), limits);
+            finish_section(&mut d, &mut scratch, Some(cur.lines.rest.len()), limits);
             d.media.push(m);
             continue;
         }
@@ -779,7 +837,7 @@ fn parse_lines<'a>(
         }
     }
     finish_section(&mut d, &mut scratch, None, limits);
-    let end_no = no;
+    let (end_no, last) = (cur.no, cur.last);
     let at_end = last.get(last.len()..).unwrap_or("");
     match origin {
         Some(o) => d.origin = o,
