@@ -254,12 +254,14 @@ pub(crate) fn token<'a>(i: &mut &'a str, what: &'static str) -> Result<&'a str, 
 /// Consumes `c` if it is next.
 #[inline(always)]
 pub(crate) fn eat(i: &mut &str, c: u8) -> bool {
-    if i.as_bytes().first() == Some(&c) {
-        // One ASCII byte: the rest starts on a char boundary.
-        *i = i.get(1..).unwrap_or("");
-        true
-    } else {
-        false
+    // `strip_prefix` with a char knows that the rest starts on a char boundary, where
+    // `get(1..)` would check it again.
+    match i.strip_prefix(char::from(c)) {
+        Some(rest) => {
+            *i = rest;
+            true
+        }
+        None => false,
     }
 }
 
