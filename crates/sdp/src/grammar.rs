@@ -178,6 +178,7 @@ fn num<T: TryFrom<u64>>(i: &str) -> Res<'_, T> {
 // ---------------------------------------------------------------------------------------------
 // Session and media lines (RFC 8866 §5), by hand.
 
+#[inline(always)]
 fn net_type<'a>(i: &mut &'a str) -> R<'a, NetType<'a>> {
     let t = token(i, "network type")?;
     Ok(if t == "IN" {
@@ -187,6 +188,7 @@ fn net_type<'a>(i: &mut &'a str) -> R<'a, NetType<'a>> {
     })
 }
 
+#[inline(always)]
 fn addr_type<'a>(i: &mut &'a str) -> R<'a, AddrType<'a>> {
     Ok(match token(i, "address type")? {
         "IP4" => AddrType::Ip4,
@@ -448,19 +450,50 @@ fn payload_type_format(f: &str) -> R<'_, ()> {
 // ---------------------------------------------------------------------------------------------
 // Attributes.
 
+/// The attributes that fill browser descriptions, which [`split_attribute`] recognises by
+/// their first bytes (name and colon), so that [`attribute`] goes straight to their grammar
+/// instead of comparing the name once more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hot {
+    RtcpFb,
+    Rtpmap,
+    Extmap,
+    Fmtp,
+    Ssrc,
+    Candidate,
+    /// Any other name, or a name not looked at.
+    No,
+}
+
+impl Hot {
+    /// The hot attribute named `name`, if it is one.
+    pub(crate) fn of(name: &str) -> Self {
+        match name.as_bytes() {
+            b"rtcp-fb" => Self::RtcpFb,
+            b"rtpmap" => Self::Rtpmap,
+            b"extmap" => Self::Extmap,
+            b"fmtp" => Self::Fmtp,
+            b"ssrc" => Self::Ssrc,
+            b"candidate" => Self::Candidate,
+            _ => Self::No,
+        }
+    }
+}
+
 /// Splits `a=` line content into the name and the value after the first `:`. The flag says
 /// whether the name is a valid one (non-empty, no whitespace or control bytes); it is computed
-/// in the same pass.
+/// in the same pass. A [`Hot`] name with its colon is recognised by its first bytes.
 #[inline(always)]
-pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
+pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool, Hot) {
     let b = content.as_bytes();
     // The names that fill browser descriptions are recognised by their prefix (one decision
     // tree over the bytes); any other name is scanned.
-    let n = match b {
-        [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => 7,
-        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..]
-        | [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => 6,
-        [b'f', b'm', b't', b'p', b':', ..] | [b's', b's', b'r', b'c', b':', ..] => 4,
+    let (n, hot) = match b {
+        [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => (7, Hot::RtcpFb),
+        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..] => (6, Hot::Rtpmap),
+        [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => (6, Hot::Extmap),
+        [b'f', b'm', b't', b'p', b':', ..] => (4, Hot::Fmtp),
+        [b's', b's', b'r', b'c', b':', ..] => (4, Hot::Ssrc),
         [
             b'c',
             b'a',
@@ -473,70 +506,76 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
             b'e',
             b':',
             ..,
-        ] => 9,
-        _ => scan::run_words(b, scan::ATTR_NAME),
+        ] => (9, Hot::Candidate),
+        _ => (scan::run_words(b, scan::ATTR_NAME), Hot::No),
     };
     match b.get(n) {
-        None => (content, None, n > 0),
+        None => (content, None, n > 0, Hot::No),
         Some(b':') => (
             content.get(..n).unwrap_or(content),
             content.get(n + 1..),
             n > 0,
+            hot,
         ),
         Some(_) => match memchr::memchr(b':', b) {
             Some(p) => (
                 content.get(..p).unwrap_or(content),
                 content.get(p + 1..),
                 false,
+                Hot::No,
             ),
-            None => (content, None, false),
+            None => (content, None, false, Hot::No),
         },
     }
 }
 
 /// Parses an attribute into `out`: typed when the name is one we know, [`Attribute::Other`]
-/// otherwise. Each typed value is built right where it is stored; nothing is pushed on error.
+/// otherwise. `hot` is [`Hot::of`] the name, or [`Hot::No`] for a name that is no hot one.
+/// Each typed value is built right where it is stored; nothing is pushed on error.
 #[inline(always)]
 pub(crate) fn attribute<'a>(
     name: &'a str,
     value: Option<&'a str>,
+    hot: Hot,
     out: &mut Vec<Attribute<'a>>,
 ) -> R<'a, ()> {
     let Some(v) = value else {
         out.push(flag_attribute(name)?);
         return Ok(());
     };
-    match name.as_bytes() {
-        b"rtcp-fb" => out.push(Attribute::RtcpFb(whole_line!(v, rtcp_fb))),
-        b"rtpmap" => out.push(Attribute::Rtpmap(whole_line!(v, rtpmap))),
-        b"fmtp" => out.push(Attribute::Fmtp(whole_line!(v, fmtp))),
-        b"ssrc" => out.push(Attribute::Ssrc(whole_line!(v, ssrc))),
-        b"extmap" => out.push(Attribute::Extmap(whole_line!(v, extmap))),
-        b"candidate" => out.push(Attribute::Candidate(line(v, candidate)?)),
-        b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
-            ice_string(i, 4, ErrorKind::BadUfragLength)
-        })?)),
-        b"ice-pwd" => out.push(Attribute::IcePwd(line(v, |i| {
-            ice_string(i, 22, ErrorKind::BadPwdLength)
-        })?)),
-        b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
-            scan::list(i, ICE, "ice option tag")
-        })?))),
-        b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
-        b"setup" => out.push(Attribute::Setup(setup(v)?)),
-        b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
-        b"group" => out.push(Attribute::Group(line(v, group)?)),
-        b"msid" => out.push(Attribute::Msid(line(v, msid)?)),
-        b"msid-semantic" => out.push(Attribute::MsidSemantic(line(v, msid_semantic)?)),
-        b"rtcp" => out.push(Attribute::Rtcp(line(v, rtcp)?)),
-        b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
-        b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
-        b"max-message-size" => {
-            out.push(Attribute::MaxMessageSize(line(v, |i| {
-                scan::num(i, "size")
-            })?));
-        }
-        _ => out.push(rare_attribute(name, v)?),
+    match hot {
+        Hot::RtcpFb => out.push(Attribute::RtcpFb(whole_line!(v, rtcp_fb))),
+        Hot::Rtpmap => out.push(Attribute::Rtpmap(whole_line!(v, rtpmap))),
+        Hot::Fmtp => out.push(Attribute::Fmtp(whole_line!(v, fmtp))),
+        Hot::Ssrc => out.push(Attribute::Ssrc(whole_line!(v, ssrc))),
+        Hot::Extmap => out.push(Attribute::Extmap(whole_line!(v, extmap))),
+        Hot::Candidate => out.push(Attribute::Candidate(line(v, candidate)?)),
+        Hot::No => match name.as_bytes() {
+            b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
+                ice_string(i, 4, ErrorKind::BadUfragLength)
+            })?)),
+            b"ice-pwd" => out.push(Attribute::IcePwd(line(v, |i| {
+                ice_string(i, 22, ErrorKind::BadPwdLength)
+            })?)),
+            b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
+                scan::list(i, ICE, "ice option tag")
+            })?))),
+            b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
+            b"setup" => out.push(Attribute::Setup(setup(v)?)),
+            b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
+            b"group" => out.push(Attribute::Group(line(v, group)?)),
+            b"msid" => out.push(Attribute::Msid(line(v, msid)?)),
+            b"msid-semantic" => out.push(Attribute::MsidSemantic(line(v, msid_semantic)?)),
+            b"rtcp" => out.push(Attribute::Rtcp(line(v, rtcp)?)),
+            b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
+            b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
+            b"max-message-size" => {
+                out.push(Attribute::MaxMessageSize(line(v, |i| {
+                    scan::num(i, "size")
+                })?));
+            }
+            _ => out.push(rare_attribute(name, v)?),
+        },
     }
     Ok(())
 }

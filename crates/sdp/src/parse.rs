@@ -233,7 +233,7 @@ impl<'a> Ctx<'a, '_> {
         value: &'a str,
         out: &mut Vec<Attribute<'a>>,
     ) -> Result<(), Error> {
-        let (name, v, valid_name) = grammar::split_attribute(value);
+        let (name, v, valid_name, hot) = grammar::split_attribute(value);
         // Known names are valid by construction: an invalid one is an unknown attribute.
         if !valid_name {
             let at = name.get(..0).unwrap_or(name);
@@ -250,7 +250,7 @@ impl<'a> Ctx<'a, '_> {
             out.push(Attribute::Other { name, value: v });
             return Ok(());
         }
-        if let Err(e) = grammar::attribute(name, v, out) {
+        if let Err(e) = grammar::attribute(name, v, hot, out) {
             self.bad_attribute(no, line, name, v, e, out)?;
         }
         Ok(())
@@ -273,7 +273,9 @@ impl<'a> Ctx<'a, '_> {
         }
         if let Some(v) = v {
             let trimmed = v.trim_end_matches([' ', '\t']);
-            if trimmed.len() != v.len() && grammar::attribute(name, Some(trimmed), out).is_ok() {
+            if trimmed.len() != v.len()
+                && grammar::attribute(name, Some(trimmed), grammar::Hot::of(name), out).is_ok()
+            {
                 let at = v.get(trimmed.len()..).unwrap_or("");
                 self.warn(no, line, at, WarningKind::TrailingWhitespace);
                 return Ok(());
