@@ -571,9 +571,10 @@ fn finish_section<'a>(
     }
 }
 
-/// Room for the attributes of any section of a description of `len` bytes: browser attribute
-/// lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of a browser
-/// description (the buffer is allocated once), and no section may hold more than the limit.
+/// Room for the attributes of any section in the `len` bytes of input still to parse: browser
+/// attribute lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of
+/// a browser description (the buffer never grows), and no section may hold more than the
+/// limit.
 fn scratch_capacity(len: usize, limits: &Limits) -> usize {
     (len / 24 + 4).min(limits.max_attributes)
 }
