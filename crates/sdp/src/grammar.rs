@@ -651,6 +651,7 @@ fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
 }
 
 /// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
+#[inline(always)]
 fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'a str> {
     let s = scan::take_words(i, ICE, "ice-chars")?;
     if s.len() < min || s.len() > 256 {
