@@ -178,6 +178,7 @@ fn num<T: TryFrom<u64>>(i: &str) -> Res<'_, T> {
 // ---------------------------------------------------------------------------------------------
 // Session and media lines (RFC 8866 §5), by hand.
 
+#[inline(always)]
 fn net_type<'a>(i: &mut &'a str) -> R<'a, NetType<'a>> {
     let t = token(i, "network type")?;
     Ok(if t == "IN" {
@@ -187,6 +188,7 @@ fn net_type<'a>(i: &mut &'a str) -> R<'a, NetType<'a>> {
     })
 }
 
+#[inline(always)]
 fn addr_type<'a>(i: &mut &'a str) -> R<'a, AddrType<'a>> {
     Ok(match token(i, "address type")? {
         "IP4" => AddrType::Ip4,
@@ -200,7 +202,7 @@ pub(crate) fn origin<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Origin<'a>> {
     line(value, |i| {
         let username = scan::take(i, NON_WS, "username")?;
         ws.sep(i)?;
-        let session_id = scan::take(i, DIGIT, "numeric session id")?;
+        let session_id = scan::take_digits_long(i, "numeric session id")?;
         ws.sep(i)?;
         let session_version = scan::take(i, DIGIT, "numeric session version")?;
         ws.sep(i)?;
@@ -448,19 +450,50 @@ fn payload_type_format(f: &str) -> R<'_, ()> {
 // ---------------------------------------------------------------------------------------------
 // Attributes.
 
+/// The attributes that fill browser descriptions, which [`split_attribute`] recognises by
+/// their first bytes (name and colon), so that [`attribute`] goes straight to their grammar
+/// instead of comparing the name once more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hot {
+    RtcpFb,
+    Rtpmap,
+    Extmap,
+    Fmtp,
+    Ssrc,
+    Candidate,
+    /// Any other name, or a name not looked at.
+    No,
+}
+
+impl Hot {
+    /// The hot attribute named `name`, if it is one.
+    pub(crate) fn of(name: &str) -> Self {
+        match name.as_bytes() {
+            b"rtcp-fb" => Self::RtcpFb,
+            b"rtpmap" => Self::Rtpmap,
+            b"extmap" => Self::Extmap,
+            b"fmtp" => Self::Fmtp,
+            b"ssrc" => Self::Ssrc,
+            b"candidate" => Self::Candidate,
+            _ => Self::No,
+        }
+    }
+}
+
 /// Splits `a=` line content into the name and the value after the first `:`. The flag says
 /// whether the name is a valid one (non-empty, no whitespace or control bytes); it is computed
-/// in the same pass.
+/// in the same pass. A [`Hot`] name with its colon is recognised by its first bytes.
 #[inline(always)]
-pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
+pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool, Hot) {
     let b = content.as_bytes();
     // The names that fill browser descriptions are recognised by their prefix (one decision
     // tree over the bytes); any other name is scanned.
-    let n = match b {
-        [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => 7,
-        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..]
-        | [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => 6,
-        [b'f', b'm', b't', b'p', b':', ..] | [b's', b's', b'r', b'c', b':', ..] => 4,
+    let (n, hot) = match b {
+        [b'r', b't', b'c', b'p', b'-', b'f', b'b', b':', ..] => (7, Hot::RtcpFb),
+        [b'r', b't', b'p', b'm', b'a', b'p', b':', ..] => (6, Hot::Rtpmap),
+        [b'e', b'x', b't', b'm', b'a', b'p', b':', ..] => (6, Hot::Extmap),
+        [b'f', b'm', b't', b'p', b':', ..] => (4, Hot::Fmtp),
+        [b's', b's', b'r', b'c', b':', ..] => (4, Hot::Ssrc),
         [
             b'c',
             b'a',
@@ -473,70 +506,76 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool) {
             b'e',
             b':',
             ..,
-        ] => 9,
-        _ => scan::run(b, scan::ATTR_NAME),
+        ] => (9, Hot::Candidate),
+        _ => (scan::run_words(b, scan::ATTR_NAME), Hot::No),
     };
     match b.get(n) {
-        None => (content, None, n > 0),
+        None => (content, None, n > 0, Hot::No),
         Some(b':') => (
             content.get(..n).unwrap_or(content),
             content.get(n + 1..),
             n > 0,
+            hot,
         ),
         Some(_) => match memchr::memchr(b':', b) {
             Some(p) => (
                 content.get(..p).unwrap_or(content),
                 content.get(p + 1..),
                 false,
+                Hot::No,
             ),
-            None => (content, None, false),
+            None => (content, None, false, Hot::No),
         },
     }
 }
 
 /// Parses an attribute into `out`: typed when the name is one we know, [`Attribute::Other`]
-/// otherwise. Each typed value is built right where it is stored; nothing is pushed on error.
+/// otherwise. `hot` is [`Hot::of`] the name, or [`Hot::No`] for a name that is no hot one.
+/// Each typed value is built right where it is stored; nothing is pushed on error.
 #[inline(always)]
 pub(crate) fn attribute<'a>(
     name: &'a str,
     value: Option<&'a str>,
+    hot: Hot,
     out: &mut Vec<Attribute<'a>>,
 ) -> R<'a, ()> {
     let Some(v) = value else {
         out.push(flag_attribute(name)?);
         return Ok(());
     };
-    match name.as_bytes() {
-        b"rtcp-fb" => out.push(Attribute::RtcpFb(whole_line!(v, rtcp_fb))),
-        b"rtpmap" => out.push(Attribute::Rtpmap(whole_line!(v, rtpmap))),
-        b"fmtp" => out.push(Attribute::Fmtp(whole_line!(v, fmtp))),
-        b"ssrc" => out.push(Attribute::Ssrc(whole_line!(v, ssrc))),
-        b"extmap" => out.push(Attribute::Extmap(whole_line!(v, extmap))),
-        b"candidate" => out.push(Attribute::Candidate(line(v, candidate)?)),
-        b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
-            ice_string(i, 4, ErrorKind::BadUfragLength)
-        })?)),
-        b"ice-pwd" => out.push(Attribute::IcePwd(line(v, |i| {
-            ice_string(i, 22, ErrorKind::BadPwdLength)
-        })?)),
-        b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
-            scan::list(i, ICE, "ice option tag")
-        })?))),
-        b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
-        b"setup" => out.push(Attribute::Setup(setup(v)?)),
-        b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
-        b"group" => out.push(Attribute::Group(line(v, group)?)),
-        b"msid" => out.push(Attribute::Msid(line(v, msid)?)),
-        b"msid-semantic" => out.push(Attribute::MsidSemantic(line(v, msid_semantic)?)),
-        b"rtcp" => out.push(Attribute::Rtcp(line(v, rtcp)?)),
-        b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
-        b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
-        b"max-message-size" => {
-            out.push(Attribute::MaxMessageSize(line(v, |i| {
-                scan::num(i, "size")
-            })?));
-        }
-        _ => out.push(rare_attribute(name, v)?),
+    match hot {
+        Hot::RtcpFb => out.push(Attribute::RtcpFb(whole_line!(v, rtcp_fb))),
+        Hot::Rtpmap => out.push(Attribute::Rtpmap(whole_line!(v, rtpmap))),
+        Hot::Fmtp => out.push(Attribute::Fmtp(whole_line!(v, fmtp))),
+        Hot::Ssrc => out.push(Attribute::Ssrc(whole_line!(v, ssrc))),
+        Hot::Extmap => out.push(Attribute::Extmap(whole_line!(v, extmap))),
+        Hot::Candidate => out.push(Attribute::Candidate(line(v, candidate)?)),
+        Hot::No => match name.as_bytes() {
+            b"ice-ufrag" => out.push(Attribute::IceUfrag(line(v, |i| {
+                ice_string(i, 4, ErrorKind::BadUfragLength)
+            })?)),
+            b"ice-pwd" => out.push(Attribute::IcePwd(line(v, |i| {
+                ice_string(i, 22, ErrorKind::BadPwdLength)
+            })?)),
+            b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
+                scan::list(i, ICE, "ice option tag")
+            })?))),
+            b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
+            b"setup" => out.push(Attribute::Setup(setup(v)?)),
+            b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
+            b"group" => out.push(Attribute::Group(line(v, group)?)),
+            b"msid" => out.push(Attribute::Msid(line(v, msid)?)),
+            b"msid-semantic" => out.push(Attribute::MsidSemantic(line(v, msid_semantic)?)),
+            b"rtcp" => out.push(Attribute::Rtcp(line(v, rtcp)?)),
+            b"ssrc-group" => out.push(Attribute::SsrcGroup(line(v, ssrc_group)?)),
+            b"sctp-port" => out.push(Attribute::SctpPort(line(v, |i| scan::num(i, "port"))?)),
+            b"max-message-size" => {
+                out.push(Attribute::MaxMessageSize(line(v, |i| {
+                    scan::num(i, "size")
+                })?));
+            }
+            _ => out.push(rare_attribute(name, v)?),
+        },
     }
     Ok(())
 }
@@ -612,8 +651,9 @@ fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
 }
 
 /// `1*256ice-char` with a minimum length (`ufrag = 4*256ice-char`, `password = 22*256ice-char`).
+#[inline(always)]
 fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'a str> {
-    let s = scan::take(i, ICE, "ice-chars")?;
+    let s = scan::take_words(i, ICE, "ice-chars")?;
     if s.len() < min || s.len() > 256 {
         return Err(error(s, too_short));
     }
@@ -629,7 +669,7 @@ fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'
 /// component-id          = 1*3DIGIT
 /// ```
 pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
-    let foundation = scan::take(i, ICE, "foundation")?;
+    let foundation = scan::take_words(i, ICE, "foundation")?;
     if foundation.len() > 32 {
         return Err(error(foundation, ErrorKind::FoundationTooLong));
     }
@@ -638,9 +678,9 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
     scan::sp(i)?;
     let transport = token(i, "transport")?;
     scan::sp(i)?;
-    let priority = scan::num(i, "priority")?;
+    let priority = scan::num_long(i, "priority")?;
     scan::sp(i)?;
-    let address = scan::take(i, ADDR, "connection address")?;
+    let address = scan::take_words(i, ADDR, "connection address")?;
     scan::sp(i)?;
     let port = scan::num(i, "port")?;
     if !eat_str(i, " typ ") {
@@ -654,7 +694,7 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
         other => CandidateType::Other(other),
     };
     let related_address = if eat_str(i, " raddr ") {
-        Some(scan::take(i, ADDR, "related address")?)
+        Some(scan::take_words(i, ADDR, "related address")?)
     } else {
         None
     };
@@ -766,7 +806,7 @@ fn fmtp<'a>(i: &mut &'a str) -> R<'a, Fmtp<'a>> {
 /// `ssrc-id SP attribute [":" value]`.
 #[inline(always)]
 fn ssrc<'a>(i: &mut &'a str) -> R<'a, Ssrc<'a>> {
-    let ssrc = scan::num(i, "SSRC")?;
+    let ssrc = scan::num_long(i, "SSRC")?;
     scan::sp(i)?;
     let attribute = token(i, "source attribute")?;
     let value = if eat(i, b':') {
@@ -801,7 +841,7 @@ fn extmap<'a>(i: &mut &'a str) -> R<'a, Extmap<'a>> {
         }
     }
     scan::sp(i)?;
-    let uri = scan::take_long(i, NON_WS, "extension URI")?;
+    let uri = scan::take_words(i, NON_WS, "extension URI")?;
     let attributes = if eat(i, b' ') {
         Some(rest1(i, "extension attributes")?)
     } else {
@@ -825,6 +865,15 @@ fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     let b = i.as_bytes();
     let pair = |h: u8, l: u8| HEX[usize::from(h)] && HEX[usize::from(l)];
     let mut n = 0;
+    // A SHA-256 fingerprint is 32 pairs: eight groups at a time, in three words, while they
+    // all are groups; the rest one group at a time.
+    while b
+        .get(n..n + 24)
+        .and_then(|c| <&[u8; 24]>::try_from(c).ok())
+        .is_some_and(hex_groups)
+    {
+        n += 24;
+    }
     while let Some(&[h, l, b':']) = b.get(n..n + 3) {
         if !pair(h, l) {
             break;
@@ -841,6 +890,32 @@ fn fingerprint<'a>(i: &mut &'a str) -> R<'a, Fingerprint<'a>> {
     Ok(Fingerprint {
         hash_function,
         fingerprint,
+    })
+}
+
+/// Whether `block` is eight groups of two hex digits and a colon (`AB:` × 8), checked a word
+/// (eight bytes) at a time: the colons sit at fixed places in each of the three words.
+fn hex_groups(block: &[u8; 24]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // The colon bytes of words 0, 1 and 2 (groups start at bytes 0, 3, 6 ... 21).
+    const COLONS: [u64; 3] = [
+        0x0000_ff00_00ff_0000,
+        0x00ff_0000_ff00_00ff,
+        0xff00_00ff_0000_ff00,
+    ];
+    block.chunks_exact(8).zip(COLONS).all(|(c, colons)| {
+        let w = c.try_into().map_or(0, u64::from_le_bytes);
+        // The colons in place; then each colon counts as the digit '0' for the hex test.
+        let h = (w & !colons) | ((ONES * u64::from(b'0')) & colons);
+        // Each range test adds to every byte so that its high bit is set from the bound on;
+        // bytes are below 0x80 (checked with `h & HIGH`), so no addition carries into the next.
+        let digit = h.wrapping_add(ONES * 0x50) & !h.wrapping_add(ONES * 0x46);
+        let lower = h | (ONES * 0x20);
+        let letter = lower.wrapping_add(ONES * 0x1f) & !lower.wrapping_add(ONES * 0x19);
+        w & colons == (ONES * u64::from(b':')) & colons
+            && h & HIGH == 0
+            && (digit | letter) & HIGH == HIGH
     })
 }
 
@@ -927,9 +1002,9 @@ fn ssrc_group<'a>(i: &mut &'a str) -> R<'a, SsrcGroup<'a>> {
     let semantics = token(i, "semantics")?;
     let ssrcs = if eat(i, b' ') {
         let start = *i;
-        scan::num::<u32>(i, "SSRC")?;
+        scan::num_long::<u32>(i, "SSRC")?;
         while eat(i, b' ') {
-            scan::num::<u32>(i, "SSRC")?;
+            scan::num_long::<u32>(i, "SSRC")?;
         }
         start.get(..start.len() - i.len()).unwrap_or("")
     } else {
@@ -1081,6 +1156,21 @@ mod tests {
     #[test]
     fn parse_fingerprint_pairs() {
         assert!(line("sha-256 AB:cd:01", fingerprint).is_ok());
+        // SHA-256 length, so that whole blocks of eight groups are checked at once; one wrong
+        // byte anywhere in the first block.
+        let good = "0F:74:31:25:CB:A2:13:EC:28:6f:6d:2C:61:FF:5D:C2:BC:B9:DB:3D:98:14:8D:1A:BB:EA:33:0C:A4:60:A8:8E";
+        assert!(line(&format!("sha-256 {good}"), fingerprint).is_ok());
+        for at in 0..24 {
+            for bad in [b'G', b'g', b'/', b'@', b'`', b' ', 0x10, 0x7f, b':', b'0'] {
+                let mut v = good.as_bytes().to_vec();
+                if v[at] == bad || (bad == b'0' && v[at] != b':') {
+                    continue;
+                }
+                v[at] = bad;
+                let v = String::from_utf8(v).expect("ASCII");
+                assert!(line(&format!("sha-256 {v}"), fingerprint).is_err(), "{v}");
+            }
+        }
         for bad in [
             "sha-256 AB:C",
             "sha-256 ABC",

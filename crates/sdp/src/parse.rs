@@ -233,7 +233,7 @@ impl<'a> Ctx<'a, '_> {
         value: &'a str,
         out: &mut Vec<Attribute<'a>>,
     ) -> Result<(), Error> {
-        let (name, v, valid_name) = grammar::split_attribute(value);
+        let (name, v, valid_name, hot) = grammar::split_attribute(value);
         // Known names are valid by construction: an invalid one is an unknown attribute.
         if !valid_name {
             let at = name.get(..0).unwrap_or(name);
@@ -250,7 +250,7 @@ impl<'a> Ctx<'a, '_> {
             out.push(Attribute::Other { name, value: v });
             return Ok(());
         }
-        if let Err(e) = grammar::attribute(name, v, out) {
+        if let Err(e) = grammar::attribute(name, v, hot, out) {
             self.bad_attribute(no, line, name, v, e, out)?;
         }
         Ok(())
@@ -273,7 +273,9 @@ impl<'a> Ctx<'a, '_> {
         }
         if let Some(v) = v {
             let trimmed = v.trim_end_matches([' ', '\t']);
-            if trimmed.len() != v.len() && grammar::attribute(name, Some(trimmed), out).is_ok() {
+            if trimmed.len() != v.len()
+                && grammar::attribute(name, Some(trimmed), grammar::Hot::of(name), out).is_ok()
+            {
                 let at = v.get(trimmed.len()..).unwrap_or("");
                 self.warn(no, line, at, WarningKind::TrailingWhitespace);
                 return Ok(());
@@ -470,25 +472,109 @@ fn line_fault() -> Error {
     Error::whole(ErrorKind::ControlCharacter)
 }
 
-/// Moves the attributes gathered for the section that just ended out of `scratch` into a
-/// vector of their exact size, one allocation per section: the section's `a=` lines are not
-/// counted ahead (that would search every line twice), so they are parsed into `scratch`,
-/// which the next section reuses.
-fn finish_section<'a>(d: &mut SessionDescription<'a>, scratch: &mut Vec<Attribute<'a>>) {
-    let mut attributes = Vec::with_capacity(scratch.len());
-    // Moved one by one: `Vec::append` copies with `memcpy`, whose `rep movsb` for a few KB
-    // counted more instructions under callgrind than these moves of 120 bytes each.
-    #[expect(clippy::extend_with_drain, reason = "append counted more instructions")]
-    attributes.extend(scratch.drain(..));
+/// The lines after the first, counted, each checked against the line limits as it is found.
+struct Cursor<'a> {
+    lines: Lines<'a>,
+    /// The number of the last line returned.
+    no: usize,
+    /// The last line returned.
+    last: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next line; `None` at the end of the input.
+    #[inline(always)]
+    fn next_line(&mut self, limits: &Limits) -> Result<Option<&'a str>, Error> {
+        let Some(line) = self.lines.next() else {
+            return Ok(None);
+        };
+        let Ok(line) = line else {
+            return Err(line_fault());
+        };
+        self.no += 1;
+        self.last = line;
+        if self.no > limits.max_lines || line.len() > limits.max_line_length {
+            return Err(line_fault());
+        }
+        Ok(Some(line))
+    }
+}
+
+/// Parses the run of `a=` lines that starts with `line` into `scratch`, and returns the line
+/// that ends the run (already counted), `None` at the end of the input. Most lines are `a=`
+/// lines: their loop is a function of its own, small enough for the compiler to keep the
+/// cursors of the attribute grammars in registers, which it does not manage inside the whole
+/// driver.
+#[inline(never)]
+fn attribute_lines<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    cur: &mut Cursor<'a>,
+    limits: &Limits,
+    scratch: &mut Vec<Attribute<'a>>,
+    mut line: &'a str,
+) -> Result<Option<&'a str>, Error> {
+    loop {
+        let Some(value) = line.strip_prefix("a=") else {
+            return Ok(Some(line));
+        };
+        if scratch.len() >= limits.max_attributes {
+            return Err(ctx.err(
+                cur.no,
+                line,
+                line,
+                ErrorKind::TooManyAttributes {
+                    limit: limits.max_attributes,
+                },
+            ));
+        }
+        ctx.attribute(cur.no, line, value, scratch)?;
+        match cur.next_line(limits)? {
+            Some(next) => line = next,
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Gives the section that just ended the attributes gathered in `scratch`, in a vector of
+/// their exact size. The section's `a=` lines are not counted ahead (that would search every
+/// line twice), so they are parsed into `scratch`, which has room to spare. A few attributes
+/// are moved into a new vector and `scratch` is reused; a large section (an audio or video
+/// section of a browser offer) takes `scratch` itself, trimmed in place, because moving its
+/// attributes (120 bytes each) costs more than trimming: a new buffer is then started with
+/// room for the `rest` of the input (`None` after the last section).
+fn finish_section<'a>(
+    d: &mut SessionDescription<'a>,
+    scratch: &mut Vec<Attribute<'a>>,
+    rest: Option<usize>,
+    limits: &Limits,
+) {
+    /// Above this many attributes, trimming costs fewer instructions than moving them.
+    const TRIM_ABOVE: usize = 12;
+    let attributes = if scratch.len() > TRIM_ABOVE {
+        let next = rest.map_or_else(Vec::new, |len| {
+            Vec::with_capacity(scratch_capacity(len, limits))
+        });
+        let mut attributes = std::mem::replace(scratch, next);
+        attributes.shrink_to_fit();
+        attributes
+    } else {
+        let mut attributes = Vec::with_capacity(scratch.len());
+        // Moved one by one: `Vec::append` copies with `memcpy`, whose `rep movsb` for a few KB
+        // counted more instructions under callgrind than these moves of 120 bytes each.
+        #[expect(clippy::extend_with_drain, reason = "append counted more instructions")]
+        attributes.extend(scratch.drain(..));
+        attributes
+    };
     match d.media.last_mut() {
         Some(m) => m.attributes = attributes,
         None => d.attributes = attributes,
     }
 }
 
-/// Room for the attributes of any section of a description of `len` bytes: browser attribute
-/// lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of a browser
-/// description (the buffer is allocated once), and no section may hold more than the limit.
+/// Room for the attributes of any section in the `len` bytes of input still to parse: browser
+/// attribute lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of
+/// a browser description (the buffer never grows), and no section may hold more than the
+/// limit.
 fn scratch_capacity(len: usize, limits: &Limits) -> usize {
     (len / 24 + 4).min(limits.max_attributes)
 }
@@ -548,35 +634,30 @@ fn parse_lines<'a>(
         Vec::with_capacity(scratch_capacity(ctx.input.len(), limits));
     let mut rank = 0u8;
     let mut in_media = false;
-    let mut no = 1usize;
-    let mut last = first;
-    while let Some(line) = lines.next() {
-        let Ok(line) = line else {
-            return Err(line_fault());
+    let mut cur = Cursor {
+        lines,
+        no: 1,
+        last: first,
+    };
+    // A line that a run of `a=` lines ended on, already counted.
+    let mut pending = None;
+    loop {
+        let line = match pending.take() {
+            Some(line) => line,
+            None => match cur.next_line(limits)? {
+                Some(line) => line,
+                None => break,
+            },
         };
-        no += 1;
-        last = line;
-        if no > limits.max_lines || line.len() > limits.max_line_length {
-            return Err(line_fault());
-        }
-        let bytes = line.as_bytes();
+        let no = cur.no;
         // The common line first: `a=` ranks last in the session part and in a media section, so
         // it always keeps the line order.
-        if let Some(value) = line.strip_prefix("a=") {
+        if line.starts_with("a=") {
             rank = if in_media { 5 } else { 12 };
-            if scratch.len() >= limits.max_attributes {
-                return Err(ctx.err(
-                    no,
-                    line,
-                    line,
-                    ErrorKind::TooManyAttributes {
-                        limit: limits.max_attributes,
-                    },
-                ));
-            }
-            ctx.attribute(no, line, value, &mut scratch)?;
+            pending = attribute_lines(ctx, &mut cur, limits, &mut scratch, line)?;
             continue;
         }
+        let bytes = line.as_bytes();
         if bytes.is_empty() {
             ctx.deviation(
                 no,
@@ -602,7 +683,7 @@ fn parse_lines<'a>(
             in_media = true;
             rank = 0;
             let m = ctx.fields(no, line, value, grammar::media)?;
-            finish_section(&mut d, &mut scratch);
+            finish_section(&mut d, &mut scratch, Some(cur.lines.rest.len()), limits);
             d.media.push(m);
             continue;
         }
@@ -758,8 +839,8 @@ fn parse_lines<'a>(
             _ => return Err(dup(ctx)),
         }
     }
-    finish_section(&mut d, &mut scratch);
-    let end_no = no;
+    finish_section(&mut d, &mut scratch, None, limits);
+    let (end_no, last) = (cur.no, cur.last);
     let at_end = last.get(last.len()..).unwrap_or("");
     match origin {
         Some(o) => d.origin = o,

@@ -13,26 +13,50 @@ use crate::model::{
 /// Appends the decimal digits of `v`.
 #[inline]
 pub(crate) fn push_u64(out: &mut String, v: u64) {
-    // The digits from the last, then pushed from the first.
+    // The digits from the last, two per division (ten-digit priorities and SSRCs fill browser
+    // descriptions), then pushed from the first.
     let mut digits = [0u8; 20];
-    let mut n = 0;
+    let mut start = digits.len();
     let mut rest = v;
-    loop {
-        if let Some(d) = digits.get_mut(n) {
-            *d = (rest % 10) as u8;
+    let mut put = |start: usize, pair: u64| {
+        // `pair` is below 100: its two digits are in the table.
+        let pair = PAIRS.get(pair as usize).copied().unwrap_or_default();
+        if let Some(slot) = digits.get_mut(start..start + 2) {
+            slot.copy_from_slice(&pair);
         }
-        n += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
+    };
+    while rest >= 100 {
+        // A u64 has at most 20 digits, so `start` stays above 0.
+        start = start.saturating_sub(2);
+        put(start, rest % 100);
+        rest /= 100;
+    }
+    if rest >= 10 {
+        start = start.saturating_sub(2);
+        put(start, rest);
+    } else {
+        start = start.saturating_sub(1);
+        if let Some(d) = digits.get_mut(start) {
+            *d = rest as u8;
         }
     }
-    for &d in digits.get(..n).unwrap_or(&[]).iter().rev() {
+    for &d in digits.get(start..).unwrap_or(&[]) {
         // `d` is below 10; the mask shows the compiler that the char is ASCII, one byte long,
         // so the push skips UTF-8 encoding.
         out.push(char::from(b'0' | (d & 0x0f)));
     }
 }
+
+/// The two digits (values 0 to 9) of each number below 100.
+static PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [(i / 10) as u8, (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
 
 fn net_type(out: &mut String, n: NetType<'_>) {
     out.push_str(match n {
@@ -510,5 +534,25 @@ impl fmt::Display for Candidate<'_> {
         let mut s = String::new();
         candidate::<false>(&mut s, self);
         f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_numbers_of_every_length() {
+        let mut values = vec![0, 9, 10, 99, 100, 101, 999, 1000, u64::MAX];
+        let mut p = 1u64;
+        while let Some(next) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 7, next - 1]);
+            p = next;
+        }
+        for v in values {
+            let mut out = String::from("x");
+            push_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}"));
+        }
     }
 }
