@@ -12,24 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[global_allocator]
 static GLOBAL: benches::Counting = benches::Counting;
 
-const FIXTURES: &[(&str, &str)] = &[
-    (
-        "chrome_av_data_4k4",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_audio_video_data_offer.sdp"),
-    ),
-    (
-        "firefox_offer",
-        include_str!("../../crates/sdp/tests/fixtures/firefox_offer.sdp"),
-    ),
-    (
-        "chrome_dc_gathered",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_gathered.sdp"),
-    ),
-    (
-        "chrome_dc_offer",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_offer.sdp"),
-    ),
-];
+const FIXTURES: &[(&str, &str)] = benches::SDP_FIXTURES;
 
 fn ours_parse(t: &str) -> Option<icebreaker_sdp::SessionDescription<'_>> {
     icebreaker_sdp::parse(t).ok()

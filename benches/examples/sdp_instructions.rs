@@ -20,24 +20,7 @@
 use std::hint::black_box;
 use std::io::Cursor;
 
-const FIXTURES: &[(&str, &str)] = &[
-    (
-        "chrome_av_data_4k4",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_audio_video_data_offer.sdp"),
-    ),
-    (
-        "firefox_offer",
-        include_str!("../../crates/sdp/tests/fixtures/firefox_offer.sdp"),
-    ),
-    (
-        "chrome_dc_gathered",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_gathered.sdp"),
-    ),
-    (
-        "chrome_dc_offer",
-        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_offer.sdp"),
-    ),
-];
+const FIXTURES: &[(&str, &str)] = benches::SDP_FIXTURES;
 
 /// Runs `$parse` `$n` times on a black-boxed `$text` (a macro: the results borrow the text).
 macro_rules! repeat {

@@ -53,3 +53,24 @@ pub fn allocations_per_op(mut f: impl FnMut()) -> f64 {
     }
     (allocations() - before) as f64 / N as f64
 }
+
+/// The SDP descriptions every SDP measurement uses (`benches/sdp.rs`, and
+/// `examples/sdp_instructions.rs` for callgrind): name and text.
+pub const SDP_FIXTURES: &[(&str, &str)] = &[
+    (
+        "chrome_av_data_4k4",
+        include_str!("../../crates/sdp/tests/fixtures/chrome_audio_video_data_offer.sdp"),
+    ),
+    (
+        "firefox_offer",
+        include_str!("../../crates/sdp/tests/fixtures/firefox_offer.sdp"),
+    ),
+    (
+        "chrome_dc_gathered",
+        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_gathered.sdp"),
+    ),
+    (
+        "chrome_dc_offer",
+        include_str!("../../crates/sdp/tests/fixtures/chrome_datachannel_offer.sdp"),
+    ),
+];
