@@ -25,13 +25,13 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::interop::{ensure_coturn, have, target_dir};
+use crate::interop::{Proc, ensure_coturn, free_port, have, target_dir, wait_stun};
 use crate::{Result, cargo, run};
 
 const REALM: &str = "bench.icebreaker.test";
@@ -157,7 +157,11 @@ fn measure(
     rounds: u32,
     pin: bool,
 ) -> Result<String> {
-    let ports = free_ports(3)?;
+    let mut ports = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let port = free_port(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], &ports)?;
+        ports.push(port);
+    }
     let (stun_port, turn_port, coturn_port) = (ports[0], ports[1], ports[2]);
     let server = |program: &Path| {
         let mut c = if pin {
@@ -175,7 +179,7 @@ fn measure(
     stun.arg("stun-server")
         .arg("--listen")
         .arg(format!("127.0.0.1:{stun_port}"));
-    let stun = Proc::spawn("icebreaker stun-server", &mut stun, dir)?;
+    let mut stun = Proc::spawn("icebreaker stun-server", &mut stun, dir)?;
     let mut turn = server(icebreaker);
     turn.arg("turn-server")
         .arg("--listen")
@@ -184,7 +188,7 @@ fn measure(
         .arg("--user")
         .arg(format!("{USER}:{PASS}"))
         .args(["--allow-peer", "127.0.0.0/8"]);
-    let turn = Proc::spawn("icebreaker turn-server", &mut turn, dir)?;
+    let mut turn = Proc::spawn("icebreaker turn-server", &mut turn, dir)?;
     let turnserver = PathBuf::from("turnserver");
     let mut coturn = server(&turnserver);
     // -n: no configuration file (Debian's says `syslog` and `no-rfc5780`). No TLS, DTLS, TCP
@@ -210,7 +214,7 @@ fn measure(
             dir.join("turnserver.pid").display()
         ))
         .arg(format!("--db={}", dir.join("turndb").display()));
-    let coturn = Proc::spawn("coturn turnserver", &mut coturn, dir)?;
+    let mut coturn = Proc::spawn("coturn turnserver", &mut coturn, dir)?;
     for (p, port) in [
         (&stun, stun_port),
         (&turn, turn_port),
@@ -272,7 +276,7 @@ fn measure(
             }
         }
     }
-    for p in [&stun, &turn, &coturn] {
+    for p in [&mut stun, &mut turn, &mut coturn] {
         p.alive()?;
     }
     let mut t = String::new();
@@ -408,119 +412,4 @@ fn coturn_version() -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "(version unknown)".to_string())
-}
-
-/// A process started here; killed and reaped when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-    out: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let file_name: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let out = dir.join(format!("{file_name}-{nanos}.log"));
-        let file = fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-        let err = file.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        Ok(Self {
-            name: name.to_string(),
-            child,
-            out,
-        })
-    }
-
-    fn output(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Fails when the process has exited.
-    fn alive(&self) -> Result {
-        let stat = format!("/proc/{}/stat", self.child.id());
-        match fs::read_to_string(&stat) {
-            Ok(s)
-                if !s
-                    .rsplit_once(')')
-                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z')) =>
-            {
-                Ok(())
-            }
-            _ => Err(format!(
-                "{} (pid {}) died during the run: {}",
-                self.name,
-                self.child.id(),
-                self.output().trim()
-            )),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// `n` distinct ports free for UDP and TCP on 127.0.0.1 (all held until all are found).
-fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    for _ in 0..100 {
-        if ports.len() == n {
-            break;
-        }
-        let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
-        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
-            ports.push(port);
-            held.push((udp, tcp));
-        }
-    }
-    if ports.len() == n {
-        Ok(ports)
-    } else {
-        Err("no free ports on 127.0.0.1".to_string())
-    }
-}
-
-/// Sends STUN Binding requests to `to` until one is answered or `limit` passes.
-fn wait_stun(to: SocketAddr, limit: Duration) -> Result {
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .map_err(|e| e.to_string())?;
-    let mut req = [0u8; 20];
-    req[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
-    req[8..].copy_from_slice(b"xtask-ready!");
-    let deadline = Instant::now() + limit;
-    let mut buf = [0u8; 1500];
-    while Instant::now() < deadline {
-        let _ = sock.send_to(&req, to);
-        if let Ok((n, from)) = sock.recv_from(&mut buf)
-            && from == to
-            && n >= 20
-            && buf[..2] == [0x01, 0x01]
-            && buf[8..20] == req[8..20]
-        {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "no answer to a STUN Binding request at {to} in {limit:?}"
-    ))
 }

@@ -345,15 +345,20 @@ pub(super) fn command(ns: Option<&Netns>, program: &OsStr) -> Command {
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-/// A process started here; killed and reaped when dropped.
-struct Proc {
-    name: String,
-    child: Child,
+/// A process started here; killed and reaped when dropped. Its stdout and stderr go to a log
+/// file in the run's directory.
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) child: Child,
     out: PathBuf,
 }
 
 impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> std::result::Result<Self, String> {
+    pub(crate) fn spawn(
+        name: &str,
+        cmd: &mut Command,
+        dir: &Path,
+    ) -> std::result::Result<Self, String> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let out = dir.join(format!("{n:03}-{}.log", sanitize(name)));
         let file = fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -373,12 +378,12 @@ impl Proc {
         })
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// Whether it is still running; when not, its exit and the end of its output.
-    fn alive(&mut self) -> std::result::Result<(), String> {
+    pub(crate) fn alive(&mut self) -> std::result::Result<(), String> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(format!(
@@ -477,8 +482,9 @@ fn tail(s: &str, n: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Sockets
 
-/// A port free for UDP and TCP on every one of `ips`, found by binding port 0 first.
-fn free_port(ips: &[IpAddr], not: &[u16]) -> std::result::Result<u16, String> {
+/// A port free for UDP and TCP on every one of `ips` and not in `not`, found by binding port 0
+/// first.
+pub(crate) fn free_port(ips: &[IpAddr], not: &[u16]) -> std::result::Result<u16, String> {
     for _ in 0..100 {
         let first = UdpSocket::bind(SocketAddr::new(ips[0], 0)).map_err(|e| e.to_string())?;
         let port = first.local_addr().map_err(|e| e.to_string())?.port();
@@ -509,7 +515,7 @@ fn free_port(ips: &[IpAddr], not: &[u16]) -> std::result::Result<u16, String> {
 }
 
 /// Sends STUN Binding requests to `to` until one is answered or `limit` passes.
-fn wait_stun(to: SocketAddr, limit: Duration) -> std::result::Result<(), String> {
+pub(crate) fn wait_stun(to: SocketAddr, limit: Duration) -> std::result::Result<(), String> {
     let bind = if to.is_ipv4() {
         SocketAddr::new(LO4, 0)
     } else {
