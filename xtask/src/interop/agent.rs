@@ -111,59 +111,64 @@ pub(super) fn cases(
         });
     }
     for (server, turn) in turns {
-        let mut setups = vec![
-            // The relaying side is the controlling one, so each role meets a relay.
+        // Each side relaying alone (the relaying side controls, so each role meets a relay),
+        // each again with the TURN server reached over TCP (relaying to the other agent stays
+        // UDP), then both through the one server: it relays from one allocation to another.
+        let setups = [
             (
                 true,
-                turn.clone().map(Relay::Icebreaker),
+                Relay::Icebreaker as fn(Turn) -> Relay,
                 format!("icebreaker offers, controlling, relay-only via {server}"),
                 format!("icebreaker relay-only via {server}, {peer} on its host candidate"),
             ),
             (
                 false,
-                turn.clone().map(Relay::Other),
+                Relay::Other,
                 format!("icebreaker answers, controlled; {peer} relay-only via {server}"),
                 format!("{peer} relay-only via {server}, icebreaker on its host candidate"),
             ),
+            (
+                true,
+                Relay::IcebreakerTcp,
+                format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
+                format!(
+                    "icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"
+                ),
+            ),
+            (
+                false,
+                Relay::OtherTcp,
+                format!("icebreaker answers, controlled; {peer} relay-only via {server} over TCP"),
+                format!(
+                    "{peer} relay-only via {server} (TCP to it), icebreaker on its host candidate"
+                ),
+            ),
+            (
+                true,
+                Relay::Both,
+                format!("icebreaker offers, controlling; both relay-only via {server}"),
+                format!("both relay-only via {server}, relay to relay"),
+            ),
         ];
-        // The relay reached over TCP: the allocation, the checks and the data go over the
-        // connection, relaying to the other agent stays UDP.
-        setups.push((
-            true,
-            turn.clone().map(Relay::IcebreakerTcp),
-            format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
-            format!("icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"),
-        ));
-        setups.push((
-            false,
-            turn.clone().map(Relay::OtherTcp),
-            format!("icebreaker answers, controlled; {peer} relay-only via {server} over TCP"),
-            format!("{peer} relay-only via {server} (TCP to it), icebreaker on its host candidate"),
-        ));
-        // Both relaying through one server: it relays from one allocation to another.
-        setups.push((
-            true,
-            turn.clone().map(Relay::Both),
-            format!("icebreaker offers, controlling; both relay-only via {server}"),
-            format!("both relay-only via {server}, relay to relay"),
-        ));
         for (controlling, relay, name, paths) in setups {
             let roles = roles(peer, controlling, false, &paths);
-            report.case(case(peer, &name, &roles), || match relay {
-                Ok(relay) => run_case(
-                    bin,
-                    dir,
-                    agent,
-                    Setup {
-                        icebreaker_offers: controlling,
-                        relay,
-                        lite: false,
-                        icebreaker_lite: false,
-                    },
-                    Sites::default(),
-                    &mut ConnectTimes::default(),
-                ),
-                Err(e) => Verdict::Failed(e),
+            report.case(case(peer, &name, &roles), || {
+                match turn.clone().map(relay) {
+                    Ok(relay) => run_case(
+                        bin,
+                        dir,
+                        agent,
+                        Setup {
+                            icebreaker_offers: controlling,
+                            relay,
+                            lite: false,
+                            icebreaker_lite: false,
+                        },
+                        Sites::default(),
+                        &mut ConnectTimes::default(),
+                    ),
+                    Err(e) => Verdict::Failed(e),
+                }
             });
         }
     }
