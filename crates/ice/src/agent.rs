@@ -322,9 +322,14 @@ struct Relay {
     base: SocketAddr,
     component: u16,
     started: bool,
+}
+
+impl Relay {
     /// Reached over TCP or TLS: its traffic goes through the stream calls, never the datagram
     /// ones.
-    stream: bool,
+    fn stream(&self) -> bool {
+        self.client.transport() != TurnTransport::Udp
+    }
 }
 
 /// Most frames waiting for [`Agent::poll_stream_transmit`]; more are dropped, as a full socket
@@ -674,7 +679,6 @@ impl Agent {
                     base: address,
                     component,
                     started: false,
-                    stream: t.transport != TurnTransport::Udp,
                 });
             }
             if let Some(now) = self.now.filter(|_| self.started) {
@@ -1149,7 +1153,7 @@ impl Agent {
         if let Some(i) = self
             .relays
             .iter()
-            .position(|r| !r.stream && r.client.server() == from && r.base == to)
+            .position(|r| !r.stream() && r.client.server() == from && r.base == to)
             && let Some(r) = self.receive_from_relay(now, i, from, to, data)
         {
             return r;
@@ -1178,7 +1182,7 @@ impl Agent {
         let i = self
             .relays
             .iter()
-            .position(|r| r.stream && r.client.server() == server && r.base == base)
+            .position(|r| r.stream() && r.client.server() == server && r.base == base)
             .ok_or(RecvError::UnknownSource)?;
         self.receive_from_relay(now, i, server, base, frame)
             .unwrap_or(Err(RecvError::UnknownSource))
@@ -1998,7 +2002,7 @@ impl Agent {
 
     /// The next datagram to send: its bytes replace the contents of `buf`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
-        for r in self.relays.iter_mut().filter(|r| !r.stream) {
+        for r in self.relays.iter_mut().filter(|r| !r.stream()) {
             if let Some(t) = r.client.poll_transmit(buf) {
                 return Some(t);
             }
@@ -2016,7 +2020,7 @@ impl Agent {
     /// first if there is none. Call it after [`poll_transmit`](Self::poll_transmit), which
     /// queues what relayed candidates send through such a server, until it returns `None`.
     pub fn poll_stream_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
-        for r in self.relays.iter_mut().filter(|r| r.stream) {
+        for r in self.relays.iter_mut().filter(|r| r.stream()) {
             if let Some(t) = r.client.poll_transmit(buf) {
                 return Some(t);
             }
@@ -2049,7 +2053,7 @@ impl Agent {
             .client
             .send_into(t.to, &self.scratch, buf);
         match r {
-            Ok((t, n)) if self.relays[relay].stream => {
+            Ok((t, n)) if self.relays[relay].stream() => {
                 if self.stream_out.len() < MAX_STREAM_QUEUE {
                     let mut frame = self.stream_spare.pop().unwrap_or_default();
                     frame.extend_from_slice(buf.get(..n).unwrap_or_default());

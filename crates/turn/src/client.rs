@@ -327,6 +327,11 @@ impl Client {
         self.config.server
     }
 
+    /// How the server is reached.
+    pub fn transport(&self) -> Transport {
+        self.config.transport
+    }
+
     /// The relayed addresses, once allocated.
     pub fn relayed_addresses(&self) -> &[SocketAddr] {
         &self.relayed
