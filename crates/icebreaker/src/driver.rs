@@ -158,13 +158,17 @@ pub async fn run(
     output: mpsc::Sender<Signal>,
     shutdown: impl Future<Output = ()>,
 ) {
-    options.config.host_addresses = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    // Each socket with its address, read once: every datagram sent looks its socket up by it.
+    let sockets: Vec<(SocketAddr, Arc<UdpSocket>)> = sockets
+        .into_iter()
+        .filter_map(|s| Some((s.local_addr().ok()?, s)))
+        .collect();
+    options.config.host_addresses = sockets.iter().map(|(a, _)| *a).collect();
     let (dgram_tx, mut dgrams) = mpsc::channel::<Incoming>(1024);
     let mut readers = Vec::new();
-    for s in &sockets {
-        let (s, tx) = (s.clone(), dgram_tx.clone());
+    for (local, s) in &sockets {
+        let (local, s, tx) = (*local, s.clone(), dgram_tx.clone());
         readers.push(tokio::spawn(async move {
-            let Ok(local) = s.local_addr() else { return };
             let mut buf = vec![0u8; MAX_DATAGRAM];
             loop {
                 match s.recv_from(&mut buf).await {
@@ -199,11 +203,8 @@ pub async fn run(
     let mut shutdown = core::pin::pin!(shutdown);
     loop {
         while let Some(t) = peer.poll_transmit(&mut buf) {
-            let socket = sockets
-                .iter()
-                .find(|s| s.local_addr().is_ok_and(|a| a == t.from));
-            match socket {
-                Some(s) => {
+            match sockets.iter().find(|(local, _)| *local == t.from) {
+                Some((_, s)) => {
                     if let Err(e) = s.send_to(&buf, t.to).await {
                         tracing::debug!(from = %t.from, to = %t.to, "send failed: {e}");
                     }
