@@ -75,16 +75,22 @@ struct Setup {
     icebreaker_lite: bool,
 }
 
-/// Every case of one group: direct both ways, relay-only through each TURN server on each
-/// side, and (when `lite`) the other agent as an ICE-lite agent.
-pub(super) fn cases(
-    bin: &Path,
-    dir: &Path,
-    report: &mut Report,
-    agent: &AgentCmd,
-    turns: &[(&str, std::result::Result<Turn, String>)],
-    lite: bool,
-) {
+/// Every case of one group: direct both ways, relay-only through each TURN server (coturn's and
+/// icebreaker's, started here and stopped at the end) on each side, and (when `lite`) the other
+/// agent as an ICE-lite agent.
+pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report, agent: &AgentCmd, lite: bool) {
+    let coturn = start_coturn(dir);
+    let ours = start_icebreaker_turn(bin, dir);
+    let turns = [
+        (
+            "coturn turnserver",
+            coturn.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
+        ),
+        (
+            "icebreaker turn-server",
+            ours.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
+        ),
+    ];
     let peer = agent.peer;
     let direct = [
         (true, "offers, controlling"),

@@ -21,19 +21,7 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
             return;
         }
     };
-    let coturn = agent::start_coturn(dir);
-    let ours = agent::start_icebreaker_turn(bin, dir);
-    let turns = [
-        (
-            "coturn turnserver",
-            coturn.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
-        ),
-        (
-            "icebreaker turn-server",
-            ours.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
-        ),
-    ];
-    agent::cases(bin, dir, report, &cmd, &turns, false);
+    agent::cases(bin, dir, report, &cmd, false);
 }
 
 /// agent.py in the virtual environment (made when missing), its aioice version printed.

@@ -31,19 +31,7 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         // libnice's component states: "connected" once a pair works, "ready" once nominated.
         connected_states: &["connected", "ready"],
     };
-    let coturn = agent::start_coturn(dir);
-    let ours = agent::start_icebreaker_turn(bin, dir);
-    let turns = [
-        (
-            "coturn turnserver",
-            coturn.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
-        ),
-        (
-            "icebreaker turn-server",
-            ours.as_ref().map(|(_, t)| *t).map_err(Clone::clone),
-        ),
-    ];
-    agent::cases(bin, dir, report, &cmd, &turns, true);
+    agent::cases(bin, dir, report, &cmd, true);
 }
 
 /// Installs libnice-dev, pkg-config and gcc when missing, then builds the agent.
