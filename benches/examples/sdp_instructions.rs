@@ -12,7 +12,7 @@
 //! callgrind_annotate --inclusive=yes cg.out | grep 'sdp_instructions::'
 //! ```
 //!
-//! Arguments: the fixture name (one of `benches/sdp.rs`'s), the number of runs per loop, and
+//! Arguments: the fixture name (one of `benches/sdp.rs`'s) or a file path, the number of runs per loop, and
 //! optionally the one loop to run (such as `parse_msf`), so that each library is measured in a
 //! process of its own, with an allocator that no other library has used.
 #![allow(missing_docs)]
@@ -108,9 +108,20 @@ fn main() {
     // One loop per process keeps the libraries from sharing (and skewing) the allocator's state.
     let only = args.next();
     let run = |f: &str| only.as_deref().is_none_or(|o| o == f);
-    let Some(&(_, text)) = FIXTURES.iter().find(|(f, _)| *f == name) else {
+    // A fixture name, or the path of a description (`./offer.sdp`): variants of a fixture
+    // show what each of its lines costs.
+    let file;
+    let text = if name.contains('/') {
+        file = std::fs::read_to_string(&name).unwrap_or_else(|e| {
+            eprintln!("{name}: {e}");
+            std::process::exit(2);
+        });
+        file.as_str()
+    } else if let Some(&(_, text)) = FIXTURES.iter().find(|(f, _)| *f == name) {
+        text
+    } else {
         let names: Vec<_> = FIXTURES.iter().map(|(f, _)| *f).collect();
-        eprintln!("unknown fixture {name}; one of {names:?}");
+        eprintln!("unknown fixture {name}; one of {names:?} or a path containing '/'");
         std::process::exit(2);
     };
     if run("parse_ours") {

@@ -550,7 +550,7 @@ fn finish_section<'a>(
 ) {
     /// Above this many attributes, trimming costs fewer instructions than moving them.
     const TRIM_ABOVE: usize = 12;
-    let attributes = if scratch.len() > TRIM_ABOVE {
+    let attributes = if scratch.len() > TRIM_ABOVE || rest.is_none() {
         let next = rest.map_or_else(Vec::new, |len| {
             Vec::with_capacity(scratch_capacity(len, limits))
         });

@@ -173,6 +173,70 @@ fn members(w: u64, class: u8) -> u64 {
     }
 }
 
+/// The number of items when the whole of `b` is `item *(SP item)` with items runs of
+/// `NON_WS` (no space at either end, no two spaces together); `None` otherwise. Eight bytes at
+/// a time, with no branch per byte: for long space-separated lists that run to the end of the
+/// line (a candidate's extension attributes). A caller that must say where such a list breaks
+/// reads it again with [`run`].
+#[inline]
+pub(crate) fn items_to_end(b: &[u8]) -> Option<usize> {
+    if matches!(b.first(), None | Some(b' ')) || b.last() == Some(&b' ') {
+        return None;
+    }
+    // Flags, each in the high bit of the byte it is about: bytes outside `NON_WS` and SP;
+    // spaces right after a space; the spaces so far, summed byte-wise.
+    let (mut bad, mut doubled, mut count) = (0u64, 0u64, 0u64);
+    // For the word `w` whose bytes flagged in `keep` are still to check (the others were
+    // checked as part of the word before) and whose first byte follows a space when `carry`
+    // has that byte's flag: the flags of `w`, and the flag of its last byte being a space.
+    let mut word = |w: u64, keep: u64, carry: u64| {
+        let high = w & HIGH;
+        let low = w & !HIGH;
+        let spaces = in_range(low, b' ', b' ') & !high;
+        let space = spaces & keep;
+        bad |= !(high | in_range(low, b' ', 0x7e)) & keep;
+        doubled |= space & ((spaces << 8) | carry);
+        // One per space, in the low bit of its byte; eight bytes of at most eight each do not
+        // carry when summed below.
+        count += space >> 7;
+        space >> 56
+    };
+    let load = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+    let mut words = b.chunks_exact(8);
+    let mut carry = 0;
+    for c in &mut words {
+        carry = word(load(c), HIGH, carry);
+    }
+    let tail = words.remainder().len();
+    if tail > 0 {
+        if let Some(last) = b.len().checked_sub(8).and_then(|from| b.get(from..)) {
+            // The last eight bytes, overlapping the word before: only their last `tail` bytes
+            // are new, and the byte before those is in the word, so no carry is needed.
+            word(load(last), HIGH << (8 * (8 - tail)), 0);
+        } else {
+            // Fewer than eight bytes in all: padded with a member of the class, which changes
+            // neither verdict nor count.
+            let mut w = [b'x'; 8];
+            for (to, &from) in w.iter_mut().zip(b) {
+                *to = from;
+            }
+            word(u64::from_le_bytes(w), HIGH, 0);
+        }
+    }
+    if bad | doubled != 0 {
+        return None;
+    }
+    // The sum of the eight byte counts lands in the top byte. Each byte counts at most one
+    // space per word, so a byte overflows only past 255 words (2 KiB): such a list is counted
+    // exactly below instead.
+    let spaces = if b.len() < 255 * 8 {
+        (count.wrapping_mul(ONES) >> 56) as usize
+    } else {
+        b.iter().filter(|&&x| x == b' ').count()
+    };
+    Some(spaces + 1)
+}
+
 /// [`take`] over [`run_long`].
 #[inline(always)]
 pub(crate) fn take_long<'a>(
@@ -546,6 +610,7 @@ impl<'a> Ws<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Just, any};
 
     #[test]
     fn parse_lists_leave_a_trailing_separator() {
@@ -623,6 +688,59 @@ mod tests {
                     assert_eq!(run_words(&b, class), run(&b, class), "{class} {x:#x} {at}");
                 }
             }
+        }
+    }
+
+    /// [`items_to_end`] by its definition, a byte at a time.
+    fn items_by_bytes(b: &[u8]) -> Option<usize> {
+        let mut items = 0;
+        for item in b.split(|&x| x == b' ') {
+            if item.is_empty() || !item.iter().all(|&x| is(x, NON_WS)) {
+                return None;
+            }
+            items += 1;
+        }
+        Some(items)
+    }
+
+    #[test]
+    fn items_to_end_agrees_with_the_bytes() {
+        // Every byte value at every place of the first three words (and their tails), and
+        // space patterns that straddle word boundaries.
+        for len in [1, 7, 8, 9, 15, 16, 17, 23] {
+            for at in 0..len {
+                for x in 0..=255u8 {
+                    let mut b = vec![b'a'; len];
+                    b[at] = x;
+                    assert_eq!(
+                        items_to_end(&b),
+                        items_by_bytes(&b),
+                        "{x:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        for spaces in 0..1u32 << 12 {
+            let b: Vec<u8> = (0..12)
+                .map(|k| if spaces >> k & 1 == 1 { b' ' } else { b'z' })
+                .collect();
+            assert_eq!(items_to_end(&b), items_by_bytes(&b), "{b:?}");
+        }
+        // Past the byte-wise count's range.
+        let long = "ab ".repeat(1000) + "c";
+        assert_eq!(items_to_end(long.as_bytes()), Some(1001));
+        assert_eq!(items_to_end(b""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn items_to_end_agrees_on_any_bytes(
+            b in proptest::collection::vec(
+                proptest::prop_oneof![Just(b' '), Just(b'a'), Just(0x80u8), Just(b'\t'), any::<u8>()],
+                0..80,
+            )
+        ) {
+            proptest::prop_assert_eq!(items_to_end(&b), items_by_bytes(&b));
         }
     }
 

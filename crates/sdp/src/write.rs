@@ -267,6 +267,7 @@ fn rid_dir(d: RidDirection) -> &'static str {
 }
 
 /// Writes an attribute: as a line of a description (`a=...` and CRLF) when `LINE`, else alone.
+#[inline(always)]
 pub(crate) fn attribute<const LINE: bool>(out: &mut String, a: &Attribute<'_>) {
     match a {
         Attribute::IceUfrag(v) => kv::<LINE>(out, "a=ice-ufrag:", v),
