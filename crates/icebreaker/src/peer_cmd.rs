@@ -50,17 +50,19 @@ pub struct PeerArgs {
     #[arg(long = "stun", value_name = "URI")]
     pub stun: Vec<ServerSpec>,
     /// A TURN server, `turn:host[:port][?transport=udp|tcp]` or `turns:host[:port]` (TLS)
-    /// (RFC 7065). Relaying to the other peer is UDP whichever way the server is reached.
+    /// (RFC 7065); repeatable, each one an allocation and a relayed candidate of its own (a
+    /// server reached over UDP, TCP and TLS, as browsers' `iceServers` list it). Relaying to
+    /// the other peer is UDP whichever way the server is reached.
     #[arg(long, value_name = "URI", requires_all = ["turn_user", "turn_pass"])]
-    pub turn: Option<TurnTarget>,
-    /// For a `turns:` server: trust the CA certificates in this PEM file instead of the
+    pub turn: Vec<TurnTarget>,
+    /// For the `turns:` servers: trust the CA certificates in this PEM file instead of the
     /// system's roots.
     #[arg(long, value_name = "PEM", requires = "turn")]
     pub turn_ca: Option<std::path::PathBuf>,
-    /// The TURN username.
+    /// The TURN username (for every --turn server).
     #[arg(long, value_name = "U")]
     pub turn_user: Option<String>,
-    /// The TURN password.
+    /// The TURN password (for every --turn server).
     #[arg(long, value_name = "P")]
     pub turn_pass: Option<String>,
     /// Use relayed candidates only (hides the host's addresses; needs --turn).
@@ -101,20 +103,21 @@ pub async fn run(args: PeerArgs) -> u8 {
             Err(e) => return fail(EXIT_FAILURE, format_args!("STUN server {s}: {e}")),
         }
     }
-    let mut turn_servers = Vec::new();
+    let is_tls = |t: &TurnTarget| t.transport == icebreaker_turn::Transport::Tls;
+    if args.turn_ca.is_some() && !args.turn.iter().any(is_tls) {
+        return fail(EXIT_BAD_INPUT, "--turn-ca is for a turns: server");
+    }
+    let mut turn_servers = Vec::with_capacity(args.turn.len());
     let mut stream_turns = Vec::new();
-    if let Some(t) = &args.turn {
-        if args.turn_ca.is_some() && t.transport != icebreaker_turn::Transport::Tls {
-            return fail(EXIT_BAD_INPUT, "--turn-ca is for a turns: server");
-        }
-        let tls = if t.transport == icebreaker_turn::Transport::Tls {
+    for t in &args.turn {
+        let tls = if is_tls(t) {
             let config = match crate::tls::client_config(args.turn_ca.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(EXIT_BAD_INPUT, format_args!("--turn-ca: {e}")),
             };
             let name = match crate::tls::server_name(&t.server.host) {
                 Ok(n) => n,
-                Err(e) => return fail(EXIT_BAD_INPUT, format_args!("--turn: {e}")),
+                Err(e) => return fail(EXIT_BAD_INPUT, format_args!("--turn {}: {e}", t.server)),
             };
             Some((tokio_rustls::TlsConnector::from(config), name))
         } else {
@@ -124,6 +127,13 @@ pub async fn run(args: PeerArgs) -> u8 {
             Ok(a) => a,
             Err(e) => return fail(EXIT_FAILURE, format_args!("TURN server {}: {e}", t.server)),
         };
+        // The same server named twice is one allocation.
+        if turn_servers
+            .iter()
+            .any(|s: &TurnServer| s.server == server && s.transport == t.transport)
+        {
+            continue;
+        }
         if t.transport != icebreaker_turn::Transport::Udp {
             stream_turns.push(driver::StreamTurn { server, tls });
         }

@@ -236,6 +236,39 @@ fn bad_server_arguments_exit_2() {
 }
 
 #[test]
+fn bad_peer_turn_arguments_exit_2() {
+    let peer = |extra: &[&str]| {
+        let mut args = vec!["peer", "--loopback", "--turn-user", "u", "--turn-pass", "p"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // A CA file for TLS with no turns: server among the --turn servers.
+    let out = peer(&[
+        "--turn",
+        "turn:127.0.0.1:3478",
+        "--turn",
+        "turn:127.0.0.1:3478?transport=tcp",
+        "--turn-ca",
+        "ca.pem",
+    ]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("--turn-ca is for a turns: server"),
+        "{}",
+        out.stderr
+    );
+    // One bad URI among several.
+    let out = peer(&[
+        "--turn",
+        "turn:127.0.0.1:3478",
+        "--turn",
+        "turn:127.0.0.1:3478?transport=sctp",
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("transport"), "{}", out.stderr);
+}
+
+#[test]
 fn garbage_never_stops_the_server() {
     let server = start_server(&["--listen", "127.0.0.1:0", "--other", "127.0.0.2:0"]);
     let primary = server.addrs[0];

@@ -502,6 +502,65 @@ fn relay_only_peer_reaches_its_turn_server_over_tcp_and_tls() {
     relay_only_session("room-tls", &format!("turns:{tls}"), &["--turn-ca", &ca]);
 }
 
+/// Several `--turn` servers, as a browser's `iceServers` entry lists one server's UDP, TCP and
+/// TLS addresses: a relayed candidate through each (one for a server named twice), and a
+/// session relayed through them connects.
+#[test]
+fn a_peer_gathers_a_relayed_candidate_through_each_turn_server() {
+    let dir = TempDir::new("peer-turn-several");
+    let (_turn, turn_addr, tls, ca) = tls_turn_server(&dir);
+    let (udp, tcp, tls) = (
+        format!("turn:{turn_addr}"),
+        format!("turn:{turn_addr}?transport=tcp"),
+        format!("turns:{tls}"),
+    );
+    let out = common::run_for(
+        &[
+            "peer",
+            "--signal",
+            "stdio",
+            "--role",
+            "offer",
+            "--loopback",
+            "--relay-only",
+            "--turn",
+            &udp,
+            "--turn",
+            &tcp,
+            "--turn",
+            &tls,
+            "--turn",
+            &udp,
+            "--turn-ca",
+            &ca,
+            "--turn-user",
+            "alice",
+            "--turn-pass",
+            "secret",
+        ],
+        Duration::from_secs(3),
+    );
+    // `candidate:<foundation> <component> <transport> <priority> <address> <port> typ relay`,
+    // in the offer or trickled after it: the distinct relayed transport addresses.
+    let mut relayed = std::collections::BTreeSet::new();
+    for (at, _) in out.stdout.match_indices("candidate:") {
+        let fields: Vec<&str> = out.stdout[at..].split(' ').take(8).collect();
+        if fields.get(6..8) == Some(&["typ", "relay"][..]) {
+            relayed.insert(format!("{}:{}", fields[4], fields[5]));
+        }
+    }
+    assert_eq!(relayed.len(), 3, "{relayed:?}\n{}", out.stdout);
+    assert!(
+        relayed.iter().all(|a| a.starts_with("127.0.0.2:")),
+        "{relayed:?}"
+    );
+    relay_only_session(
+        "room-several",
+        &udp,
+        &["--turn", &tcp, "--turn", &tls, "--turn-ca", &ca],
+    );
+}
+
 /// A `turns:` server whose certificate is not trusted gives no relayed candidate: the peer
 /// says so and never selects a pair through it.
 #[test]
