@@ -76,7 +76,6 @@ impl SessionBuilder {
             connection: None,
             bandwidths: Vec::new(),
             timings: Vec::new(),
-            zone_adjustments: None,
             key: None,
             attributes: Vec::new(),
             other_lines: Vec::new(),

@@ -51,6 +51,9 @@ pub enum ErrorKind {
     DuplicateLine(char),
     /// A line appears where the grammar's order does not allow it (strict mode).
     OutOfOrder(char),
+    /// A `z=` line with no `r=` line before it in its time description (RFC 8866 §9:
+    /// `repeat-description = 1*repeat-field [zone-field]`; strict mode).
+    ZoneWithoutRepeat,
     /// A line type that RFC 8866 does not define (strict mode).
     UnknownLineType(char),
     /// A line does not start with a letter and `=`.
@@ -95,6 +98,9 @@ impl fmt::Display for ErrorKind {
             Self::MissingLine(c) => write!(f, "missing required {c}= line"),
             Self::DuplicateLine(c) => write!(f, "duplicate {c}= line"),
             Self::OutOfOrder(c) => write!(f, "{c}= line out of order"),
+            Self::ZoneWithoutRepeat => {
+                f.write_str("z= line without an r= line before it in its time description")
+            }
             Self::UnknownLineType(c) => write!(f, "unknown line type {c}="),
             Self::NotATypeLine => f.write_str("expected <type>=<value>"),
             Self::ControlCharacter => f.write_str("CR, LF or NUL inside a line"),
@@ -174,6 +180,8 @@ pub enum WarningKind {
     UnknownLineType(char),
     /// A line out of the grammar's order.
     OutOfOrder(char),
+    /// A `z=` line with no `r=` line before it (the RFC 4566 form), kept with the last `t=`.
+    ZoneWithoutRepeat,
     /// An empty line, skipped.
     EmptyLine,
     /// Trailing whitespace on a line, removed.
@@ -193,6 +201,9 @@ impl fmt::Display for WarningKind {
         match self {
             Self::UnknownLineType(c) => write!(f, "unknown line type {c}= kept verbatim"),
             Self::OutOfOrder(c) => write!(f, "{c}= line out of order"),
+            Self::ZoneWithoutRepeat => {
+                f.write_str("z= line without an r= line before it, kept with the last t=")
+            }
             Self::EmptyLine => f.write_str("empty line skipped"),
             Self::TrailingWhitespace => f.write_str("trailing whitespace removed"),
             Self::ExtraWhitespace => f.write_str("extra whitespace between fields"),

@@ -291,6 +291,7 @@ pub(crate) fn timing<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Timing<'a>> {
             start,
             stop,
             repeats: Vec::new(),
+            zone_adjustments: None,
         })
     })
 }

@@ -31,10 +31,8 @@ pub struct SessionDescription<'a> {
     pub connection: Option<Connection<'a>>,
     /// `b=` lines at session level.
     pub bandwidths: Vec<Bandwidth<'a>>,
-    /// `t=` lines, each with its `r=` lines.
+    /// The time descriptions: each `t=` line with its `r=` and `z=` lines.
     pub timings: Vec<Timing<'a>>,
-    /// `z=`, time zone adjustments.
-    pub zone_adjustments: Option<ZoneAdjustments<'a>>,
     /// `k=` (obsolete encryption key), kept verbatim.
     pub key: Option<&'a str>,
     /// `a=` lines at session level, in input order.
@@ -130,7 +128,9 @@ pub enum BandwidthType<'a> {
     Other(&'a str),
 }
 
-/// `t=<start-time> <stop-time>` and its `r=` lines (RFC 8866 §5.9, §5.10).
+/// A time description (RFC 8866 §5.9 to §5.11): `t=<start-time> <stop-time>`, its `r=` lines
+/// and the `z=` line that may follow them (`time-description = time-field [repeat-description]`,
+/// `repeat-description = 1*repeat-field [zone-field]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Timing<'a> {
@@ -140,6 +140,9 @@ pub struct Timing<'a> {
     pub stop: u64,
     /// The `r=` lines that follow this `t=` line.
     pub repeats: Vec<Repeat<'a>>,
+    /// The `z=` line after the `r=` lines: the time zone adjustments of these repeats. Lenient
+    /// mode also takes the RFC 4566 form, a `z=` after the last `t=` with no `r=` before it.
+    pub zone_adjustments: Option<ZoneAdjustments<'a>>,
 }
 
 /// A time value with an optional unit suffix (`typed-time`, RFC 8866 §5.10).

@@ -92,8 +92,9 @@ fn session_rank(t: u8) -> Option<u8> {
         b'p' => 6,
         b'c' => 7,
         b'b' => 8,
-        b't' | b'r' => 9,
-        b'z' => 10,
+        // A time description: `t=`, its `r=` lines, then at most one `z=` (checked where
+        // they are parsed).
+        b't' | b'r' | b'z' => 9,
         b'k' => 11,
         b'a' => 12,
         _ => return None,
@@ -623,7 +624,6 @@ fn parse_lines<'a>(
         connection: None,
         bandwidths: Vec::new(),
         timings: Vec::new(),
-        zone_adjustments: None,
         key: None,
         attributes: Vec::new(),
         other_lines: Vec::new(),
@@ -819,15 +819,37 @@ fn parse_lines<'a>(
             }
             b'r' => {
                 let rp = ctx.run(no, line, value, grammar::repeat)?;
-                match d.timings.last_mut() {
-                    Some(tm) => tm.repeats.push(rp),
-                    None => return Err(ctx.err(no, line, line, ErrorKind::OutOfOrder('r'))),
+                let Some(tm) = d.timings.last_mut() else {
+                    return Err(ctx.err(no, line, line, ErrorKind::OutOfOrder('r')));
+                };
+                // The `z=` line ends the repeats of its time description.
+                if tm.zone_adjustments.is_some() {
+                    ctx.deviation(
+                        no,
+                        line,
+                        line,
+                        ErrorKind::OutOfOrder('r'),
+                        WarningKind::OutOfOrder('r'),
+                    )?;
                 }
+                tm.repeats.push(rp);
             }
             b'z' => {
                 let z = ctx.run(no, line, value, grammar::zone)?;
-                if d.zone_adjustments.replace(z).is_some() {
+                let Some(tm) = d.timings.last_mut() else {
+                    return Err(ctx.err(no, line, line, ErrorKind::OutOfOrder('z')));
+                };
+                if tm.zone_adjustments.replace(z).is_some() {
                     return Err(dup(ctx));
+                }
+                if tm.repeats.is_empty() {
+                    ctx.deviation(
+                        no,
+                        line,
+                        line,
+                        ErrorKind::ZoneWithoutRepeat,
+                        WarningKind::ZoneWithoutRepeat,
+                    )?;
                 }
             }
             b'k' => {
@@ -871,6 +893,7 @@ fn parse_lines<'a>(
             start: 0,
             stop: 0,
             repeats: Vec::new(),
+            zone_adjustments: None,
         });
     }
     Ok(d)

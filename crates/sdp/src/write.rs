@@ -177,9 +177,9 @@ pub(crate) fn description(out: &mut String, d: &SessionDescription<'_>) {
             out.push_str(r.offsets);
             out.push_str("\r\n");
         }
-    }
-    if let Some(z) = d.zone_adjustments {
-        text_line(out, "z=", z.0);
+        if let Some(z) = t.zone_adjustments {
+            text_line(out, "z=", z.0);
+        }
     }
     if let Some(k) = d.key {
         text_line(out, "k=", k);

@@ -149,7 +149,7 @@ fn rfc8866_multicast_and_timing() {
     let offs: Vec<i128> = t.repeats[0].offsets().map(|o| o.seconds()).collect();
     assert_eq!(offs, [0, 90_000]);
     assert_eq!(t.repeats[1].interval.unit, None);
-    let z: Vec<(u64, i128)> = d
+    let z: Vec<(u64, i128)> = t
         .zone_adjustments
         .expect("z=")
         .iter()
