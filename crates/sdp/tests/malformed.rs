@@ -136,7 +136,7 @@ fn lf_inside_a_value() {
 }
 
 #[test]
-fn duplicate_session_level_lines() {
+fn duplicate_lines() {
     let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\ns=again\r\nt=0 0\r\n";
     let e = expect_both(text, 4, 1, ErrorKind::DuplicateLine('s'));
     assert_eq!(e.to_string(), "4:1: duplicate s= line");
@@ -148,6 +148,23 @@ fn duplicate_session_level_lines() {
     assert_eq!((e.line, e.kind), (6, ErrorKind::DuplicateLine('c')));
     let text = "v=0\r\nv=0\r\n";
     expect_both(text, 2, 1, ErrorKind::DuplicateLine('v'));
+    // The other session lines that may appear once, each doubled in its place in the order.
+    for (lines, line, c) in [
+        ("s=-\r\ni=one\r\ni=two\r\nt=0 0\r\n", 5, 'i'),
+        ("s=-\r\nu=http://a\r\nu=http://b\r\nt=0 0\r\n", 5, 'u'),
+        ("s=-\r\nt=0 0\r\nk=prompt\r\nk=clear:x\r\n", 6, 'k'),
+    ] {
+        let text = format!("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n{lines}");
+        expect_both(&text, line, 1, ErrorKind::DuplicateLine(c));
+    }
+    // And those of a media section.
+    for (lines, c) in [
+        ("i=one\r\ni=two\r\n", 'i'),
+        ("k=prompt\r\nk=clear:x\r\n", 'k'),
+    ] {
+        let text = with_head(&format!("m=audio 9 RTP/AVP 0\r\n{lines}"));
+        expect_both(&text, 7, 1, ErrorKind::DuplicateLine(c));
+    }
 }
 
 #[test]
