@@ -47,6 +47,21 @@ fn all_fixtures() -> Vec<(String, String)> {
     v
 }
 
+/// tests/serde.rs is built only with the `serde` feature: the crate's dev-dependency on itself
+/// turns it on for its own tests, so that `cargo test -p icebreaker-sdp` runs them instead of
+/// skipping them without a word.
+#[test]
+#[expect(
+    clippy::assertions_on_constants,
+    reason = "a test that fails, not a build that breaks"
+)]
+fn serde_tests_are_built() {
+    assert!(
+        cfg!(feature = "serde"),
+        "the dev-dependency on icebreaker-sdp with `serde` is missing"
+    );
+}
+
 #[test]
 fn every_fixture_round_trips() {
     let all = all_fixtures();
