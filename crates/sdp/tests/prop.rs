@@ -3,9 +3,10 @@
 
 use icebreaker_sdp::{
     AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
-    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
-    NetType, Origin, ParseOptions, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
-    SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, Timing, parse_bytes, parse_strict,
+    Direction, ErrorKind, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid,
+    MsidSemantic, NetType, Origin, ParseOptions, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
+    SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, Timing, WarningKind, parse_bytes,
+    parse_strict, parse_with,
 };
 use proptest::prelude::*;
 
@@ -333,6 +334,57 @@ fn bandwidth() -> impl Strategy<Value = Bandwidth<'static>> {
         .prop_map(|(kind, value)| Bandwidth { kind, value })
 }
 
+/// `uri` (RFC 3986), the forms `u=` and `k=uri:` carry.
+fn uri() -> impl Strategy<Value = &'static str> {
+    re("(https?|sip)://[a-z0-9]{1,10}\\.example(/[a-z0-9._~-]{1,8}){0,3}")
+}
+
+/// `email-address` (RFC 8866 §9): an address, with a comment or a display name.
+fn email() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        re("[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example"),
+        re(
+            "[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example \\([A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})?\\)"
+        ),
+        re(
+            "[A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})? <[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example>"
+        ),
+    ]
+}
+
+/// `phone-number` (RFC 8866 §9), such as `+1 617 555-6011 (Jane Doe)`.
+fn phone() -> impl Strategy<Value = &'static str> {
+    re("\\+[1-9][0-9]{0,2}( [0-9]{1,4}){1,3}(-[0-9]{4})?( \\([A-Z][a-z]{0,8}\\))?")
+}
+
+/// `key-type` (RFC 8866 §5.12): `prompt`, `clear:`, `base64:` or `uri:`.
+fn key() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("prompt"),
+        re("clear:[!-~]{1,20}"),
+        re("base64:([A-Za-z0-9+/]{4}){1,5}([A-Za-z0-9+/]{2}==)?"),
+        uri().prop_map(|u| leak(format!("uri:{u}"))),
+    ]
+}
+
+/// Lines of a type RFC 8866 does not define, which lenient mode keeps in `other_lines`; none
+/// most of the time, so that strict mode can read most descriptions.
+fn other_lines() -> impl Strategy<Value = Vec<&'static str>> {
+    prop_oneof![
+        3 => Just(Vec::new()),
+        1 => proptest::collection::vec(re("[dfghjlnqwxyA-Z]=[ -~]{0,20}"), 1..3),
+    ]
+}
+
+/// The type letters of the unknown lines, in line order.
+fn unknown_types(d: &SessionDescription<'_>) -> Vec<char> {
+    d.other_lines
+        .iter()
+        .chain(d.media.iter().flat_map(|m| &m.other_lines))
+        .filter_map(|l| l.chars().next())
+        .collect()
+}
+
 fn media() -> impl Strategy<Value = Media<'static>> {
     (
         prop::sample::select(vec![
@@ -351,7 +403,9 @@ fn media() -> impl Strategy<Value = Media<'static>> {
         proptest::option::of(re("[ -~]{1,20}")),
         proptest::collection::vec(connection(), 0..2),
         proptest::collection::vec(bandwidth(), 0..2),
+        proptest::option::of(key()),
         proptest::collection::vec(attribute(), 0..24),
+        other_lines(),
     )
         .prop_map(
             |(
@@ -361,14 +415,18 @@ fn media() -> impl Strategy<Value = Media<'static>> {
                 title,
                 connections,
                 bandwidths,
+                key,
                 attributes,
+                other_lines,
             )| {
                 let mut m = Media::new(kind, port, proto, formats);
                 m.port_count = port_count;
                 m.title = title;
                 m.connections = connections;
                 m.bandwidths = bandwidths;
+                m.key = key;
                 m.attributes = attributes;
+                m.other_lines = other_lines;
                 m
             },
         )
@@ -383,22 +441,31 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
             address(),
         ),
         re("[ -~]{1,20}"),
-        proptest::option::of(re("[ -~]{0,20}")),
+        (
+            proptest::option::of(re("[ -~]{0,20}")),
+            proptest::option::of(uri()),
+            proptest::collection::vec(email(), 0..3),
+            proptest::collection::vec(phone(), 0..3),
+        ),
         proptest::option::of(connection()),
         proptest::collection::vec(bandwidth(), 0..2),
         (any::<u32>(), any::<u32>()),
+        proptest::option::of(key()),
         proptest::collection::vec(attribute(), 0..8),
+        other_lines(),
         proptest::collection::vec(media(), 0..4),
     )
         .prop_map(
             |(
                 (user, id, version, addr),
                 name,
-                info,
+                (info, uri, emails, phones),
                 connection,
                 bandwidths,
                 (start, stop),
+                key,
                 attributes,
+                other_lines,
                 media,
             )| {
                 SessionDescription {
@@ -416,9 +483,9 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
                     },
                     session_name: name,
                     information: info,
-                    uri: None,
-                    emails: Vec::new(),
-                    phones: Vec::new(),
+                    uri,
+                    emails,
+                    phones,
                     connection,
                     bandwidths,
                     timings: vec![Timing {
@@ -427,9 +494,9 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
                         repeats: Vec::new(),
                     }],
                     zone_adjustments: None,
-                    key: None,
+                    key,
                     attributes,
-                    other_lines: Vec::new(),
+                    other_lines,
                     media,
                 }
             },
@@ -480,9 +547,25 @@ proptest! {
     #[test]
     fn generated_descriptions_round_trip(d in description()) {
         let text = d.to_string();
-        let parsed = parse_strict(&text).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
-        prop_assert_eq!(&parsed, &d);
-        prop_assert_eq!(parsed.to_string(), text);
+        // Lenient mode reads every description back, warning about the unknown lines only.
+        let p = parse_with(&text, &ParseOptions::lenient()).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
+        prop_assert_eq!(&p.description, &d);
+        prop_assert_eq!(&p.description.to_string(), &text);
+        let unknown = unknown_types(&d);
+        let warned: Vec<_> = p.warnings.iter().map(|w| w.kind).collect();
+        let expected: Vec<_> = unknown.iter().map(|&c| WarningKind::UnknownLineType(c)).collect();
+        prop_assert_eq!(warned, expected);
+        // Strict mode reads it the same, or refuses the first unknown line.
+        match unknown.first() {
+            None => {
+                let parsed = parse_strict(&text).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
+                prop_assert_eq!(&parsed, &d);
+            }
+            Some(&c) => {
+                let e = parse_strict(&text).expect_err("an unknown line type");
+                prop_assert_eq!((e.line, e.kind), (p.warnings[0].line, ErrorKind::UnknownLineType(c)));
+            }
+        }
     }
 
     #[test]
