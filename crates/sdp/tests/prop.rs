@@ -1,5 +1,6 @@
 //! Property tests: generated descriptions survive write → parse unchanged; arbitrary text and
-//! bytes never panic; parse → write → parse is stable on line soups.
+//! bytes never panic; parse → write → parse is stable on line soups, and on them every lenient
+//! warning is a strict error.
 
 use icebreaker_sdp::{
     AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
@@ -536,11 +537,139 @@ fn soup_line() -> impl Strategy<Value = String> {
             "e=x",
             "u=y",
             "p=1",
+            "a=tls-id:0123456789abcdef-_+/",
+            "a=tls-id:abc=",
+            "X=upper",
         ])
         .prop_map(String::from),
         "[a-z]=[ -~]{0,30}",
         "[ -~]{0,30}",
     ]
+}
+
+/// Lines that may repeat in a soup: valid, odd, or tolerated with a warning in lenient mode.
+const REPEATABLE: &[&str] = &[
+    "t=0 0",
+    "t=0  0",
+    "t=0 0 ",
+    "e=x",
+    "p=1",
+    "b=AS:30",
+    "b=X-YZ:1 ",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+    "m=audio  9 RTP/AVP 0",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+    "a=mid:0",
+    "a=mid:0 ",
+    "a=ice-ufrag:abc",
+    "a=sendrecv",
+    "a=rtcp-mux:1",
+    "a=candidate:1 1 udp 1 1.2.3.4 9 typ host",
+    "a=tls-id:0123456789abcdef-_+/",
+    "a=tls-id:abc=",
+    "a=group:BUNDLE 0 1",
+    "a=",
+    "a=:",
+    "x=1",
+    "X=upper",
+    "",
+];
+
+/// Soups that lenient mode often accepts, nearly always with warnings: one `o=`, each line that
+/// may appear once at most once, and [`REPEATABLE`] lines, in any order.
+fn shuffled_soup() -> impl Strategy<Value = Vec<String>> {
+    (
+        prop::sample::subsequence(
+            vec!["s=-", "i=info", "u=y", "k=clear:x", "c=IN IP4 0.0.0.0"],
+            0..=5,
+        ),
+        proptest::collection::vec(prop::sample::select(REPEATABLE), 0..16),
+    )
+        .prop_flat_map(|(once, many)| {
+            let mut lines: Vec<String> = once.into_iter().chain(many).map(String::from).collect();
+            lines.push("o=- 1 2 IN IP4 127.0.0.1".to_string());
+            Just(lines).prop_shuffle()
+        })
+}
+
+/// Soups in the grammar's order, from valid lines, into which at most one [`REPEATABLE`] line
+/// is put anywhere: lenient mode accepts most, with no warning or with one.
+fn ordered_soup() -> impl Strategy<Value = Vec<String>> {
+    let attribute = || {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                "a=mid:0",
+                "a=sendrecv",
+                "a=rtcp-mux",
+                "a=tls-id:0123456789abcdef-_+/",
+                "a=group:BUNDLE 0 1",
+                "a=x-unknown:1",
+            ]),
+            0..4,
+        )
+    };
+    let section = (
+        prop::sample::select(vec![
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        ]),
+        prop::sample::subsequence(
+            vec!["i=title", "c=IN IP4 0.0.0.0", "b=AS:30", "k=prompt"],
+            0..=4,
+        ),
+        attribute(),
+    );
+    (
+        prop::sample::subsequence(
+            vec!["i=info", "u=y", "e=x", "p=1", "c=IN IP4 0.0.0.0", "b=AS:30"],
+            0..=6,
+        ),
+        1usize..3,
+        prop::sample::subsequence(vec!["k=clear:x"], 0..=1),
+        attribute(),
+        proptest::collection::vec(section, 0..3),
+        proptest::option::of((
+            any::<prop::sample::Index>(),
+            prop::sample::select(REPEATABLE),
+        )),
+    )
+        .prop_map(|(head, timings, key, attributes, media, extra)| {
+            let mut lines = vec!["o=- 1 2 IN IP4 127.0.0.1", "s=-"];
+            lines.extend(head);
+            lines.extend(std::iter::repeat_n("t=0 0", timings));
+            lines.extend(key);
+            lines.extend(attributes);
+            for (m, fields, attributes) in media {
+                lines.push(m);
+                lines.extend(fields);
+                lines.extend(attributes);
+            }
+            if let Some((at, line)) = extra {
+                lines.insert(at.index(lines.len() + 1), line);
+            }
+            lines.into_iter().map(String::from).collect()
+        })
+}
+
+/// Line soups: any lines at all, shuffled ones, or ordered ones.
+fn soup() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        proptest::collection::vec(soup_line(), 0..24),
+        shuffled_soup(),
+        ordered_soup(),
+    ]
+}
+
+/// `v=0` and the soup's lines, each ended with CRLF or LF.
+fn soup_text(lines: &[String], crlf: bool) -> String {
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let mut text = String::from("v=0");
+    for l in lines {
+        text.push_str(eol);
+        text.push_str(l);
+    }
+    text.push_str(eol);
+    text
 }
 
 proptest! {
@@ -587,14 +716,8 @@ proptest! {
     }
 
     #[test]
-    fn line_soups_are_stable(lines in proptest::collection::vec(soup_line(), 0..24), crlf in any::<bool>()) {
-        let eol = if crlf { "\r\n" } else { "\n" };
-        let mut text = String::from("v=0");
-        for l in &lines {
-            text.push_str(eol);
-            text.push_str(l);
-        }
-        text.push_str(eol);
+    fn line_soups_are_stable(lines in soup(), crlf in any::<bool>()) {
+        let text = soup_text(&lines, crlf);
         icebreaker_sdp::fuzz_parse(text.as_bytes());
         icebreaker_sdp::fuzz_roundtrip(text.as_bytes());
         // Whatever parses in lenient mode has warnings only for lines that strict mode refuses.
@@ -602,6 +725,30 @@ proptest! {
             && p.warnings.is_empty()
         {
             prop_assert!(parse_strict(&text).is_ok());
+        }
+    }
+
+    #[test]
+    fn lenient_warnings_are_strict_errors(lines in soup(), crlf in any::<bool>()) {
+        let text = soup_text(&lines, crlf);
+        let Ok(lenient) = parse_with(&text, &ParseOptions::lenient()) else {
+            return Ok(());
+        };
+        let strict = parse_with(&text, &ParseOptions::strict());
+        match lenient.warnings.first() {
+            // Nothing tolerated: strict mode reads the same description.
+            None => {
+                let strict = strict.map_err(|e| TestCaseError::fail(format!("strict refused {e}: {:?}\n{text:?}", e.offending_line(&text))))?;
+                prop_assert!(strict.warnings.is_empty());
+                prop_assert_eq!(strict.description, lenient.description);
+            }
+            // Something tolerated: strict mode refuses it, where the first warning is.
+            Some(w) => {
+                let Err(e) = strict else {
+                    return Err(TestCaseError::fail(format!("strict accepted what lenient warned about: {w}\n{text:?}")));
+                };
+                prop_assert_eq!((e.line, e.column), (w.line, w.column), "{} / {}\n{:?}", e, w, text);
+            }
         }
     }
 }
