@@ -10,7 +10,6 @@
 //! `parse.rs` maps it to the public [`Error`](crate::Error) at the line boundary, so no nom type
 //! leaves this module.
 
-use nom::bytes::complete::take_while1;
 use nom::character::complete::char;
 use nom::combinator::{all_consuming, opt, recognize};
 use nom::error::ParseError;
@@ -324,9 +323,23 @@ pub(crate) fn typed_time_str(s: &str) -> Option<TypedTime> {
     Some(t)
 }
 
+/// `repeat-interval = POS-DIGIT *DIGIT [fixed-len-time-unit]` (RFC 8866 §9): a typed time
+/// that does not start with `0`.
+fn repeat_interval(i: &str) -> Res<'_, TypedTime> {
+    if i.starts_with('0') {
+        return fail(
+            i,
+            ErrorKind::Syntax {
+                expected: "repeat interval starting with a non-zero digit",
+            },
+        );
+    }
+    typed_time(i)
+}
+
 /// `r=<repeat interval> <active duration> <offsets from start-time>`.
 pub(crate) fn repeat(i: &str) -> Res<'_, Repeat<'_>> {
-    let (i, interval) = exp("repeat interval", typed_time).parse(i)?;
+    let (i, interval) = exp("repeat interval", repeat_interval).parse(i)?;
     let (i, duration) = preceded(exp("space", sp), exp("active duration", typed_time)).parse(i)?;
     let (i, _) = exp("space", sp).parse(i)?;
     let (i, offsets) = recognize((
@@ -585,15 +598,7 @@ pub(crate) fn attribute<'a>(
 fn rare_attribute<'a>(name: &'a str, v: &'a str) -> R<'a, Attribute<'a>> {
     Ok(match name.as_bytes() {
         b"remote-candidates" => Attribute::RemoteCandidates(whole(v, remote_candidates)?),
-        b"tls-id" => Attribute::TlsId(whole(
-            v,
-            exp(
-                "tls-id",
-                take_while1(|c: char| {
-                    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=')
-                }),
-            ),
-        )?),
+        b"tls-id" => Attribute::TlsId(whole(v, tls_id)?),
         b"rid" => Attribute::Rid(whole(v, rid)?),
         b"simulcast" => Attribute::Simulcast(whole(v, simulcast)?),
         b"sctpmap" => Attribute::Sctpmap(whole(v, sctpmap)?),
@@ -1131,6 +1136,35 @@ fn simulcast(i: &str) -> Res<'_, Simulcast<'_>> {
             second,
         },
     ))
+}
+
+/// RFC 8842 §5: `tls-id = 20*255(tls-id-char)`, `tls-id-char = ALPHA / DIGIT / "+" / "/" /
+/// "-" / "_"` (no `=`: the id is not base64 with padding). A character outside the set is
+/// reported where it is, a run of the wrong length at its start.
+fn tls_id(i: &str) -> Res<'_, &str> {
+    // `ice-char` is `ALPHA / DIGIT / "+" / "/"` and `rid-id` characters are `ALPHA / DIGIT /
+    // "-" / "_"`: together they are the tls-id characters.
+    let n = scan::run(i.as_bytes(), ICE | RID);
+    // The run ends on an ASCII byte or at the end (see `scan`), so the split is on a char
+    // boundary; if it were not, the whole value would be reported.
+    let (id, rest) = i.split_at_checked(n).unwrap_or(("", i));
+    if !rest.is_empty() {
+        return fail(
+            rest,
+            ErrorKind::Syntax {
+                expected: "tls-id characters (letters, digits, '+', '/', '-', '_')",
+            },
+        );
+    }
+    if !(20..=255).contains(&id.len()) {
+        return fail(
+            i,
+            ErrorKind::Syntax {
+                expected: "20 to 255 tls-id characters",
+            },
+        );
+    }
+    Ok((rest, id))
 }
 
 /// `number SP app [SP streams]`.

@@ -47,6 +47,21 @@ fn all_fixtures() -> Vec<(String, String)> {
     v
 }
 
+/// tests/serde.rs is built only with the `serde` feature: the crate's dev-dependency on itself
+/// turns it on for its own tests, so that `cargo test -p icebreaker-sdp` runs them instead of
+/// skipping them without a word.
+#[test]
+#[expect(
+    clippy::assertions_on_constants,
+    reason = "a test that fails, not a build that breaks"
+)]
+fn serde_tests_are_built() {
+    assert!(
+        cfg!(feature = "serde"),
+        "the dev-dependency on icebreaker-sdp with `serde` is missing"
+    );
+}
+
 #[test]
 fn every_fixture_round_trips() {
     let all = all_fixtures();
@@ -619,4 +634,53 @@ fn safari_offer() {
         })
         .expect("rtpmap");
     assert_eq!((first.payload_type, first.encoding_name), (96, "H264"));
+}
+
+/// A hand-written answer from an ICE-lite gateway with a legacy (draft-05) data channel: the
+/// lines and attributes no browser fixture carries, each typed and written back unchanged.
+#[test]
+fn ice_lite_legacy_answer() {
+    let text = fixture("ice_lite_legacy_answer.sdp");
+    let d = roundtrip(&text);
+    assert_eq!(d.attributes[0], Attribute::IceLite);
+    let audio = &d.media[0];
+    // An unknown bandwidth type is kept, with its value.
+    assert_eq!(audio.bandwidths[1].kind, BandwidthType::Other("X-YZ"));
+    assert_eq!(audio.bandwidths[1].value, 256);
+    // A media-level k= is the section's key, not the session's.
+    assert_eq!(audio.key, Some("base64:c2VjcmV0LWtleS1mb3ItYXVkaW8="));
+    assert_eq!(d.key, None);
+    assert_eq!(audio.direction(), Direction::Inactive);
+    assert!(audio.attributes.contains(&Attribute::IceMismatch));
+    assert!(audio.attributes.contains(&Attribute::RtcpMuxOnly));
+    let data = &d.media[1];
+    assert_eq!(data.proto, "DTLS/SCTP");
+    let sctpmap = data
+        .find(|a| match a {
+            Attribute::Sctpmap(s) => Some(*s),
+            _ => None,
+        })
+        .expect("sctpmap");
+    assert_eq!(
+        (sctpmap.number, sctpmap.app, sctpmap.streams),
+        (5000, "webrtc-datachannel", Some(1024))
+    );
+    // Each typed line is written back as it was read.
+    let written: Vec<String> = d
+        .attributes
+        .iter()
+        .chain(d.media.iter().flat_map(|m| &m.attributes))
+        .map(ToString::to_string)
+        .collect();
+    for line in [
+        "ice-lite",
+        "inactive",
+        "ice-mismatch",
+        "rtcp-mux-only",
+        "sctpmap:5000 webrtc-datachannel 1024",
+    ] {
+        assert!(written.iter().any(|w| w == line), "{line}: {written:?}");
+        assert!(text.contains(&format!("\r\na={line}\r\n")), "{line}");
+    }
+    assert!(text.contains("\r\nb=X-YZ:256\r\nk=base64:"));
 }

@@ -136,7 +136,7 @@ fn lf_inside_a_value() {
 }
 
 #[test]
-fn duplicate_session_level_lines() {
+fn duplicate_lines() {
     let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\ns=again\r\nt=0 0\r\n";
     let e = expect_both(text, 4, 1, ErrorKind::DuplicateLine('s'));
     assert_eq!(e.to_string(), "4:1: duplicate s= line");
@@ -148,6 +148,23 @@ fn duplicate_session_level_lines() {
     assert_eq!((e.line, e.kind), (6, ErrorKind::DuplicateLine('c')));
     let text = "v=0\r\nv=0\r\n";
     expect_both(text, 2, 1, ErrorKind::DuplicateLine('v'));
+    // The other session lines that may appear once, each doubled in its place in the order.
+    for (lines, line, c) in [
+        ("s=-\r\ni=one\r\ni=two\r\nt=0 0\r\n", 5, 'i'),
+        ("s=-\r\nu=http://a\r\nu=http://b\r\nt=0 0\r\n", 5, 'u'),
+        ("s=-\r\nt=0 0\r\nk=prompt\r\nk=clear:x\r\n", 6, 'k'),
+    ] {
+        let text = format!("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n{lines}");
+        expect_both(&text, line, 1, ErrorKind::DuplicateLine(c));
+    }
+    // And those of a media section.
+    for (lines, c) in [
+        ("i=one\r\ni=two\r\n", 'i'),
+        ("k=prompt\r\nk=clear:x\r\n", 'k'),
+    ] {
+        let text = with_head(&format!("m=audio 9 RTP/AVP 0\r\n{lines}"));
+        expect_both(&text, 7, 1, ErrorKind::DuplicateLine(c));
+    }
 }
 
 #[test]
@@ -555,4 +572,70 @@ fn whitespace_that_stays_an_error() {
             }
         )
     );
+}
+
+#[test]
+fn tls_id_length_and_characters() {
+    // RFC 8842 §5: tls-id = 20*255(ALPHA / DIGIT / "+" / "/" / "-" / "_").
+    let syntax = |expected| ErrorKind::Syntax { expected };
+    let chars = syntax("tls-id characters (letters, digits, '+', '/', '-', '_')");
+    let length = syntax("20 to 255 tls-id characters");
+    for ok in [
+        "a".repeat(20),
+        "A".repeat(255),
+        "abcXYZ0189+/-_abcdefgh".to_string(),
+    ] {
+        let text = with_head(&format!("a=tls-id:{ok}\r\n"));
+        let d = parse_strict(&text).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(d.attributes, [Attribute::TlsId(&ok)]);
+        assert_eq!(d.to_string(), text);
+    }
+    for (id, column, kind) in [
+        ("a".repeat(19), 10, length),
+        ("a".repeat(256), 10, length),
+        // Base64 padding is not a tls-id character; each bad character is pointed at.
+        ("dGhpcyBpcyBhIHRscy1pZCB2YWx1ZQ==".to_string(), 40, chars),
+        ("abc=".to_string(), 13, chars),
+        (format!("{}.x", "a".repeat(20)), 30, chars),
+    ] {
+        let text = with_head(&format!("a=tls-id:{id}\r\n"));
+        expect(&text, 5, column, kind);
+        // Lenient mode keeps the line verbatim, says why, and writes it back unchanged.
+        let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient keeps it");
+        let w: Vec<_> = p
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.column, w.kind))
+            .collect();
+        assert_eq!(
+            w,
+            [(5, column, WarningKind::InvalidAttribute(kind))],
+            "{id}"
+        );
+        assert_eq!(
+            p.description.attributes,
+            [Attribute::Other {
+                name: "tls-id",
+                value: Some(&id)
+            }]
+        );
+        assert_eq!(p.description.to_string(), text);
+    }
+}
+
+#[test]
+fn repeat_interval_starts_with_a_non_zero_digit() {
+    // RFC 8866 §9: repeat-interval = POS-DIGIT *DIGIT [fixed-len-time-unit].
+    let kind = ErrorKind::Syntax {
+        expected: "repeat interval starting with a non-zero digit",
+    };
+    for bad in ["r=0 1h 0", "r=0d 1h 0", "r=07d 1h 0"] {
+        let text = with_head(&format!("{bad}\r\n"));
+        expect_both(&text, 5, 3, kind);
+    }
+    // The other typed times of the line may be zero, and a zero inside the interval is fine.
+    let text = with_head("r=10d 0 0\r\n");
+    let d = parse_strict(&text).expect("r=10d 0 0");
+    assert_eq!(d.timings[0].repeats[0].interval.seconds(), 864_000);
+    assert_eq!(d.to_string(), text);
 }

@@ -1,11 +1,13 @@
 //! Property tests: generated descriptions survive write → parse unchanged; arbitrary text and
-//! bytes never panic; parse → write → parse is stable on line soups.
+//! bytes never panic; parse → write → parse is stable on line soups, and on them every lenient
+//! warning is a strict error.
 
 use icebreaker_sdp::{
     AddrType, Attribute, Bandwidth, BandwidthType, Candidate, CandidateType, Connection, Decimal,
-    Direction, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid, MsidSemantic,
-    NetType, Origin, ParseOptions, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap, Sctpmap,
-    SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, Timing, parse_bytes, parse_strict,
+    Direction, ErrorKind, Extmap, Fingerprint, Fmtp, Group, IceOptions, Media, MediaType, Msid,
+    MsidSemantic, NetType, Origin, ParseOptions, Repeat, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap,
+    Sctpmap, SessionDescription, Setup, Simulcast, Ssrc, SsrcGroup, TimeUnit, Timing, TypedTime,
+    WarningKind, ZoneAdjustments, parse_bytes, parse_strict, parse_with,
 };
 use proptest::prelude::*;
 
@@ -333,6 +335,57 @@ fn bandwidth() -> impl Strategy<Value = Bandwidth<'static>> {
         .prop_map(|(kind, value)| Bandwidth { kind, value })
 }
 
+/// `uri` (RFC 3986), the forms `u=` and `k=uri:` carry.
+fn uri() -> impl Strategy<Value = &'static str> {
+    re("(https?|sip)://[a-z0-9]{1,10}\\.example(/[a-z0-9._~-]{1,8}){0,3}")
+}
+
+/// `email-address` (RFC 8866 §9): an address, with a comment or a display name.
+fn email() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        re("[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example"),
+        re(
+            "[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example \\([A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})?\\)"
+        ),
+        re(
+            "[A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})? <[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example>"
+        ),
+    ]
+}
+
+/// `phone-number` (RFC 8866 §9), such as `+1 617 555-6011 (Jane Doe)`.
+fn phone() -> impl Strategy<Value = &'static str> {
+    re("\\+[1-9][0-9]{0,2}( [0-9]{1,4}){1,3}(-[0-9]{4})?( \\([A-Z][a-z]{0,8}\\))?")
+}
+
+/// `key-type` (RFC 8866 §5.12): `prompt`, `clear:`, `base64:` or `uri:`.
+fn key() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("prompt"),
+        re("clear:[!-~]{1,20}"),
+        re("base64:([A-Za-z0-9+/]{4}){1,5}([A-Za-z0-9+/]{2}==)?"),
+        uri().prop_map(|u| leak(format!("uri:{u}"))),
+    ]
+}
+
+/// Lines of a type RFC 8866 does not define, which lenient mode keeps in `other_lines`; none
+/// most of the time, so that strict mode can read most descriptions.
+fn other_lines() -> impl Strategy<Value = Vec<&'static str>> {
+    prop_oneof![
+        3 => Just(Vec::new()),
+        1 => proptest::collection::vec(re("[dfghjlnqwxyA-Z]=[ -~]{0,20}"), 1..3),
+    ]
+}
+
+/// The type letters of the unknown lines, in line order.
+fn unknown_types(d: &SessionDescription<'_>) -> Vec<char> {
+    d.other_lines
+        .iter()
+        .chain(d.media.iter().flat_map(|m| &m.other_lines))
+        .filter_map(|l| l.chars().next())
+        .collect()
+}
+
 fn media() -> impl Strategy<Value = Media<'static>> {
     (
         prop::sample::select(vec![
@@ -351,7 +404,9 @@ fn media() -> impl Strategy<Value = Media<'static>> {
         proptest::option::of(re("[ -~]{1,20}")),
         proptest::collection::vec(connection(), 0..2),
         proptest::collection::vec(bandwidth(), 0..2),
+        proptest::option::of(key()),
         proptest::collection::vec(attribute(), 0..24),
+        other_lines(),
     )
         .prop_map(
             |(
@@ -361,17 +416,69 @@ fn media() -> impl Strategy<Value = Media<'static>> {
                 title,
                 connections,
                 bandwidths,
+                key,
                 attributes,
+                other_lines,
             )| {
                 let mut m = Media::new(kind, port, proto, formats);
                 m.port_count = port_count;
                 m.title = title;
                 m.connections = connections;
                 m.bandwidths = bandwidths;
+                m.key = key;
                 m.attributes = attributes;
+                m.other_lines = other_lines;
                 m
             },
         )
+}
+
+/// A `typed-time`: a number (non-zero where `nonzero`) and an optional unit.
+fn typed_time(nonzero: bool) -> impl Strategy<Value = TypedTime> {
+    (
+        u64::from(nonzero)..=u64::from(u32::MAX),
+        proptest::option::of(prop::sample::select(vec![
+            TimeUnit::Days,
+            TimeUnit::Hours,
+            TimeUnit::Minutes,
+            TimeUnit::Seconds,
+        ])),
+    )
+        .prop_map(|(value, unit)| TypedTime {
+            negative: false,
+            value,
+            unit,
+        })
+}
+
+/// A time description: `t=`, up to two `r=` lines and, after at least one of them, maybe a
+/// `z=` (RFC 8866 §9).
+fn timing() -> impl Strategy<Value = Timing<'static>> {
+    (
+        (any::<u32>(), any::<u32>()),
+        proptest::collection::vec(
+            (
+                typed_time(true),
+                typed_time(false),
+                re("[0-9]{1,7}[dhms]?( [0-9]{1,7}[dhms]?){0,3}"),
+            )
+                .prop_map(|(interval, duration, offsets)| Repeat {
+                    interval,
+                    duration,
+                    offsets,
+                }),
+            0..3,
+        ),
+        proptest::option::of(re(
+            "[1-9][0-9]{0,10} -?[0-9]{1,6}[dhms]?( [1-9][0-9]{0,10} -?[0-9]{1,6}[dhms]?){0,2}",
+        )),
+    )
+        .prop_map(|((start, stop), repeats, zone)| Timing {
+            start: u64::from(start),
+            stop: u64::from(stop),
+            zone_adjustments: zone.filter(|_| !repeats.is_empty()).map(ZoneAdjustments),
+            repeats,
+        })
 }
 
 fn description() -> impl Strategy<Value = SessionDescription<'static>> {
@@ -383,22 +490,31 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
             address(),
         ),
         re("[ -~]{1,20}"),
-        proptest::option::of(re("[ -~]{0,20}")),
+        (
+            proptest::option::of(re("[ -~]{0,20}")),
+            proptest::option::of(uri()),
+            proptest::collection::vec(email(), 0..3),
+            proptest::collection::vec(phone(), 0..3),
+        ),
         proptest::option::of(connection()),
         proptest::collection::vec(bandwidth(), 0..2),
-        (any::<u32>(), any::<u32>()),
+        proptest::collection::vec(timing(), 1..4),
+        proptest::option::of(key()),
         proptest::collection::vec(attribute(), 0..8),
+        other_lines(),
         proptest::collection::vec(media(), 0..4),
     )
         .prop_map(
             |(
                 (user, id, version, addr),
                 name,
-                info,
+                (info, uri, emails, phones),
                 connection,
                 bandwidths,
-                (start, stop),
+                timings,
+                key,
                 attributes,
+                other_lines,
                 media,
             )| {
                 SessionDescription {
@@ -416,20 +532,15 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
                     },
                     session_name: name,
                     information: info,
-                    uri: None,
-                    emails: Vec::new(),
-                    phones: Vec::new(),
+                    uri,
+                    emails,
+                    phones,
                     connection,
                     bandwidths,
-                    timings: vec![Timing {
-                        start: u64::from(start),
-                        stop: u64::from(stop),
-                        repeats: Vec::new(),
-                        zone_adjustments: None,
-                    }],
-                    key: None,
+                    timings,
+                    key,
                     attributes,
-                    other_lines: Vec::new(),
+                    other_lines,
                     media,
                 }
             },
@@ -469,6 +580,9 @@ fn soup_line() -> impl Strategy<Value = String> {
             "e=x",
             "u=y",
             "p=1",
+            "a=tls-id:0123456789abcdef-_+/",
+            "a=tls-id:abc=",
+            "X=upper",
         ])
         .prop_map(String::from),
         "[a-z]=[ -~]{0,30}",
@@ -476,13 +590,154 @@ fn soup_line() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Lines that may repeat in a soup: valid, odd, or tolerated with a warning in lenient mode.
+const REPEATABLE: &[&str] = &[
+    "t=0 0",
+    "t=0  0",
+    "t=0 0 ",
+    "e=x",
+    "p=1",
+    "b=AS:30",
+    "b=X-YZ:1 ",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+    "m=audio  9 RTP/AVP 0",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+    "a=mid:0",
+    "a=mid:0 ",
+    "a=ice-ufrag:abc",
+    "a=sendrecv",
+    "a=rtcp-mux:1",
+    "a=candidate:1 1 udp 1 1.2.3.4 9 typ host",
+    "a=tls-id:0123456789abcdef-_+/",
+    "a=tls-id:abc=",
+    "a=group:BUNDLE 0 1",
+    "a=",
+    "a=:",
+    "x=1",
+    "X=upper",
+    "",
+];
+
+/// Soups that lenient mode often accepts, nearly always with warnings: one `o=`, each line that
+/// may appear once at most once, and [`REPEATABLE`] lines, in any order.
+fn shuffled_soup() -> impl Strategy<Value = Vec<String>> {
+    (
+        prop::sample::subsequence(
+            vec!["s=-", "i=info", "u=y", "k=clear:x", "c=IN IP4 0.0.0.0"],
+            0..=5,
+        ),
+        proptest::collection::vec(prop::sample::select(REPEATABLE), 0..16),
+    )
+        .prop_flat_map(|(once, many)| {
+            let mut lines: Vec<String> = once.into_iter().chain(many).map(String::from).collect();
+            lines.push("o=- 1 2 IN IP4 127.0.0.1".to_string());
+            Just(lines).prop_shuffle()
+        })
+}
+
+/// Soups in the grammar's order, from valid lines, into which at most one [`REPEATABLE`] line
+/// is put anywhere: lenient mode accepts most, with no warning or with one.
+fn ordered_soup() -> impl Strategy<Value = Vec<String>> {
+    let attribute = || {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                "a=mid:0",
+                "a=sendrecv",
+                "a=rtcp-mux",
+                "a=tls-id:0123456789abcdef-_+/",
+                "a=group:BUNDLE 0 1",
+                "a=x-unknown:1",
+            ]),
+            0..4,
+        )
+    };
+    let section = (
+        prop::sample::select(vec![
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        ]),
+        prop::sample::subsequence(
+            vec!["i=title", "c=IN IP4 0.0.0.0", "b=AS:30", "k=prompt"],
+            0..=4,
+        ),
+        attribute(),
+    );
+    (
+        prop::sample::subsequence(
+            vec!["i=info", "u=y", "e=x", "p=1", "c=IN IP4 0.0.0.0", "b=AS:30"],
+            0..=6,
+        ),
+        1usize..3,
+        prop::sample::subsequence(vec!["k=clear:x"], 0..=1),
+        attribute(),
+        proptest::collection::vec(section, 0..3),
+        proptest::option::of((
+            any::<prop::sample::Index>(),
+            prop::sample::select(REPEATABLE),
+        )),
+    )
+        .prop_map(|(head, timings, key, attributes, media, extra)| {
+            let mut lines = vec!["o=- 1 2 IN IP4 127.0.0.1", "s=-"];
+            lines.extend(head);
+            lines.extend(std::iter::repeat_n("t=0 0", timings));
+            lines.extend(key);
+            lines.extend(attributes);
+            for (m, fields, attributes) in media {
+                lines.push(m);
+                lines.extend(fields);
+                lines.extend(attributes);
+            }
+            if let Some((at, line)) = extra {
+                lines.insert(at.index(lines.len() + 1), line);
+            }
+            lines.into_iter().map(String::from).collect()
+        })
+}
+
+/// Line soups: any lines at all, shuffled ones, or ordered ones.
+fn soup() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        proptest::collection::vec(soup_line(), 0..24),
+        shuffled_soup(),
+        ordered_soup(),
+    ]
+}
+
+/// `v=0` and the soup's lines, each ended with CRLF or LF.
+fn soup_text(lines: &[String], crlf: bool) -> String {
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let mut text = String::from("v=0");
+    for l in lines {
+        text.push_str(eol);
+        text.push_str(l);
+    }
+    text.push_str(eol);
+    text
+}
+
 proptest! {
     #[test]
     fn generated_descriptions_round_trip(d in description()) {
         let text = d.to_string();
-        let parsed = parse_strict(&text).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
-        prop_assert_eq!(&parsed, &d);
-        prop_assert_eq!(parsed.to_string(), text);
+        // Lenient mode reads every description back, warning about the unknown lines only.
+        let p = parse_with(&text, &ParseOptions::lenient()).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
+        prop_assert_eq!(&p.description, &d);
+        prop_assert_eq!(&p.description.to_string(), &text);
+        let unknown = unknown_types(&d);
+        let warned: Vec<_> = p.warnings.iter().map(|w| w.kind).collect();
+        let expected: Vec<_> = unknown.iter().map(|&c| WarningKind::UnknownLineType(c)).collect();
+        prop_assert_eq!(warned, expected);
+        // Strict mode reads it the same, or refuses the first unknown line.
+        match unknown.first() {
+            None => {
+                let parsed = parse_strict(&text).map_err(|e| TestCaseError::fail(format!("{e}: {:?}\n{text}", e.offending_line(&text))))?;
+                prop_assert_eq!(&parsed, &d);
+            }
+            Some(&c) => {
+                let e = parse_strict(&text).expect_err("an unknown line type");
+                prop_assert_eq!((e.line, e.kind), (p.warnings[0].line, ErrorKind::UnknownLineType(c)));
+            }
+        }
     }
 
     #[test]
@@ -504,14 +759,8 @@ proptest! {
     }
 
     #[test]
-    fn line_soups_are_stable(lines in proptest::collection::vec(soup_line(), 0..24), crlf in any::<bool>()) {
-        let eol = if crlf { "\r\n" } else { "\n" };
-        let mut text = String::from("v=0");
-        for l in &lines {
-            text.push_str(eol);
-            text.push_str(l);
-        }
-        text.push_str(eol);
+    fn line_soups_are_stable(lines in soup(), crlf in any::<bool>()) {
+        let text = soup_text(&lines, crlf);
         icebreaker_sdp::fuzz_parse(text.as_bytes());
         icebreaker_sdp::fuzz_roundtrip(text.as_bytes());
         // Whatever parses in lenient mode has warnings only for lines that strict mode refuses.
@@ -519,6 +768,30 @@ proptest! {
             && p.warnings.is_empty()
         {
             prop_assert!(parse_strict(&text).is_ok());
+        }
+    }
+
+    #[test]
+    fn lenient_warnings_are_strict_errors(lines in soup(), crlf in any::<bool>()) {
+        let text = soup_text(&lines, crlf);
+        let Ok(lenient) = parse_with(&text, &ParseOptions::lenient()) else {
+            return Ok(());
+        };
+        let strict = parse_with(&text, &ParseOptions::strict());
+        match lenient.warnings.first() {
+            // Nothing tolerated: strict mode reads the same description.
+            None => {
+                let strict = strict.map_err(|e| TestCaseError::fail(format!("strict refused {e}: {:?}\n{text:?}", e.offending_line(&text))))?;
+                prop_assert!(strict.warnings.is_empty());
+                prop_assert_eq!(strict.description, lenient.description);
+            }
+            // Something tolerated: strict mode refuses it, where the first warning is.
+            Some(w) => {
+                let Err(e) = strict else {
+                    return Err(TestCaseError::fail(format!("strict accepted what lenient warned about: {w}\n{text:?}")));
+                };
+                prop_assert_eq!((e.line, e.column), (w.line, w.column), "{} / {}\n{:?}", e, w, text);
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The `serde` feature: the parsed description serialises to JSON (what `sdp parse --json`
-//! prints).
-#![cfg(feature = "serde")]
+//! prints). Built only with the feature (`required-features` in Cargo.toml), which the crate's
+//! dev-dependency on itself turns on for `cargo test -p icebreaker-sdp`.
 
 use icebreaker_sdp::{ParseOptions, parse_with};
 
