@@ -502,6 +502,26 @@ fn relay_only_peer_reaches_its_turn_server_over_tcp_and_tls() {
     relay_only_session("room-tls", &format!("turns:{tls}"), &["--turn-ca", &ca]);
 }
 
+/// `peer --signal stdio --role offer --relay-only` on loopback as alice, with the `--turn`
+/// (and `--turn-ca`) arguments in `turn`, for 3 s: what it printed.
+fn relay_only_offer(turn: &[&str]) -> common::Output {
+    let mut args = vec![
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "offer",
+        "--loopback",
+        "--relay-only",
+        "--turn-user",
+        "alice",
+        "--turn-pass",
+        "secret",
+    ];
+    args.extend_from_slice(turn);
+    common::run_for(&args, Duration::from_secs(3))
+}
+
 /// Several `--turn` servers, as a browser's `iceServers` entry lists one server's UDP, TCP and
 /// TLS addresses: a relayed candidate through each (one for a server named twice), and a
 /// session relayed through them connects.
@@ -514,32 +534,18 @@ fn a_peer_gathers_a_relayed_candidate_through_each_turn_server() {
         format!("turn:{turn_addr}?transport=tcp"),
         format!("turns:{tls}"),
     );
-    let out = common::run_for(
-        &[
-            "peer",
-            "--signal",
-            "stdio",
-            "--role",
-            "offer",
-            "--loopback",
-            "--relay-only",
-            "--turn",
-            &udp,
-            "--turn",
-            &tcp,
-            "--turn",
-            &tls,
-            "--turn",
-            &udp,
-            "--turn-ca",
-            &ca,
-            "--turn-user",
-            "alice",
-            "--turn-pass",
-            "secret",
-        ],
-        Duration::from_secs(3),
-    );
+    let out = relay_only_offer(&[
+        "--turn",
+        &udp,
+        "--turn",
+        &tcp,
+        "--turn",
+        &tls,
+        "--turn",
+        &udp,
+        "--turn-ca",
+        &ca,
+    ]);
     // `candidate:<foundation> <component> <transport> <priority> <address> <port> typ relay`,
     // in the offer or trickled after it: the distinct relayed transport addresses.
     let mut relayed = std::collections::BTreeSet::new();
@@ -567,24 +573,7 @@ fn a_peer_gathers_a_relayed_candidate_through_each_turn_server() {
 fn an_untrusted_turns_server_is_refused() {
     let dir = TempDir::new("peer-turns-untrusted");
     let (_turn, _, tls, _ca) = tls_turn_server(&dir);
-    let out = common::run_for(
-        &[
-            "peer",
-            "--signal",
-            "stdio",
-            "--role",
-            "offer",
-            "--loopback",
-            "--relay-only",
-            "--turn",
-            &format!("turns:{tls}"),
-            "--turn-user",
-            "alice",
-            "--turn-pass",
-            "secret",
-        ],
-        Duration::from_secs(3),
-    );
+    let out = relay_only_offer(&["--turn", &format!("turns:{tls}")]);
     assert!(!out.stdout.contains("typ relay"), "{}", out.stdout);
     assert!(
         out.stderr.contains("cannot connect to the TURN server"),
