@@ -194,9 +194,9 @@ pub enum WarningKind {
     /// A known attribute whose value does not match its grammar, kept verbatim as
     /// `Attribute::Other`.
     InvalidAttribute(ErrorKind),
-    /// A `u=`, `e=`, `p=` or `k=` value that does not match its grammar (RFC 8866 §9): the
-    /// line type and why. The value is kept verbatim in its field; the column is where the
-    /// grammar broke.
+    /// A `u=`, `e=`, `p=` or `k=` value that does not match its grammar (RFC 8866 §9), or an
+    /// empty `s=`: the line type and why. The value is kept verbatim in its field; the column
+    /// is where the grammar broke.
     InvalidField(char, ErrorKind),
 }
 

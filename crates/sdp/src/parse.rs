@@ -792,17 +792,10 @@ fn parse_lines<'a>(
             }
             b's' => {
                 if value.is_empty() {
-                    ctx.deviation(
-                        no,
-                        line,
-                        value,
-                        ErrorKind::Syntax {
-                            expected: "a session name (use \"s=-\")",
-                        },
-                        WarningKind::InvalidAttribute(ErrorKind::Syntax {
-                            expected: "a session name",
-                        }),
-                    )?;
+                    let e = ErrorKind::Syntax {
+                        expected: "a session name (use \"s=-\")",
+                    };
+                    ctx.deviation(no, line, value, e, WarningKind::InvalidField(tc, e))?;
                 }
                 if session_name.replace(value).is_some() {
                     return Err(dup(ctx));

@@ -268,6 +268,28 @@ fn missing_required_lines() {
 }
 
 #[test]
+fn empty_session_name() {
+    // RFC 8866 §9: session-name-field = %s"s" "=" text CRLF, and text is not empty.
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=\r\nt=0 0\r\n";
+    let kind = ErrorKind::Syntax {
+        expected: "a session name (use \"s=-\")",
+    };
+    let e = expect(text, 3, 3, kind);
+    assert_eq!(e.to_string(), "3:3: expected a session name (use \"s=-\")");
+    let p = parse_with(text, &ParseOptions::lenient()).expect("lenient keeps it");
+    assert_eq!(p.warnings.len(), 1);
+    let w = p.warnings[0];
+    assert_eq!((w.line, w.column), (3, 3));
+    assert_eq!(w.kind, WarningKind::InvalidField('s', kind));
+    assert_eq!(
+        w.to_string(),
+        "3:3: s= value kept verbatim: expected a session name (use \"s=-\")"
+    );
+    assert_eq!(p.description.session_name, "");
+    assert_eq!(p.description.to_string(), text);
+}
+
+#[test]
 fn bad_origin() {
     let text = "v=0\r\no=- x 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
     let e = expect_both(
