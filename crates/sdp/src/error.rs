@@ -194,6 +194,10 @@ pub enum WarningKind {
     /// A known attribute whose value does not match its grammar, kept verbatim as
     /// `Attribute::Other`.
     InvalidAttribute(ErrorKind),
+    /// A `u=`, `e=`, `p=` or `k=` value that does not match its grammar (RFC 8866 §9), or an
+    /// empty `s=`: the line type and why. The value is kept verbatim in its field; the column
+    /// is where the grammar broke.
+    InvalidField(char, ErrorKind),
 }
 
 impl fmt::Display for WarningKind {
@@ -209,6 +213,7 @@ impl fmt::Display for WarningKind {
             Self::ExtraWhitespace => f.write_str("extra whitespace between fields"),
             Self::MissingLine(c) => write!(f, "missing {c}= line, default used"),
             Self::InvalidAttribute(k) => write!(f, "attribute kept verbatim: {k}"),
+            Self::InvalidField(c, k) => write!(f, "{c}= value kept verbatim: {k}"),
         }
     }
 }

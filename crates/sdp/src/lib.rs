@@ -64,6 +64,10 @@
 //! # Relevant standards
 //!
 //! - [x] RFC 8866 SDP: Session Description Protocol (every line type, its ABNF, line order)
+//! - [ ] RFC 3986 URI-reference, for `u=` and `k=uri:`: only the characters and the scheme are
+//!   checked, not the authority or the path structure
+//! - [ ] RFC 5322 `addr-spec`, for `e=`: dot-atoms, quoted local parts and domain literals; no
+//!   comments, folding white space around the parts or obsolete forms
 //! - [x] RFC 8839 SDP offer/answer procedures for ICE (`candidate` grammar, `ice-ufrag`,
 //!   `ice-pwd`, `ice-options`, `ice-lite`, `ice-mismatch`, `remote-candidates`)
 //! - [x] RFC 8840 trickle ICE in SDP (`end-of-candidates`)
@@ -82,6 +86,7 @@
 
 mod builder;
 mod error;
+mod fields;
 mod grammar;
 mod model;
 mod parse;

@@ -21,11 +21,14 @@ pub struct SessionDescription<'a> {
     pub session_name: &'a str,
     /// `i=`, session information.
     pub information: Option<&'a str>,
-    /// `u=`, a URI.
+    /// `u=`, a URI reference (RFC 3986), as written. Strict mode checks its characters and
+    /// scheme; lenient mode keeps one that breaks them with a warning.
     pub uri: Option<&'a str>,
-    /// `e=` lines, email addresses.
+    /// `e=` lines, email addresses (`j.doe@example.com (Jane Doe)`, `Jane Doe
+    /// <j.doe@example.com>`), as written; checked like `u=`.
     pub emails: Vec<&'a str>,
-    /// `p=` lines, phone numbers.
+    /// `p=` lines, phone numbers (`+1 617 555-6011`, with a comment or a name), as written;
+    /// checked like `u=`.
     pub phones: Vec<&'a str>,
     /// `c=` at session level.
     pub connection: Option<Connection<'a>>,
@@ -33,7 +36,8 @@ pub struct SessionDescription<'a> {
     pub bandwidths: Vec<Bandwidth<'a>>,
     /// The time descriptions: each `t=` line with its `r=` and `z=` lines.
     pub timings: Vec<Timing<'a>>,
-    /// `k=` (obsolete encryption key), kept verbatim.
+    /// `k=` (obsolete encryption key: `prompt`, `clear:`, `base64:` or `uri:`), kept verbatim;
+    /// checked like `u=`.
     pub key: Option<&'a str>,
     /// `a=` lines at session level, in input order.
     pub attributes: Vec<Attribute<'a>>,
@@ -245,7 +249,7 @@ pub struct Media<'a> {
     pub connections: Vec<Connection<'a>>,
     /// `b=` lines of this section.
     pub bandwidths: Vec<Bandwidth<'a>>,
-    /// `k=` of this section, verbatim.
+    /// `k=` of this section, verbatim; checked like the session's.
     pub key: Option<&'a str>,
     /// `a=` lines of this section, in input order.
     pub attributes: Vec<Attribute<'a>>,

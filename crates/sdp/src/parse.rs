@@ -1,6 +1,7 @@
 //! The driver: limits, line splitting, line order, and mapping grammar errors to [`Error`].
 
 use crate::error::{Error, ErrorKind, Warning, WarningKind};
+use crate::fields;
 use crate::grammar::{self, PErr, Res};
 use crate::model::{Attribute, SessionDescription, Timing};
 use crate::scan::Ws;
@@ -39,8 +40,8 @@ pub struct ParseOptions {
     /// Strict mode: the RFC grammar and line order; any deviation is an error. Lenient mode
     /// (the default) accepts what browsers tolerate (unknown line types, ordering slips,
     /// trailing whitespace, doubled spaces or tabs between the fields of `o=`, `m=`, `c=`, `t=`,
-    /// empty lines, malformed known attributes kept verbatim) and reports
-    /// each as a [`Warning`].
+    /// empty lines, malformed known attributes kept verbatim, `u=`, `e=`, `p=` and `k=` values
+    /// that break their grammar, kept verbatim) and reports each as a [`Warning`].
     pub strict: bool,
     /// Limits against hostile input.
     pub limits: Limits,
@@ -223,6 +224,24 @@ impl<'a> Ctx<'a, '_> {
             self.warn(no, line, at, WarningKind::TrailingWhitespace);
         }
         Ok(v)
+    }
+
+    /// Checks the value of a `u=`, `e=`, `p=` or `k=` line (line type `t`) against its grammar
+    /// ([`fields`]); the value is kept as text either way. One that breaks it is an error in
+    /// strict mode and a warning in lenient mode, where the grammar broke.
+    #[inline(never)]
+    fn field(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+        t: char,
+        p: fn(&'a str) -> Result<(), PErr<'a>>,
+    ) -> Result<(), Error> {
+        match p(value) {
+            Ok(()) => Ok(()),
+            Err(e) => self.deviation(no, line, e.at, e.kind, WarningKind::InvalidField(t, e.kind)),
+        }
     }
 
     /// Parses `a=` line content into `out`.
@@ -732,6 +751,7 @@ fn parse_lines<'a>(
                 }
                 // b'k' is the only one left: `a=` lines took the path above.
                 _ => {
+                    ctx.field(no, line, value, tc, fields::key_type)?;
                     if m.key.replace(value).is_some() {
                         return Err(ctx.err(no, line, line, ErrorKind::DuplicateLine(tc)));
                     }
@@ -772,17 +792,10 @@ fn parse_lines<'a>(
             }
             b's' => {
                 if value.is_empty() {
-                    ctx.deviation(
-                        no,
-                        line,
-                        value,
-                        ErrorKind::Syntax {
-                            expected: "a session name (use \"s=-\")",
-                        },
-                        WarningKind::InvalidAttribute(ErrorKind::Syntax {
-                            expected: "a session name",
-                        }),
-                    )?;
+                    let e = ErrorKind::Syntax {
+                        expected: "a session name (use \"s=-\")",
+                    };
+                    ctx.deviation(no, line, value, e, WarningKind::InvalidField(tc, e))?;
                 }
                 if session_name.replace(value).is_some() {
                     return Err(dup(ctx));
@@ -794,12 +807,19 @@ fn parse_lines<'a>(
                 }
             }
             b'u' => {
+                ctx.field(no, line, value, tc, fields::uri_reference)?;
                 if d.uri.replace(value).is_some() {
                     return Err(dup(ctx));
                 }
             }
-            b'e' => d.emails.push(value),
-            b'p' => d.phones.push(value),
+            b'e' => {
+                ctx.field(no, line, value, tc, fields::email_address)?;
+                d.emails.push(value);
+            }
+            b'p' => {
+                ctx.field(no, line, value, tc, fields::phone_number)?;
+                d.phones.push(value);
+            }
             b'c' => {
                 let c = ctx.fields(no, line, value, grammar::connection)?;
                 if d.connection.replace(c).is_some() {
@@ -853,6 +873,7 @@ fn parse_lines<'a>(
                 }
             }
             b'k' => {
+                ctx.field(no, line, value, tc, fields::key_type)?;
                 if d.key.replace(value).is_some() {
                     return Err(dup(ctx));
                 }

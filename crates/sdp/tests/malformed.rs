@@ -268,6 +268,28 @@ fn missing_required_lines() {
 }
 
 #[test]
+fn empty_session_name() {
+    // RFC 8866 §9: session-name-field = %s"s" "=" text CRLF, and text is not empty.
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=\r\nt=0 0\r\n";
+    let kind = ErrorKind::Syntax {
+        expected: "a session name (use \"s=-\")",
+    };
+    let e = expect(text, 3, 3, kind);
+    assert_eq!(e.to_string(), "3:3: expected a session name (use \"s=-\")");
+    let p = parse_with(text, &ParseOptions::lenient()).expect("lenient keeps it");
+    assert_eq!(p.warnings.len(), 1);
+    let w = p.warnings[0];
+    assert_eq!((w.line, w.column), (3, 3));
+    assert_eq!(w.kind, WarningKind::InvalidField('s', kind));
+    assert_eq!(
+        w.to_string(),
+        "3:3: s= value kept verbatim: expected a session name (use \"s=-\")"
+    );
+    assert_eq!(p.description.session_name, "");
+    assert_eq!(p.description.to_string(), text);
+}
+
+#[test]
 fn bad_origin() {
     let text = "v=0\r\no=- x 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
     let e = expect_both(
@@ -638,4 +660,220 @@ fn repeat_interval_starts_with_a_non_zero_digit() {
     let d = parse_strict(&text).expect("r=10d 0 0");
     assert_eq!(d.timings[0].repeats[0].interval.seconds(), 864_000);
     assert_eq!(d.to_string(), text);
+}
+
+/// `v=0`, `o=`, `s=-`, then `lines` (`u=`, `e=`, `p=` lines, which come before `t=`), then
+/// `t=0 0`: the first of `lines` is line 4.
+fn with_contact(lines: &str) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n{lines}t=0 0\r\n")
+}
+
+#[test]
+fn text_fields_that_break_their_grammar() {
+    // RFC 8866 §9: each value of u=, e=, p= and k= has a grammar. Strict mode refuses a value
+    // that breaks it where it breaks; lenient mode keeps the value in its field and warns.
+    let syntax = |expected| ErrorKind::Syntax { expected };
+    let uri_chars = syntax("URI characters (RFC 3986: unreserved, reserved or %-encoded)");
+    let scheme = syntax("URI scheme (a letter, then letters, digits, '+', '-' or '.')");
+    for (text, line, column, t, kind) in [
+        (with_contact("e=x\r\n"), 4, 4, 'e', syntax("'@'")),
+        (
+            with_contact("e=j.doe@example.com (Jane Doe\r\n"),
+            4,
+            30,
+            'e',
+            syntax("')'"),
+        ),
+        (
+            with_contact("e=Jane Doe <j.doe@example.com\r\n"),
+            4,
+            30,
+            'e',
+            syntax("'>'"),
+        ),
+        (
+            with_contact("e=Jane Doe<j.doe@example.com>\r\n"),
+            4,
+            11,
+            'e',
+            syntax("space before '<'"),
+        ),
+        (
+            with_contact("e=j..doe@example.com\r\n"),
+            4,
+            5,
+            'e',
+            syntax("atom after '.'"),
+        ),
+        (
+            with_contact("e=j.doe@example.com \r\n"),
+            4,
+            20,
+            'e',
+            syntax("end of line"),
+        ),
+        (
+            with_contact("p=1\r\n"),
+            4,
+            4,
+            'p',
+            syntax("digits, spaces or '-'"),
+        ),
+        (
+            with_contact("p=Mark Handley\r\n"),
+            4,
+            3,
+            'p',
+            syntax("phone number"),
+        ),
+        (
+            with_contact("p=Mark <+44 171 380 7777\r\n"),
+            4,
+            25,
+            'p',
+            syntax("'>'"),
+        ),
+        (
+            with_contact("p=+44 171 380 7777 ext. 12\r\n"),
+            4,
+            20,
+            'p',
+            syntax("end of line"),
+        ),
+        (with_contact("u=http://a b\r\n"), 4, 11, 'u', uri_chars),
+        (with_contact("u=1http://example.com\r\n"), 4, 3, 'u', scheme),
+        (
+            with_contact("u=http://example.com/%zz\r\n"),
+            4,
+            23,
+            'u',
+            syntax("two hex digits after '%'"),
+        ),
+        (
+            with_head("k=PROMPT\r\n"),
+            5,
+            3,
+            'k',
+            syntax("key method (prompt, clear:, base64: or uri:)"),
+        ),
+        (
+            with_head("k=base64:aGVsbG8\r\n"),
+            5,
+            17,
+            'k',
+            syntax("'=' padding"),
+        ),
+        (with_head("k=uri:key server\r\n"), 5, 10, 'k', uri_chars),
+        // A media section's k= too.
+        (
+            with_head("m=audio 9 RTP/AVP 0\r\nk=clear:\r\n"),
+            6,
+            9,
+            'k',
+            syntax("key text after 'clear:'"),
+        ),
+        (
+            with_head("m=audio 9 RTP/AVP 0\r\nk=base64:a===\r\n"),
+            6,
+            11,
+            'k',
+            syntax("base64 character"),
+        ),
+    ] {
+        expect(&text, line, column, kind);
+        let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient keeps it");
+        let w: Vec<_> = p
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.column, w.kind))
+            .collect();
+        assert_eq!(
+            w,
+            [(line, column, WarningKind::InvalidField(t, kind))],
+            "{text}"
+        );
+        // Kept in its field as written, and written back unchanged.
+        let value = text
+            .split("\r\n")
+            .nth(line - 1)
+            .and_then(|l| l.get(2..))
+            .expect("the line");
+        let d = &p.description;
+        let kept = match (t, d.media.first()) {
+            ('u', _) => d.uri.into_iter().collect::<Vec<_>>(),
+            ('e', _) => d.emails.clone(),
+            ('p', _) => d.phones.clone(),
+            (_, Some(m)) => m.key.into_iter().collect(),
+            (_, None) => d.key.into_iter().collect(),
+        };
+        assert_eq!(kept, [value], "{text}");
+        assert_eq!(d.to_string(), text);
+    }
+    let text = with_contact("e=x\r\n");
+    assert_eq!(
+        parse_strict(&text).expect_err("e=x").to_string(),
+        "4:4: expected '@'"
+    );
+    let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient");
+    assert_eq!(
+        p.warnings[0].to_string(),
+        "4:4: e= value kept verbatim: expected '@'"
+    );
+}
+
+#[test]
+fn text_fields_in_every_form_of_their_grammar() {
+    // Each alternative of email-address, phone-number and key-type (RFC 8866 §9), and URIs.
+    let emails = [
+        "j.doe@example.com",
+        "j.doe@example.com (Jane Doe)",
+        "Jane Doe <j.doe@example.com>",
+        "\"Jane Doe\"@example.com",
+        "jane@[192.0.2.1] (Jane)",
+        "José Müller <jm+sdp@example.com>",
+    ];
+    let phones = [
+        "+1 617 555-6011",
+        "+44-171-380-7777 (Mark Handley)",
+        "Mark <+44 171 380 7777>",
+        "0171 380 7777",
+    ];
+    let uris = [
+        "http://www.example.com/seminars/sdp.pdf",
+        "https://[2001:db8::1]:8443/a%20b?x=1#top",
+        "urn:ietf:params:sdp",
+        "sdp.pdf",
+    ];
+    let keys = [
+        "prompt",
+        "clear:a secret key",
+        "base64:aGVsbG8=",
+        "base64:aGk=",
+        "base64:aA==",
+        "base64:aGVsbG8hIQ==",
+        "base64:",
+        "uri:https://example.com/k",
+    ];
+    for (k, (uri, key)) in uris.iter().cycle().zip(keys).enumerate() {
+        let mut lines = format!("u={uri}\r\n");
+        for e in &emails {
+            lines.push_str(&format!("e={e}\r\n"));
+        }
+        for p in &phones {
+            lines.push_str(&format!("p={p}\r\n"));
+        }
+        let media_key = keys[(k + 1) % keys.len()];
+        let text = format!(
+            "{}k={key}\r\nm=audio 9 RTP/AVP 0\r\nk={media_key}\r\n",
+            with_contact(&lines)
+        );
+        let d = parse_strict(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(d.uri, Some(*uri));
+        assert_eq!(d.emails, emails);
+        assert_eq!(d.phones, phones);
+        assert_eq!((d.key, d.media[0].key), (Some(key), Some(media_key)));
+        assert_eq!(d.to_string(), text);
+        let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
 }

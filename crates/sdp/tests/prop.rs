@@ -335,35 +335,80 @@ fn bandwidth() -> impl Strategy<Value = Bandwidth<'static>> {
         .prop_map(|(kind, value)| Bandwidth { kind, value })
 }
 
-/// `uri` (RFC 3986), the forms `u=` and `k=uri:` carry.
+/// `uri` (RFC 3986 `URI-reference`), the forms `u=` and `k=uri:` carry: URLs with a port, a
+/// query or a fragment, IPv6 hosts and percent-encoded bytes, other schemes, and relative
+/// references (the empty one among them).
 fn uri() -> impl Strategy<Value = &'static str> {
-    re("(https?|sip)://[a-z0-9]{1,10}\\.example(/[a-z0-9._~-]{1,8}){0,3}")
-}
-
-/// `email-address` (RFC 8866 §9): an address, with a comment or a display name.
-fn email() -> impl Strategy<Value = &'static str> {
     prop_oneof![
-        re("[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example"),
-        re(
-            "[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example \\([A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})?\\)"
+        3 => re(
+            "(https?|sip)://[a-z0-9]{1,10}\\.example(:[0-9]{1,5})?(/[a-z0-9._~-]{1,8}){0,3}(\\?[a-z0-9=&]{1,10})?(#[a-z0-9]{1,6})?"
         ),
-        re(
-            "[A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})? <[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example>"
-        ),
+        1 => re("https?://\\[2001:db8::[0-9a-f]{1,4}\\](/[a-z]{0,4}%[0-9A-Fa-f]{2}){0,2}"),
+        1 => re("[A-Za-z][A-Za-z0-9+.-]{0,6}:[A-Za-z0-9._~!$&'()*+,;=:@/?-]{0,20}"),
+        1 => re("([a-z0-9._~-]{1,8})?(/[a-z0-9._~:@-]{1,8}){0,3}(\\?[a-z0-9=&/?]{0,10})?(#[a-z0-9/?]{0,6})?"),
     ]
 }
 
-/// `phone-number` (RFC 8866 §9), such as `+1 617 555-6011 (Jane Doe)`.
-fn phone() -> impl Strategy<Value = &'static str> {
-    re("\\+[1-9][0-9]{0,2}( [0-9]{1,4}){1,3}(-[0-9]{4})?( \\([A-Z][a-z]{0,8}\\))?")
+/// `addr-spec` (RFC 5322): dot-atoms of any `atext`, quoted local parts with quoted pairs,
+/// domain literals.
+fn addr_spec() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        4 => re("[a-z0-9]{1,6}(\\.[a-z0-9]{1,6})?@[a-z0-9]{1,10}\\.example"),
+        1 => re(
+            "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,8}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,4})?@[a-z0-9-]{1,10}\\.example"
+        ),
+        1 => re("\"([ !#-\\[\\]-~]|\\\\[ -~]){0,10}\"@[a-z]{1,8}\\.example"),
+        1 => re("[a-z]{1,6}@\\[(192\\.0\\.2\\.[0-9]{1,3}|IPv6:2001:db8::[0-9a-f]{1,4})\\]"),
+    ]
 }
 
-/// `key-type` (RFC 8866 §5.12): `prompt`, `clear:`, `base64:` or `uri:`.
+/// `1*email-safe` (RFC 8866 §9): a comment or a name, any byte but CR, LF, NUL, "(", ")",
+/// "<" and ">"; some names are not ASCII.
+fn email_safe() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        re("[A-Z][a-z]{0,8}( [A-Z][a-z]{0,8})?"),
+        re("[!-'*-;=?-~\u{e9}\u{20ac}][ -'*-;=?-~\u{e9}\u{20ac}]{0,12}"),
+    ]
+}
+
+/// `email-address` (RFC 8866 §9): an address alone, with a comment, or after a display name.
+fn email() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        addr_spec(),
+        (addr_spec(), email_safe()).prop_map(|(a, c)| leak(format!("{a} ({c})"))),
+        (email_safe(), addr_spec()).prop_map(|(n, a)| leak(format!("{n} <{a}>"))),
+    ]
+}
+
+/// `phone-number` (RFC 8866 §9), such as `+1 617 555-6011 (Jane Doe)` or `Jane <+1 617
+/// 555-6011>`.
+fn phone() -> impl Strategy<Value = &'static str> {
+    let number = || {
+        prop_oneof![
+            re("\\+[1-9][0-9]{0,2}( [0-9]{1,4}){1,3}(-[0-9]{4})?"),
+            re("\\+?[0-9][0-9 -]{0,12}[0-9-]"),
+        ]
+    };
+    prop_oneof![
+        number(),
+        (
+            number(),
+            prop::sample::select(vec!["", " ", "  "]),
+            email_safe()
+        )
+            .prop_map(|(p, sp, c)| leak(format!("{p}{sp}({c})"))),
+        (email_safe(), prop::sample::select(vec!["", " "]), number())
+            .prop_map(|(n, sp, p)| leak(format!("{n}{sp}<{p}>"))),
+    ]
+}
+
+/// `key-type` (RFC 8866 §9): `prompt`, `clear:` text, `base64:` (padded with `==`, `=` or
+/// not at all, maybe empty) or `uri:`.
 fn key() -> impl Strategy<Value = &'static str> {
     prop_oneof![
         Just("prompt"),
-        re("clear:[!-~]{1,20}"),
-        re("base64:([A-Za-z0-9+/]{4}){1,5}([A-Za-z0-9+/]{2}==)?"),
+        re("clear:[ -~\u{e9}]{1,20}"),
+        re("base64:([A-Za-z0-9+/]{4}){0,5}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"),
         uri().prop_map(|u| leak(format!("uri:{u}"))),
     ]
 }
@@ -580,6 +625,13 @@ fn soup_line() -> impl Strategy<Value = String> {
             "e=x",
             "u=y",
             "p=1",
+            "e=j@x.example (J)",
+            "e=Jane <j@x",
+            "p=+1 555",
+            "p=Mark <+1",
+            "u=a b",
+            "k=base64:abc",
+            "k=nope",
             "a=tls-id:0123456789abcdef-_+/",
             "a=tls-id:abc=",
             "X=upper",
@@ -597,6 +649,9 @@ const REPEATABLE: &[&str] = &[
     "t=0 0 ",
     "e=x",
     "p=1",
+    "e=J <j@x.example>",
+    "e=j@x.example ",
+    "p=+1 555 (J)",
     "b=AS:30",
     "b=X-YZ:1 ",
     "m=audio 9 UDP/TLS/RTP/SAVPF 111",
@@ -664,7 +719,14 @@ fn ordered_soup() -> impl Strategy<Value = Vec<String>> {
     );
     (
         prop::sample::subsequence(
-            vec!["i=info", "u=y", "e=x", "p=1", "c=IN IP4 0.0.0.0", "b=AS:30"],
+            vec![
+                "i=info",
+                "u=y",
+                "e=j@x.example",
+                "p=+1 555 0100",
+                "c=IN IP4 0.0.0.0",
+                "b=AS:30",
+            ],
             0..=6,
         ),
         1usize..3,
@@ -736,6 +798,50 @@ proptest! {
             Some(&c) => {
                 let e = parse_strict(&text).expect_err("an unknown line type");
                 prop_assert_eq!((e.line, e.kind), (p.warnings[0].line, ErrorKind::UnknownLineType(c)));
+            }
+        }
+    }
+
+    #[test]
+    fn text_field_values_are_kept(
+        t in prop::sample::select(vec!['u', 'e', 'p', 'k']),
+        value in prop_oneof![
+            uri(),
+            email(),
+            phone(),
+            key(),
+            re("[ -~]{0,24}"),
+            re("[ -~\u{e9}\u{20ac}]{0,12}"),
+        ],
+        in_media in any::<bool>(),
+    ) {
+        // Valid or not, a u=, e=, p= or k= value is kept as written; lenient mode warns about
+        // one that breaks its grammar exactly where strict mode refuses it.
+        let head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n";
+        let text = match (t, in_media) {
+            ('k', true) => format!("{head}t=0 0\r\nm=audio 9 RTP/AVP 0\r\nk={value}\r\n"),
+            ('k', false) => format!("{head}t=0 0\r\nk={value}\r\n"),
+            _ => format!("{head}{t}={value}\r\nt=0 0\r\n"),
+        };
+        let p = parse_with(&text, &ParseOptions::lenient()).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let d = &p.description;
+        let kept = match t {
+            'u' => d.uri,
+            'e' => d.emails.first().copied(),
+            'p' => d.phones.first().copied(),
+            _ if in_media => d.media.first().and_then(|m| m.key),
+            _ => d.key,
+        };
+        prop_assert_eq!(kept, Some(value));
+        prop_assert_eq!(&d.to_string(), &text);
+        match (p.warnings.as_slice(), parse_strict(&text)) {
+            ([], Ok(strict)) => prop_assert_eq!(&strict, d),
+            ([w], Err(e)) => {
+                prop_assert_eq!(w.kind, WarningKind::InvalidField(t, e.kind));
+                prop_assert_eq!((w.line, w.column), (e.line, e.column));
+            }
+            (w, strict) => {
+                return Err(TestCaseError::fail(format!("{w:?} / {strict:?}\n{text}")));
             }
         }
     }
