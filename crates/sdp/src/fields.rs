@@ -112,15 +112,7 @@ const fn class_of(b: u8) -> u8 {
     f
 }
 
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = class_of(i as u8);
-        i += 1;
-    }
-    t
-};
+static CLASS: [u8; 256] = crate::scan::class_table!(class_of);
 
 fn is(b: u8, class: u8) -> bool {
     // Indexing a 256-entry table with a `u8` cannot go out of bounds.

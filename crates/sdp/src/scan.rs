@@ -58,15 +58,21 @@ const fn class_of(b: u8) -> u8 {
     f
 }
 
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = class_of(i as u8);
-        i += 1;
-    }
-    t
-};
+/// The 256-entry table of the class bits that the `const fn` `$class_of` gives each byte.
+macro_rules! class_table {
+    ($class_of:ident) => {{
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $class_of(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use class_table;
+
+static CLASS: [u8; 256] = class_table!(class_of);
 
 /// Whether `b` is in `class`.
 #[inline(always)]
