@@ -624,13 +624,8 @@ fn tls_id_length_and_characters() {
         expect(&text, 5, column, kind);
         // Lenient mode keeps the line verbatim, says why, and writes it back unchanged.
         let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient keeps it");
-        let w: Vec<_> = p
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.column, w.kind))
-            .collect();
         assert_eq!(
-            w,
+            warnings(&text),
             [(5, column, WarningKind::InvalidAttribute(kind))],
             "{id}"
         );
@@ -782,13 +777,8 @@ fn text_fields_that_break_their_grammar() {
     ] {
         expect(&text, line, column, kind);
         let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient keeps it");
-        let w: Vec<_> = p
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.column, w.kind))
-            .collect();
         assert_eq!(
-            w,
+            warnings(&text),
             [(line, column, WarningKind::InvalidField(t, kind))],
             "{text}"
         );
