@@ -147,27 +147,13 @@ fn stun_server_answers_without_allocating() {
     );
 }
 
-fn turn_server_relays_channel_data_without_allocating() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    serve(&[
-        "turn-server",
-        "--listen",
-        &listen,
-        "--realm",
-        "alloc.test",
-        "--user",
-        "alice:secret",
-        "--allow-peer",
-        "127.0.0.0/8",
-    ]);
-    let server: SocketAddr = listen.parse().expect("addr");
-    let client = socket(server);
+/// Allocates a relayed address for `client` (connected to the TURN server; the 401
+/// challenge, then long-term credentials as alice), binds channel 0x4001 to a new peer socket
+/// and returns that socket, connected to the relayed address.
+fn allocate_with_channel(client: &UdpSocket, k: u8) -> UdpSocket {
     let mut buf = [0u8; 2048];
     let mut req = [0u8; 512];
-
-    // Allocate: the 401 challenge, then with long-term credentials.
-    let tid = |n: u8| TransactionId::new([b'a', b'l', b'l', b'c', 0, 0, 0, 0, 0, 0, 0, n]);
+    let tid = |n: u8| TransactionId::new([b'a', b'l', b'l', b'c', 0, 0, 0, 0, 0, 0, k, n]);
     let mut w = MessageWriter::new(&mut req, Class::Request, Method::ALLOCATE, tid(1)).unwrap();
     w.push(&RequestedTransport(17)).unwrap();
     // Long enough for the server's anti-amplification budget to cover its 401.
@@ -176,7 +162,7 @@ fn turn_server_relays_channel_data_without_allocating() {
     ))
     .unwrap();
     let n = w.finish(false).unwrap();
-    let m = exchange(&client, &req[..n], &mut buf);
+    let m = exchange(client, &req[..n], &mut buf);
     let realm = m.get::<Realm<'_>>().unwrap().expect("REALM").0.to_string();
     let nonce = m.get::<Nonce<'_>>().unwrap().expect("NONCE").0.to_string();
     let key = Key::long_term(
@@ -199,11 +185,9 @@ fn turn_server_relays_channel_data_without_allocating() {
     let n = signed(&mut req, Method::ALLOCATE, tid(2), &|w| {
         w.push(&RequestedTransport(17)).unwrap()
     });
-    let m = exchange(&client, &req[..n], &mut buf);
+    let m = exchange(client, &req[..n], &mut buf);
     assert_eq!(m.class(), Class::Success, "Allocate refused");
     let relayed = m.get::<XorRelayedAddress>().unwrap().expect("relayed").0;
-
-    // A peer socket and a channel to it.
     let peer = socket(relayed);
     let peer_addr = peer.local_addr().unwrap();
     let n = signed(&mut req, Method::CHANNEL_BIND, tid(3), &|w| {
@@ -211,54 +195,93 @@ fn turn_server_relays_channel_data_without_allocating() {
         w.push(&XorPeerAddress(peer_addr)).unwrap();
     });
     assert_eq!(
-        exchange(&client, &req[..n], &mut buf).class(),
+        exchange(client, &req[..n], &mut buf).class(),
         Class::Success,
         "ChannelBind refused"
     );
+    peer
+}
 
-    // Client -> relay -> peer, which echoes; relay -> client as ChannelData. Both legs count.
+/// Relays about `total` ChannelData datagrams of `size`-byte payloads between `client` and
+/// `peer` (client -> relay -> peer, which echoes; relay -> client as ChannelData), WINDOW at a
+/// time; returns how many were relayed, both legs counted. Allocates nothing.
+fn round_trips(client: &UdpSocket, peer: &UdpSocket, size: usize, total: usize) -> usize {
+    let header = [0x40, 0x01, (size >> 8) as u8, size as u8];
     let channel_data = |i: usize, b: &mut [u8]| {
-        b[..4].copy_from_slice(&[0x40, 0x01, 0x00, 100]);
+        b[..4].copy_from_slice(&header);
         b[4..12].copy_from_slice(&(i as u64).to_be_bytes());
-        104
+        4 + size
     };
-    let echo = |d: &[u8], _: &UdpSocket| {
-        // At the peer: 100 bytes; send them back through the relay.
-        d.len() == 100 && peer.send(d).is_ok()
-    };
-    let relayed_back =
-        |d: &[u8], _: &UdpSocket| d.len() >= 104 && d[..4] == [0x40, 0x01, 0x00, 100];
-    let round_trips = |total: usize| {
-        let mut done = 0;
-        while done < total {
-            let batch = WINDOW.min(total - done);
-            let to_peer = pump(batch, &client, &peer, channel_data, echo);
-            let mut back = 0;
-            let mut b = [0u8; 2048];
-            while back < to_peer {
-                match client.recv(&mut b) {
-                    Ok(n) if relayed_back(&b[..n], &client) => back += 1,
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            done += to_peer + back;
-            if to_peer == 0 {
-                break;
+    // At the peer: the payload; sent back through the relay.
+    let echo = |d: &[u8], _: &UdpSocket| d.len() == size && peer.send(d).is_ok();
+    let mut done = 0;
+    let mut b = [0u8; 2048];
+    while done < total {
+        let batch = WINDOW.min(total - done);
+        let to_peer = pump(batch, client, peer, channel_data, echo);
+        let mut back = 0;
+        while back < to_peer {
+            match client.recv(&mut b) {
+                Ok(n) if n >= 4 + size && b[..4] == header => back += 1,
+                Ok(_) => {}
+                Err(_) => break,
             }
         }
-        done
+        done += to_peer + back;
+        if to_peer == 0 {
+            break;
+        }
+    }
+    done
+}
+
+/// As `cargo xtask bench --peers` drives it: eight allocations, 100-byte and 1000-byte
+/// payloads, in one counted stretch.
+fn turn_server_relays_channel_data_without_allocating() {
+    const ALLOCATIONS: u8 = 8;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    serve(&[
+        "turn-server",
+        "--listen",
+        &listen,
+        "--realm",
+        "alloc.test",
+        "--user",
+        "alice:secret",
+        "--allow-peer",
+        "127.0.0.0/8",
+    ]);
+    let server: SocketAddr = listen.parse().expect("addr");
+    let pairs: Vec<(UdpSocket, UdpSocket)> = (0..ALLOCATIONS)
+        .map(|k| {
+            let client = socket(server);
+            let peer = allocate_with_channel(&client, k);
+            (client, peer)
+        })
+        .collect();
+    let relay_all = |per_pair: usize| {
+        let mut relayed = 0;
+        for size in [100, 1000] {
+            // Interleaved: a window on each allocation in turn.
+            for _ in 0..per_pair / WINDOW {
+                for (client, peer) in &pairs {
+                    relayed += round_trips(client, peer, size, WINDOW);
+                }
+            }
+        }
+        relayed
     };
-    round_trips(2_000);
+    relay_all(128);
     let before = benches::allocations();
-    let relayed_count = round_trips(20_000);
+    let relayed_count = relay_all(1_280);
     let allocations = benches::allocations() - before;
     let per = allocations as f64 / relayed_count as f64;
     println!(
-        "turn-server: {allocations} allocations for {relayed_count} relayed ChannelData datagrams ({per:.5} each)"
+        "turn-server: {allocations} allocations for {relayed_count} relayed ChannelData datagrams, {ALLOCATIONS} allocations, 100 and 1000 bytes ({per:.5} each)"
     );
     assert!(
-        relayed_count >= 10_000,
+        relayed_count >= 20_000,
         "only {relayed_count} datagrams relayed"
     );
     assert!(
