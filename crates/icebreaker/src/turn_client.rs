@@ -1,7 +1,7 @@
-//! `icebreaker turn-client`: allocate on a TURN server, permit a peer, send it one datagram
-//! through the relay and print what comes back. icebreaker-turn's sans-IO [`Client`] over a
-//! tokio UDP socket, TCP stream or TLS stream (`turns:`, the server's certificate verified
-//! against the system's roots or `--ca`).
+//! `icebreaker turn-client`: allocate on a TURN server, permit a peer (or bind a channel to it,
+//! `--channel`), send it one datagram through the relay and print what comes back. icebreaker-turn's
+//! sans-IO [`Client`] over a tokio UDP socket, TCP stream or TLS stream (`turns:`, the server's
+//! certificate verified against the system's roots or `--ca`).
 
 use core::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +37,10 @@ pub struct TurnClientArgs {
     /// What to send.
     #[arg(long, value_name = "TEXT", default_value = "hello from icebreaker")]
     pub message: String,
+    /// Bind a channel to the peer (ChannelBind, which also installs the permission) and send
+    /// as ChannelData, instead of CreatePermission and a Send indication.
+    #[arg(long)]
+    pub channel: bool,
     /// Give up after this many milliseconds in total.
     #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout: u64,
@@ -126,6 +130,8 @@ impl Conn {
 struct Exchange {
     relayed: Vec<SocketAddr>,
     mapped: Option<SocketAddr>,
+    /// The channel the datagram went over (`--channel`).
+    channel: Option<u16>,
     from: SocketAddr,
     data: Vec<u8>,
     rtt: Duration,
@@ -142,16 +148,17 @@ async fn exchange(
     client: &mut Client,
     server: SocketAddr,
     local: SocketAddr,
-    peer: SocketAddr,
-    message: &[u8],
+    args: &TurnClientArgs,
     deadline: Instant,
 ) -> Result<Exchange, Failure> {
+    let (peer, message, channel) = (args.peer, args.message.as_bytes(), args.channel);
     let mut out = Vec::new();
     let mut rbuf = vec![0u8; 65_536];
     let mut stage = "allocate";
     let mut relayed = Vec::new();
     let mut mapped = None;
     let mut sent_at = None;
+    let mut bound = None;
     client.allocate(Instant::now());
     loop {
         while let Some(t) = client.poll_transmit(&mut out) {
@@ -168,13 +175,28 @@ async fn exchange(
                 } => {
                     relayed = r;
                     mapped = m;
-                    stage = "create-permission";
-                    client
-                        .create_permission(Instant::now(), peer.ip())
-                        .map_err(|e| Failure::Io(e.to_string()))?;
+                    let asked = if channel {
+                        stage = "channel-bind";
+                        client.bind_channel(Instant::now(), peer).map(drop)
+                    } else {
+                        stage = "create-permission";
+                        client.create_permission(Instant::now(), peer.ip())
+                    };
+                    asked.map_err(|e| Failure::Io(e.to_string()))?;
                 }
-                Event::PermissionCreated(_) => {
+                // With a channel, ChannelBound alone says the peer may be sent to.
+                Event::PermissionCreated(_) if !channel => {
                     stage = "an answer from the peer";
+                    client
+                        .send_to(peer, message)
+                        .map_err(|e| Failure::Io(e.to_string()))?;
+                    sent_at = Some(Instant::now());
+                }
+                Event::ChannelBound {
+                    channel: number, ..
+                } if channel => {
+                    stage = "an answer from the peer";
+                    bound = Some(number);
                     client
                         .send_to(peer, message)
                         .map_err(|e| Failure::Io(e.to_string()))?;
@@ -210,6 +232,7 @@ async fn exchange(
                         return Ok(Exchange {
                             relayed,
                             mapped,
+                            channel: bound,
                             from,
                             data: data.to_vec(),
                             rtt: sent_at.map_or(Duration::ZERO, |s| now - s),
@@ -323,16 +346,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
     }
     let mut client = Client::new(config);
     let deadline = Instant::now() + Duration::from_millis(args.timeout);
-    let result = exchange(
-        &mut conn,
-        &mut client,
-        server,
-        local,
-        args.peer,
-        args.message.as_bytes(),
-        deadline,
-    )
-    .await;
+    let result = exchange(&mut conn, &mut client, server, local, &args, deadline).await;
     // Best effort: give the allocation back.
     if client.delete(Instant::now()).is_ok() {
         let mut out = Vec::new();
@@ -355,6 +369,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                     "mapped": x.mapped.map(|a| a.to_string()),
                     "relayed": x.relayed.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "peer": args.peer.to_string(),
+                    "channel": x.channel,
                     "sent": args.message,
                     "from": x.from.to_string(),
                     "received": String::from_utf8_lossy(&x.data),
@@ -370,6 +385,9 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                     out += &format!("mapped address   {m}\n");
                 }
                 out += &format!("sent to          {}  {:?}\n", args.peer, args.message);
+                if let Some(c) = x.channel {
+                    out += &format!("over channel     {c:#06x}\n");
+                }
                 out += &format!(
                     "received from    {}  {:?}\n",
                     x.from,

@@ -134,6 +134,46 @@ fn loopback_peer_is_refused_by_default() {
     assert_eq!(v["error"]["operation"], "create-permission");
 }
 
+/// `--channel`: ChannelBind instead of CreatePermission (its 403 names the channel binding),
+/// then the datagram over the channel, over UDP and over TCP.
+#[test]
+fn a_channel_carries_the_datagram() {
+    let refusing = start(&[]);
+    let echo = Echo::start();
+    let out = client(
+        &refusing.addr.to_string(),
+        echo.addr,
+        &["--channel", "--json"],
+    );
+    out.expect_code(1);
+    let v = out.json();
+    assert_eq!(v["error"]["code"], 403);
+    assert_eq!(v["error"]["operation"], "channel-bind");
+
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    for uri in [
+        server.addr.to_string(),
+        format!("turn:{}?transport=tcp", server.addr),
+    ] {
+        let out = client(
+            &uri,
+            echo.addr,
+            &["--channel", "--json", "--message", "on a channel"],
+        );
+        out.expect_code(0);
+        let v = out.json();
+        assert_eq!(v["received"], "on a channel", "{uri}");
+        assert_eq!(v["from"], echo.addr.to_string(), "{uri}");
+        // RFC 8656 §12: channel numbers 0x4000 through 0x4FFF.
+        let channel = v["channel"].as_u64().expect("a channel number");
+        assert!((0x4000..=0x4fff).contains(&channel), "{uri}: {channel:#x}");
+    }
+    // Without --channel, no channel is bound.
+    let out = client(&server.addr.to_string(), echo.addr, &["--json"]);
+    out.expect_code(0);
+    assert!(out.json()["channel"].is_null());
+}
+
 #[test]
 fn loopback_peer_works_when_allowed_udp_and_tcp() {
     let server = start(&["--allow-peer", "127.0.0.0/8"]);

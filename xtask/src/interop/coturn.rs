@@ -60,6 +60,21 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         },
         Case {
             peer: "coturn",
+            name: "turnserver + icebreaker turn-client --channel (udp4)",
+            roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
+        },
+        Case {
+            peer: "coturn",
+            name: "turnserver + icebreaker turn-client --channel (tcp4)",
+            roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
+        },
+        Case {
+            peer: "coturn",
+            name: "turnserver + icebreaker turn-client --channel (udp6)",
+            roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
+        },
+        Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (wrong password)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
@@ -152,17 +167,29 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
             ))
         }
     });
-    let turn =
-        |uri: String, echo: &Echo, tag: &str| turn_client_case(bin, dir, &log, &uri, echo, tag);
-    report.case(cases[3], || turn(server4.to_string(), &echo4, "udp4"));
-    report.case(cases[4], || {
-        turn(format!("turn:{server4}?transport=tcp"), &echo4, "tcp4")
+    let turn = |uri: String, echo: &Echo, tag: &str, channel: bool| {
+        turn_client_case(bin, dir, &log, &uri, echo, tag, channel)
+    };
+    let tcp4 = format!("turn:{server4}?transport=tcp");
+    let tcp6 = format!("turn:{server6}?transport=tcp");
+    report.case(cases[3], || {
+        turn(server4.to_string(), &echo4, "udp4", false)
     });
-    report.case(cases[5], || turn(server6.to_string(), &echo6, "udp6"));
-    report.case(cases[6], || {
-        turn(format!("turn:{server6}?transport=tcp"), &echo6, "tcp6")
+    report.case(cases[4], || turn(tcp4.clone(), &echo4, "tcp4", false));
+    report.case(cases[5], || {
+        turn(server6.to_string(), &echo6, "udp6", false)
     });
+    report.case(cases[6], || turn(tcp6.clone(), &echo6, "tcp6", false));
     report.case(cases[7], || {
+        turn(server4.to_string(), &echo4, "udp4 channel", true)
+    });
+    report.case(cases[8], || {
+        turn(tcp4.clone(), &echo4, "tcp4 channel", true)
+    });
+    report.case(cases[9], || {
+        turn(server6.to_string(), &echo6, "udp6 channel", true)
+    });
+    report.case(cases[10], || {
         let from = log.len();
         let ran = run_bounded(
             "icebreaker turn-client wrong password",
@@ -238,7 +265,8 @@ fn stun_client_case(bin: &Path, dir: &Path, server: SocketAddr, ip: IpAddr) -> V
     }
 }
 
-/// `icebreaker turn-client` through coturn to the echo peer, checked at all three.
+/// `icebreaker turn-client` through coturn to the echo peer, checked at all three: with a
+/// permission and Send/Data indications, or (`channel`) a channel binding and ChannelData.
 fn turn_client_case(
     bin: &Path,
     dir: &Path,
@@ -246,6 +274,7 @@ fn turn_client_case(
     uri: &str,
     echo: &Echo,
     tag: &str,
+    channel: bool,
 ) -> Verdict {
     let _ = echo.take();
     let from = log.len();
@@ -261,7 +290,8 @@ fn turn_client_case(
             .arg(echo.addr.to_string())
             .arg("--message")
             .arg(&message)
-            .args(["--timeout", "5000", "--json"]),
+            .args(["--timeout", "5000", "--json"])
+            .args(channel.then_some("--channel")),
         dir,
         TOOL_LIMIT,
     );
@@ -279,6 +309,21 @@ fn turn_client_case(
     let Some(relayed) = relayed else {
         return Verdict::Failed(format!("no relayed address in {}", tail(&ran.out, 1)));
     };
+    // What the client and coturn said last, for every failure below.
+    let last = || {
+        format!(
+            "client: {}; coturn's last lines: {}",
+            ran.last_state(),
+            tail(&log.since(from), 3)
+        )
+    };
+    let bound = json_field(&ran.out, "channel").and_then(|c| c.parse::<u16>().ok());
+    if channel != bound.is_some_and(|c| (0x4000..=0x4fff).contains(&c)) {
+        return Verdict::Failed(format!(
+            "wanted a channel: {channel}, the client bound {bound:?}; {}",
+            last()
+        ));
+    }
     // The echo peer saw exactly our bytes, from coturn's relayed address.
     if seen.len() != 1 || seen[0].0 != relayed || seen[0].1 != message.as_bytes() {
         let got: Vec<String> = seen
@@ -286,27 +331,35 @@ fn turn_client_case(
             .map(|(a, d)| format!("{} bytes from {a}", d.len()))
             .collect();
         return Verdict::Failed(format!(
-            "the echo peer wanted {} bytes from the relayed {relayed}, saw {got:?}",
-            message.len()
+            "the echo peer wanted {} bytes from the relayed {relayed}, saw {got:?}; {}",
+            message.len(),
+            last()
         ));
     }
     if back.as_deref() != Some(hex(message.as_bytes()).as_str())
         || back_from.as_deref() != Some(echo.addr.to_string().as_str())
     {
         return Verdict::Failed(format!(
-            "what came back differs: from {back_from:?}, hex {back:?}"
+            "what came back differs: from {back_from:?}, hex {back:?}; {}",
+            last()
         ));
     }
     // coturn's side of the story: a 401 challenge, then the authenticated Allocate and
-    // CreatePermission, then (once the allocation is deleted) one packet each way.
+    // CreatePermission (or ChannelBind), then (once the allocation is deleted) one packet each
+    // way.
     let n = message.len();
     let usage = format!("username=<{USER}>, rp=1, rb={n}, sp=1, sb={n}");
+    let permit = if channel {
+        "CHANNEL_BIND"
+    } else {
+        "CREATE_PERMISSION"
+    };
     let logged = log.wait_for(
         from,
         &[
             "error 401: Unauthorized",
             &format!("user <{USER}>: incoming packet ALLOCATE processed, success"),
-            &format!("user <{USER}>: incoming packet CREATE_PERMISSION processed, success"),
+            &format!("user <{USER}>: incoming packet {permit} processed, success"),
             &usage,
         ],
         Duration::from_secs(5),
@@ -316,13 +369,17 @@ fn turn_client_case(
             let challenge = text.find("error 401").unwrap_or(usize::MAX);
             let success = text.find("ALLOCATE processed, success").unwrap_or(0);
             if challenge > success {
-                return Verdict::Failed("coturn logged the Allocate success before its 401".into());
+                return Verdict::Failed(format!(
+                    "coturn logged the Allocate success before its 401; {}",
+                    last()
+                ));
             }
+            let over = bound.map_or(String::new(), |c| format!(" over channel {c:#06x}"));
             Verdict::Ok(format!(
-                "coturn: 401 then ALLOCATE and CREATE_PERMISSION success, peer usage rp=1 rb={n} sp=1 sb={n}; echo peer got the {n} bytes from the relayed {relayed}, the same {n} bytes came back"
+                "coturn: 401 then ALLOCATE and {permit} success, peer usage rp=1 rb={n} sp=1 sb={n}; echo peer got the {n} bytes{over} from the relayed {relayed}, the same {n} bytes came back"
             ))
         }
-        Err(e) => Verdict::Failed(e),
+        Err(e) => Verdict::Failed(format!("{e}; {}", last())),
     }
 }
 
