@@ -190,6 +190,7 @@ async fn real() -> DemoResult<()> {
         user_quota: None,
         total_quota: None,
         software: None,
+        nonce_lifetime: None,
         tls_listen: None,
         cert: None,
         key: None,

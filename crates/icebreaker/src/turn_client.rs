@@ -41,6 +41,11 @@ pub struct TurnClientArgs {
     /// as ChannelData, instead of CreatePermission and a Send indication.
     #[arg(long)]
     pub channel: bool,
+    /// Keep the allocation this many milliseconds after the answer, its timers running,
+    /// before deleting it: long enough for a server's nonce to go stale, the deletion shows
+    /// the 438 (Stale Nonce) answer handled.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub hold: u64,
     /// Give up after this many milliseconds in total.
     #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout: u64,
@@ -48,6 +53,9 @@ pub struct TurnClientArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// How long the client waits for the server to confirm the deletion of its allocation.
+const DELETE_LIMIT: Duration = Duration::from_secs(2);
 
 /// The meaning of a STUN/TURN error code (RFC 8489 §14.8, RFC 8656 §19).
 pub fn reason(code: u16) -> &'static str {
@@ -141,6 +149,47 @@ enum Failure {
     Refused(Operation, Option<u16>),
     Io(String),
     Timeout(&'static str),
+}
+
+/// Runs `client` on `conn` until `until`, or until `stop` says an event ends the wait (then
+/// `Ok(true)`): sends what it queues, takes in what arrives, runs its timers.
+async fn drive(
+    conn: &mut Conn,
+    client: &mut Client,
+    (server, local): (SocketAddr, SocketAddr),
+    until: Instant,
+    mut stop: impl FnMut(&Event) -> bool,
+) -> Result<bool, Failure> {
+    let mut out = Vec::new();
+    let mut rbuf = vec![0u8; 65_536];
+    loop {
+        while let Some(t) = client.poll_transmit(&mut out) {
+            conn.send(t.to, &out)
+                .await
+                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
+        }
+        while let Some(e) = client.poll_event() {
+            if stop(&e) {
+                return Ok(true);
+            }
+        }
+        let wake = client.poll_timeout().map_or(until, |t| t.min(until));
+        let got = tokio::select! {
+            r = conn.recv(&mut rbuf) => Some(r),
+            () = tokio::time::sleep_until(wake.into()) => None,
+        };
+        let now = Instant::now();
+        match got {
+            Some(Ok(frames)) => {
+                for f in frames {
+                    client.handle_receive(now, server, local, &f);
+                }
+            }
+            Some(Err(e)) => return Err(Failure::Io(format!("{server}: {e}"))),
+            None if now >= until => return Ok(false),
+            None => client.handle_timeout(now),
+        }
+    }
 }
 
 async fn exchange(
@@ -347,8 +396,33 @@ pub async fn run(args: TurnClientArgs) -> u8 {
     let mut client = Client::new(config);
     let deadline = Instant::now() + Duration::from_millis(args.timeout);
     let result = exchange(&mut conn, &mut client, server, local, &args, deadline).await;
-    // Best effort: give the allocation back.
-    if client.delete(Instant::now()).is_ok() {
+    // Hold the allocation (`--hold`), then give it back, waiting a little for the server to
+    // confirm: with a stale nonce by then, that takes a 438 and a retry.
+    let mut deleted = false;
+    if result.is_ok() {
+        let held = drive(
+            &mut conn,
+            &mut client,
+            (server, local),
+            Instant::now() + Duration::from_millis(args.hold),
+            |_| false,
+        )
+        .await;
+        if held.is_ok() && client.delete(Instant::now()).is_ok() {
+            let _ = drive(
+                &mut conn,
+                &mut client,
+                (server, local),
+                Instant::now() + DELETE_LIMIT,
+                |e| {
+                    deleted = *e == Event::Deleted;
+                    matches!(e, Event::Deleted | Event::Failed { .. })
+                },
+            )
+            .await;
+        }
+    } else if client.delete(Instant::now()).is_ok() {
+        // Best effort after a failure: send the deletion, do not wait for it.
         let mut out = Vec::new();
         while let Some(t) = client.poll_transmit(&mut out) {
             let _ = tokio::time::timeout(Duration::from_millis(200), conn.send(t.to, &out)).await;
@@ -374,6 +448,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                     "from": x.from.to_string(),
                     "received": String::from_utf8_lossy(&x.data),
                     "received_hex": hex::encode(&x.data),
+                    "deleted": deleted,
                     "rtt_ms": x.rtt.as_secs_f64() * 1000.0,
                 });
                 emit(&format!("{v}\n"));

@@ -87,6 +87,10 @@ pub struct TurnServerArgs {
     /// SOFTWARE in answers (none by default).
     #[arg(long, value_name = "S")]
     pub software: Option<String>,
+    /// Seconds a nonce stays valid; a request with an older one is answered 438 (Stale Nonce)
+    /// with a fresh nonce (default 600).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub nonce_lifetime: Option<u64>,
     /// Also serve TURN over TLS here: `IP:PORT`, or an IP for port 5349 (needs --cert, --key).
     #[arg(long, value_name = "ADDR", value_parser = parse_tls_listen, requires_all = ["cert", "key"])]
     pub tls_listen: Option<SocketAddr>,
@@ -803,6 +807,9 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         user_quota: args.user_quota.unwrap_or(defaults.user_quota),
         total_quota: args.total_quota.unwrap_or(defaults.total_quota),
         software: args.software.clone(),
+        nonce_lifetime: args
+            .nonce_lifetime
+            .map_or(defaults.nonce_lifetime, Duration::from_secs),
         ..defaults
     };
     let (events_tx, events_rx) = std_mpsc::channel();

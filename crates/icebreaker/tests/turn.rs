@@ -174,6 +174,24 @@ fn a_channel_carries_the_datagram() {
     assert!(out.json()["channel"].is_null());
 }
 
+/// `--hold` past the server's `--nonce-lifetime`: the deletion goes out with a stale nonce,
+/// takes the 438 and its fresh nonce, and is confirmed on the retry.
+#[test]
+fn a_stale_nonce_is_renewed() {
+    let server = start(&["--allow-peer", "127.0.0.0/8", "--nonce-lifetime", "1"]);
+    let echo = Echo::start();
+    for uri in [
+        server.addr.to_string(),
+        format!("turn:{}?transport=tcp", server.addr),
+    ] {
+        let out = client(&uri, echo.addr, &["--json", "--hold", "2200"]);
+        out.expect_code(0);
+        let v = out.json();
+        assert_eq!(v["received"], "hello from icebreaker", "{uri}");
+        assert_eq!(v["deleted"], true, "{uri}: {v}");
+    }
+}
+
 #[test]
 fn loopback_peer_works_when_allowed_udp_and_tcp() {
     let server = start(&["--allow-peer", "127.0.0.0/8"]);
