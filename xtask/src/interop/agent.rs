@@ -804,7 +804,7 @@ fn run_case(
         if let Err(e) = relayed(local, turn) {
             return fail(
                 format!(
-                    "{who} was relay-only via {}, but its selected local candidate {e}",
+                    "{who} was run relay-only via {}, but its selected local candidate {e}",
                     turn.addr
                 ),
                 &ib_seen,
