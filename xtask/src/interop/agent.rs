@@ -16,7 +16,8 @@
 //! for a lite agent), and hands icebreaker's SDP values (`a=ice-lite` included) and trickled
 //! candidates over as lines.
 //! A case passes when both sides report a connection and a selected pair, agree on that pair's
-//! addresses, and a message sent each way arrives intact. Every line that crosses is written
+//! addresses, each relay-only side's selected local candidate is `typ relay` on its TURN
+//! server's relay IP, and a message sent each way arrives intact. Every line that crosses is written
 //! with its time to a transcript in the scratch directory.
 
 use std::collections::HashMap;
@@ -43,7 +44,7 @@ pub(super) struct AgentCmd {
     pub(super) connected_states: &'static [&'static str],
 }
 
-/// A TURN server both agents can use.
+/// A TURN server both agents can use. Both servers here relay on the IP they listen on.
 #[derive(Clone, Copy)]
 pub(super) struct Turn {
     pub(super) addr: SocketAddr,
@@ -65,6 +66,24 @@ enum Relay {
     Both(Turn),
 }
 
+impl Relay {
+    /// The server icebreaker relays through, relay-only.
+    fn icebreaker(self) -> Option<Turn> {
+        match self {
+            Self::Icebreaker(t) | Self::IcebreakerTcp(t) | Self::Both(t) => Some(t),
+            Self::None | Self::Other(_) | Self::OtherTcp(_) => None,
+        }
+    }
+
+    /// The server the other agent relays through, relay-only.
+    fn other(self) -> Option<Turn> {
+        match self {
+            Self::Other(t) | Self::OtherTcp(t) | Self::Both(t) => Some(t),
+            Self::None | Self::Icebreaker(_) | Self::IcebreakerTcp(_) => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Setup {
     icebreaker_offers: bool,
@@ -76,8 +95,8 @@ struct Setup {
 }
 
 /// Every case of one group: direct both ways, relay-only through each TURN server (coturn's and
-/// icebreaker's, started here and stopped at the end) on each side, and (when `lite`) the other
-/// agent as an ICE-lite agent.
+/// icebreaker's, started here and stopped at the end) on each side (icebreaker relaying in both
+/// roles), and (when `lite`) the other agent as an ICE-lite agent.
 pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report, agent: &AgentCmd, lite: bool) {
     let coturn = start_coturn(dir);
     let ours = start_icebreaker_turn(bin, dir);
@@ -92,12 +111,8 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report, agent: &AgentCm
         ),
     ];
     let peer = agent.peer;
-    let direct = [
-        (true, "offers, controlling"),
-        (false, "answers, controlled"),
-    ];
-    for (controlling, how) in direct {
-        let name = format!("icebreaker {how}, direct");
+    for controlling in [true, false] {
+        let name = format!("icebreaker {}, direct", how(controlling));
         let roles = roles(peer, controlling, false, "host candidates on 127.0.0.1");
         let setup = Setup {
             icebreaker_offers: controlling,
@@ -116,66 +131,74 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report, agent: &AgentCm
             )
         });
     }
+    // icebreaker's roles in a relay case: its own TURN client relays both as the controlling
+    // and as the controlled agent; the other agent's relays as the controlling one.
+    const EITHER: &[bool] = &[true, false];
+    const ANSWERS: &[bool] = &[false];
     for (server, turn) in turns {
-        // Each side relaying alone (the relaying side controls, so each role meets a relay),
-        // each again with the TURN server reached over TCP (relaying to the other agent stays
-        // UDP), then both through the one server: it relays from one allocation to another.
+        // Each side relaying alone, each again with the TURN server reached over TCP (relaying
+        // to the other agent stays UDP), then both through the one server: it relays from one
+        // allocation to another. Columns: who relays, the case name after icebreaker's role,
+        // the paths, icebreaker's roles.
         let setups = [
             (
-                true,
                 Relay::Icebreaker as fn(Turn) -> Relay,
-                format!("icebreaker offers, controlling, relay-only via {server}"),
+                format!(", relay-only via {server}"),
                 format!("icebreaker relay-only via {server}, {peer} on its host candidate"),
+                EITHER,
             ),
             (
-                false,
                 Relay::Other,
-                format!("icebreaker answers, controlled; {peer} relay-only via {server}"),
+                format!("; {peer} relay-only via {server}"),
                 format!("{peer} relay-only via {server}, icebreaker on its host candidate"),
+                ANSWERS,
             ),
             (
-                true,
                 Relay::IcebreakerTcp,
-                format!("icebreaker offers, controlling, relay-only via {server} over TCP"),
+                format!(", relay-only via {server} over TCP"),
                 format!(
                     "icebreaker relay-only via {server} (TCP to it), {peer} on its host candidate"
                 ),
+                EITHER,
             ),
             (
-                false,
                 Relay::OtherTcp,
-                format!("icebreaker answers, controlled; {peer} relay-only via {server} over TCP"),
+                format!("; {peer} relay-only via {server} over TCP"),
                 format!(
                     "{peer} relay-only via {server} (TCP to it), icebreaker on its host candidate"
                 ),
+                ANSWERS,
             ),
             (
-                true,
                 Relay::Both,
-                format!("icebreaker offers, controlling; both relay-only via {server}"),
+                format!("; both relay-only via {server}"),
                 format!("both relay-only via {server}, relay to relay"),
+                EITHER,
             ),
         ];
-        for (controlling, relay, name, paths) in setups {
-            let roles = roles(peer, controlling, false, &paths);
-            report.case(case(peer, &name, &roles), || {
-                match turn.clone().map(relay) {
-                    Ok(relay) => run_case(
-                        bin,
-                        dir,
-                        agent,
-                        Setup {
-                            icebreaker_offers: controlling,
-                            relay,
-                            lite: false,
-                            icebreaker_lite: false,
-                        },
-                        Sites::default(),
-                        &mut ConnectTimes::default(),
-                    ),
-                    Err(e) => Verdict::Failed(e),
-                }
-            });
+        for (relay, what, paths, icebreaker_roles) in setups {
+            for &controlling in icebreaker_roles {
+                let name = format!("icebreaker {}{what}", how(controlling));
+                let roles = roles(peer, controlling, false, &paths);
+                report.case(case(peer, &name, &roles), || {
+                    match turn.clone().map(relay) {
+                        Ok(relay) => run_case(
+                            bin,
+                            dir,
+                            agent,
+                            Setup {
+                                icebreaker_offers: controlling,
+                                relay,
+                                lite: false,
+                                icebreaker_lite: false,
+                            },
+                            Sites::default(),
+                            &mut ConnectTimes::default(),
+                        ),
+                        Err(e) => Verdict::Failed(e),
+                    }
+                });
+            }
         }
     }
     // RFC 8445 §6.1.1: with a lite peer the full agent is the controlling one, whichever side
@@ -216,6 +239,15 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report, agent: &AgentCm
                 )
             });
         }
+    }
+}
+
+/// icebreaker's role in a case name.
+fn how(icebreaker_offers: bool) -> &'static str {
+    if icebreaker_offers {
+        "offers, controlling"
+    } else {
+        "answers, controlled"
     }
 }
 
@@ -560,19 +592,15 @@ fn run_case(
     if setup.lite {
         other_cmd.arg("--lite");
     }
-    match setup.relay {
-        Relay::None => {}
-        Relay::Icebreaker(t) | Relay::Both(t) | Relay::IcebreakerTcp(t) => {
-            let tcp = matches!(setup.relay, Relay::IcebreakerTcp(_));
-            let query = if tcp { "?transport=tcp" } else { "" };
-            ib_cmd
-                .arg("--turn")
-                .arg(format!("turn:{}{query}", t.addr))
-                .args(["--turn-user", USER, "--turn-pass", PASS, "--relay-only"]);
-        }
-        Relay::Other(_) | Relay::OtherTcp(_) => {}
+    if let Some(t) = setup.relay.icebreaker() {
+        let tcp = matches!(setup.relay, Relay::IcebreakerTcp(_));
+        let query = if tcp { "?transport=tcp" } else { "" };
+        ib_cmd
+            .arg("--turn")
+            .arg(format!("turn:{}{query}", t.addr))
+            .args(["--turn-user", USER, "--turn-pass", PASS, "--relay-only"]);
     }
-    if let Relay::Other(t) | Relay::Both(t) | Relay::OtherTcp(t) = setup.relay {
+    if let Some(t) = setup.relay.other() {
         other_cmd
             .arg("--turn")
             .arg(t.addr.to_string())
@@ -583,6 +611,18 @@ fn run_case(
     }
     transcript.line("$", &format!("{ib_cmd:?}"));
     transcript.line("$", &format!("{other_cmd:?}"));
+
+    let mut ib_seen = Seen::default();
+    let mut other_seen = Seen::default();
+    // Every failure says what each side reported last (its states, pair and last error).
+    let fail = |why: String, ib: &Seen, other: &Seen, t: &Transcript| {
+        Verdict::Failed(format!(
+            "{why}; last seen: {}; {}; transcript {}",
+            ib.summary("icebreaker"),
+            other.summary(agent.peer),
+            t.path.display()
+        ))
+    };
     let mut ib = match Piped::spawn(
         "icebreaker peer",
         &mut ib_cmd,
@@ -591,15 +631,13 @@ fn run_case(
         tx.clone(),
     ) {
         Ok(p) => p,
-        Err(e) => return Verdict::Failed(e),
+        Err(e) => return fail(e, &ib_seen, &other_seen, &transcript),
     };
     let mut other = match Piped::spawn(agent.peer, &mut other_cmd, dir, Side::Other, tx) {
         Ok(p) => p,
-        Err(e) => return Verdict::Failed(e),
+        Err(e) => return fail(e, &ib_seen, &other_seen, &transcript),
     };
 
-    let mut ib_seen = Seen::default();
-    let mut other_seen = Seen::default();
     let mut desc = OtherDescription::default();
     // Whether icebreaker's own description (offer or answer) has arrived, and ours was given.
     let mut ib_described = false;
@@ -612,15 +650,6 @@ fn run_case(
     let to_ib = payload(&format!("{} to icebreaker", agent.peer));
     let mut sent = false;
     let deadline = start + CASE_LIMIT;
-
-    let fail = |why: String, ib: &Seen, other: &Seen, t: &Transcript| {
-        Verdict::Failed(format!(
-            "{why}; last seen: {}; {}; transcript {}",
-            ib.summary("icebreaker"),
-            other.summary(agent.peer),
-            t.path.display()
-        ))
-    };
 
     loop {
         // Done: both connected, messages compared.
@@ -764,6 +793,30 @@ fn run_case(
             &transcript,
         );
     }
+    // `--relay-only` must show in the pair, not only on the command line: each relaying side's
+    // selected local candidate is one its TURN server relays.
+    let mut relayed_by = Vec::new();
+    for (who, turn, local) in [
+        ("icebreaker", setup.relay.icebreaker(), ib_local),
+        (agent.peer, setup.relay.other(), other_local),
+    ] {
+        let Some(turn) = turn else { continue };
+        if let Err(e) = relayed(local, turn) {
+            return fail(
+                format!(
+                    "{who} was run relay-only via {}, but its selected local candidate {e}",
+                    turn.addr
+                ),
+                &ib_seen,
+                &other_seen,
+                &transcript,
+            );
+        }
+        relayed_by.push(format!(
+            "; {who} relay-only: its selected local candidate is typ relay on the TURN server's relay IP {}",
+            turn.addr.ip()
+        ));
+    }
     let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
     *times = ConnectTimes {
         other: since(exchanged_at, other_up_at),
@@ -777,7 +830,7 @@ fn run_case(
         _ => "?".to_string(),
     };
     Verdict::Ok(format!(
-        "{} reached {:?} with {} -> {}; icebreaker reached {:?} with {} -> {}; connected {} ({}) and {} (icebreaker) after the descriptions were exchanged; {} bytes each way arrived intact",
+        "{} reached {:?} with {} -> {}; icebreaker reached {:?} with {} -> {}; connected {} ({}) and {} (icebreaker) after the descriptions were exchanged; {} bytes each way arrived intact{}",
         agent.peer,
         other_seen.state(),
         short(other_local),
@@ -789,6 +842,7 @@ fn run_case(
         agent.peer,
         ms(exchanged_at, ib_up_at),
         to_ib.len(),
+        relayed_by.concat(),
     ))
 }
 
@@ -1019,6 +1073,21 @@ fn address(candidate: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, f.get(5)?.parse().ok()?))
 }
 
+/// Whether a local candidate line is relayed by `turn`: `typ relay`, on the server's relay IP.
+/// The error completes "its selected local candidate ...".
+fn relayed(candidate: &str, turn: Turn) -> std::result::Result<(), String> {
+    let f: Vec<&str> = candidate.split_whitespace().collect();
+    match (f.get(6..8), address(candidate)) {
+        (Some(["typ", "relay"]), Some(a)) if a.ip() == turn.addr.ip() => Ok(()),
+        (Some(["typ", "relay"]), Some(a)) => Err(format!(
+            "relay {a} is not on the TURN server's relay IP {}",
+            turn.addr.ip()
+        )),
+        (Some(["typ", _]), Some(_)) => Err(format!("is {}, not typ relay", short(candidate))),
+        _ => Err(format!("reports no type and address: {candidate:?}")),
+    }
+}
+
 /// `typ ADDR` of a candidate line, for reports.
 fn short(candidate: &str) -> String {
     let f: Vec<&str> = candidate.split_whitespace().collect();
@@ -1215,5 +1284,26 @@ mod tests {
             short("candidate:1 1 udp 1 127.0.0.1 5 typ relay raddr 127.0.0.1 rport 6"),
             "relay 127.0.0.1:5"
         );
+    }
+
+    #[test]
+    fn relayed_candidates() {
+        let turn = Turn {
+            addr: "127.0.0.1:3478".parse().unwrap(),
+        };
+        let relay = "candidate:1 1 udp 1 127.0.0.1 5 typ relay raddr 127.0.0.1 rport 6";
+        assert_eq!(relayed(relay, turn), Ok(()));
+        assert_eq!(
+            relayed(&relay.replace("127.0.0.1 5", "127.0.0.2 5"), turn),
+            Err("relay 127.0.0.2:5 is not on the TURN server's relay IP 127.0.0.1".into())
+        );
+        assert_eq!(
+            relayed(
+                "candidate:1 1 udp 2015364095 127.0.0.1 51275 typ host",
+                turn
+            ),
+            Err("is host 127.0.0.1:51275, not typ relay".into())
+        );
+        assert!(relayed("candidate:1 1 udp 1 127.0.0.1 5", turn).is_err());
     }
 }
