@@ -75,6 +75,11 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         },
         Case {
             peer: "coturn",
+            name: "turnserver + icebreaker turn-client --hold (438 Stale Nonce)",
+            roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
+        },
+        Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client (wrong password)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
@@ -99,6 +104,8 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         .arg(format!("--realm={REALM}"))
         .arg(format!("--user={USER}:{PASS}"))
         .args(["--lt-cred-mech", "--no-tls", "--no-dtls", "--no-cli"])
+        // Nonces stale after STALE_NONCE seconds: the --hold case's deletion must take a 438.
+        .arg(format!("--stale-nonce={}", STALE_NONCE.as_secs()))
         .arg("--allow-loopback-peers")
         .arg(format!("--log-file={}", log.path.display()))
         .args(["--no-stdout-log", "--simple-log", "-v"])
@@ -190,6 +197,9 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         turn(server6.to_string(), &echo6, "udp6 channel", true)
     });
     report.case(cases[10], || {
+        stale_nonce_case(bin, dir, &log, server4, &echo4)
+    });
+    report.case(cases[11], || {
         let from = log.len();
         let ran = run_bounded(
             "icebreaker turn-client wrong password",
@@ -262,6 +272,77 @@ fn stun_client_case(bin: &Path, dir: &Path, server: SocketAddr, ip: IpAddr) -> V
             "wanted the mapped address to be our socket {local:?} from coturn, saw mapped {mapped:?}, software {software:?}; {}",
             ran.last_state()
         ))
+    }
+}
+
+/// How long coturn's nonces stay fresh (`--stale-nonce`); every other case is over well within.
+const STALE_NONCE: Duration = Duration::from_secs(3);
+
+/// `icebreaker turn-client --hold` past coturn's nonce lifetime: the deletion (a Refresh with
+/// LIFETIME 0) goes out with a stale nonce, coturn answers 438 with a fresh one, and the retry
+/// deletes the allocation.
+fn stale_nonce_case(
+    bin: &Path,
+    dir: &Path,
+    log: &CoturnLog,
+    server: SocketAddr,
+    echo: &Echo,
+) -> Verdict {
+    let _ = echo.take();
+    let from = log.len();
+    let hold = STALE_NONCE + Duration::from_millis(1500);
+    let ran = run_bounded(
+        "icebreaker turn-client --hold",
+        Command::new(bin)
+            .arg("turn-client")
+            .arg(server.to_string())
+            .arg("--user")
+            .arg(format!("{USER}:{PASS}"))
+            .arg("--peer")
+            .arg(echo.addr.to_string())
+            .args(["--timeout", "5000", "--json"])
+            .arg("--hold")
+            .arg(hold.as_millis().to_string()),
+        dir,
+        TOOL_LIMIT + hold,
+    );
+    let last = || {
+        format!(
+            "client: {}; coturn's last lines: {}",
+            ran.last_state(),
+            tail(&log.since(from), 3)
+        )
+    };
+    let deleted = json_field(&ran.out, "deleted");
+    // The one datagram went through before the hold (and is taken, so the next case starts
+    // with an empty echo record).
+    let seen = echo.take().len();
+    if ran.code != Some(0) || deleted.as_deref() != Some("true") || seen != 1 {
+        return Verdict::Failed(format!(
+            "wanted exit 0, one datagram at the echo peer and the deletion confirmed, saw exit {:?}, {seen} datagram(s), deleted {deleted:?}; {}",
+            ran.code,
+            last()
+        ));
+    }
+    let refresh = format!("user <{USER}>: incoming packet REFRESH processed, success");
+    let stale_nonce = "processed, error 438: Stale nonce";
+    match log.wait_for(from, &[stale_nonce, &refresh], Duration::from_secs(3)) {
+        Ok(text) => {
+            let stale = text.find(stale_nonce).unwrap_or(usize::MAX);
+            let success = text.rfind(&refresh).unwrap_or(0);
+            if stale > success {
+                return Verdict::Failed(format!(
+                    "coturn logged no 438 before the Refresh success; {}",
+                    last()
+                ));
+            }
+            Verdict::Ok(format!(
+                "the datagram relayed, then held {} ms past coturn's {} s nonce lifetime: coturn answered the deletion 438, then logged REFRESH success; icebreaker confirmed the deletion",
+                hold.as_millis(),
+                STALE_NONCE.as_secs()
+            ))
+        }
+        Err(e) => Verdict::Failed(format!("{e}; {}", last())),
     }
 }
 
