@@ -49,6 +49,9 @@ const LO6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// How long one tool run may take (uclient alone needs 2-5 s for 20 messages).
 const TOOL_LIMIT: Duration = Duration::from_secs(25);
+/// The whole suite, build and installs included (it takes about 4 minutes on 2 cores): a case
+/// that would start later fails unrun, so a slow or stuck suite is red, not merely late.
+const SUITE_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// How long a server may take to answer its first STUN binding request.
 const START_LIMIT: Duration = Duration::from_secs(10);
 /// The echo peer stops by itself after this long, whatever happens to the harness.
@@ -91,7 +94,10 @@ pub(crate) fn interop(args: &[String]) -> Result {
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     eprintln!("\n$ interop (scratch directory {})", dir.display());
 
-    let mut report = Report::default();
+    let mut report = Report {
+        deadline: Some(started + SUITE_LIMIT),
+        ..Report::default()
+    };
     let mut timings = format!("build {:.1} s", built.as_secs_f64());
     for group in only {
         let t = Instant::now();
@@ -194,6 +200,8 @@ struct Report {
     passed: usize,
     failed: usize,
     skipped: usize,
+    /// When the suite's time is up (SUITE_LIMIT after it started): later cases fail unrun.
+    deadline: Option<Instant>,
 }
 
 enum Verdict {
@@ -217,7 +225,14 @@ struct Case<'a> {
 impl Report {
     fn case(&mut self, case: Case<'_>, f: impl FnOnce() -> Verdict) {
         let t = Instant::now();
-        let verdict = f();
+        let verdict = if self.deadline.is_some_and(|d| t >= d) {
+            Verdict::Failed(format!(
+                "not run: the suite is past its {}-minute budget",
+                SUITE_LIMIT.as_secs() / 60
+            ))
+        } else {
+            f()
+        };
         let took = t.elapsed().as_secs_f64();
         let line = match verdict {
             Verdict::Ok(s) => {
@@ -700,5 +715,34 @@ impl CoturnLog {
                 Some(_) => thread::sleep(Duration::from_millis(20)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASE: Case<'static> = Case {
+        peer: "peer",
+        name: "case",
+        roles: "roles",
+    };
+
+    #[test]
+    fn cases_past_the_suite_budget_fail_unrun() {
+        let mut report = Report {
+            deadline: Some(Instant::now() + Duration::from_secs(3600)),
+            ..Report::default()
+        };
+        report.case(CASE, || Verdict::Ok("ran".into()));
+        assert_eq!((report.passed, report.failed), (1, 0));
+        report.deadline = Some(Instant::now());
+        let mut ran = false;
+        report.case(CASE, || {
+            ran = true;
+            Verdict::Ok("ran".into())
+        });
+        assert!(!ran, "a case past the deadline must not run");
+        assert_eq!((report.passed, report.failed), (1, 1));
     }
 }
