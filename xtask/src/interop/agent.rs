@@ -900,26 +900,26 @@ pub(super) fn time_pair(
         }
         to.send("end-of-candidates")
     };
+    let last = |seen: &[Seen; 2]| {
+        format!(
+            "{}; {}",
+            seen[0].summary(&offerer_name),
+            seen[1].summary(&answerer_name)
+        )
+    };
     while up_at.iter().any(Option::is_none) {
         let now = Instant::now();
-        let last = || {
-            format!(
-                "{}; {}",
-                seen[0].summary(&offerer_name),
-                seen[1].summary(&answerer_name)
-            )
-        };
         if now >= deadline {
             return Err(format!(
                 "not connected on both sides within {CASE_LIMIT:?}; {}",
-                last()
+                last(&seen)
             ));
         }
         let (side, line) = match rx.recv_timeout((deadline - now).min(Duration::from_millis(100))) {
             Ok(x) => x,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(format!("both agents closed their output; {}", last()));
+                return Err(format!("both agents closed their output; {}", last(&seen)));
             }
         };
         let i = usize::from(side == Side::Icebreaker);
@@ -929,15 +929,15 @@ pub(super) fn time_pair(
             } else {
                 answerer.ended()
             };
-            return Err(format!("{why}; {}", last()));
+            return Err(format!("{why}; {}", last(&seen)));
         };
         other_line(&line, &mut seen[i], &mut desc[i], &sites);
         if !offered && desc[0].gathered {
-            give(&mut answerer, &desc[0])?;
+            give(&mut answerer, &desc[0]).map_err(|e| format!("{e}; {}", last(&seen)))?;
             offered = true;
         }
         if offered && !answered && desc[1].gathered {
-            give(&mut offerer, &desc[1])?;
+            give(&mut offerer, &desc[1]).map_err(|e| format!("{e}; {}", last(&seen)))?;
             answered = true;
             exchanged_at = Some(Instant::now());
         }
