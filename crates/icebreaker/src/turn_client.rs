@@ -151,26 +151,47 @@ enum Failure {
     Timeout(&'static str),
 }
 
-/// Runs `client` on `conn` until `until`, or until `stop` says an event ends the wait (then
-/// `Ok(true)`): sends what it queues, takes in what arrives, runs its timers.
+/// Why [`drive`] returned.
+enum Driven {
+    /// The event handler said to stop.
+    Stopped,
+    /// A datagram from a peer came through the relay (when asked for).
+    Data {
+        from: SocketAddr,
+        data: Vec<u8>,
+        at: Instant,
+    },
+    /// `until` came.
+    TimeUp,
+}
+
+/// Runs `client` on `conn` until `until`: sends what it queues, takes in what arrives, runs
+/// its timers, and hands each event to `on_event` (which may make more requests, and returns
+/// whether to stop). With `want_data`, the first datagram from a peer ends the run too.
 async fn drive(
     conn: &mut Conn,
     client: &mut Client,
     (server, local): (SocketAddr, SocketAddr),
     until: Instant,
-    mut stop: impl FnMut(&Event) -> bool,
-) -> Result<bool, Failure> {
+    want_data: bool,
+    mut on_event: impl FnMut(&mut Client, Event) -> Result<bool, Failure>,
+) -> Result<Driven, Failure> {
     let mut out = Vec::new();
     let mut rbuf = vec![0u8; 65_536];
     loop {
-        while let Some(t) = client.poll_transmit(&mut out) {
-            conn.send(t.to, &out)
-                .await
-                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
-        }
-        while let Some(e) = client.poll_event() {
-            if stop(&e) {
-                return Ok(true);
+        // Sent before and after the events, which may have queued more.
+        for round in 0..2 {
+            while let Some(t) = client.poll_transmit(&mut out) {
+                conn.send(t.to, &out)
+                    .await
+                    .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
+            }
+            while round == 0
+                && let Some(e) = client.poll_event()
+            {
+                if on_event(client, e)? {
+                    return Ok(Driven::Stopped);
+                }
             }
         }
         let wake = client.poll_timeout().map_or(until, |t| t.min(until));
@@ -182,121 +203,93 @@ async fn drive(
         match got {
             Some(Ok(frames)) => {
                 for f in frames {
-                    client.handle_receive(now, server, local, &f);
+                    if let Received::PeerData { peer, data } =
+                        client.handle_receive(now, server, local, &f)
+                        && want_data
+                    {
+                        return Ok(Driven::Data {
+                            from: peer,
+                            data: data.to_vec(),
+                            at: now,
+                        });
+                    }
                 }
             }
             Some(Err(e)) => return Err(Failure::Io(format!("{server}: {e}"))),
-            None if now >= until => return Ok(false),
+            None if now >= until => return Ok(Driven::TimeUp),
             None => client.handle_timeout(now),
         }
     }
 }
 
+/// Allocates, asks for a permission (or binds a channel), sends the message to the peer and
+/// waits for its answer through the relay, all before `deadline`.
 async fn exchange(
     conn: &mut Conn,
     client: &mut Client,
-    server: SocketAddr,
-    local: SocketAddr,
+    addrs: (SocketAddr, SocketAddr),
     args: &TurnClientArgs,
     deadline: Instant,
 ) -> Result<Exchange, Failure> {
     let (peer, message, channel) = (args.peer, args.message.as_bytes(), args.channel);
-    let mut out = Vec::new();
-    let mut rbuf = vec![0u8; 65_536];
     let mut stage = "allocate";
     let mut relayed = Vec::new();
     let mut mapped = None;
     let mut sent_at = None;
     let mut bound = None;
     client.allocate(Instant::now());
-    loop {
-        while let Some(t) = client.poll_transmit(&mut out) {
-            conn.send(t.to, &out)
-                .await
-                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
-        }
-        while let Some(e) = client.poll_event() {
-            match e {
-                Event::Allocated {
-                    relayed: r,
-                    mapped: m,
-                    ..
-                } => {
-                    relayed = r;
-                    mapped = m;
-                    let asked = if channel {
-                        stage = "channel-bind";
-                        client.bind_channel(Instant::now(), peer).map(drop)
-                    } else {
-                        stage = "create-permission";
-                        client.create_permission(Instant::now(), peer.ip())
-                    };
-                    asked.map_err(|e| Failure::Io(e.to_string()))?;
-                }
-                // With a channel, ChannelBound alone says the peer may be sent to.
-                Event::PermissionCreated(_) if !channel => {
-                    stage = "an answer from the peer";
-                    client
-                        .send_to(peer, message)
-                        .map_err(|e| Failure::Io(e.to_string()))?;
-                    sent_at = Some(Instant::now());
-                }
-                Event::ChannelBound {
-                    channel: number, ..
-                } if channel => {
-                    stage = "an answer from the peer";
-                    bound = Some(number);
-                    client
-                        .send_to(peer, message)
-                        .map_err(|e| Failure::Io(e.to_string()))?;
-                    sent_at = Some(Instant::now());
-                }
-                Event::Failed { operation, code } => {
-                    return Err(Failure::Refused(operation, code));
-                }
-                _ => {}
+    let driven = drive(conn, client, addrs, deadline, true, |client, e| {
+        match e {
+            Event::Allocated {
+                relayed: r,
+                mapped: m,
+                ..
+            } => {
+                relayed = r;
+                mapped = m;
+                let asked = if channel {
+                    stage = "channel-bind";
+                    client.bind_channel(Instant::now(), peer).map(drop)
+                } else {
+                    stage = "create-permission";
+                    client.create_permission(Instant::now(), peer.ip())
+                };
+                asked.map_err(|e| Failure::Io(e.to_string()))?;
             }
-        }
-        // Events may have queued more to send.
-        while let Some(t) = client.poll_transmit(&mut out) {
-            conn.send(t.to, &out)
-                .await
-                .map_err(|e| Failure::Io(format!("cannot send to {server}: {e}")))?;
-        }
-        let mut wake = deadline;
-        if let Some(t) = client.poll_timeout() {
-            wake = wake.min(t);
-        }
-        let got = tokio::select! {
-            r = conn.recv(&mut rbuf) => Some(r),
-            () = tokio::time::sleep_until(wake.into()) => None,
-        };
-        let now = Instant::now();
-        match got {
-            Some(Ok(frames)) => {
-                for f in frames {
-                    if let Received::PeerData { peer: from, data } =
-                        client.handle_receive(now, server, local, &f)
-                    {
-                        return Ok(Exchange {
-                            relayed,
-                            mapped,
-                            channel: bound,
-                            from,
-                            data: data.to_vec(),
-                            rtt: sent_at.map_or(Duration::ZERO, |s| now - s),
-                        });
-                    }
-                }
+            // With a channel, ChannelBound alone says the peer may be sent to.
+            Event::PermissionCreated(_) if !channel => {
+                stage = "an answer from the peer";
+                client
+                    .send_to(peer, message)
+                    .map_err(|e| Failure::Io(e.to_string()))?;
+                sent_at = Some(Instant::now());
             }
-            Some(Err(e)) => return Err(Failure::Io(format!("{server}: {e}"))),
-            None => {
-                if now >= deadline {
-                    return Err(Failure::Timeout(stage));
-                }
-                client.handle_timeout(now);
+            Event::ChannelBound {
+                channel: number, ..
+            } if channel => {
+                stage = "an answer from the peer";
+                bound = Some(number);
+                client
+                    .send_to(peer, message)
+                    .map_err(|e| Failure::Io(e.to_string()))?;
+                sent_at = Some(Instant::now());
             }
+            Event::Failed { operation, code } => return Err(Failure::Refused(operation, code)),
+            _ => {}
         }
+        Ok(false)
+    })
+    .await?;
+    match driven {
+        Driven::Data { from, data, at } => Ok(Exchange {
+            relayed,
+            mapped,
+            channel: bound,
+            from,
+            data,
+            rtt: sent_at.map_or(Duration::ZERO, |s| at - s),
+        }),
+        Driven::Stopped | Driven::TimeUp => Err(Failure::Timeout(stage)),
     }
 }
 
@@ -395,7 +388,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
     }
     let mut client = Client::new(config);
     let deadline = Instant::now() + Duration::from_millis(args.timeout);
-    let result = exchange(&mut conn, &mut client, server, local, &args, deadline).await;
+    let result = exchange(&mut conn, &mut client, (server, local), &args, deadline).await;
     // Hold the allocation (`--hold`), then give it back, waiting a little for the server to
     // confirm: with a stale nonce by then, that takes a 438 and a retry.
     let mut deleted = false;
@@ -405,7 +398,8 @@ pub async fn run(args: TurnClientArgs) -> u8 {
             &mut client,
             (server, local),
             Instant::now() + Duration::from_millis(args.hold),
-            |_| false,
+            false,
+            |_, _| Ok(false),
         )
         .await;
         if held.is_ok() && client.delete(Instant::now()).is_ok() {
@@ -414,9 +408,10 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                 &mut client,
                 (server, local),
                 Instant::now() + DELETE_LIMIT,
-                |e| {
-                    deleted = *e == Event::Deleted;
-                    matches!(e, Event::Deleted | Event::Failed { .. })
+                false,
+                |_, e| {
+                    deleted = e == Event::Deleted;
+                    Ok(matches!(e, Event::Deleted | Event::Failed { .. }))
                 },
             )
             .await;
