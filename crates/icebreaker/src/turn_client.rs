@@ -1,7 +1,7 @@
 //! `icebreaker turn-client`: allocate on a TURN server, permit a peer (or bind a channel to it,
-//! `--channel`), send it one datagram through the relay and print what comes back. icebreaker-turn's
-//! sans-IO [`Client`] over a tokio UDP socket, TCP stream or TLS stream (`turns:`, the server's
-//! certificate verified against the system's roots or `--ca`).
+//! `--channel`), send it one datagram through the relay and print what comes back.
+//! icebreaker-turn's sans-IO [`Client`] over a tokio UDP socket, TCP stream or TLS stream
+//! (`turns:`, the server's certificate verified against the system's roots or `--ca`).
 
 use core::net::SocketAddr;
 use std::path::PathBuf;
@@ -256,19 +256,17 @@ async fn exchange(
                 };
                 asked.map_err(|e| Failure::Io(e.to_string()))?;
             }
-            // With a channel, ChannelBound alone says the peer may be sent to.
-            Event::PermissionCreated(_) if !channel => {
+            // The peer may be sent to: with a channel, once it is bound.
+            Event::PermissionCreated(_) | Event::ChannelBound { .. } if sent_at.is_none() => {
+                if let Event::ChannelBound {
+                    channel: number, ..
+                } = e
+                {
+                    bound = Some(number);
+                } else if channel {
+                    return Ok(false);
+                }
                 stage = "an answer from the peer";
-                client
-                    .send_to(peer, message)
-                    .map_err(|e| Failure::Io(e.to_string()))?;
-                sent_at = Some(Instant::now());
-            }
-            Event::ChannelBound {
-                channel: number, ..
-            } if channel => {
-                stage = "an answer from the peer";
-                bound = Some(number);
                 client
                     .send_to(peer, message)
                     .map_err(|e| Failure::Io(e.to_string()))?;

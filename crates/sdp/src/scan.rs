@@ -151,8 +151,9 @@ const fn in_range(w: u64, lo: u8, hi: u8) -> u64 {
 }
 
 /// The high bit of each byte of `w` (eight bytes, the first in the low byte) that belongs to
-/// `class` (one of those that [`run_words`] names), exactly as [`CLASS`] says. The ranges are tested on the low seven bits of every
-/// byte; bytes from `0x80` on belong to the non-whitespace classes and to no other.
+/// `class` (one of those that [`run_words`] names), exactly as [`CLASS`] says. The ranges are
+/// tested on the low seven bits of every byte; bytes from `0x80` on belong to the
+/// non-whitespace classes and to no other.
 #[inline(always)]
 fn members(w: u64, class: u8) -> u64 {
     let high = w & HIGH;

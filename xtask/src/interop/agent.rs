@@ -17,8 +17,8 @@
 //! candidates over as lines.
 //! A case passes when both sides report a connection and a selected pair, agree on that pair's
 //! addresses, each relay-only side's selected local candidate is `typ relay` on its TURN
-//! server's relay IP, and a message sent each way arrives intact. Every line that crosses is written
-//! with its time to a transcript in the scratch directory.
+//! server's relay IP, and a message sent each way arrives intact. Every line that crosses is
+//! written with its time to a transcript in the scratch directory.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

@@ -203,14 +203,7 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         let from = log.len();
         let ran = run_bounded(
             "icebreaker turn-client wrong password",
-            Command::new(bin)
-                .arg("turn-client")
-                .arg(server4.to_string())
-                .arg("--user")
-                .arg(format!("{USER}:not-{PASS}"))
-                .arg("--peer")
-                .arg(echo4.addr.to_string())
-                .arg("--json"),
+            turn_client(bin, &server4.to_string(), &format!("not-{PASS}"), &echo4).arg("--json"),
             dir,
             TOOL_LIMIT,
         );
@@ -275,6 +268,18 @@ fn stun_client_case(bin: &Path, dir: &Path, server: SocketAddr, ip: IpAddr) -> V
     }
 }
 
+/// `icebreaker turn-client SERVER --user USER:PASSWORD --peer ECHO`, for more arguments.
+fn turn_client(bin: &Path, server: &str, password: &str, echo: &Echo) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("turn-client")
+        .arg(server)
+        .arg("--user")
+        .arg(format!("{USER}:{password}"))
+        .arg("--peer")
+        .arg(echo.addr.to_string());
+    c
+}
+
 /// How long coturn's nonces stay fresh (`--stale-nonce`); every other case is over well within.
 const STALE_NONCE: Duration = Duration::from_secs(3);
 
@@ -293,13 +298,7 @@ fn stale_nonce_case(
     let hold = STALE_NONCE + Duration::from_millis(1500);
     let ran = run_bounded(
         "icebreaker turn-client --hold",
-        Command::new(bin)
-            .arg("turn-client")
-            .arg(server.to_string())
-            .arg("--user")
-            .arg(format!("{USER}:{PASS}"))
-            .arg("--peer")
-            .arg(echo.addr.to_string())
+        turn_client(bin, &server.to_string(), PASS, echo)
             .args(["--timeout", "5000", "--json"])
             .arg("--hold")
             .arg(hold.as_millis().to_string()),
@@ -362,13 +361,7 @@ fn turn_client_case(
     let message = payload(tag);
     let ran = run_bounded(
         "icebreaker turn-client",
-        Command::new(bin)
-            .arg("turn-client")
-            .arg(uri)
-            .arg("--user")
-            .arg(format!("{USER}:{PASS}"))
-            .arg("--peer")
-            .arg(echo.addr.to_string())
+        turn_client(bin, uri, PASS, echo)
             .arg("--message")
             .arg(&message)
             .args(["--timeout", "5000", "--json"])
