@@ -39,7 +39,7 @@
 //! is of a 256-entry class table by a byte. These lines are rare (browsers send none), so the
 //! code is written for clarity, not speed; the driver calls it only for them.
 
-use crate::grammar::PErr;
+use crate::grammar::{PErr, line};
 use crate::scan::{advance, eat, end, expected};
 
 type R<'a, T> = Result<T, PErr<'a>>;
@@ -143,12 +143,6 @@ fn from(s: &str, n: usize) -> &str {
     s.get(n..).unwrap_or(s)
 }
 
-/// Runs `p` on the whole of `value`.
-fn all<'a>(mut value: &'a str, p: impl FnOnce(&mut &'a str) -> R<'a, ()>) -> R<'a, ()> {
-    p(&mut value)?;
-    end(value)
-}
-
 /// The error of the alternative that got further; `second` on a tie.
 fn further<'a>(first: PErr<'a>, second: PErr<'a>) -> PErr<'a> {
     // Both point into the same value, so the shorter rest is the further position.
@@ -216,9 +210,9 @@ pub(crate) fn email_address(value: &str) -> R<'_, ()> {
     // `address-and-comment` and `addr-spec` start alike, and so may `dispname-and-address`
     // (its name is any email-safe text): the latter is tried when a "<" ends the first run of
     // email-safe text, and of two failures the one that got further is reported.
-    match all(value, address_and_comment) {
+    match line(value, address_and_comment) {
         Err(plain) if named(value) => {
-            all(value, dispname_and_address).map_err(|named| further(plain, named))
+            line(value, dispname_and_address).map_err(|named| further(plain, named))
         }
         other => other,
     }
@@ -350,9 +344,9 @@ fn domain_literal<'a>(i: &mut &'a str) -> R<'a, ()> {
 pub(crate) fn phone_number(value: &str) -> R<'_, ()> {
     // As for email addresses: the named form when a "<" ends the first run of email-safe text
     // (which digits, "+", "-" and spaces are too).
-    match all(value, phone_and_comment) {
+    match line(value, phone_and_comment) {
         Err(plain) if named(value) => {
-            all(value, named_phone).map_err(|named| further(plain, named))
+            line(value, named_phone).map_err(|named| further(plain, named))
         }
         other => other,
     }
@@ -414,7 +408,7 @@ pub(crate) fn key_type(value: &str) -> R<'_, ()> {
             Ok(())
         }
     } else if let Some(b) = value.strip_prefix("base64:") {
-        all(b, base64)
+        line(b, base64)
     } else if let Some(uri) = value.strip_prefix("uri:") {
         uri_reference(uri)
     } else {

@@ -108,7 +108,10 @@ pub(crate) fn whole<'a, O>(
 
 /// Runs a hand-written parser on the whole of `value`.
 #[inline(always)]
-fn line<'a, O>(mut value: &'a str, p: impl FnOnce(&mut &'a str) -> R<'a, O>) -> R<'a, O> {
+pub(crate) fn line<'a, O>(
+    mut value: &'a str,
+    p: impl FnOnce(&mut &'a str) -> R<'a, O>,
+) -> R<'a, O> {
     let o = p(&mut value)?;
     end(value)?;
     Ok(o)
