@@ -1,6 +1,7 @@
 //! coturn (Debian's `coturn` package) both ways: its `turnserver` serving icebreaker's clients,
 //! and its `turnutils_*` clients against icebreaker's servers.
 
+use super::tap::Tap;
 use super::*;
 
 /// Every coturn case: coturn serving icebreaker, then icebreaker serving coturn's clients.
@@ -656,8 +657,10 @@ impl Uclient {
     }
 }
 
-/// Checks a uclient run against the echo peer: `n` datagrams of 100 bytes from its relay.
-fn check_echoed(u: &Uclient, echo: &Echo, n: u64, how: &str) -> Verdict {
+/// Checks a uclient run against the echo peer: `n` datagrams of 100 bytes from its relay. With a
+/// tap between uclient and the server, also that the payloads uclient sent are the ones the echo
+/// peer received and the ones that came back to uclient, byte for byte.
+fn check_echoed(u: &Uclient, echo: &Echo, tap: Option<&Tap>, n: u64, how: &str) -> Verdict {
     let seen = echo.take();
     if !u.complete(n) {
         return Verdict::Failed(u.said());
@@ -673,9 +676,60 @@ fn check_echoed(u: &Uclient, echo: &Echo, n: u64, how: &str) -> Verdict {
             seen.len()
         ));
     }
-    Verdict::Ok(format!(
+    let said = format!(
         "uclient {how}: tot_send_msgs={n}, tot_recv_msgs={n}, 0 lost; the echo peer got {n} × 100 bytes from the relayed {relay}"
-    ))
+    );
+    let Some(tap) = tap else {
+        return Verdict::Ok(said);
+    };
+    let at_peer: Vec<Vec<u8>> = seen.into_iter().map(|(_, d)| d).collect();
+    let compared = tap.relayed().and_then(|r| {
+        same_payloads("uclient sent", &r.sent, "the echo peer received", &at_peer)?;
+        same_payloads(
+            "the echo peer returned",
+            &at_peer,
+            "uclient received",
+            &r.delivered,
+        )
+    });
+    match compared {
+        Ok(()) => Verdict::Ok(format!(
+            "{said}; at a recording proxy before the server, the {n} payloads uclient sent are byte for byte the {n} the echo peer received and the {n} uclient got back"
+        )),
+        Err(e) => Verdict::Failed(format!("{said}, but {e}")),
+    }
+}
+
+/// Whether two lists hold the same payloads, each as often, in any order (UDP may reorder).
+fn same_payloads(
+    what_a: &str,
+    a: &[Vec<u8>],
+    what_b: &str,
+    b: &[Vec<u8>],
+) -> std::result::Result<(), String> {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    if a == b {
+        return Ok(());
+    }
+    let differ = a.iter().zip(&b).find(|(x, y)| x != y);
+    Err(match differ {
+        Some((x, y)) => {
+            let at = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
+            let around = |v: &[u8]| hex(&v[at.saturating_sub(4)..v.len().min(at + 4)]);
+            format!(
+                "{what_a} {} payloads and {what_b} {}; the first that differ ({} and {} bytes) part at byte {at}: {} vs {}",
+                a.len(),
+                b.len(),
+                x.len(),
+                y.len(),
+                around(x),
+                around(y)
+            )
+        }
+        None => format!("{what_a} {} payloads and {what_b} {}", a.len(), b.len()),
+    })
 }
 
 fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
@@ -766,23 +820,45 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
         Ok(e) => e,
         Err(e) => return report.all_failed(cases, &format!("echo peer: {e}")),
     };
+    // UDP and TCP go through a recording proxy, so that relayed payloads can be compared.
+    let tap = match Tap::start(listen) {
+        Ok(t) => t,
+        Err(e) => return report.all_failed(cases, &format!("recording proxy: {e}")),
+    };
+    let tapped = tap.addr.port();
     const N: u32 = 20;
 
     report.case(cases[0], || {
         let _ = echo.take();
-        let u = uclient(dir, port, &["-s", "-c"], Some(echo.addr), N);
-        check_echoed(&u, &echo, N.into(), "Send/Data indications over UDP")
+        tap.take();
+        let u = uclient(dir, tapped, &["-s", "-c"], Some(echo.addr), N);
+        check_echoed(
+            &u,
+            &echo,
+            Some(&tap),
+            N.into(),
+            "Send/Data indications over UDP",
+        )
     });
     report.case(cases[1], || {
         let _ = echo.take();
-        let u = uclient(dir, port, &["-t", "-s", "-c"], Some(echo.addr), N);
-        check_echoed(&u, &echo, N.into(), "Send/Data indications over TCP")
+        tap.take();
+        let u = uclient(dir, tapped, &["-t", "-s", "-c"], Some(echo.addr), N);
+        check_echoed(
+            &u,
+            &echo,
+            Some(&tap),
+            N.into(),
+            "Send/Data indications over TCP",
+        )
     });
     for (case, flags, how) in [
         (&cases[2], &["-c"][..], "ChannelData over UDP"),
         (&cases[3], &["-t", "-c"][..], "ChannelData over TCP"),
     ] {
-        report.case(*case, || channel_case(dir, port, flags, &echo, N, how));
+        report.case(*case, || {
+            channel_case(dir, tapped, flags, &echo, Some(&tap), N, how)
+        });
     }
     for (case, flags) in [
         (&cases[4], &["-y", "-s", "-c"][..]),
@@ -791,15 +867,29 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
         // Two clients relay to each other's relayed address on this one server, which the
         // peer policy alone (the server's own IP) would refuse.
         report.case(*case, || {
-            let (u, refused) = uclient_channels(dir, port, flags, None, N);
+            tap.take();
+            let (u, refused) = uclient_channels(dir, tapped, flags, None, N);
             let relays: Vec<String> = u.relays.iter().map(ToString::to_string).collect();
             // With -y uclient runs two clients, each sending N to the other: it counts 2N.
             let total = 2 * u64::from(N);
             if u.complete(total) {
-                return Verdict::Ok(format!(
+                let said = format!(
                     "uclient: tot_send_msgs={total}, tot_recv_msgs={total}, 0 lost, two clients sending to each other's relayed address (relays {})",
                     relays.join(", ")
-                ));
+                );
+                let compared = tap.relayed().and_then(|r| {
+                    same_payloads("the clients sent", &r.sent, "they received", &r.delivered)?;
+                    match r.sent.len() as u64 {
+                        sent if sent == total => Ok(()),
+                        sent => Err(format!("the clients sent {sent} payloads, not {total}")),
+                    }
+                });
+                return match compared {
+                    Ok(()) => Verdict::Ok(format!(
+                        "{said}; at a recording proxy before the server, the {total} payloads sent are byte for byte the {total} received"
+                    )),
+                    Err(e) => Verdict::Failed(format!("{said}, but {e}")),
+                };
             }
             Verdict::Failed(format!(
                 "{}; relays {}; {refused} earlier run(s) drew channel numbers above 0x4FFF (400)",
@@ -814,11 +904,19 @@ fn turn_server_cases(bin: &Path, dir: &Path, report: &mut Report) {
         let _ = echo.take();
         let flags = ["-t", "-S", "-E", ca.as_str(), "-s", "-c"];
         let u = uclient(dir, tls_port, &flags, Some(echo.addr), N);
-        check_echoed(&u, &echo, N.into(), "Send/Data indications over TLS")
+        check_echoed(&u, &echo, None, N.into(), "Send/Data indications over TLS")
     });
     report.case(cases[7], || {
         let flags = ["-t", "-S", "-E", ca.as_str(), "-c"];
-        channel_case(dir, tls_port, &flags, &echo, N, "ChannelData over TLS")
+        channel_case(
+            dir,
+            tls_port,
+            &flags,
+            &echo,
+            None,
+            N,
+            "ChannelData over TLS",
+        )
     });
     if let Err(e) = server.alive() {
         println!("interop: icebreaker turn-server died during the run: {e}");
@@ -923,10 +1021,21 @@ fn uclient_channels(
     }
 }
 
-fn channel_case(dir: &Path, port: u16, flags: &[&str], echo: &Echo, n: u32, how: &str) -> Verdict {
+fn channel_case(
+    dir: &Path,
+    port: u16,
+    flags: &[&str],
+    echo: &Echo,
+    tap: Option<&Tap>,
+    n: u32,
+    how: &str,
+) -> Verdict {
     let _ = echo.take();
+    if let Some(t) = tap {
+        t.take();
+    }
     let (u, refused) = uclient_channels(dir, port, flags, Some(echo.addr), n);
-    match check_echoed(&u, echo, n.into(), how) {
+    match check_echoed(&u, echo, tap, n.into(), how) {
         Verdict::Ok(s) => Verdict::Ok(format!(
             "{s}; channel numbers accepted: {}; {refused} earlier run(s) drew a number above 0x4FFF and got 400 Bad Request as RFC 8656 requires",
             u.channels.join(", ")
@@ -964,5 +1073,21 @@ pub(crate) fn ensure_coturn() -> Result {
     match TOOLS.iter().find(|t| !have(t)) {
         Some(t) => Err(format!("`{t}` still missing after installing coturn")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_payloads;
+
+    #[test]
+    fn payload_lists_match_in_any_order_and_name_the_first_difference() {
+        let a = [b"one".to_vec(), b"two".to_vec()];
+        let swapped = [b"two".to_vec(), b"one".to_vec()];
+        assert_eq!(same_payloads("a", &a, "b", &swapped), Ok(()));
+        let e = same_payloads("a", &a, "b", &[b"one".to_vec(), b"twx".to_vec()]).unwrap_err();
+        assert!(e.contains("part at byte 2: 74776f vs 747778"), "{e}");
+        let e = same_payloads("a", &a, "b", &a[..1]).unwrap_err();
+        assert!(e.contains("a 2 payloads and b 1"), "{e}");
     }
 }

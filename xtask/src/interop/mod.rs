@@ -36,6 +36,7 @@ mod coturn;
 pub(crate) use coturn::ensure_coturn;
 mod ice_bench;
 mod libnice;
+mod tap;
 
 pub(crate) use ice_bench::bench_ice;
 
