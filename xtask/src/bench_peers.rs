@@ -347,6 +347,7 @@ fn loadgen_run(
             Ok(None) if Instant::now() >= deadline => {
                 return Err(format!("loadgen did not finish in {limit:?}"));
             }
+            Ok(None) if crate::interrupted() => return Err("interrupted".to_string()),
             Ok(None) => thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(e.to_string()),
         }

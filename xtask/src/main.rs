@@ -13,6 +13,11 @@
 //! cargo xtask sim [--seeds A..B]     simulator and ICE-matrix tests in release mode over a seed range
 //! cargo xtask interop [GROUP..] [--keep]  icebreaker against independent peers on loopback (see interop/)
 //! ```
+//!
+//! Two dependencies: icebreaker-stun, to decode what the interop suite's recording proxy saw,
+//! and ctrlc. On Ctrl-C or SIGTERM the command being waited for is killed, no further interop
+//! case starts, and every guard (processes, network namespaces, scratch files) is dropped on
+//! the way out; a second signal exits at once.
 #![allow(missing_docs)]
 
 mod bench_peers;
@@ -21,14 +26,38 @@ mod interop;
 use std::env;
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::{Child, Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// Set by the first Ctrl-C or SIGTERM.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the run was interrupted: waits end, no new work starts.
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Most time an installer (apt-get, pip, npm, cargo install) may take.
+const INSTALL_LIMIT: Duration = Duration::from_secs(15 * 60);
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
+    let handler = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::Relaxed) {
+            eprintln!("xtask: second interrupt, exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("xtask: interrupted; stopping what runs and cleaning up (again to exit now)");
+    });
+    if let Err(e) = handler {
+        eprintln!("xtask: no Ctrl-C handler ({e}); an interrupt may leave processes behind");
+    }
     let started = Instant::now();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
@@ -69,6 +98,15 @@ fn cargo() -> String {
 
 /// Prints a command, runs it from the project root and fails if it fails.
 fn run(cmd: &mut Command) -> Result {
+    run_within(cmd, None)
+}
+
+/// [`run`] with a time limit: past it the command is killed and the run fails.
+fn run_limited(cmd: &mut Command, limit: Duration) -> Result {
+    run_within(cmd, Some(limit))
+}
+
+fn run_within(cmd: &mut Command, limit: Option<Duration>) -> Result {
     let shown = format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -78,17 +116,62 @@ fn run(cmd: &mut Command) -> Result {
             .join(" ")
     );
     eprintln!("\n$ {shown}");
+    if interrupted() {
+        return Err(format!("interrupted before `{shown}`"));
+    }
     let t = Instant::now();
-    let status = cmd
+    // Its own process group, so that stopping it stops what it started too; Ctrl-C reaches it
+    // through the handler in `main`.
+    let mut child = cmd
         .current_dir(project_root())
-        .status()
+        .process_group(0)
+        .spawn()
         .map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(format!("`{shown}`: {e}")),
+        }
+        let over = limit.is_some_and(|l| t.elapsed() > l);
+        if over || interrupted() {
+            stop(&mut child);
+            return Err(if over {
+                format!(
+                    "`{shown}` took over {:.0?} and was killed",
+                    limit.unwrap_or_default()
+                )
+            } else {
+                format!("interrupted: `{shown}` was killed")
+            });
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
     eprintln!("  ({shown}: {:.1?})", t.elapsed());
     if status.success() {
         Ok(())
     } else {
         Err(format!("`{shown}` exited with {status}"))
     }
+}
+
+/// Stops a child that leads its own process group, and everything it started (cargo's rustc
+/// jobs, apt's dpkg): SIGTERM to the group, then SIGKILL to the group after five seconds.
+fn stop(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let signal = |sig: &str| {
+        let _ = Command::new("kill").args([sig, "--", &group]).status();
+    };
+    signal("-TERM");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    signal("-KILL");
+    let _ = child.wait();
 }
 
 fn ci() -> Result {
@@ -163,7 +246,10 @@ fn fuzz(args: &[String]) -> Result {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !has_cargo_fuzz {
-        run(Command::new(&c).args(["install", "cargo-fuzz", "--locked"]))?;
+        run_limited(
+            Command::new(&c).args(["install", "cargo-fuzz", "--locked"]),
+            INSTALL_LIMIT,
+        )?;
     }
     let nightly = nightly_installed();
     let sanitizer: &[&str] = if nightly {

@@ -329,15 +329,26 @@ pub(super) fn start_icebreaker_turn(
 // ---------------------------------------------------------------------------------------------
 // Installing
 
-/// `apt-get install` (after one `apt-get update`), waiting for another apt to finish first.
-pub(super) fn apt_install(packages: &[&str]) -> Result {
+/// `apt-get install` (after one `apt-get update`), waiting (bounded) for another apt to finish
+/// first; `recommends` installs the packages' recommended ones too. Each command is killed past
+/// [`INSTALL_LIMIT`].
+pub(crate) fn apt_install(packages: &[&str], recommends: bool) -> Result {
     let lock = ["-o", "DPkg::Lock::Timeout=300"];
-    run(Command::new("apt-get").args(lock).arg("update"))?;
-    run(Command::new("apt-get")
-        .args(lock)
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+    run_limited(
+        Command::new("apt-get").args(lock).arg("update"),
+        INSTALL_LIMIT,
+    )?;
+    let mut install = Command::new("apt-get");
+    install.args(lock).args(["install", "-y"]);
+    if !recommends {
+        install.arg("--no-install-recommends");
+    }
+    run_limited(
+        install
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        INSTALL_LIMIT,
+    )
 }
 
 /// Runs a short command, returning its stdout when it succeeds.
@@ -657,6 +668,9 @@ fn run_case(
             break;
         }
         let now = Instant::now();
+        if crate::interrupted() {
+            return fail("interrupted".into(), &ib_seen, &other_seen, &transcript);
+        }
         if now >= deadline {
             let why = if sent {
                 let got = |s: &Seen| s.messages.last().cloned().unwrap_or_default();
@@ -909,6 +923,9 @@ pub(super) fn time_pair(
     };
     while up_at.iter().any(Option::is_none) {
         let now = Instant::now();
+        if crate::interrupted() {
+            return Err(format!("interrupted; {}", last(&seen)));
+        }
         if now >= deadline {
             return Err(format!(
                 "not connected on both sides within {CASE_LIMIT:?}; {}",

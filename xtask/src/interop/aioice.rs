@@ -65,19 +65,25 @@ fn ensure_venv() -> std::result::Result<PathBuf, String> {
             .status()
             .map_or(true, |s| !s.success())
     {
-        agent::apt_install(&["python3", "python3-venv"])?;
+        agent::apt_install(&["python3", "python3-venv"], false)?;
     }
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "-r",
-        ])
-        .arg(&requirements))?;
+    run_limited(
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        INSTALL_LIMIT,
+    )?;
+    run_limited(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "-r",
+            ])
+            .arg(&requirements),
+        INSTALL_LIMIT,
+    )?;
     fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(python)
 }

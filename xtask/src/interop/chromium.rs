@@ -22,6 +22,8 @@ const CASE_LIMIT: Duration = Duration::from_secs(30);
 const DRIVER_LIMIT: Duration = Duration::from_secs(60);
 /// How long icebreaker may lag the browser in reporting its selected pair.
 const LAG_LIMIT: Duration = Duration::from_secs(5);
+/// How often the driver loops look up from their channel (to notice an interrupt).
+const POLL: Duration = Duration::from_millis(200);
 /// The TURN server's port inside the namespace, where every port is free.
 const NS_TURN_PORT: u16 = 3478;
 
@@ -108,14 +110,7 @@ pub(super) fn ensure_tools() -> Result {
         packages.extend(["nodejs", "npm"]);
     }
     if !packages.is_empty() {
-        // Other groups may be installing at the same time: wait for dpkg's lock, bounded.
-        let lock = ["-o", "DPkg::Lock::Timeout=300"];
-        run(Command::new("apt-get").args(lock).arg("update"))?;
-        run(Command::new("apt-get")
-            .args(lock)
-            .args(["install", "-y"])
-            .args(&packages)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        agent::apt_install(&packages, true)?;
     }
     for (what, ok) in [
         ("/usr/bin/chromium", Path::new("/usr/bin/chromium").exists()),
@@ -140,10 +135,13 @@ pub(super) fn ensure_tools() -> Result {
     );
     if wanted.is_none() || json_field(&installed, "version") != wanted {
         // `run` works in the project root: --prefix names the package's folder.
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(chromium_dir())
-            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))?;
+        run_limited(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(chromium_dir())
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
+            INSTALL_LIMIT,
+        )?;
     }
     if module.exists() {
         Ok(())
@@ -410,12 +408,14 @@ pub(super) fn ice_case(
             break;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || crate::interrupted() {
             break;
         }
-        let Ok((from, line)) = rx.recv_timeout(left) else {
-            // Timed out, or both processes closed their stdout.
-            break;
+        let (from, line) = match rx.recv_timeout(left.min(POLL)) {
+            Ok(x) => x,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            // Both processes closed their stdout.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let at = started.elapsed().as_secs_f64();
         match from {
@@ -568,8 +568,13 @@ pub(super) fn browser_pair(
     let deadline = started + DRIVER_LIMIT;
     while results.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok((from, line)) = rx.recv_timeout(left) else {
+        if left.is_zero() || crate::interrupted() {
             break;
+        }
+        let (from, line) = match rx.recv_timeout(left.min(POLL)) {
+            Ok(x) => x,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let i = usize::from(from == Source::Icebreaker);
         let _ = writeln!(

@@ -955,36 +955,45 @@ fn test_pki(dir: &Path) -> std::result::Result<Pki, String> {
         "ec_paramgen_curve:prime256v1",
         "-nodes",
     ];
-    run(Command::new("openssl")
-        .args(["req", "-x509"])
-        .args(ec)
-        .arg("-keyout")
-        .arg(&ca_key)
-        .arg("-out")
-        .arg(&pki.ca)
-        .args(["-days", "1", "-subj", "/CN=icebreaker interop CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]))?;
-    run(Command::new("openssl")
-        .arg("req")
-        .args(ec)
-        .arg("-keyout")
-        .arg(&pki.key)
-        .arg("-out")
-        .arg(&csr)
-        .args(["-subj", "/CN=localhost"]))?;
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "1", "-set_serial", "2"])
-        .arg("-in")
-        .arg(&csr)
-        .arg("-CA")
-        .arg(&pki.ca)
-        .arg("-CAkey")
-        .arg(&ca_key)
-        .arg("-extfile")
-        .arg(&ext)
-        .arg("-out")
-        .arg(&pki.cert))?;
+    run_limited(
+        Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&pki.ca)
+            .args(["-days", "1", "-subj", "/CN=icebreaker interop CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+        TOOL_LIMIT,
+    )?;
+    run_limited(
+        Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .arg("-keyout")
+            .arg(&pki.key)
+            .arg("-out")
+            .arg(&csr)
+            .args(["-subj", "/CN=localhost"]),
+        TOOL_LIMIT,
+    )?;
+    run_limited(
+        Command::new("openssl")
+            .args(["x509", "-req", "-days", "1", "-set_serial", "2"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&pki.ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(&pki.cert),
+        TOOL_LIMIT,
+    )?;
     Ok(pki)
 }
 
@@ -1060,16 +1069,7 @@ pub(crate) fn ensure_coturn() -> Result {
     if TOOLS.iter().all(|t| have(t)) {
         return Ok(());
     }
-    run(Command::new("apt-get").args(["update"]))?;
-    run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "coturn",
-            "openssl",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    agent::apt_install(&["coturn", "openssl"], false)?;
     match TOOLS.iter().find(|t| !have(t)) {
         Some(t) => Err(format!("`{t}` still missing after installing coturn")),
         None => Ok(()),

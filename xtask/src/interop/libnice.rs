@@ -44,17 +44,20 @@ fn build_agent(dir: &Path) -> std::result::Result<PathBuf, String> {
                 .is_ok_and(|s| s.success())
     };
     if !ready() {
-        agent::apt_install(&["libnice-dev", "pkg-config", "gcc", "libc6-dev"])?;
+        agent::apt_install(&["libnice-dev", "pkg-config", "gcc", "libc6-dev"], false)?;
     }
     let flags = agent::output_of(
         Command::new("pkg-config").args(["--cflags", "--libs", "nice", "glib-2.0"]),
     )?;
     let source = project_root().join("interop/libnice/agent.c");
     let program = dir.join("libnice-agent");
-    run(Command::new("gcc")
-        .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .args(flags.split_whitespace()))?;
+    run_limited(
+        Command::new("gcc")
+            .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&program)
+            .arg(&source)
+            .args(flags.split_whitespace()),
+        TOOL_LIMIT,
+    )?;
     Ok(program)
 }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{Result, cargo, project_root, run};
+use crate::{INSTALL_LIMIT, Result, cargo, interrupted, project_root, run, run_limited};
 
 mod agent;
 mod aioice;
@@ -124,7 +124,9 @@ pub(crate) fn interop(args: &[String]) -> Result {
         "interop: {} passed, {} failed, {} skipped",
         report.passed, report.failed, report.skipped
     );
-    if report.failed > 0 {
+    if interrupted() {
+        Err("interrupted".to_string())
+    } else if report.failed > 0 {
         Err(format!("{} interop case(s) failed", report.failed))
     } else {
         Ok(())
@@ -226,7 +228,9 @@ struct Case<'a> {
 impl Report {
     fn case(&mut self, case: Case<'_>, f: impl FnOnce() -> Verdict) {
         let t = Instant::now();
-        let verdict = if self.deadline.is_some_and(|d| t >= d) {
+        let verdict = if interrupted() {
+            Verdict::Failed("not run: interrupted".to_string())
+        } else if self.deadline.is_some_and(|d| t >= d) {
             Verdict::Failed(format!(
                 "not run: the suite is past its {}-minute budget",
                 SUITE_LIMIT.as_secs() / 60
@@ -291,8 +295,10 @@ pub(super) struct Netns {
 }
 
 impl Netns {
-    /// `icebreaker-LABEL-PID`, with `lo` up.
+    /// `icebreaker-LABEL-PID`, with `lo` up. Namespaces an earlier run left behind (killed
+    /// before its guards dropped: its PID is gone) are swept first.
     pub(super) fn create(label: &str) -> std::result::Result<Self, String> {
+        Self::sweep();
         let name = format!("icebreaker-{label}-{}", std::process::id());
         ip(&["netns", "add", &name])?;
         // The guard exists from here on, so a failure below still deletes the namespace.
@@ -308,6 +314,23 @@ impl Netns {
         ip(&all)
     }
 
+    /// Deletes (through [`Drop`]) every `icebreaker-*-PID` namespace whose PID no longer runs.
+    fn sweep() {
+        let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if let Some(pid) = stale_owner(name, |pid| Path::new(&format!("/proc/{pid}")).exists())
+            {
+                println!("interop: deleting {name}, left behind by process {pid}");
+                drop(Self {
+                    name: name.to_string(),
+                });
+            }
+        }
+    }
+
     fn pids(&self) -> Vec<u32> {
         Command::new("ip")
             .args(["netns", "pids", &self.name])
@@ -321,6 +344,13 @@ impl Netns {
             })
             .unwrap_or_default()
     }
+}
+
+/// The PID in an `icebreaker-LABEL-PID` namespace name, when `running` says it is gone.
+fn stale_owner(name: &str, running: impl Fn(u32) -> bool) -> Option<u32> {
+    let rest = name.strip_prefix("icebreaker-")?;
+    let pid: u32 = rest.rsplit_once('-')?.1.parse().ok()?;
+    (!running(pid)).then_some(pid)
 }
 
 impl Drop for Netns {
@@ -461,7 +491,7 @@ fn run_bounded(name: &str, cmd: &mut Command, dir: &Path, limit: Duration) -> Ra
     let (code, timed_out) = loop {
         match p.child.try_wait() {
             Ok(Some(status)) => break (status.code(), false),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if Instant::now() >= deadline || interrupted() => {
                 let _ = p.child.kill();
                 let _ = p.child.wait();
                 break (None, true);
@@ -721,6 +751,16 @@ impl CoturnLog {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_namespaces_of_gone_runs_are_stale() {
+        let gone = |_| false;
+        assert_eq!(stale_owner("icebreaker-chromium-4242", gone), Some(4242));
+        assert_eq!(stale_owner("icebreaker-ice-a-17", gone), Some(17));
+        assert_eq!(stale_owner("icebreaker-chromium-4242", |p| p == 4242), None);
+        assert_eq!(stale_owner("someone-else-4242", gone), None);
+        assert_eq!(stale_owner("icebreaker-chromium", gone), None);
+    }
+
     use super::*;
 
     const CASE: Case<'static> = Case {
