@@ -32,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::interop::{Proc, ensure_coturn, free_port, have, target_dir, wait_stun};
-use crate::{Result, cargo, run};
+use crate::{BUILD_LIMIT, Result, cargo, run, run_captured};
 
 const REALM: &str = "bench.icebreaker.test";
 const USER: &str = "bench";
@@ -89,8 +89,27 @@ pub(crate) fn bench_peers(args: &[String]) -> Result {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let result = measure(&icebreaker, &loadgen, &dir, secs, rounds, pin);
+    // The servers' allocations per datagram, counted in-process (a separate process's heap
+    // cannot be counted from here): the same loads, under the benches' counting allocator.
+    let allocations = result.as_ref().ok().map(|_| {
+        run_captured(
+            Command::new(cargo()).args([
+                "test",
+                "--release",
+                "-p",
+                "benches",
+                "--test",
+                "server_allocations",
+                "--",
+                "--nocapture",
+            ]),
+            &dir.join("server_allocations.out"),
+            BUILD_LIMIT,
+        )
+    });
     let _ = fs::remove_dir_all(&dir);
     let table = result?;
+    let allocations = allocations.unwrap_or_else(|| Err("not run".into()))?;
     let placement = if pin {
         "each server pinned to CPU 1 with taskset, the load generator to CPU 0"
     } else {
@@ -118,6 +137,23 @@ pub(crate) fn bench_peers(args: &[String]) -> Result {
     );
     println!();
     print!("{table}");
+    println!();
+    println!(
+        "Allocations per datagram on the servers' hot paths (benches/tests/server_allocations.rs: the same servers in-process under a counting allocator, 32 datagrams in flight; STUN from one client socket, TURN over 8 allocations):"
+    );
+    let lines: Vec<&str> = allocations
+        .lines()
+        .filter(|l| l.starts_with("stun-server:") || l.starts_with("turn-server:"))
+        .collect();
+    if lines.len() != 2 {
+        return Err(format!(
+            "server_allocations printed {} of its 2 result lines",
+            lines.len()
+        ));
+    }
+    for l in lines {
+        println!("- {l}");
+    }
     Ok(())
 }
 

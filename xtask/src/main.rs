@@ -45,6 +45,8 @@ fn interrupted() -> bool {
 
 /// Most time an installer (apt-get, pip, npm, cargo install) may take.
 const INSTALL_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// Most time a build-and-run of a measuring program may take.
+const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -153,6 +155,13 @@ fn run_within(cmd: &mut Command, limit: Option<Duration>) -> Result {
     } else {
         Err(format!("`{shown}` exited with {status}"))
     }
+}
+
+/// [`run_limited`] with the command's stdout written to `out` and returned (stderr shows).
+fn run_captured(cmd: &mut Command, out: &Path, limit: Duration) -> Result<String> {
+    let file = fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    run_limited(cmd.stdout(file), limit)?;
+    fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Stops a child that leads its own process group, and everything it started (cargo's rustc

@@ -260,6 +260,27 @@ pub(crate) fn bench_ice(args: &[String]) -> Result {
             );
         }
     }
+    // CPU per connectivity check, in-process against str0m's sans-IO agent.
+    let cpu = run_captured(
+        Command::new(cargo()).args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "benches",
+            "--example",
+            "ice_check_cpu",
+        ]),
+        &dir.join("ice_check_cpu.out"),
+        crate::BUILD_LIMIT,
+    )?;
+    let said = cpu
+        .lines()
+        .find(|l| l.starts_with("answering a connectivity check"))
+        .ok_or("ice_check_cpu printed no result")?;
+    println!(
+        "\nICE, in-process (benches/examples/ice_check_cpu.rs, the thread's CPU clock): {said}"
+    );
     for (kind, s) in Session::ALL.iter().zip(&samples) {
         if let Some(e) = &s.first_failure {
             let (pair, role, _, _) = kind.names();

@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{INSTALL_LIMIT, Result, cargo, interrupted, project_root, run, run_limited};
+use crate::{
+    INSTALL_LIMIT, Result, cargo, interrupted, project_root, run, run_captured, run_limited,
+};
 
 mod agent;
 mod aioice;
