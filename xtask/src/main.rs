@@ -469,3 +469,43 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_over_its_limit_is_stopped_with_its_children() {
+        let pid_file = env::temp_dir().join(format!("xtask-limit-{}", std::process::id()));
+        let t = Instant::now();
+        // A shell whose child would outlive it unless the whole group is signalled.
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let e = run_limited(
+            Command::new("sh").args(["-c", &script]),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(e.contains("took over"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        let pid = fs::read_to_string(&pid_file).unwrap();
+        let _ = fs::remove_file(&pid_file);
+        // Gone, or a zombie waiting for its new parent to reap it.
+        let stat = Path::new("/proc").join(pid.trim()).join("stat");
+        let gone = (0..100).any(|_| {
+            let state = fs::read_to_string(&stat).unwrap_or_default();
+            let dead = state
+                .rsplit(") ")
+                .next()
+                .is_none_or(|s| s.starts_with('Z') || s.is_empty());
+            if !dead {
+                thread::sleep(Duration::from_millis(20));
+            }
+            dead
+        });
+        assert!(gone, "the shell's child {} still runs", pid.trim());
+        assert_eq!(
+            run_limited(&mut Command::new("true"), Duration::from_secs(10)),
+            Ok(())
+        );
+    }
+}

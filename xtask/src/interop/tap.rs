@@ -284,6 +284,8 @@ fn copy(
     up: bool,
 ) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    // A side that stops reading must not hold this thread (and the tap's drop) forever.
+    let _ = to.set_write_timeout(Some(Duration::from_secs(2)));
     let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Relaxed) {
         match from.read(&mut buf) {
