@@ -18,6 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::Data;
+use icebreaker_stun::demux::{self, Protocol};
 use icebreaker_stun::framing::{Frame, MAX_WIRE_FRAME, split_frame};
 use icebreaker_stun::{ChannelData, Class, Message, Method};
 
@@ -311,11 +312,11 @@ fn copy(
 /// The payload of one datagram, when it carries relayed data: a ChannelData message, or an
 /// indication of `method` (Send going up, Data coming down) with a DATA attribute.
 fn datagram_payload(d: &[u8], method: Method) -> Result<Option<Vec<u8>>, String> {
-    match d.first().map(|b| b >> 6) {
-        Some(0b01) => ChannelData::parse(d)
+    match demux::classify(d) {
+        Protocol::ChannelData => ChannelData::parse(d)
             .map(|c| Some(c.data().to_vec()))
             .map_err(|e| format!("a ChannelData datagram does not parse: {e}")),
-        Some(0b00) => stun_payload(d, method),
+        Protocol::Stun => stun_payload(d, method),
         _ => Err(format!(
             "a {}-byte datagram is neither STUN nor ChannelData",
             d.len()
