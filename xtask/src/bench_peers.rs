@@ -3,10 +3,13 @@
 //! `cargo xtask bench --peers ice [--runs N] [--delay-ms D] [--keep]` times ICE instead, against aioice
 //! and Chromium over netem (interop/ice_bench.rs).
 //!
-//! Three measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
+//! Four measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
 //! 2), each window `--secs` seconds long (default 5) after a short warm-up:
 //!
-//! - STUN Binding answers (8 client sockets, 64 requests in flight on each);
+//! - STUN Binding answers (8 client sockets, 64 requests in flight on each), twice: with the
+//!   generator sending datagram by datagram (`sendmmsg`), and with each client's requests sent
+//!   as one UDP GSO message, which is cheap enough for the generator to keep even icebreaker's
+//!   server saturated (its receive queue never empties);
 //! - TURN ChannelData relay with 100-byte payloads and with 1000-byte payloads (8 allocations
 //!   made with long-term credentials, a channel on each to a peer socket the generator owns;
 //!   32 messages in flight per allocation, the peer echoing each one back, both legs counted).
@@ -15,12 +18,13 @@
 //! server process, all threads, read from /proc by the generator at both ends of the window).
 //! The per-CPU-second ratio is the robust figure on a shared machine: it does not depend on
 //! how much CPU the server happened to get. Both servers get one thread: icebreaker's servers
-//! run on a single-threaded runtime, and coturn runs with `--relay-threads=0` (its
+//! answer on one thread (`stun-server` has a blocking thread per socket, and one socket here;
+//! `turn-server` runs on a single-threaded runtime), and coturn runs with `--relay-threads=0` (its
 //! single-threaded mode). Unless `--no-pin`, both are pinned to the same CPU with `taskset`,
 //! and the generator to another, when the machine has two CPUs or more.
 //!
 //! Every process started here is killed by PID when its guard drops, every wait is bounded,
-//! everything is on 127.0.0.1. The whole run takes about `6 × rounds × (secs + 1)` seconds
+//! everything is on 127.0.0.1. The whole run takes about `8 × rounds × (secs + 1)` seconds
 //! after the release build.
 
 use std::fmt::Write as _;
@@ -131,7 +135,7 @@ pub(crate) fn bench_peers(args: &[String]) -> Result {
     println!();
     println!("$ {command}");
     println!(
-        "{rounds} round(s) of {secs} s per measurement on {cpus} CPU(s), {placement}; one server thread each (icebreaker: single-threaded runtime; coturn {}: --relay-threads=0); load average before: {}",
+        "{rounds} round(s) of {secs} s per measurement on {cpus} CPU(s), {placement}; one server thread each (icebreaker: stun-server's one socket thread, turn-server's single-threaded runtime; coturn {}: --relay-threads=0); load average before: {}",
         coturn_version(),
         load_average()
     );
@@ -259,16 +263,20 @@ fn measure(
         wait_stun(SocketAddr::from(([127, 0, 0, 1], port)), START_LIMIT)
             .map_err(|e| format!("{}: {e}; its output: {}", p.name, p.output()))?;
     }
-    let rows: [(&str, &str, Vec<String>); 3] = [
+    let stun_args = vec![
+        "--clients".to_string(),
+        "8".into(),
+        "--window".into(),
+        "64".into(),
+    ];
+    let mut saturating = stun_args.clone();
+    saturating.push("--gso".into());
+    let rows: [(&str, &str, Vec<String>); 4] = [
+        ("STUN Binding answers", "stun", stun_args),
         (
-            "STUN Binding answers",
+            "STUN Binding answers, requests sent with GSO (server saturated)",
             "stun",
-            vec![
-                "--clients".into(),
-                "8".into(),
-                "--window".into(),
-                "64".into(),
-            ],
+            saturating,
         ),
         (
             "TURN ChannelData relayed, 100-byte payloads",
@@ -281,7 +289,7 @@ fn measure(
             turn_args(1000),
         ),
     ];
-    let mut totals = [[Totals::default(); 2]; 3];
+    let mut totals = [[Totals::default(); 2]; 4];
     for round in 0..rounds {
         for (row, (what, mode, extra)) in rows.iter().enumerate() {
             let ours = if *mode == "stun" { &stun } else { &turn };

@@ -4,22 +4,28 @@
 //!
 //! With an alternate address (RFC 5780) it binds four sockets, A1:P1, A1:P2, A2:P1 and A2:P2,
 //! and sends every answer from the socket whose address is the answer's `from` (that is how
-//! CHANGE-REQUEST works). Each socket has its own task with its own copy of the server, so the
-//! hot path takes no lock and allocates nothing: receive slots and answer buffers for one
+//! CHANGE-REQUEST works). Each socket has its own thread with its own copy of the server, so
+//! the hot path takes no lock and allocates nothing: receive slots and answer buffers for one
 //! batch per socket, reused. Datagrams come in batches (`recvmmsg`) and the answers leave in
 //! batches (`sendmmsg`) on Linux, which roughly halves the system calls per answer compared
 //! with one `recv_from` and one `send_to` each.
+//!
+//! The threads block in the kernel instead of waiting on tokio's reactor. A socket registered
+//! with epoll carries a wait-queue entry for its whole life, and the kernel calls it every time
+//! one of the socket's sent datagrams is freed (to report write space): one wake-up call per
+//! answer for a server that never waits to write. A socket only a blocking receive waits on has
+//! that entry only while the thread sleeps, that is, never while there is work queued.
 
 use core::fmt;
 use core::net::SocketAddr;
+use core::time::Duration;
 use std::io;
+use std::net::UdpSocket;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 
 use icebreaker_stun::server::{BindingServer, MAX_REPLY, ServerConfig, ServerStats};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many};
@@ -40,6 +46,8 @@ pub struct ServerOptions {
 pub enum StartError {
     /// The options cannot work (same IP for both addresses, mixed families, ...).
     Invalid(&'static str),
+    /// The operating system would not start a socket thread.
+    Thread(io::Error),
     /// Binding a socket failed.
     Bind {
         /// The address that could not be bound.
@@ -53,6 +61,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid(why) => f.write_str(why),
+            Self::Thread(e) => write!(f, "cannot start a server thread: {e}"),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -60,12 +69,13 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// A server whose sockets are bound and whose tasks are running. Dropping it stops them.
+/// A server whose sockets are bound and whose threads are running. Dropping it stops them
+/// (each within [`STOP_POLL`]).
 #[derive(Debug)]
 pub struct RunningServer {
     addrs: Vec<SocketAddr>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<ServerStats>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<ServerStats>>,
 }
 
 impl RunningServer {
@@ -84,33 +94,43 @@ impl RunningServer {
         (self.addrs.len() == 4).then(|| self.addrs[3])
     }
 
-    /// Stops every socket task and returns the summed counters.
+    /// Stops every socket thread and returns the summed counters. Takes up to [`STOP_POLL`]
+    /// (a thread blocked in a receive notices the stop when its read times out); the wait
+    /// happens on tokio's blocking pool, not on the caller's worker.
     pub async fn shutdown(mut self) -> ServerStats {
-        let _ = self.stop.send(true);
-        let mut total = ServerStats::default();
-        for task in core::mem::take(&mut self.tasks) {
-            if let Ok(s) = task.await {
-                total.answered += s.answered;
-                total.errors += s.errors;
-                total.dropped += s.dropped;
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = core::mem::take(&mut self.threads);
+        let join = move || {
+            let mut total = ServerStats::default();
+            for t in threads {
+                if let Ok(s) = t.join() {
+                    total.answered += s.answered;
+                    total.errors += s.errors;
+                    total.dropped += s.dropped;
+                }
             }
-        }
-        total
+            total
+        };
+        tokio::task::spawn_blocking(join).await.unwrap_or_default()
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
-    let socket = UdpSocket::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+/// How long a socket thread blocks in a receive before it looks at the stop flag again.
+pub const STOP_POLL: Duration = Duration::from_millis(50);
+
+fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
+    let bound = UdpSocket::bind(addr).and_then(|socket| {
+        // Blocking, so that a thread can wait in the kernel; never longer than STOP_POLL.
+        socket.set_read_timeout(Some(STOP_POLL))?;
+        Ok(socket)
+    });
+    let socket = bound.map_err(|source| StartError::Bind { addr, source })?;
     grow_buffers(&socket, SOCKET_BUFFER);
     Ok(socket)
 }
@@ -121,12 +141,12 @@ const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Binds A1:P1, A1:P2, A2:P1, A2:P2. Ports given as 0 are picked by the OS; the same port must
 /// then also be free on the other IP, so the whole set is retried a few times.
-async fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocket>, StartError> {
+fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocket>, StartError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = async {
-            let a1p1 = bind(listen).await?;
+        let result = (|| {
+            let a1p1 = bind(listen)?;
             let p1 = a1p1
                 .local_addr()
                 .map_err(|source| StartError::Bind {
@@ -134,8 +154,8 @@ async fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocke
                     source,
                 })?
                 .port();
-            let a2p1 = bind(SocketAddr::new(other.ip(), p1)).await?;
-            let a1p2 = bind(SocketAddr::new(listen.ip(), other.port())).await?;
+            let a2p1 = bind(SocketAddr::new(other.ip(), p1))?;
+            let a1p2 = bind(SocketAddr::new(listen.ip(), other.port()))?;
             let p2 = a1p2
                 .local_addr()
                 .map_err(|source| StartError::Bind {
@@ -143,10 +163,9 @@ async fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocke
                     source,
                 })?
                 .port();
-            let a2p2 = bind(SocketAddr::new(other.ip(), p2)).await?;
+            let a2p2 = bind(SocketAddr::new(other.ip(), p2))?;
             Ok(vec![a1p1, a1p2, a2p1, a2p2])
-        }
-        .await;
+        })();
         match result {
             Err(StartError::Bind { source, .. })
                 if attempt < 20
@@ -163,10 +182,11 @@ async fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocke
     }
 }
 
-/// Binds the sockets and starts serving. Must be called inside a tokio runtime.
+/// Binds the sockets and starts one serving thread per socket. [`RunningServer::shutdown`]
+/// must be awaited inside a tokio runtime.
 pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> {
     let sockets = match options.other {
-        None => vec![bind(options.listen).await?],
+        None => vec![bind(options.listen)?],
         Some(other) => {
             let listen = options.listen;
             if listen.is_ipv4() != other.is_ipv4() {
@@ -189,7 +209,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> 
                     "--other needs a different port from --listen (RFC 5780)",
                 ));
             }
-            bind_four(listen, other).await?
+            bind_four(listen, other)?
         }
     };
     let mut addrs = Vec::with_capacity(sockets.len());
@@ -216,108 +236,109 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> 
     }
     let sockets: Arc<[UdpSocket]> = sockets.into();
     let shared_addrs: Arc<[SocketAddr]> = addrs.clone().into();
-    let (stop, stopped) = watch::channel(false);
-    let tasks = (0..addrs.len())
-        .map(|i| {
-            tokio::spawn(serve(
-                i,
-                Arc::clone(&sockets),
-                Arc::clone(&shared_addrs),
-                server.clone(),
-                stopped.clone(),
-            ))
-        })
-        .collect();
-    Ok(RunningServer { addrs, stop, tasks })
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::with_capacity(addrs.len());
+    for (i, addr) in addrs.iter().enumerate() {
+        let (sockets, shared_addrs) = (Arc::clone(&sockets), Arc::clone(&shared_addrs));
+        let (server, stopped) = (server.clone(), Arc::clone(&stop));
+        let spawned = thread::Builder::new()
+            .name(format!("stun {addr}"))
+            .spawn(move || serve(i, &sockets, &shared_addrs, server, &stopped));
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(source) => {
+                // Those already started stop with `stop`, dropped here.
+                stop.store(true, Ordering::Relaxed);
+                return Err(StartError::Thread(source));
+            }
+        }
+    }
+    Ok(RunningServer {
+        addrs,
+        stop,
+        threads,
+    })
 }
 
 /// Largest datagram read. Longer ones are dropped unread: a Binding request, even with RFC
 /// 5780 PADDING, fits in one MTU.
 const MAX_DATAGRAM: usize = 4096;
-/// Batches drained per wake-up before the stop signal is looked at again.
-const DRAIN: usize = 16;
 
-/// One socket's loop: receive a batch (one `recvmmsg`), answer each request into its own
-/// buffer, send the answers that leave from this socket as one batch (one `sendmmsg`).
-async fn serve(
+/// One socket's loop: receive a batch (one `recvmmsg`, blocking for the first datagram),
+/// answer each request into its own buffer, send the answers that leave from this socket as
+/// one batch (one `sendmmsg`).
+fn serve(
     index: usize,
-    sockets: Arc<[UdpSocket]>,
-    addrs: Arc<[SocketAddr]>,
+    sockets: &[UdpSocket],
+    addrs: &[SocketAddr],
     mut server: BindingServer,
-    mut stop: watch::Receiver<bool>,
+    stop: &AtomicBool,
 ) -> ServerStats {
     let socket = &sockets[index];
     let local = addrs[index];
     let mut batch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut out = vec![[0u8; MAX_REPLY]; BATCH].into_boxed_slice();
     let mut replies = [(local, 0usize); BATCH];
-    loop {
-        tokio::select! {
-            r = socket.readable() => if let Err(e) = r {
-                debug!(%local, error = %e, "socket not readable");
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                continue;
-            },
-            _ = stop.changed() => break,
-        }
-        for _ in 0..DRAIN {
-            let n = match socket.try_io(Interest::READABLE, || batch.recv(socket, local)) {
-                Ok(n) => n,
-                // Nothing more waiting: readiness is cleared, wait for the next wake-up.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // Transient (ICMP-induced errors on some systems); never fatal for a server.
-                    debug!(%local, error = %e, "receive error");
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    break;
-                }
-            };
-            let mut ready = 0;
-            for k in 0..n {
-                let Some((from, data)) = batch.datagram(k) else {
-                    debug!(%local, "dropped a datagram longer than {MAX_DATAGRAM} bytes");
-                    continue;
-                };
-                let Some(slot) = out.get_mut(ready) else {
-                    break;
-                };
-                let Some(reply) = server.respond(from, local, data, slot) else {
-                    debug!(%local, %from, len = data.len(), "dropped datagram");
-                    continue;
-                };
-                if reply.from == local {
-                    replies[ready] = (reply.to, reply.len);
-                    ready += 1;
-                    continue;
-                }
-                // An answer from another of our sockets (CHANGE-REQUEST): rare, sent alone.
-                let Some(via) = addrs.iter().position(|a| *a == reply.from) else {
-                    warn!(%local, from = %reply.from, "answer from an address this server does not listen on; dropped");
-                    continue;
-                };
-                let answer = slot.get(..reply.len).unwrap_or_default();
-                if let Err(e) = sockets[via].send_to(answer, reply.to).await {
-                    debug!(to = %reply.to, error = %e, "send failed");
-                }
-            }
-            let mut msgs = [(local, &[][..]); BATCH];
-            for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter())
+    while !stop.load(Ordering::Relaxed) {
+        let n = match batch.recv_wait(socket, local) {
+            Ok(n) => n,
+            // The read timed out (nothing came for STOP_POLL), or a signal interrupted it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
             {
-                *msg = (*to, answer.get(..*len).unwrap_or_default());
+                continue;
             }
-            send_batch(socket, local, &msgs[..ready]);
-            if n < BATCH {
+            Err(e) => {
+                // Transient (ICMP-induced errors on some systems); never fatal for a server.
+                debug!(%local, error = %e, "receive error");
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+        };
+        let mut ready = 0;
+        for k in 0..n {
+            let Some((from, data)) = batch.datagram(k) else {
+                debug!(%local, "dropped a datagram longer than {MAX_DATAGRAM} bytes");
+                continue;
+            };
+            let Some(slot) = out.get_mut(ready) else {
                 break;
+            };
+            let Some(reply) = server.respond(from, local, data, slot) else {
+                debug!(%local, %from, len = data.len(), "dropped datagram");
+                continue;
+            };
+            if reply.from == local {
+                replies[ready] = (reply.to, reply.len);
+                ready += 1;
+                continue;
             }
+            // An answer from another of our sockets (CHANGE-REQUEST): rare, sent alone.
+            let Some(via) = addrs.iter().position(|a| *a == reply.from) else {
+                warn!(%local, from = %reply.from, "answer from an address this server does not listen on; dropped");
+                continue;
+            };
+            let answer = slot.get(..reply.len).unwrap_or_default();
+            send_batch(&sockets[via], reply.from, &[(reply.to, answer)]);
         }
+        let mut msgs = [(local, &[][..]); BATCH];
+        for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter()) {
+            *msg = (*to, answer.get(..*len).unwrap_or_default());
+        }
+        send_batch(socket, local, &msgs[..ready]);
     }
     server.stats()
 }
 
 /// Sends every datagram of `msgs` from `socket`, in as few `sendmmsg` calls as the kernel
 /// allows. A datagram the kernel refuses is skipped; when the send buffer is full the rest is
-/// dropped, as a congested UDP path would. (The socket is non-blocking; sending on it directly
-/// does not depend on tokio's cached write readiness.)
+/// dropped, as a congested UDP path would: on Linux every send is `MSG_DONTWAIT`, so a full
+/// buffer never blocks the thread.
 fn send_batch(socket: &UdpSocket, local: SocketAddr, msgs: &[(SocketAddr, &[u8])]) {
     let mut done = 0;
     while let Some(rest) = msgs.get(done..).filter(|r| !r.is_empty()) {

@@ -74,7 +74,18 @@ impl RecvBatch {
     /// family matters); [`io::ErrorKind::WouldBlock`] when none is waiting.
     pub(crate) fn recv(&mut self, socket: &impl AsFd, local: SocketAddr) -> io::Result<usize> {
         self.count = 0;
-        let n = sys::recv(socket, local.is_ipv6(), self)?;
+        let n = sys::recv(socket, local.is_ipv6(), false, self)?;
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Like [`recv`](Self::recv), but on a blocking socket: waits for the first datagram
+    /// (up to the socket's read timeout, then [`io::ErrorKind::WouldBlock`] or
+    /// [`io::ErrorKind::TimedOut`]), then takes whatever else is already waiting, up to
+    /// [`BATCH`], without waiting again (`MSG_WAITFORONE`).
+    pub(crate) fn recv_wait(&mut self, socket: &impl AsFd, local: SocketAddr) -> io::Result<usize> {
+        self.count = 0;
+        let n = sys::recv(socket, local.is_ipv6(), true, self)?;
         self.count = n;
         Ok(n)
     }
@@ -174,8 +185,18 @@ mod sys {
         }
     }
 
-    pub(super) fn recv(socket: &impl AsFd, v6: bool, batch: &mut RecvBatch) -> io::Result<usize> {
+    pub(super) fn recv(
+        socket: &impl AsFd,
+        v6: bool,
+        wait: bool,
+        batch: &mut RecvBatch,
+    ) -> io::Result<usize> {
         let fd = socket.as_fd();
+        let flags = if wait {
+            MsgFlags::MSG_WAITFORONE
+        } else {
+            MsgFlags::MSG_DONTWAIT
+        };
         HEADERS.with(|h| {
             let mut h = h.try_borrow_mut().map_err(|_| busy())?;
             let headers = if v6 { &mut h.recv6 } else { &mut h.recv4 };
@@ -187,14 +208,8 @@ mod sys {
                     *iov = [IoSliceMut::new(payload)];
                 }
             }
-            let results = recvmmsg(
-                fd.as_raw_fd(),
-                headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(io::Error::from)?;
+            let results = recvmmsg(fd.as_raw_fd(), headers, iovs.iter_mut(), flags, None)
+                .map_err(io::Error::from)?;
             let mut n = 0;
             for (r, got) in results.zip(batch.got.iter_mut()) {
                 let from = r.address.as_ref().and_then(to_std).unwrap_or(NOWHERE);
@@ -319,15 +334,22 @@ mod sys {
 
     use super::{BATCH, RecvBatch};
 
-    pub(super) fn recv(socket: &impl AsFd, _v6: bool, batch: &mut RecvBatch) -> io::Result<usize> {
+    pub(super) fn recv(
+        socket: &impl AsFd,
+        _v6: bool,
+        wait: bool,
+        batch: &mut RecvBatch,
+    ) -> io::Result<usize> {
         let sock = socket2::SockRef::from(socket);
+        // A blocking socket would block again after the first datagram: take just that one.
+        let most = if wait { 1 } else { BATCH };
         let (stride, headroom, max) = (batch.stride, batch.headroom, batch.max);
         let mut n = 0;
         for (slot, got) in batch
             .slots
             .chunks_exact_mut(stride)
             .zip(batch.got.iter_mut())
-            .take(BATCH)
+            .take(most)
         {
             let Some(payload) = slot.get_mut(headroom..headroom + max) else {
                 break;
