@@ -157,6 +157,9 @@ fn parse(args: &[String]) -> Result<Options> {
         }
     }
     o.server = server.ok_or("--server is required")?;
+    if o.gso && o.mode != "stun" {
+        return Err("--gso applies to stun only".into());
+    }
     if !o.server.ip().is_loopback() {
         return Err(format!("{} is not a loopback address", o.server));
     }
@@ -180,21 +183,22 @@ struct Batch {
     send_headers: MultiHeaders<SockaddrStorage>,
     bufs: Vec<[u8; SLOT]>,
     lens: Vec<usize>,
-    /// Equal-length datagrams laid end to end for one UDP GSO send (`send_segments`).
+    /// Equal-length datagrams laid end to end for one UDP GSO send.
     flat: Vec<u8>,
-    /// The kernel refused GSO once: every later send goes datagram by datagram.
-    gso_off: bool,
+    /// Send small datagrams with GSO; turned off when the kernel refuses it.
+    gso: bool,
 }
 
 impl Batch {
-    fn new() -> Self {
+    /// Buffers for one socket's batches; `gso`: send small datagrams as UDP GSO messages.
+    fn new(gso: bool) -> Self {
         Self {
             recv_headers: MultiHeaders::preallocate(BATCH, None),
             send_headers: MultiHeaders::preallocate(BATCH, None),
             bufs: vec![[0; SLOT]; BATCH],
             lens: vec![0; BATCH],
             flat: vec![0; BATCH * SMALL],
-            gso_off: false,
+            gso,
         }
     }
 
@@ -248,8 +252,14 @@ impl Batch {
         }
     }
 
-    /// Sends `count` copies of `datagram` (with `fill(i, buf)` applied to each) on a connected
-    /// socket; returns how many left.
+    /// Sends `count` datagrams of `len` bytes, each filled by `fill`, on a connected socket;
+    /// returns how many left.
+    ///
+    /// With GSO on (see [`Batch::new`]) and datagrams of at most [`SMALL`] bytes, they leave as
+    /// one UDP GSO message (`UDP_SEGMENT`, Linux 4.18): the generator's own output path runs
+    /// once for the whole window instead of once per datagram, and the server still receives
+    /// them one by one (on loopback the kernel splits the message before it reaches the
+    /// server's socket). Where GSO is refused, it is turned off for good.
     fn send(
         &mut self,
         sock: &UdpSocket,
@@ -258,27 +268,11 @@ impl Batch {
         len: usize,
     ) -> Result<usize> {
         let count = count.min(BATCH);
-        for buf in self.bufs.iter_mut().take(count) {
-            fill(&mut buf[..len]);
-        }
-        self.send_bufs(sock, count, |_| len)
-    }
-
-    /// Like [`send`](Self::send) for datagrams of at most [`SMALL`] bytes, but as one UDP GSO
-    /// message (`UDP_SEGMENT`, Linux 4.18): the generator's own output path runs once for the
-    /// whole window instead of once per datagram, and the server still receives them one by one
-    /// (on loopback the kernel splits the message before it reaches the server's socket). Where
-    /// GSO is refused, it falls back to `send` for good.
-    fn send_segments(
-        &mut self,
-        sock: &UdpSocket,
-        count: usize,
-        mut fill: impl FnMut(&mut [u8]),
-        len: usize,
-    ) -> Result<usize> {
-        let count = count.min(BATCH);
-        if self.gso_off || len == 0 || len > SMALL || count < 2 {
-            return self.send(sock, count, fill, len);
+        if !self.gso || len == 0 || len > SMALL || count < 2 {
+            for buf in self.bufs.iter_mut().take(count) {
+                fill(&mut buf[..len]);
+            }
+            return self.send_bufs(sock, count, |_| len);
         }
         for chunk in self.flat.chunks_exact_mut(len).take(count) {
             fill(chunk);
@@ -300,7 +294,7 @@ impl Batch {
                 | nix::errno::Errno::ENOPROTOOPT
                 | nix::errno::Errno::EOPNOTSUPP,
             ) => {
-                self.gso_off = true;
+                self.gso = false;
                 // The same datagrams again, one by one.
                 for (buf, c) in self.bufs.iter_mut().zip(self.flat.chunks_exact(len)) {
                     buf[..len].copy_from_slice(c);
@@ -473,7 +467,7 @@ fn stun(o: &Options) -> Result<String> {
         .map(|_| bind_connected(o.server))
         .collect::<Result<_>>()?;
     let refs: Vec<&UdpSocket> = socks.iter().collect();
-    let mut batch = Batch::new();
+    let mut batch = Batch::new(o.gso);
     let mut outstanding = vec![0usize; socks.len()];
     let mut heard = vec![Instant::now(); socks.len()];
     let mut seq = 0u32;
@@ -498,11 +492,7 @@ fn stun(o: &Options) -> Result<String> {
                     seq = seq.wrapping_add(1);
                     binding_request(b, i as u32, seq);
                 };
-                let n = if o.gso {
-                    batch.send_segments(s, want, request, 20)?
-                } else {
-                    batch.send(s, want, request, 20)?
-                };
+                let n = batch.send(s, want, request, 20)?;
                 outstanding[i] += n;
                 sent += n as u64;
                 if n == 0 {
@@ -757,7 +747,7 @@ fn turn(o: &Options) -> Result<String> {
         .map(|a| &a.client)
         .chain(allocs.iter().map(|a| &a.peer))
         .collect();
-    let mut batch = Batch::new();
+    let mut batch = Batch::new(false);
     let mut outstanding = vec![0usize; n];
     let mut heard = vec![Instant::now(); n];
     let mut ready = Vec::new();
@@ -882,10 +872,10 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(2)))
             .expect("timeout");
         let client = bind_connected(server.local_addr().expect("addr")).expect("client");
-        let mut batch = Batch::new();
+        let mut batch = Batch::new(true);
         let mut seq = 0;
         let sent = batch
-            .send_segments(
+            .send(
                 &client,
                 5,
                 |b| {
