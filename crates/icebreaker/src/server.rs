@@ -355,3 +355,49 @@ fn send_batch(socket: &UdpSocket, local: SocketAddr, msgs: &[(SocketAddr, &[u8])
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding_request(n: u8) -> [u8; 20] {
+        let mut req = [0u8; 20];
+        req[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+        req[8..].copy_from_slice(&[b't', b'e', b's', b't', 0, 0, 0, 0, 0, 0, 0, n]);
+        req
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn answers_from_its_thread_and_shuts_down_with_the_counts() {
+        let options = ServerOptions {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            other: None,
+            software: None,
+        };
+        let running = start(options).await.expect("start");
+        let addr = running.primary();
+        let client = UdpSocket::bind("127.0.0.1:0").expect("client");
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut buf = [0u8; 256];
+        for n in 0..3 {
+            let req = binding_request(n);
+            client.send_to(&req, addr).expect("send");
+            let (len, from) = client.recv_from(&mut buf).expect("an answer");
+            assert_eq!(from, addr);
+            assert!(len >= 20, "answer of {len} bytes");
+            assert_eq!(buf[..2], [0x01, 0x01], "not a Binding success");
+            assert_eq!(buf[8..20], req[8..20], "another transaction's answer");
+        }
+        // Not a STUN message: dropped, and the thread keeps serving.
+        client.send_to(b"junk", addr).expect("send");
+        client.send_to(&binding_request(9), addr).expect("send");
+        let (len, _) = client.recv_from(&mut buf).expect("an answer after junk");
+        assert_eq!(buf[19], 9, "{len}-byte answer to another request");
+        let stats = running.shutdown().await;
+        assert_eq!(stats.answered, 4);
+        // The threads are gone and their socket with them: the port can be bound again.
+        UdpSocket::bind(addr).expect("port released by shutdown");
+    }
+}
