@@ -17,7 +17,10 @@
 //! Rates are per wall-clock second and per second of server CPU time (utime + stime of the
 //! server process, all threads, read from /proc by the generator at both ends of the window).
 //! The per-CPU-second ratio is the robust figure on a shared machine: it does not depend on
-//! how much CPU the server happened to get. Both servers get one thread: icebreaker's servers
+//! how much CPU the server happened to get. Besides the ratio of the totals, the table shows
+//! the lowest and highest ratio of one round's two adjacent windows: the machine's speed
+//! drifts over minutes, and the spread says how far one run can be trusted. Both servers get
+//! one thread: icebreaker's servers
 //! answer on one thread (`stun-server` has a blocking thread per socket, and one socket here;
 //! `turn-server` runs on a single-threaded runtime), and coturn runs with `--relay-threads=0` (its
 //! single-threaded mode). Unless `--no-pin`, both are pinned to the same CPU with `taskset`,
@@ -290,9 +293,12 @@ fn measure(
         ),
     ];
     let mut totals = [[Totals::default(); 2]; 4];
+    // Per row, the lowest and highest per-CPU-second ratio of one round's adjacent windows.
+    let mut spread = [(f64::INFINITY, 0.0f64); 4];
     for round in 0..rounds {
         for (row, (what, mode, extra)) in rows.iter().enumerate() {
             let ours = if *mode == "stun" { &stun } else { &turn };
+            let mut per_cpu = [0.0f64; 2];
             for (side, (p, port)) in [
                 (
                     ours,
@@ -317,19 +323,22 @@ fn measure(
                     sample.count / sample.cpu.max(1e-9)
                 );
                 totals[row][side].add(&sample);
+                per_cpu[side] = sample.count / sample.cpu.max(1e-9);
             }
+            let ratio = per_cpu[0] / per_cpu[1].max(1e-9);
+            spread[row] = (spread[row].0.min(ratio), spread[row].1.max(ratio));
         }
     }
     for p in [&mut stun, &mut turn, &mut coturn] {
         p.alive()?;
     }
     let mut t = String::new();
-    t.push_str("| measurement (loopback, one server thread) | icebreaker /s | coturn /s | icebreaker per CPU-s | coturn per CPU-s | ratio per CPU-s | ratio /s |\n");
-    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for ((what, _, _), [ours, theirs]) in rows.iter().zip(totals) {
+    t.push_str("| measurement (loopback, one server thread) | icebreaker /s | coturn /s | icebreaker per CPU-s | coturn per CPU-s | ratio per CPU-s | rounds' ratios per CPU-s | ratio /s |\n");
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (((what, _, _), [ours, theirs]), (low, high)) in rows.iter().zip(totals).zip(spread) {
         let _ = writeln!(
             t,
-            "| {what} | {} | {} | {} | {} | {:.2}× | {:.2}× |",
+            "| {what} | {} | {} | {} | {} | {:.2}× | {low:.2}–{high:.2}× | {:.2}× |",
             thousands(ours.per_sec()),
             thousands(theirs.per_sec()),
             thousands(ours.per_cpu()),
