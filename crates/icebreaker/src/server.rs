@@ -390,8 +390,12 @@ mod tests {
             assert_eq!(buf[..2], [0x01, 0x01], "not a Binding success");
             assert_eq!(buf[8..20], req[8..20], "another transaction's answer");
         }
-        // Not a STUN message: dropped, and the thread keeps serving.
+        // Not a STUN message, and a datagram longer than the receive slots: both dropped, and
+        // the thread keeps serving.
         client.send_to(b"junk", addr).expect("send");
+        let mut long = [0u8; MAX_DATAGRAM + 100];
+        long[..20].copy_from_slice(&binding_request(8));
+        client.send_to(&long, addr).expect("send");
         client.send_to(&binding_request(9), addr).expect("send");
         let (len, _) = client.recv_from(&mut buf).expect("an answer after junk");
         assert_eq!(buf[19], 9, "{len}-byte answer to another request");
