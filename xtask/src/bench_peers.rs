@@ -19,11 +19,10 @@
 //! The per-CPU-second ratio is the robust figure on a shared machine: it does not depend on
 //! how much CPU the server happened to get. Besides the ratio of the totals, the table shows
 //! the lowest and highest ratio of one round's two adjacent windows: the machine's speed
-//! drifts over minutes, and the spread says how far one run can be trusted. Both servers get
-//! one thread: icebreaker's servers
-//! answer on one thread (`stun-server` has a blocking thread per socket, and one socket here;
-//! `turn-server` runs on a single-threaded runtime), and coturn runs with `--relay-threads=0` (its
-//! single-threaded mode). Unless `--no-pin`, both are pinned to the same CPU with `taskset`,
+//! drifts over minutes, and the spread says how far one run can be trusted. Both servers
+//! answer on one thread: `stun-server` has a blocking thread per socket (one socket here),
+//! `turn-server` runs on a single-threaded runtime, and coturn runs with `--relay-threads=0`
+//! (its single-threaded mode). Unless `--no-pin`, both are pinned to the same CPU with `taskset`,
 //! and the generator to another, when the machine has two CPUs or more.
 //!
 //! Every process started here is killed by PID when its guard drops, every wait is bounded,
@@ -315,15 +314,15 @@ fn measure(
             {
                 let sample = loadgen_run(loadgen, mode, port, p, extra, secs, pin, dir)
                     .map_err(|e| format!("{what} against {}: {e}", p.name))?;
+                per_cpu[side] = sample.count / sample.cpu.max(1e-9);
                 eprintln!(
                     "  round {}: {what}, {}: {:.0}/s, {:.0} per CPU-second",
                     round + 1,
                     p.name,
                     sample.count / sample.secs,
-                    sample.count / sample.cpu.max(1e-9)
+                    per_cpu[side]
                 );
                 totals[row][side].add(&sample);
-                per_cpu[side] = sample.count / sample.cpu.max(1e-9);
             }
             let ratio = per_cpu[0] / per_cpu[1].max(1e-9);
             spread[row] = (spread[row].0.min(ratio), spread[row].1.max(ratio));

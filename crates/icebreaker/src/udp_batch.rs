@@ -73,10 +73,7 @@ impl RecvBatch {
     /// Receives up to [`BATCH`] datagrams on `socket`, bound to `local` (only its address
     /// family matters); [`io::ErrorKind::WouldBlock`] when none is waiting.
     pub(crate) fn recv(&mut self, socket: &impl AsFd, local: SocketAddr) -> io::Result<usize> {
-        self.count = 0;
-        let n = sys::recv(socket, local.is_ipv6(), false, self)?;
-        self.count = n;
-        Ok(n)
+        self.receive(socket, local, false)
     }
 
     /// Like [`recv`](Self::recv), but on a blocking socket: waits for the first datagram
@@ -84,8 +81,12 @@ impl RecvBatch {
     /// [`io::ErrorKind::TimedOut`]), then takes whatever else is already waiting, up to
     /// [`BATCH`], without waiting again (`MSG_WAITFORONE`).
     pub(crate) fn recv_wait(&mut self, socket: &impl AsFd, local: SocketAddr) -> io::Result<usize> {
+        self.receive(socket, local, true)
+    }
+
+    fn receive(&mut self, socket: &impl AsFd, local: SocketAddr, wait: bool) -> io::Result<usize> {
         self.count = 0;
-        let n = sys::recv(socket, local.is_ipv6(), true, self)?;
+        let n = sys::recv(socket, local.is_ipv6(), wait, self)?;
         self.count = n;
         Ok(n)
     }

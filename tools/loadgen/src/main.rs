@@ -296,7 +296,12 @@ impl Batch {
             ) => {
                 self.gso = false;
                 // The same datagrams again, one by one.
-                for (buf, c) in self.bufs.iter_mut().zip(self.flat.chunks_exact(len)) {
+                for (buf, c) in self
+                    .bufs
+                    .iter_mut()
+                    .zip(self.flat.chunks_exact(len))
+                    .take(count)
+                {
                     buf[..len].copy_from_slice(c);
                 }
                 self.send_bufs(sock, count, |_| len)
