@@ -82,8 +82,9 @@ pub struct StunServerArgs {
     /// Four sockets are bound then: A1:P1, A1:P2, A2:P1, A2:P2.
     #[arg(long, value_name = "ADDR")]
     pub other: Option<SocketAddr>,
-    /// Include this SOFTWARE attribute in every answer (none by default).
-    #[arg(long, value_name = "S")]
+    /// Include this SOFTWARE attribute in every answer (none by default; fewer than 128
+    /// characters).
+    #[arg(long, value_name = "S", value_parser = stun_text)]
     pub software: Option<String>,
 }
 
@@ -473,16 +474,54 @@ pub(crate) fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {
     code
 }
 
+/// The most bytes `stun decode -` reads from stdin.
+const MAX_HEX_INPUT: usize = 1 << 20;
+
+/// A REALM or SOFTWARE value given on the command line: fewer than 128 characters (RFC 8489
+/// §14.9, §14.14; at most 508 bytes of UTF-8, within the 763 every decoder accepts), so that
+/// every answer carrying it can be encoded.
+pub(crate) fn stun_text(s: &str) -> Result<String, String> {
+    let chars = s.chars().count();
+    if chars >= 128 {
+        return Err(format!(
+            "{chars} characters ({} bytes): at most 127 characters (RFC 8489)",
+            s.len()
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 fn stun_decode(args: &DecodeArgs) -> u8 {
     let text = if args.input == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+        // Hex of the largest STUN message is about 128 KiB; spaces and line breaks may double
+        // it. One byte more than the limit is read to tell a longer input.
+        let mut buf = Vec::new();
+        let read = std::io::stdin()
+            .lock()
+            .take(MAX_HEX_INPUT as u64 + 1)
+            .read_to_end(&mut buf);
+        if let Err(e) = read {
             return fail(
                 EXIT_BAD_INPUT,
                 format_args!("cannot read hex from stdin: {e}"),
             );
         }
-        s
+        if buf.len() > MAX_HEX_INPUT {
+            return fail(
+                EXIT_BAD_INPUT,
+                format_args!("stdin is larger than {MAX_HEX_INPUT} bytes; refused"),
+            );
+        }
+        match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                return fail(
+                    EXIT_BAD_INPUT,
+                    format_args!("stdin: byte {at} is not UTF-8; expected hex"),
+                );
+            }
+        }
     } else {
         args.input.clone()
     };
@@ -533,4 +572,19 @@ fn stun_decode(args: &DecodeArgs) -> u8 {
         return EXIT_FAILURE;
     }
     EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stun_text_takes_what_an_answer_can_carry() {
+        assert!(stun_text(&"é".repeat(127)).is_ok());
+        assert!(stun_text(&"x".repeat(127)).is_ok());
+        assert!(stun_text("").is_ok());
+        let e = stun_text(&"é".repeat(128)).expect_err("128 characters");
+        assert!(e.starts_with("128 characters (256 bytes)"), "{e}");
+        assert!(stun_text(&"😀".repeat(127)).is_ok());
+    }
 }

@@ -236,6 +236,9 @@ pub async fn run(
                 tracing::debug!("output closed");
             }
         }
+        // The driver reports through signals; the typed events are for programs that embed a
+        // `Peer`, so they are discarded here instead of waiting in the peer's queue.
+        while peer.poll_event().is_some() {}
         while let Some(name) = peer.poll_mdns_query() {
             let tx = mdns_tx.clone();
             tokio::spawn(async move {

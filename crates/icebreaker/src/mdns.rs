@@ -163,9 +163,48 @@ fn read_name(packet: &[u8], mut at: usize, out: &mut [u8; MAX_NAME]) -> Option<(
     }
 }
 
+/// Whether a response from `source` comes from the local link (RFC 6762 §11): a loopback or
+/// IPv6 link-local source, or one inside the subnet of one of `subnets` (this host's interface
+/// addresses with their netmasks). A querier "MUST only accept responses ... that originate
+/// from the local link", so that a remote host cannot plant an address for a `.local` name.
+pub fn on_link(source: IpAddr, subnets: &[(IpAddr, IpAddr)]) -> bool {
+    let source = source.to_canonical();
+    let link_local_v6 = matches!(source, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    source.is_loopback()
+        || link_local_v6
+        || subnets.iter().any(|(ip, mask)| match (source, ip, mask) {
+            (IpAddr::V4(s), IpAddr::V4(ip), IpAddr::V4(m)) => {
+                (s.to_bits() ^ ip.to_bits()) & m.to_bits() == 0
+            }
+            (IpAddr::V6(s), IpAddr::V6(ip), IpAddr::V6(m)) => {
+                (s.to_bits() ^ ip.to_bits()) & m.to_bits() == 0
+            }
+            _ => false,
+        })
+}
+
+/// This host's interface addresses and netmasks, for [`on_link`] (none when they cannot be
+/// listed: then only loopback and IPv6 link-local sources are on the link).
+fn local_subnets() -> Vec<(IpAddr, IpAddr)> {
+    match if_addrs::get_if_addrs() {
+        Ok(list) => list
+            .into_iter()
+            .map(|i| match i.addr {
+                if_addrs::IfAddr::V4(a) => (IpAddr::V4(a.ip), IpAddr::V4(a.netmask)),
+                if_addrs::IfAddr::V6(a) => (IpAddr::V6(a.ip), IpAddr::V6(a.netmask)),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!("cannot list the network interfaces: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// Asks `to` (normally [`MDNS_V4`]) for `name`'s address and waits at most `limit` for the
 /// answer; the query goes out twice, 250 ms apart. `None` when nobody answered in time or the
-/// name cannot be queried.
+/// name cannot be queried. Only responses from the local link ([`on_link`]) that repeat the
+/// query's id (which responders do for a query from an ephemeral port, RFC 6762 §6.7) count.
 pub async fn resolve(name: &str, to: SocketAddr, limit: Duration) -> Option<IpAddr> {
     use rand_chacha::rand_core::Rng as _;
     // Responders echo the id of a query from an ephemeral port (RFC 6762 §6.7); a fresh one per
@@ -179,6 +218,7 @@ pub async fn resolve(name: &str, to: SocketAddr, limit: Duration) -> Option<IpAd
         SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
     };
     let socket = UdpSocket::bind(bind).await.ok()?;
+    let subnets = local_subnets();
     if to.ip().is_multicast() && to.is_ipv4() {
         // RFC 6762 §11: link-local, so TTL 255 and never routed beyond it.
         let _ = socket.set_multicast_ttl_v4(255);
@@ -195,8 +235,16 @@ pub async fn resolve(name: &str, to: SocketAddr, limit: Duration) -> Option<IpAd
                 tokio::select! {
                     () = &mut round => break,
                     r = socket.recv_from(&mut buf) => {
-                        let Ok((n, _)) = r else { continue };
-                        if let Some(ip) = buf.get(..n).and_then(|p| answer(p, name)) {
+                        let Ok((n, from)) = r else { continue };
+                        if !on_link(from.ip(), &subnets) {
+                            tracing::debug!(%from, "mDNS response from off the link ignored");
+                            continue;
+                        }
+                        let Some(packet) = buf.get(..n) else { continue };
+                        if packet.get(..2) != Some(&id.to_be_bytes()[..]) {
+                            continue;
+                        }
+                        if let Some(ip) = answer(packet, name) {
                             return Some(ip);
                         }
                     }
@@ -315,6 +363,51 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
             let _ = answer(&bytes, NAME);
         }
+    }
+
+    #[test]
+    fn only_sources_on_the_local_link_are_trusted() {
+        let subnets = [
+            (
+                "192.168.1.20".parse().unwrap(),
+                "255.255.255.0".parse().unwrap(),
+            ),
+            (
+                "2001:db8:1::5".parse().unwrap(),
+                "ffff:ffff:ffff:ffff::".parse().unwrap(),
+            ),
+        ];
+        for (source, trusted) in [
+            ("127.0.0.1", true),
+            ("::1", true),
+            ("fe80::1", true),
+            ("192.168.1.77", true),
+            ("::ffff:192.168.1.77", true),
+            ("192.168.2.77", false),
+            ("203.0.113.9", false),
+            ("2001:db8:1::99", true),
+            ("2001:db8:2::99", false),
+        ] {
+            let ip: IpAddr = source.parse().unwrap();
+            assert_eq!(on_link(ip, &subnets), trusted, "{source}");
+        }
+        assert!(!on_link("192.168.1.77".parse().unwrap(), &[]));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_with_another_id_is_ignored() {
+        let responder = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = responder.local_addr().unwrap();
+        let serve = tokio::spawn(async move {
+            let mut buf = vec![0u8; 1500];
+            let (n, from) = responder.recv_from(&mut buf).await.unwrap();
+            let mut r = response(&buf[..n], &[&record(TYPE_A, 1, &[127, 0, 0, 9])]);
+            r[0] ^= 0xFF;
+            responder.send_to(&r, from).await.unwrap();
+        });
+        let ip = resolve(NAME, to, Duration::from_millis(400)).await;
+        assert_eq!(ip, None);
+        serve.await.unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]

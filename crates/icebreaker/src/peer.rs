@@ -48,11 +48,14 @@ use serde::{Deserialize, Serialize};
 
 /// The largest signalling message accepted (one JSON line or one WebSocket frame).
 pub const MAX_SIGNAL_LEN: usize = 64 * 1024;
-/// The most signals queued for the application before the oldest reports are dropped.
+/// The most signals queued for the application before the oldest are dropped.
 const MAX_QUEUED_SIGNALS: usize = 4096;
+/// The most bytes of text (descriptions, candidates, received data) queued as signals, and the
+/// most bytes of received data queued as events, before the oldest are dropped.
+const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// mDNS names waiting for the driver at most (the agent keeps at most as many candidates).
 const MAX_MDNS_QUERIES: usize = 32;
-/// The most received datagrams queued as events.
+/// The most events queued before the oldest are dropped.
 const MAX_QUEUED_EVENTS: usize = 4096;
 /// The component everything runs on (BUNDLE and rtcp-mux: one).
 const COMPONENT: u16 = 1;
@@ -228,6 +231,84 @@ pub enum Event {
     Data(Vec<u8>),
 }
 
+/// What an entry of a [`Bounded`] queue holds in bytes, beyond its fixed size.
+trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for Signal {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Offer { sdp } | Self::Answer { sdp } => sdp.len(),
+            Self::Candidate {
+                candidate, sdp_mid, ..
+            } => candidate.len() + sdp_mid.as_ref().map_or(0, String::len),
+            Self::State { state } => state.len(),
+            Self::Selected { local, remote } => local.len() + remote.len(),
+            Self::Send { data } | Self::Message { data } => data.len(),
+            Self::Error { message } => message.len(),
+        }
+    }
+}
+
+impl Weight for Event {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Data(data) => data.len(),
+            Self::State(_) | Self::Selected(_) => 0,
+        }
+    }
+}
+
+/// A queue for the application that never holds more than `max_items` entries nor
+/// [`MAX_QUEUED_BYTES`] of their contents: an application that does not read it loses the
+/// oldest entries, and the peer's memory stays bounded whatever the other side sends.
+#[derive(Debug)]
+struct Bounded<T> {
+    items: VecDeque<T>,
+    bytes: usize,
+    max_items: usize,
+}
+
+impl<T: Weight> Bounded<T> {
+    fn new(max_items: usize) -> Self {
+        Self {
+            items: VecDeque::new(),
+            bytes: 0,
+            max_items,
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        self.make_room(item.weight());
+        self.bytes += item.weight();
+        self.items.push_back(item);
+    }
+
+    /// Puts `item` first (the offer goes before the reports of the start).
+    fn push_front(&mut self, item: T) {
+        self.make_room(item.weight());
+        self.bytes += item.weight();
+        self.items.push_front(item);
+    }
+
+    fn make_room(&mut self, weight: usize) {
+        while self.items.len() >= self.max_items
+            || (!self.items.is_empty() && self.bytes + weight > MAX_QUEUED_BYTES)
+        {
+            if self.pop().is_none() {
+                break;
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let item = self.items.pop_front()?;
+        self.bytes -= item.weight();
+        Some(item)
+    }
+}
+
 /// Why a remote description was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -275,8 +356,8 @@ pub struct Peer {
     mline: u32,
     /// The remote offer's sections, to mirror in the answer: (kind, proto, formats, mid).
     remote_sections: Vec<(String, String, String, Option<String>)>,
-    signals: VecDeque<Signal>,
-    events: VecDeque<Event>,
+    signals: Bounded<Signal>,
+    events: Bounded<Event>,
     /// Application datagrams ready to go: where, and the bytes.
     outgoing: VecDeque<(Transmit, Vec<u8>)>,
     scratch: Vec<u8>,
@@ -296,10 +377,10 @@ impl Peer {
         let session_id = rng.next_u64() >> 1;
         config.agent.controlling = config.role == Role::Offerer;
         let mut agent = Agent::new(config.agent, creds);
-        let mut signals = VecDeque::new();
+        let mut signals = Bounded::new(MAX_QUEUED_SIGNALS);
         for a in &config.host_addresses {
             if let Err(e) = agent.add_host_candidate(*a, COMPONENT) {
-                signals.push_back(Signal::error(format_args!("host candidate {a}: {e}")));
+                signals.push(Signal::error(format_args!("host candidate {a}: {e}")));
             }
         }
         let mut peer = Self {
@@ -314,7 +395,7 @@ impl Peer {
             mline: 0,
             remote_sections: Vec::new(),
             signals,
-            events: VecDeque::new(),
+            events: Bounded::new(MAX_QUEUED_EVENTS),
             outgoing: VecDeque::new(),
             scratch: Vec::new(),
             now: Some(now),
@@ -423,9 +504,7 @@ impl Peer {
                 self.push_signal(Signal::Message {
                     data: String::from_utf8_lossy(data).into_owned(),
                 });
-                if self.events.len() < MAX_QUEUED_EVENTS {
-                    self.events.push_back(Event::Data(data.to_vec()));
-                }
+                self.events.push(Event::Data(data.to_vec()));
             }
             Ok(Received::Stun) => {}
             Err(e) => tracing::trace!(%from, "datagram ignored: {e}"),
@@ -484,20 +563,17 @@ impl Peer {
 
     /// The next typed event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// The next signalling message, for the other peer ([`Signal::is_for_remote`]) or for the
     /// local user.
     pub fn poll_signal(&mut self) -> Option<Signal> {
-        self.signals.pop_front()
+        self.signals.pop()
     }
 
     fn push_signal(&mut self, s: Signal) {
-        if self.signals.len() >= MAX_QUEUED_SIGNALS {
-            self.signals.pop_front();
-        }
-        self.signals.push_back(s);
+        self.signals.push(s);
     }
 
     /// Moves the agent's events into signals and typed events.
@@ -530,15 +606,14 @@ impl Peer {
                     self.push_signal(Signal::State {
                         state: s.as_str().into(),
                     });
-                    self.events.push_back(Event::State(s));
+                    self.events.push(Event::State(s));
                 }
                 IceEvent::SelectedPair { local, remote, .. } => {
                     self.push_signal(Signal::Selected {
                         local: local.to_string(),
                         remote: remote.to_string(),
                     });
-                    self.events
-                        .push_back(Event::Selected(Box::new((local, remote))));
+                    self.events.push(Event::Selected(Box::new((local, remote))));
                 }
                 IceEvent::ResolveMdns(name) => {
                     // The driver resolves it (see `poll_mdns_query`); the agent bounds how many
@@ -823,6 +898,45 @@ mod tests {
             },
             host_addresses: vec![SocketAddr::from(([192, 0, 2, seed], 5000))],
         }
+    }
+
+    #[test]
+    fn queues_for_the_application_drop_their_oldest_entries_past_a_count_or_a_size() {
+        let mut q = Bounded::new(3);
+        for i in 0..5u8 {
+            q.push(Event::Data(vec![i]));
+        }
+        let left: Vec<_> = core::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(
+            left,
+            [
+                Event::Data(vec![2]),
+                Event::Data(vec![3]),
+                Event::Data(vec![4])
+            ]
+        );
+        assert_eq!(q.bytes, 0);
+        // 100 datagrams of 64 KiB: only what fits in MAX_QUEUED_BYTES stays, the newest.
+        let mut q = Bounded::new(MAX_QUEUED_EVENTS);
+        for i in 0..100u8 {
+            q.push(Event::Data(vec![i; 64 * 1024]));
+        }
+        let kept = MAX_QUEUED_BYTES / (64 * 1024);
+        assert_eq!(q.items.len(), kept);
+        assert_eq!(q.bytes, kept * 64 * 1024);
+        assert_eq!(
+            q.pop(),
+            Some(Event::Data(vec![100 - kept as u8; 64 * 1024]))
+        );
+        // One entry larger than the budget is still kept, alone.
+        q.push(Event::Data(vec![0; MAX_QUEUED_BYTES + 1]));
+        assert_eq!(q.items.len(), 1);
+        // The offer goes first.
+        let mut s = Bounded::new(2);
+        s.push(Signal::error("a"));
+        s.push_front(Signal::Offer { sdp: "v=0".into() });
+        assert_eq!(s.pop(), Some(Signal::Offer { sdp: "v=0".into() }));
+        assert_eq!(s.bytes, 1);
     }
 
     #[test]

@@ -256,17 +256,14 @@ pub async fn run(args: PeerArgs) -> u8 {
                         Ok(Message::Close(_)) | Err(_) => break,
                         Ok(_) => continue,
                     };
-                    match Signal::parse(&text) {
-                        Ok(s @ Signal::Error { .. }) => {
-                            let _ = print.send(s.to_json()).await;
-                        }
-                        Ok(s) => {
+                    match from_room(&text) {
+                        FromRoom::Remote(s) => {
                             let _ = tx.send(s).await;
                         }
-                        // The server's own notices (left ...): show them.
-                        Err(_) => {
-                            let _ = print.send(text).await;
+                        FromRoom::Show(line) => {
+                            let _ = print.send(line).await;
                         }
+                        FromRoom::Ignore(why) => tracing::debug!("from the room, ignored: {why}"),
                     }
                 }
                 let _ = print
@@ -296,6 +293,32 @@ pub async fn run(args: PeerArgs) -> u8 {
     let _ = tokio::time::timeout(Duration::from_secs(1), printer).await;
     tracing::info!("stopped");
     EXIT_OK
+}
+
+/// What to do with a text frame from the signalling server's room.
+#[derive(Debug, PartialEq, Eq)]
+enum FromRoom {
+    /// The other peer's offer, answer or candidate: for the local peer.
+    Remote(Signal),
+    /// For the user: the server's errors (prefixed as such) and notices (`left`), unchanged.
+    Show(String),
+    /// Anything else; the reason, for the log. The other peer cannot make this one send data
+    /// (`send` comes only from the local user) nor speak in its name (`state`, `message` ...).
+    Ignore(String),
+}
+
+fn from_room(text: &str) -> FromRoom {
+    match Signal::parse(text) {
+        Ok(s) if s.is_for_remote() => FromRoom::Remote(s),
+        Ok(Signal::Error { message }) => {
+            FromRoom::Show(error_json(&format!("signalling server: {message}")))
+        }
+        Ok(other) => FromRoom::Ignore(format!("{other:?}")),
+        Err(_) if serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object()) => {
+            FromRoom::Show(text.to_owned())
+        }
+        Err(e) => FromRoom::Ignore(e.to_string()),
+    }
 }
 
 fn error_json(message: &str) -> String {
@@ -365,5 +388,42 @@ async fn stdin_reader(tx: mpsc::Sender<Signal>, print: mpsc::Sender<String>) {
         if eof {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_other_peers_offer_answer_and_candidates_reach_the_local_peer() {
+        let offer = r#"{"type":"offer","sdp":"v=0\r\n"}"#;
+        assert!(matches!(
+            from_room(offer),
+            FromRoom::Remote(Signal::Offer { .. })
+        ));
+        let candidate = r#"{"type":"candidate","candidate":""}"#;
+        assert!(matches!(
+            from_room(candidate),
+            FromRoom::Remote(Signal::Candidate { .. })
+        ));
+        // The other side may not make this one send, nor report states in its name.
+        for text in [
+            r#"{"type":"send","data":"make me say this"}"#,
+            r#"{"type":"message","data":"forged"}"#,
+            r#"{"type":"state","state":"failed"}"#,
+            "not JSON",
+            "[1]",
+        ] {
+            assert!(matches!(from_room(text), FromRoom::Ignore(_)), "{text}");
+        }
+        assert_eq!(
+            from_room(r#"{"type":"error","message":"rate limit: message dropped"}"#),
+            FromRoom::Show(error_json("signalling server: rate limit: message dropped"))
+        );
+        assert_eq!(
+            from_room(r#"{"type":"left"}"#),
+            FromRoom::Show(r#"{"type":"left"}"#.into())
+        );
     }
 }

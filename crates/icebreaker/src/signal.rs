@@ -8,12 +8,16 @@
 //!
 //! Limits, each answered with `{"type":"error","message":...}` rather than a dropped server:
 //! messages of at most [`MAX_MESSAGE`] bytes that are JSON objects (binary frames are refused),
-//! a per-connection token bucket ([`SignalServerConfig::rate`]), at most
-//! [`SignalServerConfig::max_rooms`] rooms, two peers per room, and rooms with no traffic for
+//! a per-connection token bucket ([`SignalServerConfig::rate`]) that counts every data frame,
+//! at most [`SignalServerConfig::max_rooms`] rooms, two peers per room, at most
+//! [`MAX_PENDING`] messages and [`MAX_PENDING_BYTES`] bytes waiting in a room for its second
+//! peer, and at most [`SignalServerConfig::max_buffered`] bytes of messages held by the whole
+//! server (waiting in rooms or queued towards slow readers). Rooms with no traffic for
 //! [`SignalServerConfig::idle`] are closed.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,11 +37,14 @@ use crate::cli::{EXIT_FAILURE, EXIT_OK, emit, fail};
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Frames larger than this are refused by the WebSocket layer and close the connection; frames
 /// between [`MAX_MESSAGE`] and this get an error message and the connection goes on.
-const MAX_FRAME: usize = 1024 * 1024;
-/// Messages kept for a peer that has not joined yet.
-const MAX_PENDING: usize = 256;
-/// Frames queued towards one connection.
-const QUEUE: usize = 256;
+const MAX_FRAME: usize = 2 * MAX_MESSAGE;
+/// Messages kept in a room for a peer that has not joined yet.
+pub const MAX_PENDING: usize = 64;
+/// Bytes of messages kept in a room for a peer that has not joined yet (an offer and its
+/// candidates take a few kilobytes).
+pub const MAX_PENDING_BYTES: usize = 256 * 1024;
+/// Frames queued towards one connection: a room's pending messages and the joined notice fit.
+const QUEUE: usize = MAX_PENDING + 64;
 /// Longest room name.
 const MAX_ROOM_NAME: usize = 64;
 
@@ -66,6 +73,9 @@ pub struct SignalServerConfig {
     pub rate: f64,
     /// Messages a connection may send in a burst.
     pub burst: f64,
+    /// Bytes of messages the whole server holds at most: waiting in rooms for a second peer
+    /// and queued towards peers that read slowly. A message over it is refused with an error.
+    pub max_buffered: usize,
 }
 
 impl Default for SignalServerConfig {
@@ -75,15 +85,61 @@ impl Default for SignalServerConfig {
             idle: Duration::from_secs(600),
             rate: 50.0,
             burst: 200.0,
+            max_buffered: 64 * 1024 * 1024,
         }
+    }
+}
+
+/// A message the server holds for a peer. Its bytes count against the server's
+/// [`SignalServerConfig::max_buffered`] until it is sent or dropped.
+#[derive(Debug)]
+struct Held {
+    msg: Message,
+    bytes: usize,
+    used: Arc<AtomicUsize>,
+}
+
+impl Held {
+    /// Takes `bytes` from the budget for `msg`; `None` when the server holds too much already.
+    fn counted(used: &Arc<AtomicUsize>, limit: usize, msg: Message) -> Option<Self> {
+        let bytes = msg.len();
+        used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+            u.checked_add(bytes).filter(|total| *total <= limit)
+        })
+        .ok()?;
+        Some(Self {
+            msg,
+            bytes,
+            used: used.clone(),
+        })
+    }
+
+    /// The server's own short notices (joined, left), bounded by the queue's length instead.
+    fn notice(used: &Arc<AtomicUsize>, msg: Message) -> Self {
+        Self {
+            msg,
+            bytes: 0,
+            used: used.clone(),
+        }
+    }
+
+    fn into_message(mut self) -> Message {
+        core::mem::replace(&mut self.msg, Message::text(""))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
 #[derive(Debug)]
 struct Room {
-    peers: Vec<(u64, mpsc::Sender<Message>)>,
-    /// Messages sent while alone, for the next peer.
-    pending: VecDeque<Message>,
+    peers: Vec<(u64, mpsc::Sender<Held>)>,
+    /// Messages sent while alone, for the next peer, and their bytes.
+    pending: VecDeque<Held>,
+    pending_bytes: usize,
     last: Instant,
 }
 
@@ -91,6 +147,8 @@ struct Room {
 struct Rooms {
     rooms: HashMap<String, Room>,
     next_id: u64,
+    /// Bytes of every [`Held`] message.
+    used: Arc<AtomicUsize>,
 }
 
 type Shared = Arc<Mutex<Rooms>>;
@@ -139,7 +197,8 @@ pub async fn start(
 async fn serve(listener: TcpListener, config: SignalServerConfig) {
     let rooms: Shared = Arc::default();
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
-    let mut sweep = tokio::time::interval(Duration::from_secs(1).min(config.idle));
+    let period = Duration::from_secs(1).min(config.idle);
+    let mut sweep = tokio::time::interval(period.max(Duration::from_millis(10)));
     // Aborting this task (shutdown) drops the connection tasks' handles only: abort them too.
     struct AbortAll<'a>(&'a mut Vec<JoinHandle<()>>);
     impl Drop for AbortAll<'_> {
@@ -229,11 +288,12 @@ async fn connection(
         let _ = sink.close().await;
         return;
     }
-    let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Held>(QUEUE);
     let (id, peers) = {
         let mut r = lock(&rooms);
         let id = r.next_id;
         r.next_id += 1;
+        let used = r.used.clone();
         let full = r.rooms.len() >= config.max_rooms && !r.rooms.contains_key(&name);
         let room = if full {
             None
@@ -241,6 +301,7 @@ async fn connection(
             Some(r.rooms.entry(name.clone()).or_insert_with(|| Room {
                 peers: Vec::new(),
                 pending: VecDeque::new(),
+                pending_bytes: 0,
                 last: Instant::now(),
             }))
         };
@@ -251,7 +312,8 @@ async fn connection(
                 room.peers.push((id, tx.clone()));
                 room.last = Instant::now();
                 let joined = json!({"type": "joined", "room": name, "peers": room.peers.len()});
-                let _ = tx.try_send(Message::text(joined.to_string()));
+                let _ = tx.try_send(Held::notice(&used, Message::text(joined.to_string())));
+                room.pending_bytes = 0;
                 while let Some(m) = room.pending.pop_front() {
                     let _ = tx.try_send(m);
                 }
@@ -274,7 +336,7 @@ async fn connection(
     loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(m) => if sink.send(m).await.is_err() { break },
+                Some(m) => if sink.send(m.into_message()).await.is_err() { break },
                 // The room was closed (idle) or the server is stopping.
                 None => {
                     let _ = sink.send(error("room closed")).await;
@@ -292,18 +354,22 @@ async fn connection(
                     }
                     None => break,
                 };
-                let reply = match frame {
-                    Message::Text(text) => {
-                        let now = Instant::now();
-                        tokens = (tokens + now.duration_since(refilled).as_secs_f64() * config.rate).min(config.burst);
-                        refilled = now;
-                        if tokens < 1.0 {
-                            Some(error("rate limit: message dropped"))
-                        } else {
-                            tokens -= 1.0;
-                            relay(&rooms, &name, id, text.as_str())
+                // Every data frame, text or binary, spends a token.
+                if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+                    let now = Instant::now();
+                    let earned = now.duration_since(refilled).as_secs_f64() * config.rate;
+                    tokens = (tokens + earned).min(config.burst);
+                    refilled = now;
+                    if tokens < 1.0 {
+                        if sink.send(error("rate limit: message dropped")).await.is_err() {
+                            break;
                         }
+                        continue;
                     }
+                    tokens -= 1.0;
+                }
+                let reply = match frame {
+                    Message::Text(text) => relay(&rooms, &name, id, text.as_str(), config.max_buffered),
                     Message::Binary(b) => Some(error(format_args!(
                         "binary frame of {} bytes ignored: send JSON text frames", b.len()
                     ))),
@@ -319,10 +385,12 @@ async fn connection(
         }
     }
     let mut r = lock(&rooms);
+    let used = r.used.clone();
     if let Some(room) = r.rooms.get_mut(&name) {
         room.peers.retain(|(p, _)| *p != id);
         for (_, other) in &room.peers {
-            let _ = other.try_send(Message::text(r#"{"type":"left"}"#));
+            let left = Held::notice(&used, Message::text(r#"{"type":"left"}"#));
+            let _ = other.try_send(left);
         }
         if room.peers.is_empty() {
             r.rooms.remove(&name);
@@ -332,7 +400,7 @@ async fn connection(
 }
 
 /// Relays one text message to the other peer of the room; the error to send back, if any.
-fn relay(rooms: &Shared, name: &str, id: u64, text: &str) -> Option<Message> {
+fn relay(rooms: &Shared, name: &str, id: u64, text: &str, max_buffered: usize) -> Option<Message> {
     if text.len() > MAX_MESSAGE {
         return Some(error(format_args!(
             "message of {} bytes is over the limit of {MAX_MESSAGE} bytes; dropped",
@@ -345,21 +413,34 @@ fn relay(rooms: &Shared, name: &str, id: u64, text: &str) -> Option<Message> {
         Err(e) => return Some(error(format_args!("not JSON ({e}); dropped"))),
     }
     let mut r = lock(rooms);
+    let used = r.used.clone();
     let room = r.rooms.get_mut(name)?;
     room.last = Instant::now();
-    let msg = Message::text(text.to_owned());
-    match room.peers.iter().find(|(p, _)| *p != id) {
+    let other = room.peers.iter().find(|(p, _)| *p != id);
+    if other.is_none()
+        && (room.pending.len() >= MAX_PENDING
+            || room.pending_bytes + text.len() > MAX_PENDING_BYTES)
+    {
+        return Some(error(format_args!(
+            "too many messages waiting for the other peer (at most {MAX_PENDING}, \
+             {MAX_PENDING_BYTES} bytes); dropped"
+        )));
+    }
+    let Some(msg) = Held::counted(&used, max_buffered, Message::text(text.to_owned())) else {
+        return Some(error(
+            "the server holds too many messages; dropped, try again later",
+        ));
+    };
+    match other {
         Some((_, other)) => other
             .try_send(msg)
             .err()
             .map(|_| error("the other peer is not reading; dropped")),
-        None if room.pending.len() < MAX_PENDING => {
+        None => {
+            room.pending_bytes += msg.bytes;
             room.pending.push_back(msg);
             None
         }
-        None => Some(error(
-            "too many messages waiting for the other peer; dropped",
-        )),
     }
 }
 
@@ -393,4 +474,155 @@ pub async fn run(args: SignalServerArgs) -> u8 {
     tracing::info!("shutting down");
     server.shutdown();
     EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    async fn join(server: &RunningSignalServer, room: &str) -> Ws {
+        let url = format!("ws://{}/{room}", server.local_addr());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("connect");
+        let joined = next_text(&mut ws).await;
+        assert!(joined.contains(r#""type":"joined""#), "{joined}");
+        ws
+    }
+
+    async fn next_text(ws: &mut Ws) -> String {
+        loop {
+            let m = tokio::time::timeout(LIMIT, ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("frame");
+            if let Message::Text(t) = m {
+                return t.as_str().to_owned();
+            }
+        }
+    }
+
+    /// A JSON message of `len` bytes whose data is `tag` repeated.
+    fn message(tag: char, len: usize) -> String {
+        let head = r#"{"type":"send","data":""#;
+        let body = tag.to_string().repeat(len - head.len() - 2);
+        format!(r#"{head}{body}"}}"#)
+    }
+
+    async fn send(ws: &mut Ws, text: &str) {
+        ws.send(Message::text(text.to_owned())).await.expect("send");
+    }
+
+    /// Sends `text` and waits for the error the server answers with.
+    async fn refused(ws: &mut Ws, text: &str, want: &str) {
+        send(ws, text).await;
+        let reply = next_text(ws).await;
+        assert!(
+            reply.contains(r#""type":"error""#) && reply.contains(want),
+            "want {want:?}: {reply}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_room_keeps_a_bounded_number_of_messages_and_bytes_for_its_second_peer() {
+        let server = start("127.0.0.1:0".parse().expect("addr"), Default::default())
+            .await
+            .expect("start");
+        let mut a = join(&server, "count").await;
+        for i in 0..MAX_PENDING {
+            send(&mut a, &format!(r#"{{"type":"send","data":"{i}"}}"#)).await;
+        }
+        refused(
+            &mut a,
+            r#"{"type":"send","data":"one more"}"#,
+            "too many messages",
+        )
+        .await;
+        let mut b = join(&server, "count").await;
+        for i in 0..MAX_PENDING {
+            assert_eq!(
+                next_text(&mut b).await,
+                format!(r#"{{"type":"send","data":"{i}"}}"#)
+            );
+        }
+        // Bytes: four messages of 60 000 bytes wait, a fifth would pass MAX_PENDING_BYTES.
+        let mut c = join(&server, "bytes").await;
+        for tag in ['a', 'b', 'c', 'd'] {
+            send(&mut c, &message(tag, 60_000)).await;
+        }
+        refused(&mut c, &message('e', 60_000), "too many messages").await;
+        let mut d = join(&server, "bytes").await;
+        for tag in ['a', 'b', 'c', 'd'] {
+            assert_eq!(next_text(&mut d).await, message(tag, 60_000));
+        }
+        server.shutdown();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_server_wide_budget_refuses_messages_until_they_are_delivered() {
+        let config = SignalServerConfig {
+            max_buffered: 100_000,
+            ..SignalServerConfig::default()
+        };
+        let server = start("127.0.0.1:0".parse().expect("addr"), config)
+            .await
+            .expect("start");
+        let mut a = join(&server, "one").await;
+        let mut b = join(&server, "two").await;
+        send(&mut a, &message('a', 60_000)).await;
+        // Room "two" is refused: room "one" holds most of the budget.
+        refused(&mut b, &message('b', 60_000), "holds too many messages").await;
+        // Delivering room one's message gives its bytes back.
+        let mut a2 = join(&server, "one").await;
+        assert_eq!(next_text(&mut a2).await, message('a', 60_000));
+        send(&mut b, &message('b', 60_000)).await;
+        let mut b2 = join(&server, "two").await;
+        assert_eq!(next_text(&mut b2).await, message('b', 60_000));
+        server.shutdown();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn binary_frames_spend_the_rate_limit_too() {
+        let config = SignalServerConfig {
+            rate: 0.001,
+            burst: 2.0,
+            ..SignalServerConfig::default()
+        };
+        let server = start("127.0.0.1:0".parse().expect("addr"), config)
+            .await
+            .expect("start");
+        let mut a = join(&server, "binary").await;
+        for _ in 0..2 {
+            a.send(Message::binary(vec![0u8; 10])).await.expect("send");
+            let reply = next_text(&mut a).await;
+            assert!(reply.contains("binary frame"), "{reply}");
+        }
+        a.send(Message::binary(vec![0u8; 10])).await.expect("send");
+        let reply = next_text(&mut a).await;
+        assert!(reply.contains("rate limit"), "{reply}");
+        refused(&mut a, r#"{"type":"send","data":"x"}"#, "rate limit").await;
+        server.shutdown();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_zero_idle_time_closes_rooms_without_stopping_the_server() {
+        let config = SignalServerConfig {
+            idle: Duration::ZERO,
+            ..SignalServerConfig::default()
+        };
+        let server = start("127.0.0.1:0".parse().expect("addr"), config)
+            .await
+            .expect("start");
+        let mut a = join(&server, "brief").await;
+        let reply = next_text(&mut a).await;
+        assert!(reply.contains("room closed"), "{reply}");
+        // Still accepting.
+        let _again = join(&server, "brief").await;
+        server.shutdown();
+    }
 }

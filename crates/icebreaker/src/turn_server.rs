@@ -58,8 +58,8 @@ pub struct TurnServerArgs {
     /// The listening address, UDP and TCP (port 0 picks a free port, the same for both).
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// The long-term credential realm.
-    #[arg(long, value_name = "R")]
+    /// The long-term credential realm (fewer than 128 characters).
+    #[arg(long, value_name = "R", value_parser = crate::cli::stun_text)]
     pub realm: String,
     /// A static user (repeatable).
     #[arg(long = "user", value_name = "U:P")]
@@ -84,8 +84,8 @@ pub struct TurnServerArgs {
     /// Allocations in total (508 beyond).
     #[arg(long, value_name = "N")]
     pub total_quota: Option<usize>,
-    /// SOFTWARE in answers (none by default).
-    #[arg(long, value_name = "S")]
+    /// SOFTWARE in answers (none by default; fewer than 128 characters).
+    #[arg(long, value_name = "S", value_parser = crate::cli::stun_text)]
     pub software: Option<String>,
     /// Seconds a nonce stays valid; a request with an older one is answered 438 (Stale Nonce)
     /// with a fresh nonce (default 600).

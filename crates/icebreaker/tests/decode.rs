@@ -232,6 +232,22 @@ fn reads_an_rfc_style_dump_from_stdin() {
     }
 }
 
+#[test]
+fn stdin_is_read_up_to_a_limit() {
+    let huge = "00".repeat((1 << 19) + 1);
+    let out = run_with(
+        &["stun", "decode", "-"],
+        Some(&huge),
+        Duration::from_secs(20),
+    );
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("larger than 1048576 bytes"),
+        "{}",
+        out.stderr
+    );
+}
+
 fn sha256_long_term_message() -> String {
     let key = Key::long_term(
         "alice",

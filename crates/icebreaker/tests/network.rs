@@ -233,6 +233,21 @@ fn bad_server_arguments_exit_2() {
     ]);
     out.expect_code(2);
     assert!(out.stderr.contains("different IP"), "{}", out.stderr);
+    // A SOFTWARE that no answer could carry is refused before the server starts.
+    let long = "x".repeat(128);
+    let out = run(&[
+        "stun-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--software",
+        &long,
+    ]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("at most 127 characters"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -299,6 +299,27 @@ fn bad_arguments_are_bad_input() {
     ]);
     out.expect_code(2);
     assert!(out.stderr.contains("--relay-ip"), "{}", out.stderr);
+    // REALM and SOFTWARE must fit in an answer: fewer than 128 characters.
+    let long = "é".repeat(128);
+    let base = ["turn-server", "--listen", "127.0.0.1:0", "--user", "a:b"];
+    for extra in [
+        ["--realm", &long, "", ""],
+        ["--realm", "r", "--software", &long],
+    ] {
+        let args: Vec<&str> = base
+            .iter()
+            .chain(&extra)
+            .copied()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let out = run(&args);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("at most 127 characters"),
+            "{}",
+            out.stderr
+        );
+    }
     let out = run(&[
         "turn-server",
         "--listen",

@@ -6,6 +6,7 @@
 //! Not part of the stable API.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use crate::attributes::{
     self, AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateDomain,
@@ -724,4 +725,248 @@ pub fn fuzz_channel_data(data: &[u8]) {
             .expect("complete");
         assert_eq!((cd.channel(), cd.data(), used), (channel, payload, n));
     }
+}
+
+// ----- The Binding server, RFC 5780 discovery and client transactions --------------------
+
+fn v4(a: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(a)), port)
+}
+
+/// Feeds `data` to a [`BindingServer`](crate::server::BindingServer) as datagrams (a selector
+/// byte, a length byte, the bytes) from a few clients to each of its addresses, with the
+/// configuration picked by the first byte. Checks that every answer is a well-formed STUN
+/// response to the request, at most [`MAX_REPLY`](crate::server::MAX_REPLY) bytes, sent from
+/// one of the server's addresses to the requester's IP.
+pub fn fuzz_server(data: &[u8]) {
+    use crate::server::{BindingServer, MAX_REPLY, ServerConfig};
+
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let primary = v4([198, 51, 100, 1], 3478);
+    let mut config = if flags & 1 != 0 {
+        ServerConfig::rfc5780(primary, v4([198, 51, 100, 2], 3479))
+    } else {
+        ServerConfig::default()
+    };
+    config.software = (flags & 2 != 0).then(|| "icebreaker fuzz".to_string());
+    config.reason_phrases = flags & 4 != 0;
+    config.mapped_address = flags & 8 != 0;
+    let mut server = BindingServer::new(config);
+    let mut listen = server.listen_addresses();
+    if listen.is_empty() {
+        listen.push(primary);
+    }
+    let clients = [
+        v4([203, 0, 113, 7], 5000),
+        SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+            5000,
+        ),
+        SocketAddr::new(
+            IpAddr::V6(Ipv4Addr::new(203, 0, 113, 8).to_ipv6_mapped()),
+            6000,
+        ),
+        v4([203, 0, 113, 9], 1),
+    ];
+    let mut out = [0u8; 2048];
+    while let [select, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (datagram, next) = tail.split_at(n);
+        rest = next;
+        let from = clients[usize::from(select & 3)];
+        let to = listen[usize::from(select >> 2) % listen.len()];
+        let Some(reply) = server.respond(from, to, datagram, &mut out) else {
+            continue;
+        };
+        assert!(reply.len <= MAX_REPLY, "a reply of {} bytes", reply.len);
+        assert!(listen.contains(&reply.from), "sent from {}", reply.from);
+        assert_eq!(reply.to.ip(), from.ip(), "sent to another host");
+        let answer = Message::parse(&out[..reply.len]).expect("the server writes valid STUN");
+        assert!(answer.class().is_response());
+        // A request whose attributes do not parse still gets its 400: the header is enough.
+        let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
+        assert_eq!(message_type & 0x0110, 0, "a request's class bits");
+        assert_eq!(&answer.transaction_id().as_bytes()[..], &datagram[8..20]);
+    }
+}
+
+/// Runs RFC 5780 NAT discovery against a real RFC 5780
+/// [`BindingServer`](crate::server::BindingServer) whose answers `data` steers. Each byte decides what becomes
+/// of the request in flight: answered through one of three mappings (two NAT ports, or no NAT),
+/// lost, replaced by bytes from the input (with or without the request's transaction id),
+/// looped back as if hairpinned, or answered twice; and how much time passes. Then nothing
+/// answers any more. Checks: discovery sends only from its socket to the server's addresses,
+/// and it always ends, with a result that describes its own socket.
+pub fn fuzz_discovery<R: rand_core::CryptoRng + ?Sized>(epoch: Instant, rng: &mut R, data: &[u8]) {
+    use crate::discovery::{DiscoveryConfig, NatDiscovery};
+    use crate::server::{BindingServer, MAX_REPLY, ServerConfig};
+
+    let (a1, a2) = (v4([198, 51, 100, 1], 3478), v4([198, 51, 100, 2], 3479));
+    let local = v4([10, 0, 0, 2], 5000);
+    let mappings = [
+        v4([203, 0, 113, 7], 5000),
+        v4([203, 0, 113, 7], 6000),
+        local,
+    ];
+    let mut now = epoch;
+    let mut discovery = NatDiscovery::new(now, local, a1, DiscoveryConfig::default(), rng);
+    let mut server = BindingServer::new(ServerConfig::rfc5780(a1, a2));
+    let listen = server.listen_addresses();
+    let mut request = Vec::new();
+    let mut out = [0u8; MAX_REPLY];
+    let mut rest = data;
+    let mut forged = false;
+    while let [op, tail @ ..] = rest {
+        rest = tail;
+        if discovery.is_finished() {
+            break;
+        }
+        if let Some(t) = discovery.poll_transmit(&mut request) {
+            assert_eq!(t.from, local);
+            if !listen.contains(&t.to) {
+                // The hairpinning test: to the mapped address, which only answers (forged)
+                // responses could have made something else than one of ours.
+                assert!(forged || mappings.contains(&t.to), "a request to {}", t.to);
+                if op & 1 == 1 {
+                    discovery.handle_receive(now, t.to, local, &request);
+                }
+            } else {
+                match op & 7 {
+                    m @ (0..=2 | 7) => {
+                        let from = mappings[usize::from(m % 3)];
+                        if let Some(r) = server.respond(from, t.to, &request, &mut out) {
+                            discovery.handle_receive(now, r.from, local, &out[..r.len]);
+                            if m == 7 {
+                                discovery.handle_receive(now, r.from, local, &out[..r.len]);
+                            }
+                        }
+                    }
+                    3 => {} // lost
+                    4 | 5 => {
+                        let [len, tail @ ..] = rest else { break };
+                        let n = usize::from(*len).min(tail.len());
+                        let (bytes, next) = tail.split_at(n);
+                        rest = next;
+                        let mut bytes = bytes.to_vec();
+                        if let (Some(slot), Some(tid), 5) =
+                            (bytes.get_mut(8..20), request.get(8..20), op & 7)
+                        {
+                            slot.copy_from_slice(tid);
+                        }
+                        forged = true;
+                        discovery.handle_receive(now, t.to, local, &bytes);
+                    }
+                    // The request itself comes back, as a hairpinning NAT would return it.
+                    _ => discovery.handle_receive(now, mappings[0], local, &request),
+                }
+            }
+        }
+        now += Duration::from_millis(u64::from(op >> 3) * 50);
+        discovery.handle_timeout(now);
+    }
+    // Nothing answers any more: every test times out, so discovery ends.
+    for _ in 0..256 {
+        if discovery.is_finished() {
+            break;
+        }
+        while discovery.poll_transmit(&mut request).is_some() {}
+        match discovery.poll_timeout() {
+            Some(at) => {
+                now = now.max(at);
+                discovery.handle_timeout(now);
+            }
+            None => break,
+        }
+    }
+    assert!(discovery.is_finished(), "discovery still running");
+    assert_eq!(discovery.poll_transmit(&mut request), None);
+    if let Some(Ok(b)) = discovery.result() {
+        assert_eq!(b.local, local);
+        assert_eq!(b.nat, b.mapped != local);
+    }
+}
+
+/// Drives a [`ClientTransaction`](crate::transaction::ClientTransaction) with a configuration
+/// and responses taken from `data`, time jumping forward between them, then lets it run out.
+/// Checks: it never sends more than Rc times (once over a reliable transport), a finished
+/// transaction sends nothing and sets no timer, only a response with the request's transaction
+/// id completes it, and with no answer it times out exactly at
+/// [`total_timeout`](crate::transaction::TransactionConfig::total_timeout) after it started.
+pub fn fuzz_transaction(epoch: Instant, data: &[u8]) {
+    use crate::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+
+    let mut r = Recipe { data };
+    let config = TransactionConfig {
+        rto: Duration::from_millis(1 + u64::from(r.u16())),
+        max_sends: u32::from(r.u8() % 12),
+        max_rto: (r.u8() & 1 == 1).then(|| Duration::from_millis(u64::from(r.u16()))),
+        last_wait: u32::from(r.u8() % 32),
+        reliable: r.u8() & 1 == 1,
+        reliable_timeout: Duration::from_millis(u64::from(r.u16()) * 10),
+    };
+    let tid = TransactionId::new(r.array());
+    let mut request = [0u8; 20];
+    let n = MessageWriter::new(&mut request, Class::Request, Method::BINDING, tid)
+        .and_then(|w| w.finish(false))
+        .expect("a bare Binding request fits in 20 bytes");
+    let to = v4([192, 0, 2, 1], 3478);
+    let mut tx = ClientTransaction::new(epoch, to, request[..n].to_vec(), config)
+        .expect("our request parses");
+    let most = if config.reliable {
+        1
+    } else {
+        config.max_sends.max(1)
+    };
+    let mut now = epoch;
+    let mut answered = false;
+    let check = |tx: &mut ClientTransaction, now: Instant, answered: bool| {
+        let before = tx.poll_timeout();
+        let was_pending = !tx.is_finished();
+        tx.handle_timeout(now);
+        if was_pending && tx.state() == TransactionState::TimedOut {
+            assert!(!answered);
+            assert_eq!(before, Some(epoch + config.total_timeout()), "{config:?}");
+        }
+        while tx.poll_transmit().is_some() {}
+        assert!(tx.sends() <= most, "{} sends, {config:?}", tx.sends());
+        if tx.is_finished() {
+            assert_eq!(tx.poll_timeout(), None);
+            assert_eq!(tx.poll_transmit(), None);
+        }
+    };
+    while tx.poll_transmit().is_some() {}
+    while !r.is_empty() {
+        let op = r.u8();
+        if op & 1 == 1 {
+            let mut bytes = r.bytes(256).to_vec();
+            if let Some(slot) = bytes.get_mut(8..20).filter(|_| op & 2 == 2) {
+                slot.copy_from_slice(tid.as_bytes());
+            }
+            if let Ok(msg) = Message::parse(&bytes) {
+                let took = tx.handle_response(now, &msg);
+                if took {
+                    assert!(!answered, "completed twice");
+                    assert_eq!(msg.transaction_id(), tid);
+                    assert!(msg.class().is_response());
+                    assert!(matches!(tx.state(), TransactionState::Done { .. }));
+                    answered = true;
+                }
+            }
+        }
+        now += Duration::from_millis(u64::from(op >> 2) * 37);
+        check(&mut tx, now, answered);
+    }
+    // No more answers: it must time out, on schedule.
+    for _ in 0..64 {
+        let Some(at) = tx.poll_timeout() else { break };
+        now = now.max(at);
+        check(&mut tx, now, answered);
+    }
+    assert!(tx.is_finished(), "{config:?}");
+    assert_eq!(
+        answered,
+        matches!(tx.state(), TransactionState::Done { .. })
+    );
 }

@@ -3,7 +3,13 @@
 
 use std::path::Path;
 
-use icebreaker_stun::fuzz::{fuzz_channel_data, fuzz_decode, fuzz_integrity, fuzz_roundtrip};
+use std::time::Instant;
+
+use icebreaker_stun::fuzz::{
+    fuzz_channel_data, fuzz_decode, fuzz_discovery, fuzz_integrity, fuzz_roundtrip, fuzz_server,
+    fuzz_transaction,
+};
+use rand_chacha::rand_core::SeedableRng as _;
 
 fn replay(target: &str, run: fn(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,6 +52,30 @@ fn stun_channel_data_corpus() {
     assert!(replay("stun_channel_data", fuzz_channel_data) >= 5);
 }
 
+#[test]
+fn stun_server_corpus() {
+    assert!(replay("stun_server", fuzz_server) >= 5);
+}
+
+fn discovery(data: &[u8]) {
+    let mut rng = rand_chacha::ChaCha8Rng::from_seed([7; 32]);
+    fuzz_discovery(Instant::now(), &mut rng, data);
+}
+
+#[test]
+fn stun_discovery_corpus() {
+    assert!(replay("stun_discovery", discovery) >= 6);
+}
+
+fn transaction(data: &[u8]) {
+    fuzz_transaction(Instant::now(), data);
+}
+
+#[test]
+fn stun_transaction_corpus() {
+    assert!(replay("stun_transaction", transaction) >= 4);
+}
+
 /// The seeds of every corpus through every target (the fuzz fns must accept any bytes).
 #[test]
 fn every_seed_through_every_target() {
@@ -54,10 +84,16 @@ fn every_seed_through_every_target() {
         "stun_roundtrip",
         "stun_integrity",
         "stun_channel_data",
+        "stun_server",
+        "stun_discovery",
+        "stun_transaction",
     ] {
         replay(target, |d| {
             fuzz_roundtrip(d);
             fuzz_integrity(d);
+            fuzz_server(d);
+            discovery(d);
+            transaction(d);
         });
     }
 }

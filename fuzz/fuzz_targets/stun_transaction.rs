@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    icebreaker_stun::fuzz::fuzz_transaction(std::time::Instant::now(), data)
+});
