@@ -45,6 +45,8 @@ pub mod decode;
 pub mod demo;
 pub mod driver;
 pub mod entropy;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod mdns;
 pub mod peer;
 pub mod peer_cmd;
