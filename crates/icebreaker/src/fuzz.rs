@@ -74,8 +74,12 @@ pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
                     sides[to].peer.handle_signal(now, s);
                 }
             }
+            // A datagram reaches the other side only at its host address: the network carries
+            // nothing to the addresses a forged candidate names.
             2 => {
-                if let Some((to, from, dst, bytes)) = wire.pop_front() {
+                if let Some((to, from, dst, bytes)) = wire.pop_front()
+                    && dst == sides[to].host
+                {
                     sides[to].peer.handle_receive(now, from, dst, &bytes);
                 }
             }
@@ -85,7 +89,9 @@ pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
             4 => {
                 let [at, tail @ ..] = rest else { break };
                 rest = tail;
-                if let Some((to, from, dst, mut bytes)) = wire.pop_front() {
+                if let Some((to, from, dst, mut bytes)) = wire.pop_front()
+                    && dst == sides[to].host
+                {
                     if !bytes.is_empty() {
                         let i = usize::from(*at) % bytes.len();
                         bytes[i] ^= 1 << (at % 8);

@@ -173,6 +173,9 @@ pub fn on_link(source: IpAddr, subnets: &[(IpAddr, IpAddr)]) -> bool {
     source.is_loopback()
         || link_local_v6
         || subnets.iter().any(|(ip, mask)| match (source, ip, mask) {
+            // No netmask known (reported as all zeros): that says nothing about the link.
+            (_, _, IpAddr::V4(m)) if m.is_unspecified() => false,
+            (_, _, IpAddr::V6(m)) if m.is_unspecified() => false,
             (IpAddr::V4(s), IpAddr::V4(ip), IpAddr::V4(m)) => {
                 (s.to_bits() ^ ip.to_bits()) & m.to_bits() == 0
             }
@@ -392,6 +395,12 @@ mod tests {
             assert_eq!(on_link(ip, &subnets), trusted, "{source}");
         }
         assert!(!on_link("192.168.1.77".parse().unwrap(), &[]));
+        let unknown_masks = [
+            ("192.168.1.20".parse().unwrap(), "0.0.0.0".parse().unwrap()),
+            ("2001:db8:1::5".parse().unwrap(), "::".parse().unwrap()),
+        ];
+        assert!(!on_link("203.0.113.9".parse().unwrap(), &unknown_masks));
+        assert!(!on_link("2001:db8:2::99".parse().unwrap(), &unknown_masks));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -300,7 +300,8 @@ pub async fn run(args: PeerArgs) -> u8 {
 enum FromRoom {
     /// The other peer's offer, answer or candidate: for the local peer.
     Remote(Signal),
-    /// For the user: the server's errors (prefixed as such) and notices (`left`), unchanged.
+    /// For the user: the server's errors (prefixed as such; the server relays no `error` from a
+    /// peer) and its `joined` and `left` notices, unchanged.
     Show(String),
     /// Anything else; the reason, for the log. The other peer cannot make this one send data
     /// (`send` comes only from the local user) nor speak in its name (`state`, `message` ...).
@@ -314,10 +315,12 @@ fn from_room(text: &str) -> FromRoom {
             FromRoom::Show(error_json(&format!("signalling server: {message}")))
         }
         Ok(other) => FromRoom::Ignore(format!("{other:?}")),
-        Err(_) if serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object()) => {
-            FromRoom::Show(text.to_owned())
-        }
-        Err(e) => FromRoom::Ignore(e.to_string()),
+        Err(e) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) if v["type"] == "left" || v["type"] == "joined" => {
+                FromRoom::Show(text.to_owned())
+            }
+            _ => FromRoom::Ignore(e.to_string()),
+        },
     }
 }
 
@@ -412,6 +415,9 @@ mod tests {
             r#"{"type":"send","data":"make me say this"}"#,
             r#"{"type":"message","data":"forged"}"#,
             r#"{"type":"state","state":"failed"}"#,
+            r#"{"type":"state","state":1}"#,
+            r#"{"type":"message"}"#,
+            r#"{"type":"whatever","text":"shown to the user?"}"#,
             "not JSON",
             "[1]",
         ] {

@@ -38,13 +38,22 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Frames larger than this are refused by the WebSocket layer and close the connection; frames
 /// between [`MAX_MESSAGE`] and this get an error message and the connection goes on.
 const MAX_FRAME: usize = 2 * MAX_MESSAGE;
-/// Messages kept in a room for a peer that has not joined yet.
+/// Messages kept in a room for a peer that has not joined yet (an offer and its trickled
+/// candidates).
 pub const MAX_PENDING: usize = 64;
-/// Bytes of messages kept in a room for a peer that has not joined yet (an offer and its
-/// candidates take a few kilobytes).
-pub const MAX_PENDING_BYTES: usize = 256 * 1024;
-/// Frames queued towards one connection: a room's pending messages and the joined notice fit.
-const QUEUE: usize = MAX_PENDING + 64;
+/// Bytes of messages kept in a room for a peer that has not joined yet: one message of the
+/// largest size, or an offer and dozens of candidates. With the default room count, all rooms
+/// together hold at most half the default [`SignalServerConfig::max_buffered`], so peers that
+/// wait alone cannot starve the relaying between peers that are both there.
+pub const MAX_PENDING_BYTES: usize = MAX_MESSAGE;
+/// Frames queued towards one connection: a room's pending messages, the joined notice, and
+/// the left notice (one slot always stays free for it).
+const QUEUE: usize = MAX_PENDING + 16;
+/// A connection whose socket does not take a frame for this long is closed, which frees what
+/// is queued towards it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Message types the server itself sends: a peer may not send them through a room.
+const RESERVED_TYPES: [&str; 3] = ["error", "joined", "left"];
 /// Longest room name.
 const MAX_ROOM_NAME: usize = 64;
 
@@ -60,6 +69,11 @@ pub struct SignalServerArgs {
     /// Seconds without traffic after which a room is closed.
     #[arg(long, value_name = "S", default_value_t = 600)]
     pub idle: u64,
+    /// MiB of messages the server holds at most, for peers not yet in their room or reading
+    /// slowly; messages beyond are refused with an error.
+    #[arg(long, value_name = "MIB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_buffered_mib: u64,
 }
 
 /// The server's limits.
@@ -85,7 +99,7 @@ impl Default for SignalServerConfig {
             idle: Duration::from_secs(600),
             rate: 50.0,
             burst: 200.0,
-            max_buffered: 64 * 1024 * 1024,
+            max_buffered: 128 * 1024 * 1024,
         }
     }
 }
@@ -336,7 +350,13 @@ async fn connection(
     loop {
         tokio::select! {
             out = rx.recv() => match out {
-                Some(m) => if sink.send(m.into_message()).await.is_err() { break },
+                Some(m) => {
+                    let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(m.into_message())).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        tracing::debug!(%from, "not reading or gone; closing");
+                        break;
+                    }
+                }
                 // The room was closed (idle) or the server is stopping.
                 None => {
                     let _ = sink.send(error("room closed")).await;
@@ -387,8 +407,11 @@ async fn connection(
     let mut r = lock(&rooms);
     let used = r.used.clone();
     if let Some(room) = r.rooms.get_mut(&name) {
+        let before = room.peers.len();
         room.peers.retain(|(p, _)| *p != id);
-        for (_, other) in &room.peers {
+        // Not in this room any more (it was closed, and another of the same name opened).
+        let was_here = room.peers.len() < before;
+        for (_, other) in room.peers.iter().filter(|_| was_here) {
             let left = Held::notice(&used, Message::text(r#"{"type":"left"}"#));
             let _ = other.try_send(left);
         }
@@ -408,6 +431,12 @@ fn relay(rooms: &Shared, name: &str, id: u64, text: &str, max_buffered: usize) -
         )));
     }
     match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if RESERVED_TYPES.iter().any(|t| v["type"] == *t) => {
+            return Some(error(format_args!(
+                "type {} is the server's own; dropped",
+                v["type"]
+            )));
+        }
         Ok(v) if v.is_object() => {}
         Ok(_) => return Some(error("not a JSON object; dropped")),
         Err(e) => return Some(error(format_args!("not JSON ({e}); dropped"))),
@@ -432,6 +461,10 @@ fn relay(rooms: &Shared, name: &str, id: u64, text: &str, max_buffered: usize) -
         ));
     };
     match other {
+        // The last slot is kept for the left notice.
+        Some((_, other)) if other.capacity() <= 1 => {
+            Some(error("the other peer is not reading; dropped"))
+        }
         Some((_, other)) => other
             .try_send(msg)
             .err()
@@ -458,6 +491,7 @@ pub async fn run(args: SignalServerArgs) -> u8 {
     let config = SignalServerConfig {
         max_rooms: args.max_rooms.max(1),
         idle: Duration::from_secs(args.idle.max(1)),
+        max_buffered: usize::try_from(args.max_buffered_mib << 20).unwrap_or(usize::MAX),
         ..SignalServerConfig::default()
     };
     let server = match start(args.listen, config).await {
@@ -550,15 +584,19 @@ mod tests {
                 format!(r#"{{"type":"send","data":"{i}"}}"#)
             );
         }
-        // Bytes: four messages of 60 000 bytes wait, a fifth would pass MAX_PENDING_BYTES.
+        // Bytes: two messages of 30 000 bytes wait, a third would pass MAX_PENDING_BYTES.
         let mut c = join(&server, "bytes").await;
-        for tag in ['a', 'b', 'c', 'd'] {
-            send(&mut c, &message(tag, 60_000)).await;
+        for tag in ['a', 'b'] {
+            send(&mut c, &message(tag, 30_000)).await;
         }
-        refused(&mut c, &message('e', 60_000), "too many messages").await;
+        refused(&mut c, &message('e', 30_000), "too many messages").await;
         let mut d = join(&server, "bytes").await;
-        for tag in ['a', 'b', 'c', 'd'] {
-            assert_eq!(next_text(&mut d).await, message(tag, 60_000));
+        for tag in ['a', 'b'] {
+            assert_eq!(next_text(&mut d).await, message(tag, 30_000));
+        }
+        // The server's own message types cannot be sent through a room.
+        for forged in [r#"{"type":"left"}"#, r#"{"type":"error","message":"x"}"#] {
+            refused(&mut d, forged, "the server's own").await;
         }
         server.shutdown();
     }

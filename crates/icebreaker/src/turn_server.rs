@@ -711,6 +711,17 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     let mut users = Vec::new();
     for u in &args.users {
         match split_user(u) {
+            Some((name, _)) if name.len() > icebreaker_stun::attributes::MAX_USERNAME_LEN => {
+                return fail(
+                    EXIT_BAD_INPUT,
+                    format_args!(
+                        "--user name of {} bytes: a USERNAME has at most {} (RFC 8489), so \
+                         it could never log in",
+                        name.len(),
+                        icebreaker_stun::attributes::MAX_USERNAME_LEN
+                    ),
+                );
+            }
             Some(pair) => users.push(pair),
             None => return fail(EXIT_BAD_INPUT, format_args!("--user wants U:P, got {u:?}")),
         }

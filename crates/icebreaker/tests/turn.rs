@@ -299,6 +299,19 @@ fn bad_arguments_are_bad_input() {
     ]);
     out.expect_code(2);
     assert!(out.stderr.contains("--relay-ip"), "{}", out.stderr);
+    // A user name no USERNAME attribute can carry.
+    let long_user = format!("{}:pass", "u".repeat(513));
+    let out = run(&[
+        "turn-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "r",
+        "--user",
+        &long_user,
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("at most 512"), "{}", out.stderr);
     // REALM and SOFTWARE must fit in an answer: fewer than 128 characters.
     let long = "é".repeat(128);
     let base = ["turn-server", "--listen", "127.0.0.1:0", "--user", "a:b"];
