@@ -386,11 +386,6 @@ fn tidy() -> Result {
         if !dir.exists() {
             continue;
         }
-        for file in ["README.md", "Cargo.toml", "src/lib.rs"] {
-            if !dir.join(file).exists() {
-                problems.push(format!("crates/{krate}: missing {file}"));
-            }
-        }
         let mut files = Vec::new();
         collect_rs(&dir.join("src"), &mut files);
         for f in files {
@@ -431,6 +426,12 @@ fn tidy() -> Result {
         .flatten()
     {
         let dir = krate.path();
+        // Every crate, the runtime too: a README, a manifest, crate docs.
+        for file in ["README.md", "Cargo.toml", "src/lib.rs"] {
+            if !dir.join(file).exists() {
+                problems.push(format!("{}: missing {file}", dir.display()));
+            }
+        }
         let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
         if !manifest.contains("[lints]") || !manifest.contains("workspace = true") {
             problems.push(format!(

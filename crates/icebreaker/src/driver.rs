@@ -2,8 +2,8 @@
 //! `poll_timeout`, and two channels of [`Signal`]s (in from the other side or the user, out to
 //! them).
 //!
-//! The loop (DESIGN.md B7): drain `poll_transmit` into `send_to`, drain `poll_signal` into the
-//! output channel, then wait for the first of a datagram (stamped with `Instant::now()` when it
+//! The loop, in the poll shape of DESIGN.md: drain `poll_transmit` into `send_to`, drain
+//! `poll_signal` into the output channel, then wait for the first of a datagram (stamped with `Instant::now()` when it
 //! was read), an input signal, the peer's timer or the shutdown future. Nothing polls: with no
 //! timer and no input the task sleeps.
 //!

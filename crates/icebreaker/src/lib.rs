@@ -2,8 +2,9 @@
 //!
 //! The runtime of the icebreaker workspace and the `icebreaker` command-line tool. It is the
 //! only crate that opens sockets, reads the clock and draws OS entropy: everything protocol-
-//! shaped lives in the sans-IO crates (`icebreaker-stun` today) and this crate only drives them
-//! over real UDP sockets with tokio (DESIGN.md, B7).
+//! shaped lives in the sans-IO crates (`icebreaker-stun`, `-sdp`, `-nat`, `-sim`, `-turn`,
+//! `-ice`), and this crate composes them (the sans-IO [`peer::Peer`]) and drives them over real
+//! sockets with tokio (DESIGN.md, "Sans-IO, everywhere but the runtime").
 //!
 //! The modules are usable on their own, so tests and the demo can run a server or a client
 //! in-process:
@@ -21,6 +22,7 @@
 //! - [`scenario`]: whole ICE connection attempts on the simulated internet (NAT matrix);
 //! - [`peer`]: the sans-IO Peer, ICE with SDP offer/answer and the JSON signalling messages;
 //! - [`driver`]: the tokio driver of a Peer (interface sockets, timers, signal channels);
+//! - [`mdns`]: resolving browsers' `<uuid>.local` host candidates (RFC 6762 one-shot queries);
 //! - [`peer_cmd`], [`signal`]: `icebreaker peer` and `icebreaker signal-server`;
 //! - [`cli`]: the argument grammar and the dispatch behind `main`.
 //!
