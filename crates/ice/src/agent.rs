@@ -257,6 +257,9 @@ pub enum RecvError {
     BadStun,
     /// Not STUN, and not from a validated remote address.
     UnknownSource,
+    /// Arrived on a local address that is no local candidate's base: the driver handed the
+    /// agent a datagram from a socket it was never told about. Nothing is answered from there.
+    UnknownLocal,
 }
 
 impl fmt::Display for RecvError {
@@ -264,6 +267,7 @@ impl fmt::Display for RecvError {
         match self {
             Self::BadStun => f.write_str("STUN message dropped"),
             Self::UnknownSource => f.write_str("data from an address that is not a validated pair"),
+            Self::UnknownLocal => f.write_str("arrived on an address that is no candidate's base"),
         }
     }
 }
@@ -1227,6 +1231,10 @@ impl Agent {
         to: SocketAddr,
         data: &'a [u8],
     ) -> Result<Received<'a>, RecvError> {
+        if !self.locals.iter().any(|l| l.base == to) {
+            self.stats.stun_dropped += u64::from(icebreaker_stun::is_stun(data));
+            return Err(RecvError::UnknownLocal);
+        }
         if icebreaker_stun::is_stun(data) {
             let Ok(msg) = Message::parse(data) else {
                 self.stats.stun_dropped += 1;

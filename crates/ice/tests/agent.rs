@@ -415,6 +415,41 @@ fn application_data_is_borrowed_and_accepted_only_from_the_pair() {
 }
 
 #[test]
+fn a_check_on_an_address_that_is_no_base_is_dropped_unanswered() {
+    let mut p = Pair::hosts();
+    p.a.handle_timeout(p.now);
+    let mut check = Vec::new();
+    let t = p.a.poll_transmit(&mut check).expect("A's first check");
+    assert_eq!(t.to, addr("192.0.2.2:6000"));
+    let dropped = p.b.stats().stun_dropped;
+    // The same, valid check handed over as if it had arrived on a socket B never announced.
+    assert_eq!(
+        p.b.handle_receive(p.now, t.from, addr("192.0.2.2:7000"), &check),
+        Err(icebreaker_ice::RecvError::UnknownLocal)
+    );
+    let mut out = Vec::new();
+    assert!(
+        p.b.poll_transmit(&mut out).is_none(),
+        "answered from nowhere"
+    );
+    assert_eq!(p.b.stats().stun_dropped, dropped + 1);
+    // On its base it is answered, from that base.
+    assert_eq!(
+        p.b.handle_receive(p.now, t.from, t.to, &check),
+        Ok(Received::Stun)
+    );
+    let mut answered = false;
+    while let Some(sent) = p.b.poll_transmit(&mut out) {
+        // A Binding success response (0x0101), not B's own triggered check.
+        if out.get(..2) == Some(&[0x01, 0x01][..]) {
+            assert_eq!((sent.from, sent.to), (t.to, t.from));
+            answered = true;
+        }
+    }
+    assert!(answered, "no answer on the base");
+}
+
+#[test]
 fn unauthenticated_checks_create_no_state() {
     let mut p = Pair::hosts();
     let (remotes, pairs) = (p.b.remote_candidates().len(), p.b.pair_count());
