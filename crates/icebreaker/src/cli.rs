@@ -1,6 +1,6 @@
 //! The command-line grammar (clap derive) and the dispatch behind `main`.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use core::net::SocketAddr;
@@ -474,9 +474,6 @@ pub(crate) fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {
     code
 }
 
-/// The most bytes `stun decode -` reads from stdin.
-const MAX_HEX_INPUT: usize = 1 << 20;
-
 /// A REALM or SOFTWARE value given on the command line: fewer than 128 characters (RFC 8489
 /// §14.9, §14.14; at most 508 bytes of UTF-8, within the 763 every decoder accepts), so that
 /// every answer carrying it can be encoded.
@@ -493,25 +490,12 @@ pub(crate) fn stun_text(s: &str) -> Result<String, String> {
 
 fn stun_decode(args: &DecodeArgs) -> u8 {
     let text = if args.input == "-" {
-        // Hex of the largest STUN message is about 128 KiB; spaces and line breaks may double
-        // it. One byte more than the limit is read to tell a longer input.
-        let mut buf = Vec::new();
-        let read = std::io::stdin()
-            .lock()
-            .take(MAX_HEX_INPUT as u64 + 1)
-            .read_to_end(&mut buf);
-        if let Err(e) = read {
-            return fail(
-                EXIT_BAD_INPUT,
-                format_args!("cannot read hex from stdin: {e}"),
-            );
-        }
-        if buf.len() > MAX_HEX_INPUT {
-            return fail(
-                EXIT_BAD_INPUT,
-                format_args!("stdin is larger than {MAX_HEX_INPUT} bytes; refused"),
-            );
-        }
+        // Hex of the largest STUN message is about 128 KiB, and spaces and line breaks may
+        // double it: the 1 MiB bound of the SDP commands' reader is plenty.
+        let buf = match crate::sdp::read_input("-") {
+            Ok(buf) => buf,
+            Err(e) => return fail(EXIT_BAD_INPUT, e),
+        };
         match String::from_utf8(buf) {
             Ok(s) => s,
             Err(e) => {

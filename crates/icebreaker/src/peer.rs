@@ -280,19 +280,19 @@ impl<T: Weight> Bounded<T> {
     }
 
     fn push(&mut self, item: T) {
-        self.make_room(item.weight());
-        self.bytes += item.weight();
+        self.make_room(&item);
         self.items.push_back(item);
     }
 
     /// Puts `item` first (the offer goes before the reports of the start).
     fn push_front(&mut self, item: T) {
-        self.make_room(item.weight());
-        self.bytes += item.weight();
+        self.make_room(&item);
         self.items.push_front(item);
     }
 
-    fn make_room(&mut self, weight: usize) {
+    /// Drops the oldest entries until `item` fits, and counts its bytes.
+    fn make_room(&mut self, item: &T) {
+        let weight = item.weight();
         while self.items.len() >= self.max_items
             || (!self.items.is_empty() && self.bytes + weight > MAX_QUEUED_BYTES)
         {
@@ -300,6 +300,7 @@ impl<T: Weight> Bounded<T> {
                 break;
             }
         }
+        self.bytes += weight;
     }
 
     fn pop(&mut self) -> Option<T> {

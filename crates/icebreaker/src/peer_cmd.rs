@@ -314,7 +314,7 @@ fn from_room(text: &str) -> FromRoom {
         Ok(Signal::Error { message }) => {
             FromRoom::Show(error_json(&format!("signalling server: {message}")))
         }
-        Ok(other) => FromRoom::Ignore(format!("{other:?}")),
+        Ok(_) => FromRoom::Ignore("a report or a send, which only the local side makes".into()),
         Err(e) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v["type"] == "left" || v["type"] == "joined" => {
                 FromRoom::Show(text.to_owned())

@@ -110,7 +110,8 @@ impl Default for SignalServerConfig {
 struct Held {
     msg: Message,
     bytes: usize,
-    used: Arc<AtomicUsize>,
+    /// The budget the bytes were taken from; `None` for the server's own notices.
+    used: Option<Arc<AtomicUsize>>,
 }
 
 impl Held {
@@ -124,16 +125,16 @@ impl Held {
         Some(Self {
             msg,
             bytes,
-            used: used.clone(),
+            used: Some(used.clone()),
         })
     }
 
     /// The server's own short notices (joined, left), bounded by the queue's length instead.
-    fn notice(used: &Arc<AtomicUsize>, msg: Message) -> Self {
+    fn notice(msg: Message) -> Self {
         Self {
             msg,
             bytes: 0,
-            used: used.clone(),
+            used: None,
         }
     }
 
@@ -144,16 +145,17 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.used.fetch_sub(self.bytes, Ordering::Relaxed);
+        if let Some(used) = &self.used {
+            used.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
     }
 }
 
 #[derive(Debug)]
 struct Room {
     peers: Vec<(u64, mpsc::Sender<Held>)>,
-    /// Messages sent while alone, for the next peer, and their bytes.
+    /// Messages sent while alone, for the next peer.
     pending: VecDeque<Held>,
-    pending_bytes: usize,
     last: Instant,
 }
 
@@ -307,7 +309,6 @@ async fn connection(
         let mut r = lock(&rooms);
         let id = r.next_id;
         r.next_id += 1;
-        let used = r.used.clone();
         let full = r.rooms.len() >= config.max_rooms && !r.rooms.contains_key(&name);
         let room = if full {
             None
@@ -315,7 +316,6 @@ async fn connection(
             Some(r.rooms.entry(name.clone()).or_insert_with(|| Room {
                 peers: Vec::new(),
                 pending: VecDeque::new(),
-                pending_bytes: 0,
                 last: Instant::now(),
             }))
         };
@@ -326,8 +326,7 @@ async fn connection(
                 room.peers.push((id, tx.clone()));
                 room.last = Instant::now();
                 let joined = json!({"type": "joined", "room": name, "peers": room.peers.len()});
-                let _ = tx.try_send(Held::notice(&used, Message::text(joined.to_string())));
-                room.pending_bytes = 0;
+                let _ = tx.try_send(Held::notice(Message::text(joined.to_string())));
                 while let Some(m) = room.pending.pop_front() {
                     let _ = tx.try_send(m);
                 }
@@ -405,14 +404,13 @@ async fn connection(
         }
     }
     let mut r = lock(&rooms);
-    let used = r.used.clone();
     if let Some(room) = r.rooms.get_mut(&name) {
         let before = room.peers.len();
         room.peers.retain(|(p, _)| *p != id);
         // Not in this room any more (it was closed, and another of the same name opened).
         let was_here = room.peers.len() < before;
         for (_, other) in room.peers.iter().filter(|_| was_here) {
-            let left = Held::notice(&used, Message::text(r#"{"type":"left"}"#));
+            let left = Held::notice(Message::text(r#"{"type":"left"}"#));
             let _ = other.try_send(left);
         }
         if room.peers.is_empty() {
@@ -448,7 +446,7 @@ fn relay(rooms: &Shared, name: &str, id: u64, text: &str, max_buffered: usize) -
     let other = room.peers.iter().find(|(p, _)| *p != id);
     if other.is_none()
         && (room.pending.len() >= MAX_PENDING
-            || room.pending_bytes + text.len() > MAX_PENDING_BYTES)
+            || room.pending.iter().map(|m| m.bytes).sum::<usize>() + text.len() > MAX_PENDING_BYTES)
     {
         return Some(error(format_args!(
             "too many messages waiting for the other peer (at most {MAX_PENDING}, \
@@ -470,7 +468,6 @@ fn relay(rooms: &Shared, name: &str, id: u64, text: &str, max_buffered: usize) -
             .err()
             .map(|_| error("the other peer is not reading; dropped")),
         None => {
-            room.pending_bytes += msg.bytes;
             room.pending.push_back(msg);
             None
         }

@@ -4,8 +4,10 @@
 //! `sendmmsg(2)`, both through nix's safe wrappers (this crate forbids `unsafe`). Elsewhere the
 //! same API loops over `recv_from`/`send_to`, one datagram per call.
 //!
-//! Sockets must be non-blocking (tokio's are): a call that would block returns
-//! [`io::ErrorKind::WouldBlock`], which is what tokio's `try_io` expects. Nothing here
+//! [`RecvBatch::recv`] and the sends never block (`MSG_DONTWAIT` on Linux; elsewhere the
+//! socket must be non-blocking, as tokio's are): a call that would block returns
+//! [`io::ErrorKind::WouldBlock`], which is what tokio's `try_io` expects.
+//! [`RecvBatch::recv_wait`] is for a blocking socket on a thread of its own. Nothing here
 //! allocates after construction: the receive slots are one boxed slice, and the message
 //! headers nix needs are preallocated once per thread (they hold raw pointers, so they may not
 //! live in a `Send` future; a thread-local keeps them out of every task's state).
