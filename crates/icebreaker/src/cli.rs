@@ -86,6 +86,11 @@ pub struct StunServerArgs {
     /// characters).
     #[arg(long, value_name = "S", value_parser = stun_text)]
     pub software: Option<String>,
+    /// Print JSON lines instead of text: `{"type":"listening","addresses":[...]}` once every
+    /// socket is bound, and `{"type":"stopped","answered":N,"errors":N,"dropped":N}` on
+    /// SIGINT or SIGTERM.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `icebreaker stun-client`.
@@ -283,7 +288,11 @@ async fn stun_server(args: StunServerArgs) -> u8 {
         .iter()
         .map(ToString::to_string)
         .collect();
-    emit(&format!("listening on {}\n", list.join(", ")));
+    if args.json {
+        json_line(&StunServerLine::Listening { addresses: &list });
+    } else {
+        emit(&format!("listening on {}\n", list.join(", ")));
+    }
     stop.await;
     tracing::info!("shutting down");
     let stats = running.shutdown().await;
@@ -293,7 +302,36 @@ async fn stun_server(args: StunServerArgs) -> u8 {
         dropped = stats.dropped,
         "stopped"
     );
+    if args.json {
+        json_line(&StunServerLine::Stopped {
+            answered: stats.answered,
+            errors: stats.errors,
+            dropped: stats.dropped,
+        });
+    }
     EXIT_OK
+}
+
+/// What `stun-server --json` prints.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StunServerLine<'a> {
+    /// Every socket is bound: A1:P1 first.
+    Listening { addresses: &'a [String] },
+    /// Stopped by a signal, with the counters of every socket.
+    Stopped {
+        answered: u64,
+        errors: u64,
+        dropped: u64,
+    },
+}
+
+/// Prints `value` as one JSON line on stdout ("type" first when it is a tagged enum).
+pub(crate) fn json_line(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => emit(&format!("{line}\n")),
+        Err(e) => tracing::warn!("cannot print a JSON line: {e}"),
+    }
 }
 
 async fn resolve(

@@ -194,6 +194,7 @@ async fn real() -> DemoResult<()> {
         tls_listen: None,
         cert: None,
         key: None,
+        json: false,
     };
     emit("   TURN server       ");
     let turn_task = tokio::spawn(crate::turn_server::run(args));

@@ -74,6 +74,10 @@ pub struct SignalServerArgs {
     #[arg(long, value_name = "MIB", default_value_t = 128,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_buffered_mib: u64,
+    /// Print JSON lines instead of text: `{"type":"listening","address":"..."}` once bound,
+    /// and `{"type":"stopped"}` on SIGINT or SIGTERM.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The server's limits.
@@ -500,11 +504,30 @@ pub async fn run(args: SignalServerArgs) -> u8 {
             );
         }
     };
-    emit(&format!("listening on {}\n", server.local_addr()));
+    if args.json {
+        crate::cli::json_line(&SignalServerLine::Listening {
+            address: server.local_addr(),
+        });
+    } else {
+        emit(&format!("listening on {}\n", server.local_addr()));
+    }
     stop.await;
     tracing::info!("shutting down");
     server.shutdown();
+    if args.json {
+        crate::cli::json_line(&SignalServerLine::Stopped);
+    }
     EXIT_OK
+}
+
+/// What `signal-server --json` prints.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SignalServerLine {
+    /// Bound and accepting WebSocket connections.
+    Listening { address: SocketAddr },
+    /// Stopped by a signal.
+    Stopped,
 }
 
 #[cfg(test)]

@@ -100,6 +100,12 @@ pub struct TurnServerArgs {
     /// The TLS private key, PEM.
     #[arg(long, value_name = "PEM", requires = "tls_listen")]
     pub key: Option<PathBuf>,
+    /// Print JSON lines instead of text:
+    /// `{"type":"listening","udp":"...","tcp":"...","tls":"..."|null,"relay_ip":"..."}` once
+    /// bound, and `{"type":"stopped","allocations":N,"relayed":N,"relayed_bytes":N,"dropped":N}`
+    /// on SIGINT or SIGTERM.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_tls_listen(s: &str) -> Result<SocketAddr, String> {
@@ -838,10 +844,19 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         })
     });
 
-    let tls_note = tls_addr.map_or(String::new(), |a| format!(" and {a} (tls)"));
-    emit(&format!(
-        "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}\n"
-    ));
+    if args.json {
+        crate::cli::json_line(&TurnServerLine::Listening {
+            udp: listen,
+            tcp: listen,
+            tls: tls_addr,
+            relay_ip,
+        });
+    } else {
+        let tls_note = tls_addr.map_or(String::new(), |a| format!(" and {a} (tls)"));
+        emit(&format!(
+            "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}\n"
+        ));
+    }
     let mut stop = core::pin::pin!(stop);
     let mut rbatch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
@@ -911,5 +926,33 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         dropped = stats.dropped,
         "stopped"
     );
+    if args.json {
+        crate::cli::json_line(&TurnServerLine::Stopped {
+            allocations: stats.allocations,
+            relayed: stats.relayed,
+            relayed_bytes: stats.relayed_bytes,
+            dropped: stats.dropped,
+        });
+    }
     EXIT_OK
+}
+
+/// What `turn-server --json` prints.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum TurnServerLine {
+    /// Bound: UDP and TCP on one address, TLS on another if asked for.
+    Listening {
+        udp: SocketAddr,
+        tcp: SocketAddr,
+        tls: Option<SocketAddr>,
+        relay_ip: IpAddr,
+    },
+    /// Stopped by a signal: allocations still live then, and what was relayed.
+    Stopped {
+        allocations: usize,
+        relayed: u64,
+        relayed_bytes: u64,
+        dropped: u64,
+    },
 }

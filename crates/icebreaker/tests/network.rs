@@ -409,6 +409,51 @@ fn server_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn stun_server_json_lines_name_its_addresses_and_its_counters() {
+    let (server, listening) = common::JsonServer::start(&[
+        "stun-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--other",
+        "127.0.0.2:0",
+        "--json",
+    ]);
+    let addrs: Vec<SocketAddr> = listening["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .map(|a| a.as_str().expect("a string").parse().expect("an address"))
+        .collect();
+    assert_eq!(addrs.len(), 4, "{listening}");
+    let sock = probe();
+    let (answer, from) = transact(&sock, addrs[0], &binding_request([7; 12], |_| {}));
+    assert_eq!(from, addrs[0]);
+    assert_eq!(Message::parse(&answer).unwrap().class(), Class::Success);
+    let (answer, _) = transact(
+        &sock,
+        addrs[0],
+        &binding_request([8; 12], |w| {
+            w.push_raw(AttributeType(0x7f33), b"boom").unwrap()
+        }),
+    );
+    assert_eq!(Message::parse(&answer).unwrap().class(), Class::Error);
+    sock.send_to(b"not stun", addrs[0]).unwrap();
+    // The garbage must reach the server before it is stopped: one more answered request
+    // after it, on the same socket, proves it did.
+    transact(&sock, addrs[0], &binding_request([9; 12], |_| {}));
+    let stopped = server.stop();
+    // A retransmission (no answer within 200 ms on a loaded machine) is answered again.
+    let count = |k: &str| {
+        stopped[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {stopped}"))
+    };
+    assert!((2..=20).contains(&count("answered")), "{stopped}");
+    assert!((1..=10).contains(&count("errors")), "{stopped}");
+    assert_eq!(count("dropped"), 1, "{stopped}");
+}
+
+#[test]
 fn demo_runs_on_loopback() {
     let out = common::run_with(&[], None, Duration::from_secs(60));
     out.expect_code(0);

@@ -630,3 +630,20 @@ fn signal_server_and_peers_stop_cleanly_on_sigterm() {
     stops_cleanly_on_sigterm(&mut server, "signal-server");
     stops_cleanly_on_sigterm(&mut b, "peer whose signal server is gone");
 }
+
+/// `signal-server --json`: the listening line's address takes WebSocket peers, and SIGTERM
+/// ends with a stopped line and status 0.
+#[test]
+fn signal_server_json_lines() {
+    let (server, listening) =
+        common::JsonServer::start(&["signal-server", "--listen", "127.0.0.1:0", "--json"]);
+    let addr = listening["address"].as_str().expect("address").to_owned();
+    let url = format!("ws://{addr}/room-json");
+    let mut a = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    thread::sleep(Duration::from_millis(200));
+    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    server.stop();
+}

@@ -192,6 +192,42 @@ fn a_stale_nonce_is_renewed() {
     }
 }
 
+/// `--json`: the listening line names the addresses, and the stopped line counts what the
+/// server relayed (one datagram out to the echo peer and one back, over a channel).
+#[test]
+fn json_lines_name_the_addresses_and_count_what_was_relayed() {
+    let (server, listening) = common::JsonServer::start(&[
+        "turn-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "icebreaker.test",
+        "--user",
+        "alice:secret",
+        "--allow-peer",
+        "127.0.0.0/8",
+        "--json",
+    ]);
+    let udp = listening["udp"].as_str().expect("udp");
+    let addr: SocketAddr = udp.parse().expect("an address");
+    assert_eq!(listening["tcp"], udp, "{listening}");
+    assert!(listening["tls"].is_null(), "{listening}");
+    assert_eq!(listening["relay_ip"], "127.0.0.1", "{listening}");
+    let echo = Echo::start();
+    let out = client(
+        &addr.to_string(),
+        echo.addr,
+        &["--channel", "--json", "--message", "counted"],
+    );
+    out.expect_code(0);
+    assert_eq!(out.json()["received"], "counted");
+    let stopped = server.stop();
+    assert_eq!(stopped["relayed"], 2, "{stopped}");
+    assert_eq!(stopped["relayed_bytes"], 2 * "counted".len(), "{stopped}");
+    // The client deleted its allocation before it exited.
+    assert_eq!(stopped["allocations"], 0, "{stopped}");
+}
+
 #[test]
 fn loopback_peer_works_when_allowed_udp_and_tcp() {
     let server = start(&["--allow-peer", "127.0.0.0/8"]);

@@ -243,3 +243,66 @@ pub fn certificates(dir: &TempDir) -> (String, String, String) {
         dir.write("key.pem", &key.serialize_pem()),
     )
 }
+
+/// A server started with `--json`: its stdout read line by line, each line parsed as JSON.
+pub struct JsonServer {
+    pub child: ChildGuard,
+    lines: mpsc::Receiver<String>,
+}
+
+impl JsonServer {
+    /// Starts `icebreaker ARGS` and waits (bounded) for its first line, which must be a JSON
+    /// object with `"type":"listening"`; returns it.
+    pub fn start(args: &[&str]) -> (Self, serde_json::Value) {
+        let mut child = ChildGuard(
+            Command::new(BIN)
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn icebreaker"),
+        );
+        let stdout = child.0.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self { child, lines };
+        let first = server.next_line();
+        assert_eq!(first["type"], "listening", "{first}");
+        (server, first)
+    }
+
+    /// The next line of stdout as JSON, within 20 s.
+    pub fn next_line(&mut self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line on stdout within 20 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Sends SIGTERM and returns the `"type":"stopped"` line; the exit status must be 0.
+    pub fn stop(mut self) -> serde_json::Value {
+        let pid = self.child.0.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let stopped = self.next_line();
+        assert_eq!(stopped["type"], "stopped", "{stopped}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.0.try_wait().unwrap() {
+                assert_eq!(s.code(), Some(0), "exit status after SIGTERM");
+                return stopped;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
