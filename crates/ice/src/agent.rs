@@ -260,6 +260,9 @@ pub enum RecvError {
     /// Arrived on a local address that is no local candidate's base: the driver handed the
     /// agent a datagram from a socket it was never told about. Nothing is answered from there.
     UnknownLocal,
+    /// A check for this agent after consent was lost (RFC 7675 §5.1): these credentials are
+    /// never used again, so it is dropped unanswered until [`Agent::restart`].
+    ConsentLost,
 }
 
 impl fmt::Display for RecvError {
@@ -268,6 +271,7 @@ impl fmt::Display for RecvError {
             Self::BadStun => f.write_str("STUN message dropped"),
             Self::UnknownSource => f.write_str("data from an address that is not a validated pair"),
             Self::UnknownLocal => f.write_str("arrived on an address that is no candidate's base"),
+            Self::ConsentLost => f.write_str("a check after consent was lost; restart ICE"),
         }
     }
 }
@@ -463,6 +467,9 @@ pub struct Agent {
     /// The pair that carried data before a restart, until the new one is selected.
     previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
     consent: Consent,
+    /// Consent expired (RFC 7675 §5.1): this credential generation is dead. No check is sent
+    /// or answered and nothing is nominated until [`Agent::restart`].
+    consent_lost: bool,
     first_valid_at: Option<Instant>,
     next_check: Option<Instant>,
     answers: VecDeque<Answer>,
@@ -526,6 +533,7 @@ impl Agent {
             selected: BTreeMap::new(),
             previous: BTreeMap::new(),
             consent: Consent::default(),
+            consent_lost: false,
             first_valid_at: None,
             next_check: None,
             answers: VecDeque::new(),
@@ -742,7 +750,11 @@ impl Agent {
         self.locals.push(LocalCandidate { cand, base, relay });
         let local = self.locals.len() - 1;
         for remote in 0..self.remotes.len() {
-            self.form_pair(local, remote);
+            // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate learned from a request is
+            // paired only with the local candidate that request reached.
+            if self.remotes[remote].kind != CandidateKind::PeerReflexive {
+                self.form_pair(local, remote);
+            }
         }
     }
 
@@ -798,7 +810,16 @@ impl Agent {
         self.add_remote(cand).map(|_| ())
     }
 
-    fn add_remote(&mut self, mut cand: Candidate) -> Result<usize, Error> {
+    fn add_remote(&mut self, cand: Candidate) -> Result<usize, Error> {
+        let remote = self.add_remote_unpaired(cand)?;
+        for local in 0..self.locals.len() {
+            self.form_pair(local, remote);
+        }
+        Ok(remote)
+    }
+
+    /// Adds (or updates) a remote candidate without pairing it; returns its index.
+    fn add_remote_unpaired(&mut self, mut cand: Candidate) -> Result<usize, Error> {
         // A candidate we already know (perhaps as peer-reflexive) is updated, not duplicated.
         if let Some(i) = self
             .remotes
@@ -809,7 +830,8 @@ impl Agent {
                 && cand.kind != CandidateKind::PeerReflexive
             {
                 // RFC 8445 §7.3.1.3: the signalled candidate replaces the peer-reflexive one,
-                // keeping the pairs (whose priorities change).
+                // keeping the pairs (whose priorities change); `add_remote` then pairs it with
+                // every local candidate, as any signalled candidate.
                 self.remotes[i] = cand;
                 self.recompute_priorities();
             }
@@ -820,11 +842,7 @@ impl Agent {
         }
         cand.hostname = cand.hostname.filter(|_| cand.address.ip().is_unspecified());
         self.remotes.push(cand);
-        let remote = self.remotes.len() - 1;
-        for local in 0..self.locals.len() {
-            self.form_pair(local, remote);
-        }
-        Ok(remote)
+        Ok(self.remotes.len() - 1)
     }
 
     /// The answer to an [`Event::ResolveMdns`]: the name's address, or `None` when it did not
@@ -958,6 +976,7 @@ impl Agent {
         self.triggered.clear();
         self.selected.clear();
         self.consent = Consent::default();
+        self.consent_lost = false;
         self.first_valid_at = None;
         self.remote_end_of_candidates = false;
         self.locals
@@ -1290,6 +1309,9 @@ impl Agent {
         to: SocketAddr,
         msg: &Message<'_>,
     ) -> Result<(), RecvError> {
+        if self.consent_lost {
+            return Err(RecvError::ConsentLost);
+        }
         // RFC 8445 §7.3 / RFC 8489 §9.1.3: FINGERPRINT (when present) must be right, USERNAME
         // must start with our ufrag, and MESSAGE-INTEGRITY must verify with our password; none
         // of this creates any state when it fails.
@@ -1370,7 +1392,8 @@ impl Agent {
                 let mut c =
                     Candidate::new(CandidateKind::PeerReflexive, from, 0, component, foundation);
                 c.priority = priority;
-                match self.add_remote(c) {
+                // Paired below with the local candidate it reached, and with no other.
+                match self.add_remote_unpaired(c) {
                     Ok(r) => r,
                     Err(_) => return Ok(()),
                 }
@@ -1487,7 +1510,13 @@ impl Agent {
             let Some(key) = &self.remote_key else {
                 return Err(RecvError::BadStun);
             };
-            if msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
+            // RFC 7675 §5.1: consent comes from the remote peer's transport address, to the
+            // address the check left from.
+            let on_pair = self.selected.get(&1).is_some_and(|&s| {
+                let p = &self.pairs[self.pairs[s].checked_by];
+                from == self.remotes[p.remote].address && to == self.locals[p.local].base
+            });
+            if on_pair && msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
                 self.consent.check = None;
                 self.consent.last_ok = Some(now);
                 if self.state == State::Disconnected {
@@ -1541,7 +1570,7 @@ impl Agent {
         // it left from.
         if from != self.remotes[remote].address || to != self.locals[local].base {
             self.pairs[pair].state = PairState::Failed;
-            self.check_failure();
+            self.check_failure(now);
             return Ok(());
         }
         if msg.class() == Class::Error {
@@ -1555,13 +1584,13 @@ impl Agent {
                 self.trigger(now, pair);
             } else {
                 self.pairs[pair].state = PairState::Failed;
-                self.check_failure();
+                self.check_failure(now);
             }
             return Ok(());
         }
         let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() else {
             self.pairs[pair].state = PairState::Failed;
-            self.check_failure();
+            self.check_failure(now);
             return Ok(());
         };
         // RFC 8445 §7.2.5.3.1: the mapped address names the local candidate of the valid
@@ -1674,6 +1703,9 @@ impl Agent {
     }
 
     fn nominate(&mut self, now: Instant, valid: usize) {
+        if self.consent_lost {
+            return;
+        }
         let component = self.locals[self.pairs[valid].local].cand.component;
         if self.selected.contains_key(&component) && self.pairs[valid].nominated {
             return;
@@ -1751,7 +1783,7 @@ impl Agent {
             }
         }
         if failed {
-            self.check_failure();
+            self.check_failure(now);
         }
         // Controlling agent, regular nomination (RFC 8445 §8.1.1).
         if self.controlling && !self.config.lite {
@@ -1769,6 +1801,9 @@ impl Agent {
     }
 
     fn maybe_nominate(&mut self, now: Instant) {
+        if self.consent_lost {
+            return;
+        }
         for component in 1..=self.config.components {
             if self.selected.contains_key(&component) {
                 continue;
@@ -1845,7 +1880,7 @@ impl Agent {
 
     /// Starts one check; returns whether there was one to start.
     fn send_next_check(&mut self, now: Instant) -> bool {
-        if self.config.lite {
+        if self.config.lite || self.consent_lost {
             return false;
         }
         if !self.unfrozen {
@@ -1873,7 +1908,22 @@ impl Agent {
                     .max_by_key(|(i, p)| (p.priority, std::cmp::Reverse(*i)))
                     .map(|(i, _)| i)
             };
-            pick(PairState::Waiting).or_else(|| pick(PairState::Frozen))
+            pick(PairState::Waiting).or_else(|| {
+                // RFC 8445 §6.1.4.2: with nothing Waiting, a Frozen pair goes only if no pair
+                // of its foundation is Waiting or In-Progress.
+                let busy = |f: &(String, String)| {
+                    self.pairs.iter().any(|q| {
+                        &q.foundation == f
+                            && matches!(q.state, PairState::Waiting | PairState::InProgress)
+                    })
+                };
+                self.pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.state == PairState::Frozen && !busy(&p.foundation))
+                    .max_by_key(|(i, p)| (p.priority, std::cmp::Reverse(*i)))
+                    .map(|(i, _)| i)
+            })
         });
         let Some(pair) = next else { return false };
         self.start_check(now, pair);
@@ -1933,9 +1983,10 @@ impl Agent {
         }
     }
 
-    fn check_failure(&mut self) {
-        // Pairs that failed unfreeze nothing; a foundation whose pairs all failed lets the next
-        // foundation's pair start (RFC 8445 §6.1.4.2 picks frozen pairs when none is waiting).
+    fn check_failure(&mut self, now: Instant) {
+        // A failed pair may leave its foundation with nothing Waiting or In-Progress, which
+        // lets one of its Frozen pairs go (RFC 8445 §6.1.4.2): wake the pacer to look.
+        self.next_check.get_or_insert(now);
         let done = self
             .pairs
             .iter()
@@ -1961,9 +2012,24 @@ impl Agent {
         };
         let silent = now.saturating_duration_since(last_ok);
         if silent >= self.config.consent_timeout {
-            // RFC 7675 §5.1: consent expired; stop sending.
+            // RFC 7675 §5.1: consent expired. Stop sending, and never use these credentials
+            // on the pair again: no new nomination (RFC 8445 §8.1.1 allows one per component)
+            // and no checks, sent or answered, until an ICE restart.
             self.selected.clear();
+            self.previous.clear();
             self.consent = Consent::default();
+            self.consent_lost = true;
+            self.triggered.clear();
+            self.next_check = None;
+            for p in &mut self.pairs {
+                p.check = None;
+                p.cancelled = None;
+                p.nominating = false;
+                p.nominate_on_success = false;
+                if p.state != PairState::Succeeded {
+                    p.state = PairState::Failed;
+                }
+            }
             self.set_state(State::Failed);
             return;
         }

@@ -705,3 +705,167 @@ fn a_stream_turn_server_is_talked_to_through_the_stream_calls_only() {
         "the answer on the stream"
     );
 }
+
+/// RFC 7675 §5.1: after consent is lost the credentials are never used on the pair again, and
+/// RFC 8445 §8.1.1 allows one nomination per component. When the path comes back, the agent
+/// that lost consent stays Failed: it neither nominates again nor answers checks, so its peer
+/// loses consent too. An ICE restart then connects them again.
+#[test]
+fn consent_loss_is_final_until_an_ice_restart() {
+    let mut p = Pair::hosts();
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    // B's answers no longer reach A, so A's consent checks go unanswered; B's own checks
+    // still get through, and A answers them while it has consent.
+    let b_host = addr("192.0.2.2:6000");
+    p.drop = Box::new(move |from, _, bytes| from == b_host && bytes.get(..2) == Some(&[1, 1]));
+    p.run(Duration::from_secs(40), |p| p.a.state() == State::Failed);
+    assert_eq!(p.a.state(), State::Failed);
+    assert_eq!(p.b.state(), State::Connected);
+    // The path is back. Within B's own consent timeout A must not come back to life.
+    p.drop = Box::new(|_, _, _| false);
+    p.a_events.clear();
+    let dropped = p.a.stats().stun_dropped;
+    p.run(Duration::from_secs(40), |p| p.b.state() == State::Failed);
+    assert_eq!(p.a.state(), State::Failed, "A came back: {:?}", p.a_events);
+    assert!(selected(&p.a_events).is_none(), "A nominated again");
+    assert!(p.a.send_path(1).is_err());
+    assert_eq!(p.b.state(), State::Failed, "A answered B's consent checks");
+    assert!(
+        p.a.stats().stun_dropped > dropped,
+        "B's checks were not dropped"
+    );
+    let mut out = Vec::new();
+    assert!(p.a.poll_transmit(&mut out).is_none(), "A still sends");
+    // A restart on both sides, candidates signalled again: connected.
+    p.a.restart(p.now, creds('c'));
+    p.b.restart(p.now, creds('d'));
+    p.a.set_remote_credentials(creds('d'));
+    p.b.set_remote_credentials(creds('c'));
+    let ac: Vec<_> = p.a.local_candidates().cloned().collect();
+    let bc: Vec<_> = p.b.local_candidates().cloned().collect();
+    ac.into_iter()
+        .for_each(|c| p.b.add_remote_candidate(c).unwrap());
+    bc.into_iter()
+        .for_each(|c| p.a.add_remote_candidate(c).unwrap());
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+}
+
+/// RFC 7675 §5.1: consent is "a valid STUN binding response … from the remote peer's
+/// transport address". Authenticated answers from another address keep nothing alive.
+#[test]
+fn consent_answers_from_another_address_do_not_count() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut p = Pair::hosts();
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    let b_host = addr("192.0.2.2:6000");
+    // What B sent towards A: (to, bytes).
+    type Stash = Rc<RefCell<Vec<(SocketAddr, Vec<u8>)>>>;
+    let stash: Stash = Rc::default();
+    let keep = stash.clone();
+    p.drop = Box::new(move |from, to, bytes| {
+        if from == b_host {
+            keep.borrow_mut().push((to, bytes.to_vec()));
+        }
+        from == b_host
+    });
+    let connected_at = p.now;
+    let mut forwarded = 0;
+    while p.now - connected_at < Duration::from_secs(40) && p.a.state() != State::Failed {
+        p.run(Duration::from_millis(100), |_| false);
+        // Everything B sends reaches A, but from an address B does not have.
+        for (to, bytes) in stash.borrow_mut().drain(..) {
+            let _ =
+                p.a.handle_receive(p.now, addr("192.0.2.99:6000"), to, &bytes);
+            forwarded += 1;
+        }
+    }
+    assert!(forwarded > 5, "B answered only {forwarded} times");
+    assert_eq!(p.a.state(), State::Failed);
+    assert!(p.now - connected_at <= Duration::from_secs(31));
+}
+
+/// RFC 8445 §7.3.1.3: a peer-reflexive remote candidate learned from a check is paired with
+/// the local candidate the check reached, and with no other.
+#[test]
+fn a_peer_reflexive_candidate_is_paired_only_where_it_was_seen() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    let mut b = Agent::new(controlled(), creds('b'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.3:6000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    // A knows only B's first candidate; B knows nothing of A.
+    let first = b.local_candidates().next().unwrap().clone();
+    assert_eq!(first.address, addr("192.0.2.2:6000"));
+    a.add_remote_candidate(first).unwrap();
+    let now = Instant::now();
+    a.start(now);
+    b.start(now);
+    let mut p = Pair {
+        a,
+        b,
+        now,
+        t0: now,
+        a_events: vec![],
+        b_events: vec![],
+        drop: Box::new(|_, _, _| false),
+        delay: fixed_delay(5),
+        in_flight: vec![],
+    };
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_eq!(
+        p.b.pair_count(),
+        1,
+        "the prflx candidate was paired with both hosts"
+    );
+    // A host candidate B adds later is not paired with it either.
+    p.b.add_host_candidate(addr("192.0.2.4:6000"), 1).unwrap();
+    assert_eq!(p.b.pair_count(), 1);
+}
+
+/// RFC 8445 §6.1.4.2: with no pair Waiting, a Frozen pair is checked only when no pair of
+/// its foundation is Waiting or In-Progress.
+#[test]
+fn a_frozen_pair_waits_while_its_foundation_is_in_progress() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    for (port, pref) in [(6000, 65535), (6001, 65534)] {
+        let c = Candidate::new(
+            CandidateKind::Host,
+            addr(&format!("192.0.2.9:{port}")),
+            pref,
+            1,
+            "1".into(),
+        );
+        a.add_remote_candidate(c).unwrap();
+    }
+    a.end_of_remote_candidates();
+    let t0 = Instant::now();
+    a.start(t0);
+    let mut now = t0;
+    let mut buf = Vec::new();
+    let mut first_to_6001 = None;
+    while now - t0 < Duration::from_secs(60) && first_to_6001.is_none() {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            if t.to == addr("192.0.2.9:6001") {
+                first_to_6001 = Some(now - t0);
+            }
+        }
+        now = a
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now + Duration::from_micros(1));
+    }
+    // Nothing answers the check to :6000; only once it has timed out may :6001 go.
+    let timeout = AgentConfig::default().check_transaction.total_timeout();
+    let went = first_to_6001.expect("the frozen pair was never checked");
+    assert!(went >= timeout, "checked at {went:?}, before {timeout:?}");
+}
