@@ -3,16 +3,23 @@
 //! `cargo xtask bench --peers ice [--runs N] [--delay-ms D] [--keep]` times ICE instead, against aioice
 //! and Chromium over netem (interop/ice_bench.rs).
 //!
-//! Four measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
+//! Five measurements, each taken on icebreaker and then on coturn, `--rounds` times (default
 //! 2), each window `--secs` seconds long (default 5) after a short warm-up:
 //!
 //! - STUN Binding answers (8 client sockets, 64 requests in flight on each), twice: with the
 //!   generator sending datagram by datagram (`sendmmsg`), and with each client's requests sent
 //!   as one UDP GSO message, which is cheap enough for the generator to keep even icebreaker's
 //!   server saturated (its receive queue never empties);
+//! - STUN Binding answers to 256 client sockets with one request in flight each, the shape of a
+//!   public STUN server's load (many clients, no bursts from any one of them);
 //! - TURN ChannelData relay with 100-byte payloads and with 1000-byte payloads (8 allocations
 //!   made with long-term credentials, a channel on each to a peer socket the generator owns;
 //!   32 messages in flight per allocation, the peer echoing each one back, both legs counted).
+//!
+//! Each STUN row is also measured against `loadgen reflect`, the floor: a reflector that
+//! answers every Binding request with the same 32 bytes `stun-server` sends, batched the same
+//! way, and does nothing else. A second table gives each server's rate as a share of the
+//! floor's, and the floor over coturn: the highest ratio any server could reach here.
 //!
 //! Rates are per wall-clock second and per second of server CPU time (utime + stime of the
 //! server process, all threads, read from /proc by the generator at both ends of the window).
@@ -26,7 +33,7 @@
 //! and the generator to another, when the machine has two CPUs or more.
 //!
 //! Every process started here is killed by PID when its guard drops, every wait is bounded,
-//! everything is on 127.0.0.1. The whole run takes about `8 × rounds × (secs + 1)` seconds
+//! everything is on 127.0.0.1. The whole run takes about `13 × rounds × (secs + 1)` seconds
 //! after the release build.
 
 use std::fmt::Write as _;
@@ -205,6 +212,7 @@ fn measure(
         ports.push(port);
     }
     let (stun_port, turn_port, coturn_port) = (ports[0], ports[1], ports[2]);
+    let floor_port = free_port(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], &ports)?;
     let server = |program: &Path| {
         let mut c = if pin {
             let mut c = Command::new("taskset");
@@ -257,28 +265,44 @@ fn measure(
         ))
         .arg(format!("--db={}", dir.join("turndb").display()));
     let mut coturn = Proc::spawn("coturn turnserver", &mut coturn, dir)?;
+    // The floor for the STUN rows: the least a Binding answer costs here (see loadgen's docs).
+    let mut floor = server(loadgen);
+    floor
+        .arg("reflect")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{floor_port}"))
+        .args(["--secs", "3600"]);
+    let mut floor = Proc::spawn("loadgen reflect", &mut floor, dir)?;
     for (p, port) in [
         (&stun, stun_port),
         (&turn, turn_port),
         (&coturn, coturn_port),
+        (&floor, floor_port),
     ] {
         wait_stun(SocketAddr::from(([127, 0, 0, 1], port)), START_LIMIT)
             .map_err(|e| format!("{}: {e}; its output: {}", p.name, p.output()))?;
     }
-    let stun_args = vec![
-        "--clients".to_string(),
-        "8".into(),
-        "--window".into(),
-        "64".into(),
-    ];
-    let mut saturating = stun_args.clone();
+    let stun_args = |clients: u32, window: u32| {
+        vec![
+            "--clients".to_string(),
+            clients.to_string(),
+            "--window".into(),
+            window.to_string(),
+        ]
+    };
+    let mut saturating = stun_args(8, 64);
     saturating.push("--gso".into());
-    let rows: [(&str, &str, Vec<String>); 4] = [
-        ("STUN Binding answers", "stun", stun_args),
+    let rows: [(&str, &str, Vec<String>); 5] = [
+        ("STUN Binding answers", "stun", stun_args(8, 64)),
         (
             "STUN Binding answers, requests sent with GSO (server saturated)",
             "stun",
             saturating,
+        ),
+        (
+            "STUN Binding answers, 256 clients with one request each in flight",
+            "stun",
+            stun_args(256, 1),
         ),
         (
             "TURN ChannelData relayed, 100-byte payloads",
@@ -291,27 +315,23 @@ fn measure(
             turn_args(1000),
         ),
     ];
-    let mut totals = [[Totals::default(); 2]; 4];
+    // Per row: icebreaker, coturn, and for STUN rows the floor.
+    let mut totals = [[Totals::default(); 3]; 5];
     // Per row, the lowest and highest per-CPU-second ratio of one round's adjacent windows.
-    let mut spread = [(f64::INFINITY, 0.0f64); 4];
+    let mut spread = [(f64::INFINITY, 0.0f64); 5];
     for round in 0..rounds {
         for (row, (what, mode, extra)) in rows.iter().enumerate() {
-            let ours = if *mode == "stun" { &stun } else { &turn };
-            let mut per_cpu = [0.0f64; 2];
-            for (side, (p, port)) in [
-                (
-                    ours,
-                    if *mode == "stun" {
-                        stun_port
-                    } else {
-                        turn_port
-                    },
-                ),
-                (&coturn, coturn_port),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+            let ours = if *mode == "stun" {
+                (&stun, stun_port)
+            } else {
+                (&turn, turn_port)
+            };
+            let mut sides = vec![ours, (&coturn, coturn_port)];
+            if *mode == "stun" {
+                sides.push((&floor, floor_port));
+            }
+            let mut per_cpu = [0.0f64; 3];
+            for (side, (p, port)) in sides.into_iter().enumerate() {
                 let sample = loadgen_run(loadgen, mode, port, p, extra, secs, pin, dir)
                     .map_err(|e| format!("{what} against {}: {e}", p.name))?;
                 per_cpu[side] = sample.count / sample.cpu.max(1e-9);
@@ -328,13 +348,13 @@ fn measure(
             spread[row] = (spread[row].0.min(ratio), spread[row].1.max(ratio));
         }
     }
-    for p in [&mut stun, &mut turn, &mut coturn] {
+    for p in [&mut stun, &mut turn, &mut coturn, &mut floor] {
         p.alive()?;
     }
     let mut t = String::new();
     t.push_str("| measurement (loopback, one server thread) | icebreaker /s | coturn /s | icebreaker per CPU-s | coturn per CPU-s | ratio per CPU-s | rounds' ratios per CPU-s | ratio /s |\n");
     t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (((what, _, _), [ours, theirs]), (low, high)) in rows.iter().zip(totals).zip(spread) {
+    for (((what, _, _), [ours, theirs, _]), (low, high)) in rows.iter().zip(totals).zip(spread) {
         let _ = writeln!(
             t,
             "| {what} | {} | {} | {} | {} | {:.2}× | {low:.2}–{high:.2}× | {:.2}× |",
@@ -344,6 +364,25 @@ fn measure(
             thousands(theirs.per_cpu()),
             ours.per_cpu() / theirs.per_cpu().max(1e-9),
             ours.per_sec() / theirs.per_sec().max(1e-9),
+        );
+    }
+    t.push('\n');
+    t.push_str("| STUN, answers per CPU-second | floor (`loadgen reflect`) | icebreaker | coturn | icebreaker / floor | coturn / floor | highest ratio possible (floor / coturn) |\n");
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for ((what, mode, _), [ours, theirs, floor]) in rows.iter().zip(totals) {
+        if *mode != "stun" {
+            continue;
+        }
+        let share = |x: &Totals| 100.0 * x.per_cpu() / floor.per_cpu().max(1e-9);
+        let _ = writeln!(
+            t,
+            "| {what} | {} | {} | {} | {:.0} % | {:.0} % | {:.2}× |",
+            thousands(floor.per_cpu()),
+            thousands(ours.per_cpu()),
+            thousands(theirs.per_cpu()),
+            share(&ours),
+            share(&theirs),
+            floor.per_cpu() / theirs.per_cpu().max(1e-9),
         );
     }
     Ok(t)

@@ -6,6 +6,7 @@
 //! ```text
 //! loadgen stun --server ADDR [--pid PID] [--secs S] [--clients N] [--window W] [--gso]
 //! loadgen turn --server ADDR --user U:P [--pid PID] [--secs S] [--allocations N] [--size B] [--window W]
+//! loadgen reflect --listen ADDR [--secs S]
 //! ```
 //!
 //! - `stun`: N client sockets each keep W Binding requests in flight (closed loop: an answer
@@ -18,6 +19,14 @@
 //!   Each client keeps W ChannelData messages of B payload bytes in flight; the peer echoes
 //!   every datagram back to the relayed address, the server frames it as ChannelData to the
 //!   client, and both legs are counted as relayed packets.
+//! - `reflect`: not a load but a yardstick, the least a STUN server can cost per answer on this
+//!   machine. It answers every Binding request with a 32-byte success response carrying only
+//!   XOR-MAPPED-ADDRESS (what icebreaker's `stun-server` sends), batched the way `stun-server`
+//!   is (one blocking `recvmmsg` of up to 32 datagrams with `MSG_WAITFORONE`, one `sendmmsg`
+//!   of the answers), and checks nothing else: no parsing, no FINGERPRINT, no counters. Its
+//!   answers per CPU-second are the kernel's price of one datagram in and one out; a server's
+//!   share of that is how close it runs to the floor. It stops after `--secs` (default 600, at
+//!   most 3600) or when killed.
 //!
 //! All sockets are non-blocking and driven from one thread with `poll(2)`, `recvmmsg(2)` and
 //! `sendmmsg(2)` (nix's safe wrappers), so the generator costs far fewer system calls per packet
@@ -52,6 +61,8 @@ const SLOT: usize = 2048;
 const SMALL: usize = 64;
 /// Kernel socket buffer asked for on every socket.
 const SOCKET_BUFFER: usize = 1 << 20;
+/// STUN's magic cookie.
+const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 /// Marks every transaction id and payload this program sends.
 const MARK: [u8; 4] = *b"LDGN";
 /// SOFTWARE of the first, unauthenticated Allocate (see `allocate`).
@@ -167,6 +178,9 @@ fn parse(args: &[String]) -> Result<Options> {
 }
 
 fn run(args: &[String]) -> Result<String> {
+    if args.first().map(String::as_str) == Some("reflect") {
+        return reflect(&args[1..]);
+    }
     let o = parse(args)?;
     match o.mode.as_str() {
         "stun" => stun(&o),
@@ -534,7 +548,174 @@ fn stun(o: &Options) -> Result<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TURN
+// The floor: a STUN reflector
+
+/// Datagrams per `recvmmsg`/`sendmmsg` in `reflect`: `stun-server`'s batch.
+const REFLECT_BATCH: usize = 32;
+/// A Binding success response with XOR-MAPPED-ADDRESS for IPv4: 20 + 12 bytes.
+const REFLECT_V4: usize = 32;
+/// The same for IPv6: 20 + 24 bytes.
+const REFLECT_V6: usize = 44;
+/// How often the reflector looks at the clock while nothing arrives.
+const REFLECT_POLL: Duration = Duration::from_millis(50);
+
+fn reflect(args: &[String]) -> Result<String> {
+    let usage = "usage: loadgen reflect --listen ADDR [--secs S]";
+    let (mut listen, mut secs) = (None, 600.0f64);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value; {usage}"))?;
+        match flag.as_str() {
+            "--listen" => {
+                listen = Some(
+                    value
+                        .parse::<SocketAddr>()
+                        .map_err(|_| format!("--listen: {value:?} is not an address"))?,
+                );
+            }
+            "--secs" => {
+                secs = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.1..=3600.0).contains(s))
+                    .ok_or_else(|| {
+                        format!("--secs: {value:?} is not a number of seconds in 0.1..=3600")
+                    })?;
+            }
+            _ => return Err(format!("unknown option {flag}; {usage}")),
+        }
+    }
+    let listen = listen.ok_or_else(|| format!("--listen is required; {usage}"))?;
+    if !listen.ip().is_loopback() {
+        return Err(format!("{listen} is not a loopback address"));
+    }
+    let sock = UdpSocket::bind(listen).map_err(|e| format!("bind {listen}: {e}"))?;
+    sock.set_read_timeout(Some(REFLECT_POLL))
+        .map_err(|e| e.to_string())?;
+    let _ = setsockopt(&sock, sockopt::RcvBuf, &(4usize << 20));
+    let _ = setsockopt(&sock, sockopt::SndBuf, &(4usize << 20));
+    eprintln!(
+        "loadgen: reflecting on {}",
+        sock.local_addr().map_err(|e| e.to_string())?
+    );
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(REFLECT_BATCH, None);
+    let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(REFLECT_BATCH, None);
+    let mut bufs = [[0u8; 64]; REFLECT_BATCH];
+    let mut answers = [[0u8; REFLECT_V6]; REFLECT_BATCH];
+    let mut lens = [0usize; REFLECT_BATCH];
+    let mut to: [Option<SockaddrStorage>; REFLECT_BATCH] = [None; REFLECT_BATCH];
+    let (mut requests, mut answered) = (0u64, 0u64);
+    while Instant::now() < end {
+        let mut iovs: [[IoSliceMut<'_>; 1]; REFLECT_BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(&mut [])]);
+        for (iov, buf) in iovs.iter_mut().zip(bufs.iter_mut()) {
+            *iov = [IoSliceMut::new(buf)];
+        }
+        // Who sent each datagram, and its length when it fit whole.
+        let mut got: [(Option<SocketAddr>, Option<usize>); REFLECT_BATCH] =
+            [(None, None); REFLECT_BATCH];
+        let count = match recvmmsg(
+            sock.as_fd().as_raw_fd(),
+            &mut recv_headers,
+            iovs.iter_mut(),
+            MsgFlags::MSG_WAITFORONE,
+            None,
+        ) {
+            Ok(results) => {
+                let mut k = 0;
+                for (r, g) in results.zip(got.iter_mut()) {
+                    let whole = !r.flags.contains(MsgFlags::MSG_TRUNC);
+                    *g = (
+                        r.address.as_ref().and_then(to_std),
+                        whole.then_some(r.bytes),
+                    );
+                    k += 1;
+                }
+                k
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("recvmmsg: {e}")),
+        };
+        requests += count as u64;
+        let mut n = 0;
+        for (buf, g) in bufs.iter().zip(&got).take(count) {
+            let (Some(from), Some(len)) = *g else {
+                continue;
+            };
+            if let Some(l) = binding_reflection(&buf[..len], from, &mut answers[n]) {
+                lens[n] = l;
+                to[n] = Some(SockaddrStorage::from(from));
+                n += 1;
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let iovs: [[IoSlice<'_>; 1]; REFLECT_BATCH] =
+            std::array::from_fn(|i| [IoSlice::new(&answers[i][..if i < n { lens[i] } else { 0 }])]);
+        match sendmmsg(
+            sock.as_fd().as_raw_fd(),
+            &mut send_headers,
+            iovs[..n].iter(),
+            &to[..n],
+            [],
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(sent) => answered += sent.count() as u64,
+            // A full send buffer drops the batch, as a server would.
+            Err(nix::errno::Errno::EAGAIN) => {}
+            Err(e) => return Err(format!("sendmmsg: {e}")),
+        }
+    }
+    Ok(format!(
+        "mode=reflect requests={requests} answers={answered}"
+    ))
+}
+
+/// Writes into `out` the Binding success response to `request` (a Binding request from
+/// `from`: XOR-MAPPED-ADDRESS only) and returns its length; None for anything else.
+fn binding_reflection(
+    request: &[u8],
+    from: SocketAddr,
+    out: &mut [u8; REFLECT_V6],
+) -> Option<usize> {
+    if request.len() < 20 || request[..2] != [0x00, 0x01] || request[4..8] != MAGIC {
+        return None;
+    }
+    let (family, len) = match from {
+        SocketAddr::V4(_) => (0x01, REFLECT_V4),
+        SocketAddr::V6(_) => (0x02, REFLECT_V6),
+    };
+    out[..2].copy_from_slice(&[0x01, 0x01]);
+    out[2..4].copy_from_slice(&((len - 20) as u16).to_be_bytes());
+    out[4..20].copy_from_slice(&request[4..20]);
+    out[20..24].copy_from_slice(&[0x00, 0x20, 0x00, (len - 24) as u8]);
+    out[24] = 0;
+    out[25] = family;
+    let port = from.port() ^ 0x2112;
+    out[26..28].copy_from_slice(&port.to_be_bytes());
+    // The address XORed with the magic cookie (and, for IPv6, the transaction id after it).
+    let mut ip = [0u8; 16];
+    match from.ip() {
+        IpAddr::V4(v4) => ip[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => ip.copy_from_slice(&v6.octets()),
+    }
+    for ((o, b), k) in out[28..len].iter_mut().zip(ip).zip(&request[4..20]) {
+        *o = b ^ k;
+    }
+    Some(len)
+}
+
+fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    a.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+}
 
 /// One request/response exchange over a blocking socket, retransmitted a few times.
 fn exchange<'b>(
@@ -869,6 +1050,63 @@ fn turn(o: &Options) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reflector_answers_what_a_stun_server_would() {
+        use icebreaker_stun::attributes::XorMappedAddress;
+        let mut request = [0u8; 20];
+        binding_request(&mut request, 3, 9);
+        for from in ["127.0.0.1:40000", "[::1]:5", "[2001:db8::7]:65535"] {
+            let from: SocketAddr = from.parse().expect("address");
+            let mut out = [0u8; REFLECT_V6];
+            let len = binding_reflection(&request, from, &mut out).expect("answered");
+            let m = Message::parse(&out[..len]).expect("valid STUN");
+            assert_eq!((m.class(), m.method()), (Class::Success, Method::BINDING));
+            assert_eq!(m.transaction_id().as_bytes()[..], request[8..20]);
+            let Ok(Some(XorMappedAddress(mapped))) = m.get::<XorMappedAddress>() else {
+                panic!("no XOR-MAPPED-ADDRESS for {from}");
+            };
+            assert_eq!(mapped, from);
+        }
+        let mut answer = [0u8; 20];
+        answer.copy_from_slice(&request);
+        answer[1] = 0x11; // an indication
+        let mut out = [0u8; REFLECT_V6];
+        let from: SocketAddr = "127.0.0.1:1".parse().expect("address");
+        assert_eq!(binding_reflection(&answer, from, &mut out), None);
+        assert_eq!(binding_reflection(&request[..19], from, &mut out), None);
+    }
+
+    #[test]
+    fn the_reflector_answers_over_the_socket_and_stops_on_time() {
+        let port = {
+            let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            s.local_addr().expect("addr").port()
+        };
+        let listen = format!("127.0.0.1:{port}");
+        let args: Vec<String> = ["--listen", &listen, "--secs", "1"]
+            .map(String::from)
+            .to_vec();
+        let started = Instant::now();
+        let reflector = std::thread::spawn(move || reflect(&args));
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let mut request = [0u8; 20];
+        binding_request(&mut request, 1, 1);
+        let mut buf = [0u8; 64];
+        // The reflector may not be bound yet: ask until it answers, for at most 0.8 s.
+        let answer = (0..8).find_map(|_| {
+            client.send_to(&request, &listen).expect("send");
+            client.recv(&mut buf).ok()
+        });
+        assert_eq!(answer, Some(REFLECT_V4));
+        assert!(is_binding_answer(&buf[..REFLECT_V4]));
+        let line = reflector.join().expect("no panic").expect("ran");
+        assert!(started.elapsed() < Duration::from_secs(3), "{line}");
+        assert!(line.starts_with("mode=reflect requests="), "{line}");
+    }
 
     #[test]
     fn gso_requests_arrive_as_one_datagram_each() {
