@@ -1910,12 +1910,12 @@ impl Agent {
             };
             pick(PairState::Waiting).or_else(|| {
                 // RFC 8445 §6.1.4.2: with nothing Waiting, a Frozen pair goes only if no pair
-                // of its foundation is Waiting or In-Progress.
+                // of its foundation is Waiting or In-Progress; nothing is Waiting here, so only
+                // a check in flight holds a foundation back.
                 let busy = |f: &(String, String)| {
-                    self.pairs.iter().any(|q| {
-                        &q.foundation == f
-                            && matches!(q.state, PairState::Waiting | PairState::InProgress)
-                    })
+                    self.pairs
+                        .iter()
+                        .any(|q| q.state == PairState::InProgress && &q.foundation == f)
                 };
                 self.pairs
                     .iter()

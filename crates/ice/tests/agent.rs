@@ -254,17 +254,21 @@ fn nomination_waits_for_a_better_pair_within_twice_the_round_trip() {
     );
 }
 
+/// Only A knows B's first candidate; B learns A's address from A's checks, and pairs that
+/// peer-reflexive candidate with the local candidate the checks reached and with no other
+/// (RFC 8445 §7.3.1.3), not even one added later.
 #[test]
 fn peer_reflexive_candidates_are_learned_from_checks() {
-    // Only A knows B's candidate; B learns A's address from A's checks.
     let mut a = Agent::new(controlling(), creds('a'));
     let mut b = Agent::new(controlled(), creds('b'));
     a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
     b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.3:6000"), 1).unwrap();
     a.set_remote_credentials(creds('b'));
     b.set_remote_credentials(creds('a'));
-    a.add_remote_candidate(b.local_candidates().next().unwrap().clone())
-        .unwrap();
+    let first = b.local_candidates().next().unwrap().clone();
+    assert_eq!(first.address, addr("192.0.2.2:6000"));
+    a.add_remote_candidate(first).unwrap();
     let now = Instant::now();
     a.start(now);
     b.start(now);
@@ -287,6 +291,13 @@ fn peer_reflexive_candidates_are_learned_from_checks() {
             .find(|c| c.address == addr("192.0.2.1:5000"))
             .unwrap();
     assert_eq!(prflx.kind, CandidateKind::PeerReflexive);
+    assert_eq!(
+        p.b.pair_count(),
+        1,
+        "the prflx candidate was paired with both hosts"
+    );
+    p.b.add_host_candidate(addr("192.0.2.4:6000"), 1).unwrap();
+    assert_eq!(p.b.pair_count(), 1);
 }
 
 #[test]
@@ -786,47 +797,6 @@ fn consent_answers_from_another_address_do_not_count() {
     assert!(forwarded > 5, "B answered only {forwarded} times");
     assert_eq!(p.a.state(), State::Failed);
     assert!(p.now - connected_at <= Duration::from_secs(31));
-}
-
-/// RFC 8445 §7.3.1.3: a peer-reflexive remote candidate learned from a check is paired with
-/// the local candidate the check reached, and with no other.
-#[test]
-fn a_peer_reflexive_candidate_is_paired_only_where_it_was_seen() {
-    let mut a = Agent::new(controlling(), creds('a'));
-    let mut b = Agent::new(controlled(), creds('b'));
-    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.3:6000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
-    // A knows only B's first candidate; B knows nothing of A.
-    let first = b.local_candidates().next().unwrap().clone();
-    assert_eq!(first.address, addr("192.0.2.2:6000"));
-    a.add_remote_candidate(first).unwrap();
-    let now = Instant::now();
-    a.start(now);
-    b.start(now);
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        t0: now,
-        a_events: vec![],
-        b_events: vec![],
-        drop: Box::new(|_, _, _| false),
-        delay: fixed_delay(5),
-        in_flight: vec![],
-    };
-    p.run(Duration::from_secs(10), Pair::connected);
-    assert!(p.connected());
-    assert_eq!(
-        p.b.pair_count(),
-        1,
-        "the prflx candidate was paired with both hosts"
-    );
-    // A host candidate B adds later is not paired with it either.
-    p.b.add_host_candidate(addr("192.0.2.4:6000"), 1).unwrap();
-    assert_eq!(p.b.pair_count(), 1);
 }
 
 /// RFC 8445 §6.1.4.2: with no pair Waiting, a Frozen pair is checked only when no pair of
