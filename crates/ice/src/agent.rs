@@ -385,6 +385,7 @@ struct Gather {
     server: SocketAddr,
 }
 
+/// Consent freshness of one component's selected pair (RFC 7675 works per 5-tuple).
 #[derive(Debug, Default)]
 struct Consent {
     /// When consent was last granted (a response on the selected pair).
@@ -466,7 +467,8 @@ pub struct Agent {
     selected: BTreeMap<u16, usize>,
     /// The pair that carried data before a restart, until the new one is selected.
     previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
-    consent: Consent,
+    /// Per component with a selected pair.
+    consent: BTreeMap<u16, Consent>,
     /// Consent expired (RFC 7675 §5.1): this credential generation is dead. No check is sent
     /// or answered and nothing is nominated until [`Agent::restart`].
     consent_lost: bool,
@@ -532,7 +534,7 @@ impl Agent {
             foundations: BTreeMap::new(),
             selected: BTreeMap::new(),
             previous: BTreeMap::new(),
-            consent: Consent::default(),
+            consent: BTreeMap::new(),
             consent_lost: false,
             first_valid_at: None,
             next_check: None,
@@ -975,7 +977,7 @@ impl Agent {
         self.pairs.clear();
         self.triggered.clear();
         self.selected.clear();
-        self.consent = Consent::default();
+        self.consent.clear();
         self.consent_lost = false;
         self.first_valid_at = None;
         self.remote_end_of_candidates = false;
@@ -1020,7 +1022,7 @@ impl Agent {
             p.cancelled = None;
         });
         self.gathers.clear();
-        self.consent = Consent::default();
+        self.consent.clear();
         self.selected.clear();
         self.previous.clear();
         self.set_state(State::Closed);
@@ -1500,26 +1502,33 @@ impl Agent {
             }
             return Ok(());
         }
-        // Consent checks on the selected pair.
-        if self
-            .consent
-            .check
-            .as_ref()
-            .is_some_and(|c| c.transaction_id() == tid)
-        {
+        // Consent checks on a selected pair.
+        if let Some(component) = self.consent.iter().find_map(|(&c, k)| {
+            k.check
+                .as_ref()
+                .is_some_and(|t| t.transaction_id() == tid)
+                .then_some(c)
+        }) {
             let Some(key) = &self.remote_key else {
                 return Err(RecvError::BadStun);
             };
             // RFC 7675 §5.1: consent comes from the remote peer's transport address, to the
             // address the check left from.
-            let on_pair = self.selected.get(&1).is_some_and(|&s| {
+            let on_pair = self.selected.get(&component).is_some_and(|&s| {
                 let p = &self.pairs[self.pairs[s].checked_by];
                 from == self.remotes[p.remote].address && to == self.locals[p.local].base
             });
             if on_pair && msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
-                self.consent.check = None;
-                self.consent.last_ok = Some(now);
-                if self.state == State::Disconnected {
+                if let Some(k) = self.consent.get_mut(&component) {
+                    k.check = None;
+                    k.last_ok = Some(now);
+                }
+                let fresh = |k: &Consent| {
+                    k.last_ok.is_some_and(|t| {
+                        now.saturating_duration_since(t) < self.config.disconnected_timeout
+                    })
+                };
+                if self.state == State::Disconnected && self.consent.values().all(fresh) {
                     self.set_state(State::Connected);
                 }
                 return Ok(());
@@ -1733,9 +1742,15 @@ impl Agent {
             rtt: p.rtt,
         };
         self.push_event(event);
-        if self.consent.last_ok.is_none() {
-            self.consent.last_ok = Some(now);
-            self.consent.next_check = Some(now + self.consent_interval());
+        if self
+            .consent
+            .get(&component)
+            .is_none_or(|k| k.last_ok.is_none())
+        {
+            let next_check = Some(now + self.consent_interval());
+            let k = self.consent.entry(component).or_default();
+            k.last_ok = Some(now);
+            k.next_check = next_check;
         }
         if (1..=self.config.components).all(|c| self.selected.contains_key(&c)) {
             self.set_state(State::Connected);
@@ -2004,47 +2019,37 @@ impl Agent {
     }
 
     fn consent_timers(&mut self, now: Instant) {
-        let Some(&pair) = self.selected.get(&1) else {
-            return;
-        };
-        let Some(last_ok) = self.consent.last_ok else {
-            return;
-        };
-        let silent = now.saturating_duration_since(last_ok);
-        if silent >= self.config.consent_timeout {
-            // RFC 7675 §5.1: consent expired. Stop sending, and never use these credentials
-            // on the pair again: no new nomination (RFC 8445 §8.1.1 allows one per component)
-            // and no checks, sent or answered, until an ICE restart.
-            self.selected.clear();
-            self.previous.clear();
-            self.consent = Consent::default();
-            self.consent_lost = true;
-            self.triggered.clear();
-            self.next_check = None;
-            for p in &mut self.pairs {
-                p.check = None;
-                p.cancelled = None;
-                p.nominating = false;
-                p.nominate_on_success = false;
-                if p.state != PairState::Succeeded {
-                    p.state = PairState::Failed;
+        // RFC 7675 §5.1: consent is per 5-tuple, so each component's selected pair has its own.
+        let mut disconnected = false;
+        for component in 1..=self.config.components {
+            let Some(&pair) = self.selected.get(&component) else {
+                continue;
+            };
+            let Some(last_ok) = self.consent.get(&component).and_then(|k| k.last_ok) else {
+                continue;
+            };
+            let silent = now.saturating_duration_since(last_ok);
+            if silent >= self.config.consent_timeout {
+                self.lose_consent();
+                return;
+            }
+            disconnected |= silent >= self.config.disconnected_timeout;
+            let Some(k) = self.consent.get_mut(&component) else {
+                continue;
+            };
+            if let Some(tx) = &mut k.check {
+                tx.handle_timeout(now);
+                if tx.is_finished() {
+                    k.check = None;
                 }
             }
-            self.set_state(State::Failed);
-            return;
-        }
-        if silent >= self.config.disconnected_timeout && self.state == State::Connected {
-            self.set_state(State::Disconnected);
-        }
-        if let Some(tx) = &mut self.consent.check {
-            tx.handle_timeout(now);
-            if tx.is_finished() {
-                self.consent.check = None;
+            if k.check.is_some() || k.next_check.is_none_or(|at| now < at) {
+                continue;
             }
-        }
-        if self.consent.check.is_none() && self.consent.next_check.is_some_and(|at| now >= at) {
-            let interval = self.consent_interval();
-            self.consent.next_check = Some(now + interval);
+            let next = now + self.consent_interval();
+            if let Some(k) = self.consent.get_mut(&component) {
+                k.next_check = Some(next);
+            }
             let p = &self.pairs[self.pairs[pair].checked_by];
             let (to, local) = (self.remotes[p.remote].address, p.local);
             let mut buf = [0u8; 256];
@@ -2057,11 +2062,36 @@ impl Agent {
                 last_wait: 4,
                 ..self.config.check_transaction
             };
-            if let Some(n) = written {
-                self.consent.check =
-                    ClientTransaction::new(now, to, buf[..n].to_vec(), config).ok();
+            if let (Some(n), Some(k)) = (written, self.consent.get_mut(&component)) {
+                k.check = ClientTransaction::new(now, to, buf[..n].to_vec(), config).ok();
             }
         }
+        if disconnected && self.state == State::Connected {
+            self.set_state(State::Disconnected);
+        }
+    }
+
+    /// RFC 7675 §5.1: consent expired on a selected pair. Stop sending, and never use these
+    /// credentials on the pair again: no new nomination (RFC 8445 §8.1.1 allows one per
+    /// component) and no checks, sent or answered, until an ICE restart. The data stream needs
+    /// every component, so the whole agent fails.
+    fn lose_consent(&mut self) {
+        self.selected.clear();
+        self.previous.clear();
+        self.consent.clear();
+        self.consent_lost = true;
+        self.triggered.clear();
+        self.next_check = None;
+        for p in &mut self.pairs {
+            p.check = None;
+            p.cancelled = None;
+            p.nominating = false;
+            p.nominate_on_success = false;
+            if p.state != PairState::Succeeded {
+                p.state = PairState::Failed;
+            }
+        }
+        self.set_state(State::Failed);
     }
 
     fn gathering_finished(&self) -> bool {
@@ -2172,7 +2202,10 @@ impl Agent {
                 }
             }
         }
-        if let (Some(tx), Some(&pair)) = (&mut self.consent.check, self.selected.get(&1)) {
+        for (component, k) in &mut self.consent {
+            let (Some(tx), Some(&pair)) = (&mut k.check, self.selected.get(component)) else {
+                continue;
+            };
             let to = tx.destination();
             if let Some(bytes) = tx.poll_transmit() {
                 buf.clear();
@@ -2222,16 +2255,12 @@ impl Agent {
                 min(deadline.filter(|d| self.now.is_none_or(|now| *d > now)));
             }
         }
-        if let Some(last) = self.consent.last_ok {
-            min(self
-                .consent
-                .next_check
-                .filter(|_| self.consent.check.is_none()));
-            min(self
-                .consent
-                .check
-                .as_ref()
-                .and_then(ClientTransaction::poll_timeout));
+        for k in self.consent.values() {
+            let Some(last) = k.last_ok else {
+                continue;
+            };
+            min(k.next_check.filter(|_| k.check.is_none()));
+            min(k.check.as_ref().and_then(ClientTransaction::poll_timeout));
             min(Some(last + self.config.disconnected_timeout)
                 .filter(|_| self.state == State::Connected));
             min(Some(last + self.config.consent_timeout));

@@ -839,3 +839,54 @@ fn a_frozen_pair_waits_while_its_foundation_is_in_progress() {
     let went = first_to_6001.expect("the frozen pair was never checked");
     assert!(went >= timeout, "checked at {went:?}, before {timeout:?}");
 }
+
+/// RFC 7675 §5.1 works per 5-tuple: with two components, each selected pair has consent of its
+/// own, and losing it on component 2 alone fails the agent and stops sending there.
+#[test]
+fn each_component_has_consent_of_its_own() {
+    let two = |c: AgentConfig| AgentConfig { components: 2, ..c };
+    let mut a = Agent::new(two(controlling()), creds('a'));
+    let mut b = Agent::new(two(controlled()), creds('b'));
+    for (agent, ip) in [(&mut a, "192.0.2.1"), (&mut b, "192.0.2.2")] {
+        agent
+            .add_host_candidate(addr(&format!("{ip}:5000")), 1)
+            .unwrap();
+        agent
+            .add_host_candidate(addr(&format!("{ip}:5001")), 2)
+            .unwrap();
+    }
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    let ac: Vec<_> = a.local_candidates().cloned().collect();
+    let bc: Vec<_> = b.local_candidates().cloned().collect();
+    ac.into_iter()
+        .for_each(|c| b.add_remote_candidate(c).unwrap());
+    bc.into_iter()
+        .for_each(|c| a.add_remote_candidate(c).unwrap());
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
+    let now = Instant::now();
+    a.start(now);
+    b.start(now);
+    let mut p = Pair {
+        a,
+        b,
+        now,
+        t0: now,
+        a_events: vec![],
+        b_events: vec![],
+        drop: Box::new(|_, _, _| false),
+        delay: fixed_delay(5),
+        in_flight: vec![],
+    };
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert!(p.a.send_path(2).is_ok());
+    // Component 2's path dies; component 1's keeps working.
+    p.drop = Box::new(|from, to, _| from.port() == 5001 || to.port() == 5001);
+    let cut = p.now;
+    p.run(Duration::from_secs(40), |p| p.a.state() == State::Failed);
+    assert_eq!(p.a.state(), State::Failed);
+    assert!(p.now - cut <= Duration::from_secs(31), "{:?}", p.now - cut);
+    assert!(p.a.send_path(2).is_err(), "still sending on component 2");
+}
