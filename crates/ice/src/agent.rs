@@ -385,12 +385,13 @@ struct Gather {
     server: SocketAddr,
 }
 
-/// Consent freshness of one component's selected pair (RFC 7675 works per 5-tuple).
-#[derive(Debug, Default)]
+/// Consent freshness of one component's selected pair (RFC 7675 works per 5-tuple), from its
+/// first nomination on.
+#[derive(Debug)]
 struct Consent {
-    /// When consent was last granted (a response on the selected pair).
-    last_ok: Option<Instant>,
-    next_check: Option<Instant>,
+    /// When consent was last granted (the nomination, then a response on the selected pair).
+    last_ok: Instant,
+    next_check: Instant,
     check: Option<ClientTransaction>,
 }
 
@@ -1521,12 +1522,10 @@ impl Agent {
             if on_pair && msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
                 if let Some(k) = self.consent.get_mut(&component) {
                     k.check = None;
-                    k.last_ok = Some(now);
+                    k.last_ok = now;
                 }
                 let fresh = |k: &Consent| {
-                    k.last_ok.is_some_and(|t| {
-                        now.saturating_duration_since(t) < self.config.disconnected_timeout
-                    })
+                    now.saturating_duration_since(k.last_ok) < self.config.disconnected_timeout
                 };
                 if self.state == State::Disconnected && self.consent.values().all(fresh) {
                     self.set_state(State::Connected);
@@ -1742,15 +1741,13 @@ impl Agent {
             rtt: p.rtt,
         };
         self.push_event(event);
-        if self
-            .consent
-            .get(&component)
-            .is_none_or(|k| k.last_ok.is_none())
-        {
-            let next_check = Some(now + self.consent_interval());
-            let k = self.consent.entry(component).or_default();
-            k.last_ok = Some(now);
-            k.next_check = next_check;
+        if !self.consent.contains_key(&component) {
+            let consent = Consent {
+                last_ok: now,
+                next_check: now + self.consent_interval(),
+                check: None,
+            };
+            self.consent.insert(component, consent);
         }
         if (1..=self.config.components).all(|c| self.selected.contains_key(&c)) {
             self.set_state(State::Connected);
@@ -2025,30 +2022,27 @@ impl Agent {
             let Some(&pair) = self.selected.get(&component) else {
                 continue;
             };
-            let Some(last_ok) = self.consent.get(&component).and_then(|k| k.last_ok) else {
+            let Some(k) = self.consent.get_mut(&component) else {
                 continue;
             };
-            let silent = now.saturating_duration_since(last_ok);
+            let silent = now.saturating_duration_since(k.last_ok);
             if silent >= self.config.consent_timeout {
                 self.lose_consent();
                 return;
             }
             disconnected |= silent >= self.config.disconnected_timeout;
-            let Some(k) = self.consent.get_mut(&component) else {
-                continue;
-            };
             if let Some(tx) = &mut k.check {
                 tx.handle_timeout(now);
                 if tx.is_finished() {
                     k.check = None;
                 }
             }
-            if k.check.is_some() || k.next_check.is_none_or(|at| now < at) {
+            if k.check.is_some() || now < k.next_check {
                 continue;
             }
             let next = now + self.consent_interval();
             if let Some(k) = self.consent.get_mut(&component) {
-                k.next_check = Some(next);
+                k.next_check = next;
             }
             let p = &self.pairs[self.pairs[pair].checked_by];
             let (to, local) = (self.remotes[p.remote].address, p.local);
@@ -2256,14 +2250,11 @@ impl Agent {
             }
         }
         for k in self.consent.values() {
-            let Some(last) = k.last_ok else {
-                continue;
-            };
-            min(k.next_check.filter(|_| k.check.is_none()));
+            min(Some(k.next_check).filter(|_| k.check.is_none()));
             min(k.check.as_ref().and_then(ClientTransaction::poll_timeout));
-            min(Some(last + self.config.disconnected_timeout)
+            min(Some(k.last_ok + self.config.disconnected_timeout)
                 .filter(|_| self.state == State::Connected));
-            min(Some(last + self.config.consent_timeout));
+            min(Some(k.last_ok + self.config.consent_timeout));
         }
         t
     }

@@ -59,17 +59,15 @@ impl Pair {
         a.set_remote_credentials(creds('b'));
         b.set_remote_credentials(creds('a'));
         if signal {
-            let ac: Vec<_> = a.local_candidates().cloned().collect();
-            let bc: Vec<_> = b.local_candidates().cloned().collect();
-            for c in ac {
-                b.add_remote_candidate(c).unwrap();
-            }
-            for c in bc {
-                a.add_remote_candidate(c).unwrap();
-            }
+            exchange_candidates(&mut a, &mut b);
             a.end_of_remote_candidates();
             b.end_of_remote_candidates();
         }
+        Self::start(a, b, fixed_delay(10))
+    }
+
+    /// Starts `a` and `b` now and wires them together, with `delay` one way.
+    fn start(mut a: Agent, mut b: Agent, delay: DelayRule) -> Self {
         let now = Instant::now();
         a.start(now);
         b.start(now);
@@ -81,9 +79,22 @@ impl Pair {
             a_events: Vec::new(),
             b_events: Vec::new(),
             drop: Box::new(|_, _, _| false),
-            delay: fixed_delay(10),
+            delay,
             in_flight: Vec::new(),
         }
+    }
+
+    /// Restarts ICE on both sides (RFC 8445 §9) with fresh credentials (A: "c", B: "d").
+    fn restart(&mut self) {
+        self.a.restart(self.now, creds('c'));
+        self.b.restart(self.now, creds('d'));
+    }
+
+    /// After [`restart`](Self::restart): the new credentials and candidates signalled.
+    fn signal_restart(&mut self) {
+        self.a.set_remote_credentials(creds('d'));
+        self.b.set_remote_credentials(creds('c'));
+        exchange_candidates(&mut self.a, &mut self.b);
     }
 
     /// Runs until `until` holds or `limit` of virtual time passes.
@@ -167,6 +178,16 @@ impl Pair {
     fn connected(&self) -> bool {
         self.a.state() == State::Connected && self.b.state() == State::Connected
     }
+}
+
+/// Signals each agent's local candidates to the other.
+fn exchange_candidates(a: &mut Agent, b: &mut Agent) {
+    let ac: Vec<_> = a.local_candidates().cloned().collect();
+    let bc: Vec<_> = b.local_candidates().cloned().collect();
+    ac.into_iter()
+        .for_each(|c| b.add_remote_candidate(c).unwrap());
+    bc.into_iter()
+        .for_each(|c| a.add_remote_candidate(c).unwrap());
 }
 
 fn controlling() -> AgentConfig {
@@ -269,20 +290,7 @@ fn peer_reflexive_candidates_are_learned_from_checks() {
     let first = b.local_candidates().next().unwrap().clone();
     assert_eq!(first.address, addr("192.0.2.2:6000"));
     a.add_remote_candidate(first).unwrap();
-    let now = Instant::now();
-    a.start(now);
-    b.start(now);
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        t0: now,
-        a_events: vec![],
-        b_events: vec![],
-        drop: Box::new(|_, _, _| false),
-        delay: fixed_delay(5),
-        in_flight: vec![],
-    };
+    let mut p = Pair::start(a, b, fixed_delay(5));
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
     let prflx =
@@ -615,22 +623,14 @@ fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
     let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     let old = p.a.send_path(1).unwrap();
-    p.a.restart(p.now, creds('c'));
-    p.b.restart(p.now, creds('d'));
+    p.restart();
     // During the restart the old pair still carries data.
     assert_eq!(p.a.send_path(1).unwrap(), old);
     assert!(matches!(
         p.b.handle_receive(p.now, old.from, old.to, b"x"),
         Ok(Received::Data { .. })
     ));
-    p.a.set_remote_credentials(creds('d'));
-    p.b.set_remote_credentials(creds('c'));
-    let ac: Vec<_> = p.a.local_candidates().cloned().collect();
-    let bc: Vec<_> = p.b.local_candidates().cloned().collect();
-    ac.into_iter()
-        .for_each(|c| p.b.add_remote_candidate(c).unwrap());
-    bc.into_iter()
-        .for_each(|c| p.a.add_remote_candidate(c).unwrap());
+    p.signal_restart();
     p.a_events.clear();
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
@@ -749,16 +749,8 @@ fn consent_loss_is_final_until_an_ice_restart() {
     let mut out = Vec::new();
     assert!(p.a.poll_transmit(&mut out).is_none(), "A still sends");
     // A restart on both sides, candidates signalled again: connected.
-    p.a.restart(p.now, creds('c'));
-    p.b.restart(p.now, creds('d'));
-    p.a.set_remote_credentials(creds('d'));
-    p.b.set_remote_credentials(creds('c'));
-    let ac: Vec<_> = p.a.local_candidates().cloned().collect();
-    let bc: Vec<_> = p.b.local_candidates().cloned().collect();
-    ac.into_iter()
-        .for_each(|c| p.b.add_remote_candidate(c).unwrap());
-    bc.into_iter()
-        .for_each(|c| p.a.add_remote_candidate(c).unwrap());
+    p.restart();
+    p.signal_restart();
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
 }
@@ -857,28 +849,10 @@ fn each_component_has_consent_of_its_own() {
     }
     a.set_remote_credentials(creds('b'));
     b.set_remote_credentials(creds('a'));
-    let ac: Vec<_> = a.local_candidates().cloned().collect();
-    let bc: Vec<_> = b.local_candidates().cloned().collect();
-    ac.into_iter()
-        .for_each(|c| b.add_remote_candidate(c).unwrap());
-    bc.into_iter()
-        .for_each(|c| a.add_remote_candidate(c).unwrap());
+    exchange_candidates(&mut a, &mut b);
     a.end_of_remote_candidates();
     b.end_of_remote_candidates();
-    let now = Instant::now();
-    a.start(now);
-    b.start(now);
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        t0: now,
-        a_events: vec![],
-        b_events: vec![],
-        drop: Box::new(|_, _, _| false),
-        delay: fixed_delay(5),
-        in_flight: vec![],
-    };
+    let mut p = Pair::start(a, b, fixed_delay(5));
     p.run(Duration::from_secs(10), Pair::connected);
     assert!(p.connected());
     assert!(p.a.send_path(2).is_ok());

@@ -2,69 +2,52 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use common::{BIN, ChildGuard, TempDir, certificates, run};
+use common::{TempDir, certificates, run};
 
-/// A running `icebreaker turn-server`, killed on drop.
+/// A running `icebreaker turn-server --json`, killed on drop.
 struct TurnServer {
-    _child: ChildGuard,
+    server: common::JsonServer,
+    /// Its `listening` line.
+    listening: serde_json::Value,
     addr: SocketAddr,
     /// The TLS listening address, when `--tls-listen` was given.
     tls: Option<SocketAddr>,
 }
 
+impl TurnServer {
+    /// SIGTERM; returns the `stopped` line.
+    fn stop(self) -> serde_json::Value {
+        self.server.stop()
+    }
+}
+
+/// Starts `turn-server` on 127.0.0.1 (realm icebreaker.test, user alice:secret) with `extra`.
 fn start(extra: &[&str]) -> TurnServer {
-    let mut child = ChildGuard(
-        Command::new(BIN)
-            .args([
-                "turn-server",
-                "--listen",
-                "127.0.0.1:0",
-                "--realm",
-                "icebreaker.test",
-                "--user",
-                "alice:secret",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn turn-server"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("turn-server printed no `listening on` line within 20 s");
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    // "listening on A (udp, tcp) and B (tls), relaying on IP"
-    let tls = line
-        .split(" and ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse().ok());
+    let mut args = vec![
+        "turn-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "icebreaker.test",
+        "--user",
+        "alice:secret",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (server, listening) = common::JsonServer::start(&args);
+    let address = |k: &str| -> Option<SocketAddr> { listening[k].as_str()?.parse().ok() };
+    let addr = address("udp").unwrap_or_else(|| panic!("no udp address in {listening}"));
+    let tls = address("tls");
     TurnServer {
-        _child: child,
+        server,
+        listening,
         addr,
         tls,
     }
@@ -196,26 +179,16 @@ fn a_stale_nonce_is_renewed() {
 /// server relayed (one datagram out to the echo peer and one back, over a channel).
 #[test]
 fn json_lines_name_the_addresses_and_count_what_was_relayed() {
-    let (server, listening) = common::JsonServer::start(&[
-        "turn-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--realm",
-        "icebreaker.test",
-        "--user",
-        "alice:secret",
-        "--allow-peer",
-        "127.0.0.0/8",
-        "--json",
-    ]);
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    let listening = &server.listening;
     let udp = listening["udp"].as_str().expect("udp");
-    let addr: SocketAddr = udp.parse().expect("an address");
+    assert_eq!(udp, server.addr.to_string());
     assert_eq!(listening["tcp"], udp, "{listening}");
     assert!(listening["tls"].is_null(), "{listening}");
     assert_eq!(listening["relay_ip"], "127.0.0.1", "{listening}");
     let echo = Echo::start();
     let out = client(
-        &addr.to_string(),
+        &server.addr.to_string(),
         echo.addr,
         &["--channel", "--json", "--message", "counted"],
     );

@@ -21,9 +21,10 @@
 //!   client, and both legs are counted as relayed packets.
 //! - `reflect`: not a load but a yardstick, the least a STUN server can cost per answer on this
 //!   machine. It answers every Binding request with a 32-byte success response carrying only
-//!   XOR-MAPPED-ADDRESS (what icebreaker's `stun-server` sends), batched the way `stun-server`
+//!   XOR-MAPPED-ADDRESS (what icebreaker's `stun-server` sends, written with the same
+//!   `MessageWriter`), batched the way `stun-server`
 //!   is (one blocking `recvmmsg` of up to 32 datagrams with `MSG_WAITFORONE`, one `sendmmsg`
-//!   of the answers), and checks nothing else: no parsing, no FINGERPRINT, no counters. Its
+//!   of the answers), and checks nothing but the header: no attributes parsed, no counters. Its
 //!   answers per CPU-second are the kernel's price of one datagram in and one out; a server's
 //!   share of that is how close it runs to the floor. It stops after `--secs` (default 600, at
 //!   most 3600) or when killed.
@@ -43,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
     ChannelNumber, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId, Realm, RequestedTransport,
-    Software, Username, XorPeerAddress, XorRelayedAddress,
+    Software, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use icebreaker_stun::integrity::{Key, Preparation};
 use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
@@ -552,9 +553,7 @@ fn stun(o: &Options) -> Result<String> {
 
 /// Datagrams per `recvmmsg`/`sendmmsg` in `reflect`: `stun-server`'s batch.
 const REFLECT_BATCH: usize = 32;
-/// A Binding success response with XOR-MAPPED-ADDRESS for IPv4: 20 + 12 bytes.
-const REFLECT_V4: usize = 32;
-/// The same for IPv6: 20 + 24 bytes.
+/// The longest answer: a Binding success response with XOR-MAPPED-ADDRESS for IPv6, 20 + 24 bytes.
 const REFLECT_V6: usize = 44;
 /// How often the reflector looks at the clock while nothing arrives.
 const REFLECT_POLL: Duration = Duration::from_millis(50);
@@ -685,28 +684,10 @@ fn binding_reflection(
     if request.len() < 20 || request[..2] != [0x00, 0x01] || request[4..8] != MAGIC {
         return None;
     }
-    let (family, len) = match from {
-        SocketAddr::V4(_) => (0x01, REFLECT_V4),
-        SocketAddr::V6(_) => (0x02, REFLECT_V6),
-    };
-    out[..2].copy_from_slice(&[0x01, 0x01]);
-    out[2..4].copy_from_slice(&((len - 20) as u16).to_be_bytes());
-    out[4..20].copy_from_slice(&request[4..20]);
-    out[20..24].copy_from_slice(&[0x00, 0x20, 0x00, (len - 24) as u8]);
-    out[24] = 0;
-    out[25] = family;
-    let port = from.port() ^ 0x2112;
-    out[26..28].copy_from_slice(&port.to_be_bytes());
-    // The address XORed with the magic cookie (and, for IPv6, the transaction id after it).
-    let mut ip = [0u8; 16];
-    match from.ip() {
-        IpAddr::V4(v4) => ip[..4].copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => ip.copy_from_slice(&v6.octets()),
-    }
-    for ((o, b), k) in out[28..len].iter_mut().zip(ip).zip(&request[4..20]) {
-        *o = b ^ k;
-    }
-    Some(len)
+    let tid = TransactionId::new(request[8..20].try_into().ok()?);
+    let mut w = MessageWriter::new(out, Class::Success, Method::BINDING, tid).ok()?;
+    w.push(&XorMappedAddress(from)).ok()?;
+    w.finish(false).ok()
 }
 
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
@@ -1053,7 +1034,6 @@ mod tests {
 
     #[test]
     fn the_reflector_answers_what_a_stun_server_would() {
-        use icebreaker_stun::attributes::XorMappedAddress;
         let mut request = [0u8; 20];
         binding_request(&mut request, 3, 9);
         for from in ["127.0.0.1:40000", "[::1]:5", "[2001:db8::7]:65535"] {
@@ -1101,8 +1081,9 @@ mod tests {
             client.send_to(&request, &listen).expect("send");
             client.recv(&mut buf).ok()
         });
-        assert_eq!(answer, Some(REFLECT_V4));
-        assert!(is_binding_answer(&buf[..REFLECT_V4]));
+        // A Binding success response with XOR-MAPPED-ADDRESS for IPv4: 20 + 12 bytes.
+        assert_eq!(answer, Some(32));
+        assert!(is_binding_answer(&buf[..32]));
         let line = reflector.join().expect("no panic").expect("ran");
         assert!(started.elapsed() < Duration::from_secs(3), "{line}");
         assert!(line.starts_with("mode=reflect requests="), "{line}");
