@@ -294,126 +294,92 @@ fn garbage_never_stops_the_server() {
 
 #[test]
 fn bad_arguments_are_bad_input() {
-    let out = run(&["turn-server", "--listen", "127.0.0.1:0", "--realm", "r"]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("--user"), "{}", out.stderr);
-    let out = run(&[
-        "turn-server",
-        "--listen",
-        "0.0.0.0:0",
-        "--realm",
-        "r",
-        "--user",
-        "a:b",
-    ]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("--relay-ip"), "{}", out.stderr);
-    // A user name no USERNAME attribute can carry.
-    let long_user = format!("{}:pass", "u".repeat(513));
-    let out = run(&[
-        "turn-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--realm",
-        "r",
-        "--user",
-        &long_user,
-    ]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("at most 512"), "{}", out.stderr);
-    // REALM and SOFTWARE must fit in an answer: fewer than 128 characters.
-    let long = "é".repeat(128);
-    let base = ["turn-server", "--listen", "127.0.0.1:0", "--user", "a:b"];
-    for extra in [
-        ["--realm", &long, "", ""],
-        ["--realm", "r", "--software", &long],
-    ] {
-        let args: Vec<&str> = base
+    // turn-server with --listen 127.0.0.1:0 and `rest`.
+    let server = |rest: &[&str]| -> Vec<String> {
+        ["turn-server", "--listen", "127.0.0.1:0"]
             .iter()
-            .chain(&extra)
-            .copied()
-            .filter(|a| !a.is_empty())
-            .collect();
-        let out = run(&args);
-        out.expect_code(2);
-        assert!(
-            out.stderr.contains("at most 127 characters"),
-            "{}",
-            out.stderr
-        );
-    }
-    let out = run(&[
-        "turn-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--realm",
-        "r",
-        "--user",
-        "a:b",
-        "--allow-peer",
-        "10.0.0.0/33",
-    ]);
-    out.expect_code(2);
-    let out = run(&[
-        "turn-client",
-        "turns:127.0.0.1?transport=udp",
-        "--user",
-        "a:b",
-        "--peer",
-        "127.0.0.1:9",
-    ]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("DTLS"), "{}", out.stderr);
-    // --tls-listen without a certificate, and a certificate that is not PEM.
-    let out = run(&[
-        "turn-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--realm",
-        "r",
-        "--user",
-        "a:b",
-        "--tls-listen",
-        "127.0.0.1:0",
-    ]);
-    out.expect_code(2);
+            .chain(rest)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    // turn-client to `uri` as `user`, to peer 127.0.0.1:9.
+    let client = |uri: &str, user: &str| -> Vec<String> {
+        ["turn-client", uri, "--user", user, "--peer", "127.0.0.1:9"]
+            .map(String::from)
+            .to_vec()
+    };
+    // A user name no USERNAME attribute can carry; a REALM or SOFTWARE no answer can carry.
+    let long_user = format!("{}:pass", "u".repeat(513));
+    let long = "é".repeat(128);
     let dir = TempDir::new("bad-pem");
     let junk = dir.write("junk.pem", "not a certificate\n");
-    let out = run(&[
-        "turn-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--realm",
-        "r",
-        "--user",
-        "a:b",
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        &junk,
-        "--key",
-        &junk,
-    ]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("junk.pem"), "{}", out.stderr);
-    let out = run(&[
-        "turn-client",
-        "turn:127.0.0.1?transport=sctp",
-        "--user",
-        "a:b",
-        "--peer",
-        "127.0.0.1:9",
-    ]);
-    out.expect_code(2);
-    let out = run(&[
-        "turn-client",
-        "127.0.0.1",
-        "--user",
-        "nocolon",
-        "--peer",
-        "127.0.0.1:9",
-    ]);
-    out.expect_code(2);
+    let tls = ["--tls-listen", "127.0.0.1:0"];
+    // (arguments, what stderr names; "" when only the exit status is checked)
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (server(&["--realm", "r"]), "--user"),
+        (
+            [
+                "turn-server",
+                "--listen",
+                "0.0.0.0:0",
+                "--realm",
+                "r",
+                "--user",
+                "a:b",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "--relay-ip",
+        ),
+        (
+            server(&["--realm", "r", "--user", &long_user]),
+            "at most 512",
+        ),
+        (
+            server(&["--user", "a:b", "--realm", &long]),
+            "at most 127 characters",
+        ),
+        (
+            server(&["--user", "a:b", "--realm", "r", "--software", &long]),
+            "at most 127 characters",
+        ),
+        (
+            server(&[
+                "--realm",
+                "r",
+                "--user",
+                "a:b",
+                "--allow-peer",
+                "10.0.0.0/33",
+            ]),
+            "",
+        ),
+        (client("turns:127.0.0.1?transport=udp", "a:b"), "DTLS"),
+        // --tls-listen without a certificate, and a certificate that is not PEM.
+        (
+            server(&[&["--realm", "r", "--user", "a:b"][..], &tls].concat()),
+            "",
+        ),
+        (
+            server(
+                &[
+                    &["--realm", "r", "--user", "a:b"][..],
+                    &tls,
+                    &["--cert", &junk, "--key", &junk],
+                ]
+                .concat(),
+            ),
+            "junk.pem",
+        ),
+        (client("turn:127.0.0.1?transport=sctp", "a:b"), ""),
+        (client("127.0.0.1", "nocolon"), ""),
+    ];
+    for (args, names) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        out.expect_code(2);
+        assert!(out.stderr.contains(names), "{args:?}: {}", out.stderr);
+    }
 }
 
 fn start_tls(dir: &TempDir) -> (TurnServer, String) {
