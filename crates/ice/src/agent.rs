@@ -756,7 +756,7 @@ impl Agent {
             // RFC 8445 §7.3.1.3: a peer-reflexive remote candidate learned from a request is
             // paired only with the local candidate that request reached.
             if self.remotes[remote].kind != CandidateKind::PeerReflexive {
-                self.form_pair(local, remote);
+                self.form_pair(local, remote, false);
             }
         }
     }
@@ -816,7 +816,7 @@ impl Agent {
     fn add_remote(&mut self, cand: Candidate) -> Result<usize, Error> {
         let remote = self.add_remote_unpaired(cand)?;
         for local in 0..self.locals.len() {
-            self.form_pair(local, remote);
+            self.form_pair(local, remote, false);
         }
         Ok(remote)
     }
@@ -1043,7 +1043,13 @@ impl Agent {
         }
     }
 
-    fn form_pair(&mut self, local: usize, remote: usize) -> Option<usize> {
+    /// Forms the pair of `local` and `remote` (or finds it) and returns its index. A full check
+    /// list (`max_pairs`) makes room by replacing the lowest-priority pair that no check and
+    /// no valid pair depends on (RFC 8445 §6.1.2.5 keeps the best pairs): a Failed one first,
+    /// then a Frozen or Waiting one of lower priority than the new pair. A pair a peer's
+    /// check arrived on (`triggered`, RFC 8445 §7.3.1.4) is let in even when every such pair
+    /// ranks above it: that check just proved the path works from the peer's side.
+    fn form_pair(&mut self, local: usize, remote: usize, triggered: bool) -> Option<usize> {
         let (l, r) = (&self.locals[local], &self.remotes[remote]);
         if l.cand.component != r.component
             || l.base.is_ipv4() != r.address.is_ipv4()
@@ -1062,12 +1068,6 @@ impl Agent {
         if self.config.relay_only && l.cand.kind != CandidateKind::Relayed {
             return None;
         }
-        if let (Some(relay), Some(now)) = (l.relay, self.now) {
-            // Checks through a relay need a permission for the peer's IP (RFC 8656 §9).
-            let peer = r.address.ip();
-            let _ = self.relays[relay].client.create_permission(now, peer);
-        }
-        let (l, r) = (&self.locals[local], &self.remotes[remote]);
         if let Some(i) = self
             .pairs
             .iter()
@@ -1080,30 +1080,19 @@ impl Agent {
         } else {
             pair_priority(r.priority, l.cand.priority)
         };
-        if self.pairs.len() >= self.config.max_pairs {
-            // Keep the best pairs: replace the lowest-priority frozen one if this one is better.
-            let worst = self
-                .pairs
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.state == PairState::Frozen && p.valid.is_none())
-                .min_by_key(|(i, p)| (p.priority, usize::MAX - i))
-                .map(|(i, p)| (i, p.priority))?;
-            if worst.1 >= priority {
-                return None;
-            }
-            let foundation = (l.cand.foundation.clone(), r.foundation.clone());
-            let p = &mut self.pairs[worst.0];
-            p.local = local;
-            p.remote = remote;
-            p.priority = priority;
-            p.foundation = foundation;
-            self.unfrozen = false;
-            return Some(worst.0);
-        }
         let foundation = (l.cand.foundation.clone(), r.foundation.clone());
-        let index = self.pairs.len();
-        self.pairs.push(Pair {
+        let slot = if self.pairs.len() < self.config.max_pairs {
+            None
+        } else {
+            Some(self.evictable(priority, triggered)?)
+        };
+        if let (Some(relay), Some(now)) = (self.locals[local].relay, self.now) {
+            // Checks through a relay need a permission for the peer's IP (RFC 8656 §9).
+            let peer = self.remotes[remote].address.ip();
+            let _ = self.relays[relay].client.create_permission(now, peer);
+        }
+        let index = slot.unwrap_or(self.pairs.len());
+        let pair = Pair {
             local,
             remote,
             priority,
@@ -1117,12 +1106,49 @@ impl Agent {
             nominate_on_success: false,
             nominating: false,
             rtt: None,
-        });
+        };
+        match slot {
+            Some(i) => self.pairs[i] = pair,
+            None => self.pairs.push(pair),
+        }
         self.unfrozen = false;
         if self.started && self.next_check.is_none() {
             self.next_check = self.now;
         }
         Some(index)
+    }
+
+    /// The pair a new pair of `priority` may replace in a full check list: the lowest-priority
+    /// Failed one, else the lowest-priority Frozen or Waiting one if it ranks below the new
+    /// pair (or whatever its rank, for a `triggered` pair). Never a pair with a check in
+    /// flight, queued as a triggered check, or cancelled but still awaited, nor one that is or
+    /// made a valid pair.
+    fn evictable(&self, priority: u64, triggered: bool) -> Option<usize> {
+        let free = |i: usize, p: &Pair| {
+            p.check.is_none()
+                && p.cancelled.is_none()
+                && !self.triggered.contains(&i)
+                && p.valid.is_none()
+                && !p.nominated
+                && !self
+                    .pairs
+                    .iter()
+                    .any(|q| q.valid.is_some() && q.checked_by == i)
+        };
+        let lowest = |states: &[PairState]| {
+            self.pairs
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| states.contains(&p.state) && free(*i, p))
+                .min_by_key(|(i, p)| (p.priority, usize::MAX - i))
+                .map(|(i, p)| (i, p.priority))
+        };
+        if let Some((i, _)) = lowest(&[PairState::Failed]) {
+            return Some(i);
+        }
+        lowest(&[PairState::Frozen, PairState::Waiting])
+            .filter(|&(_, worst)| triggered || worst < priority)
+            .map(|(i, _)| i)
     }
 
     /// RFC 8445 §6.1.2.6: for each foundation with no pair waiting, in progress or succeeded,
@@ -1402,7 +1428,7 @@ impl Agent {
                 }
             }
         };
-        let Some(pair) = self.form_pair(local, remote) else {
+        let Some(pair) = self.form_pair(local, remote, true) else {
             return Ok(());
         };
         if self.config.lite {

@@ -525,6 +525,82 @@ fn remote_candidate_flood_is_bounded() {
     assert!(refused >= 10_000 - 64);
 }
 
+/// A host candidate nothing answers on, `198.51.100.n:7000`, with its own foundation and a
+/// priority above any real candidate's.
+fn dead_host(n: u8) -> Candidate {
+    let address = addr(&format!("198.51.100.{n}:7000"));
+    Candidate::new(CandidateKind::Host, address, 65535, 1, format!("dead{n}"))
+}
+
+/// RFC 8445 §7.3.1.4: the pair a peer's check arrived on is created and checked, even in a full
+/// check list. Here B's list is full of Waiting pairs to dead addresses that all rank above the
+/// peer-reflexive pair A's check makes; one of them must give way.
+#[test]
+fn a_full_check_list_makes_room_for_a_triggered_check() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    let few = AgentConfig {
+        max_pairs: 4,
+        ..controlled()
+    };
+    let mut b = Agent::new(few, creds('b'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    let b_host = b.local_candidates().next().unwrap().clone();
+    a.add_remote_candidate(b_host).unwrap();
+    for n in 1..=4 {
+        b.add_remote_candidate(dead_host(n)).unwrap();
+    }
+    assert_eq!(b.pair_count(), 4);
+    let mut p = Pair::start(a, b, fixed_delay(10));
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected(), "A {:?}, B {:?}", p.a.state(), p.b.state());
+    assert_eq!(
+        selected(&p.b_events),
+        Some((addr("192.0.2.2:6000"), addr("192.0.2.1:5000")))
+    );
+    assert_eq!(p.b.pair_count(), 4);
+}
+
+/// RFC 8445 §6.1.2.5 keeps the best pairs, and a Failed pair is no longer one of them: a
+/// candidate trickled after the first ones failed is paired even though it ranks below them.
+#[test]
+fn a_failed_pair_gives_way_to_a_late_candidate() {
+    let few = AgentConfig {
+        max_pairs: 2,
+        ..controlling()
+    };
+    let mut a = Agent::new(few, creds('a'));
+    let mut b = Agent::new(controlled(), creds('b'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    let a_host = a.local_candidates().next().unwrap().clone();
+    b.add_remote_candidate(a_host).unwrap();
+    a.add_remote_candidate(dead_host(1)).unwrap();
+    a.add_remote_candidate(dead_host(2)).unwrap();
+    let mut p = Pair::start(a, b, fixed_delay(10));
+    // Both checks to the dead addresses time out (17.75 s); B's checks reach A meanwhile, but
+    // A does not know B's address yet, so they arrive from a peer-reflexive candidate. Drop
+    // them for now: this test is about the trickled candidate.
+    p.drop = Box::new(|from, _, _| from == addr("192.0.2.2:6000"));
+    p.run(Duration::from_secs(20), |_| false);
+    assert!(!p.connected());
+    let mut late = p.b.local_candidates().next().unwrap().clone();
+    late.priority = 1;
+    p.a.add_remote_candidate(late).unwrap();
+    assert_eq!(p.a.pair_count(), 2);
+    p.drop = Box::new(|_, _, _| false);
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected(), "A {:?}, B {:?}", p.a.state(), p.b.state());
+    assert_eq!(
+        selected(&p.a_events),
+        Some((addr("192.0.2.1:5000"), addr("192.0.2.2:6000")))
+    );
+}
+
 #[test]
 fn mdns_candidates_wait_for_resolution() {
     let mut a = Agent::new(controlling(), creds('a'));
