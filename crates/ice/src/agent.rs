@@ -155,7 +155,9 @@ pub struct AgentConfig {
     pub disconnected_timeout: Duration,
     /// No consent for this long: [`State::Failed`] and sending stops (RFC 7675: 30 s).
     pub consent_timeout: Duration,
-    /// Retransmission of connectivity checks.
+    /// Retransmission of connectivity checks. With many checks under way the RTO is
+    /// stretched to Ta × (Waiting + In-Progress pairs) (RFC 8445 §14.3), and `max_rto` with
+    /// it, so that the checks keep to about one per Ta.
     pub check_transaction: TransactionConfig,
 }
 
@@ -329,7 +331,6 @@ struct Relay {
     /// driver connects from).
     base: SocketAddr,
     component: u16,
-    started: bool,
 }
 
 impl Relay {
@@ -375,6 +376,19 @@ struct Pair {
     /// The controlling agent wants a USE-CANDIDATE check on this pair.
     nominating: bool,
     rtt: Option<Duration>,
+}
+
+/// A gathering transaction waiting for its turn.
+#[derive(Debug, Clone, Copy)]
+enum PendingGather {
+    /// A Binding request to a STUN server from `base`.
+    Stun {
+        base: SocketAddr,
+        component: u16,
+        server: SocketAddr,
+    },
+    /// The allocation of `relays[i]`.
+    Relay(usize),
 }
 
 #[derive(Debug)]
@@ -460,7 +474,10 @@ pub struct Agent {
     unfrozen: bool,
     gathers: Vec<Gather>,
     relays: Vec<Relay>,
-    unstarted_gathers: Vec<(SocketAddr, u16, SocketAddr)>,
+    /// Gathering transactions not started yet: they start one per Ta (RFC 8445 §14).
+    pending_gathers: VecDeque<PendingGather>,
+    /// When the next of `pending_gathers` starts.
+    next_gather: Option<Instant>,
     gathering_done: bool,
     started: bool,
     remote_end_of_candidates: bool,
@@ -528,7 +545,8 @@ impl Agent {
             unfrozen: true,
             gathers: Vec::new(),
             relays: Vec::new(),
-            unstarted_gathers: Vec::new(),
+            pending_gathers: VecDeque::new(),
+            next_gather: None,
             gathering_done: false,
             started: false,
             remote_end_of_candidates: false,
@@ -646,8 +664,9 @@ impl Agent {
     }
 
     /// Adds a host candidate for a local socket address (`component` 1 unless the stream has
-    /// several). Server-reflexive gathering from it starts at the next
-    /// [`handle_timeout`](Self::handle_timeout) after [`start`](Self::start).
+    /// several). Its gathering transactions (a Binding request to each STUN server, an
+    /// allocation on each TURN server) join a queue that [`start`](Self::start) and then
+    /// [`handle_timeout`](Self::handle_timeout) work through, one per Ta (RFC 8445 §14).
     pub fn add_host_candidate(&mut self, address: SocketAddr, component: u16) -> Result<(), Error> {
         if component == 0 || component > self.config.components {
             return Err(Error::BadComponent(component));
@@ -677,6 +696,20 @@ impl Agent {
         );
         self.add_local(cand, address, None);
         if !self.config.lite {
+            let servers: Vec<SocketAddr> = self
+                .config
+                .stun_servers
+                .iter()
+                .copied()
+                .filter(|s| s.is_ipv4() == address.is_ipv4())
+                .collect();
+            for server in servers {
+                self.queue_gather(PendingGather::Stun {
+                    base: address,
+                    component,
+                    server,
+                });
+            }
             let turns: Vec<TurnServer> = self
                 .config
                 .turn_servers
@@ -693,21 +726,8 @@ impl Agent {
                     client: icebreaker_turn::Client::new(config),
                     base: address,
                     component,
-                    started: false,
                 });
-            }
-            if let Some(now) = self.now.filter(|_| self.started) {
-                self.start_relays(now);
-            }
-            let servers: Vec<SocketAddr> = self
-                .config
-                .stun_servers
-                .iter()
-                .copied()
-                .filter(|s| s.is_ipv4() == address.is_ipv4())
-                .collect();
-            for server in servers {
-                self.start_gather(address, component, server);
+                self.queue_gather(PendingGather::Relay(self.relays.len() - 1));
             }
         }
         self.gathering_done = false;
@@ -761,12 +781,46 @@ impl Agent {
         }
     }
 
-    fn start_gather(&mut self, base: SocketAddr, component: u16, server: SocketAddr) {
-        let Some(now) = self.now.filter(|_| self.started) else {
-            // Before `start` there is no `now`: the transaction is created by `start`.
-            self.unstarted_gathers.push((base, component, server));
+    /// Queues a gathering transaction; once the agent has started, the queue is paced by
+    /// [`pace_gathering`](Self::pace_gathering).
+    fn queue_gather(&mut self, g: PendingGather) {
+        match g {
+            // Binding requests go before allocations: they are cheaper, and server-reflexive
+            // candidates are what direct paths through NATs are found with.
+            PendingGather::Stun { .. } => {
+                let at = self
+                    .pending_gathers
+                    .iter()
+                    .position(|q| matches!(q, PendingGather::Relay(_)))
+                    .unwrap_or(self.pending_gathers.len());
+                self.pending_gathers.insert(at, g);
+            }
+            PendingGather::Relay(_) => self.pending_gathers.push_back(g),
+        }
+        if let Some(now) = self.now.filter(|_| self.started) {
+            self.next_gather.get_or_insert(now);
+        }
+    }
+
+    /// Starts the next queued gathering transaction when its time has come: one per Ta, so
+    /// that many interfaces and servers do not send a burst (RFC 8445 §14).
+    fn pace_gathering(&mut self, now: Instant) {
+        if self.next_gather.is_none_or(|at| now < at) {
             return;
-        };
+        }
+        match self.pending_gathers.pop_front() {
+            Some(PendingGather::Stun {
+                base,
+                component,
+                server,
+            }) => self.start_gather(now, base, component, server),
+            Some(PendingGather::Relay(i)) => self.relays[i].client.allocate(now),
+            None => {}
+        }
+        self.next_gather = (!self.pending_gathers.is_empty()).then(|| now + self.config.ta);
+    }
+
+    fn start_gather(&mut self, now: Instant, base: SocketAddr, component: u16, server: SocketAddr) {
         let tid = TransactionId::random(&mut self.rng);
         let mut buf = [0u8; 28];
         let Ok(n) = MessageWriter::new(&mut buf, Class::Request, Method::BINDING, tid)
@@ -878,19 +932,10 @@ impl Agent {
             self.set_state(State::Checking);
             self.next_check = Some(now);
         }
-        for (base, component, server) in std::mem::take(&mut self.unstarted_gathers) {
-            self.start_gather(base, component, server);
+        if !self.pending_gathers.is_empty() {
+            self.next_gather.get_or_insert(now);
         }
-        self.start_relays(now);
-    }
-
-    fn start_relays(&mut self, now: Instant) {
-        for r in &mut self.relays {
-            if !r.started {
-                r.started = true;
-                r.client.allocate(now);
-            }
-        }
+        self.pace_gathering(now);
     }
 
     /// A server-reflexive candidate learned from `server` (a STUN Binding or a TURN Allocate).
@@ -1000,13 +1045,19 @@ impl Agent {
             }
         }
         self.gathers.clear();
-        self.unstarted_gathers.clear();
-        // TURN allocations stay: their relayed candidates are re-signalled above.
+        // TURN allocations stay (their relayed candidates are re-signalled above), and so do
+        // those still waiting for their turn.
+        self.pending_gathers
+            .retain(|g| matches!(g, PendingGather::Relay(_)));
         if !self.config.lite {
             let servers = self.config.stun_servers.clone();
             for (base, component) in hosts {
                 for &server in servers.iter().filter(|s| s.is_ipv4() == base.is_ipv4()) {
-                    self.start_gather(base, component, server);
+                    self.queue_gather(PendingGather::Stun {
+                        base,
+                        component,
+                        server,
+                    });
                 }
             }
         }
@@ -1023,6 +1074,8 @@ impl Agent {
             p.cancelled = None;
         });
         self.gathers.clear();
+        self.pending_gathers.clear();
+        self.next_gather = None;
         self.consent.clear();
         self.selected.clear();
         self.previous.clear();
@@ -1794,6 +1847,7 @@ impl Agent {
             return;
         }
         // Gathering.
+        self.pace_gathering(now);
         for g in &mut self.gathers {
             g.tx.handle_timeout(now);
         }
@@ -2003,7 +2057,24 @@ impl Agent {
             return;
         };
         let to = self.remotes[remote].address;
-        match ClientTransaction::new(now, to, buf[..n].to_vec(), self.config.check_transaction) {
+        // RFC 8445 §14.3: the RTO grows with the checks under way, to Ta × (Waiting +
+        // In-Progress) when that is longer, so that every pair gets its first check before any
+        // is sent again and the checks keep to about one per Ta.
+        let mut config = self.config.check_transaction;
+        let under_way = self
+            .pairs
+            .iter()
+            .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
+            .count();
+        let scaled = self
+            .config
+            .ta
+            .saturating_mul(u32::try_from(under_way).unwrap_or(u32::MAX));
+        if scaled > config.rto {
+            config.rto = scaled;
+            config.max_rto = config.max_rto.map(|m| m.max(scaled));
+        }
+        match ClientTransaction::new(now, to, buf[..n].to_vec(), config) {
             Ok(tx) => {
                 let p = &mut self.pairs[pair];
                 p.check = Some(Check {
@@ -2115,7 +2186,8 @@ impl Agent {
     }
 
     fn gathering_finished(&self) -> bool {
-        self.gathers.iter().all(|g| g.tx.is_finished())
+        self.pending_gathers.is_empty()
+            && self.gathers.iter().all(|g| g.tx.is_finished())
             && self.relays.iter().all(|r| {
                 matches!(
                     r.client.state(),
@@ -2250,6 +2322,7 @@ impl Agent {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
+        min(self.next_gather);
         for g in &self.gathers {
             min(g.tx.poll_timeout());
         }

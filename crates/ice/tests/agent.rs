@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use icebreaker_ice::{
-    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Event, Received, State,
+    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Event, Received, State, TurnServer,
+    TurnTransport,
 };
 
 fn addr(s: &str) -> SocketAddr {
@@ -601,6 +602,169 @@ fn a_failed_pair_gives_way_to_a_late_candidate() {
     );
 }
 
+/// RFC 8445 §14.3: with many pairs to check, the RTO stretches to Ta × (Waiting + In-Progress),
+/// so every pair gets its first check before any is sent again, and the checks keep to one per
+/// Ta however many pairs there are.
+#[test]
+fn many_checks_keep_to_one_per_ta() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    a.set_remote_credentials(creds('b'));
+    for n in 1..=20 {
+        a.add_remote_candidate(dead_host(n)).unwrap();
+    }
+    let t0 = Instant::now();
+    a.start(t0);
+    let (mut now, mut buf) = (t0, Vec::new());
+    let mut sends: Vec<(Duration, SocketAddr)> = Vec::new();
+    while now - t0 < Duration::from_secs(5) {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            sends.push((now - t0, t.to));
+        }
+        now = a
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now + Duration::from_micros(1));
+    }
+    let first_retransmission = sends
+        .iter()
+        .enumerate()
+        .find(|(i, (_, to))| sends[..*i].iter().any(|(_, earlier)| earlier == to))
+        .map(|(i, _)| i)
+        .expect("nothing was sent again in 5 s");
+    let firsts: std::collections::BTreeSet<_> =
+        sends[..first_retransmission].iter().map(|s| s.1).collect();
+    assert_eq!(
+        firsts.len(),
+        20,
+        "sent again before every pair was checked once"
+    );
+    let ta = AgentConfig::default().ta;
+    assert!(
+        sends.len() as u32 <= 5 * 1000 / ta.as_millis() as u32,
+        "{} checks in 5 s",
+        sends.len()
+    );
+}
+
+/// RFC 8445 §14: gathering transactions are paced at Ta too. Three STUN servers are asked one
+/// after the other, 50 ms apart, and gathering completes only once all three have answered.
+#[test]
+fn gathering_requests_leave_one_per_ta() {
+    use icebreaker_stun::attributes::XorMappedAddress;
+    use icebreaker_stun::{Class, Message, MessageWriter, Method};
+    let servers: Vec<SocketAddr> = (1..=3)
+        .map(|n| addr(&format!("203.0.113.{n}:3478")))
+        .collect();
+    let config = AgentConfig {
+        stun_servers: servers.clone(),
+        ..controlling()
+    };
+    let host = addr("192.0.2.1:5000");
+    let mut a = Agent::new(config, creds('a'));
+    a.add_host_candidate(host, 1).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    let (mut now, mut buf) = (t0, Vec::new());
+    let mut asked = Vec::new();
+    let mut answers: Vec<(Instant, SocketAddr, Vec<u8>)> = Vec::new();
+    let mut complete = None;
+    while now - t0 < Duration::from_secs(2) && complete.is_none() {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            let request = Message::parse(&buf).unwrap();
+            if asked.iter().all(|(_, to)| *to != t.to) {
+                asked.push((now - t0, t.to));
+            }
+            // Each server maps the host to its own port, 10 ms later.
+            let port = 40_000 + asked.iter().position(|(_, to)| *to == t.to).unwrap() as u16;
+            let mut answer = vec![0u8; 64];
+            let tid = request.transaction_id();
+            let mut w =
+                MessageWriter::new(&mut answer, Class::Success, Method::BINDING, tid).unwrap();
+            w.push(&XorMappedAddress(addr(&format!("198.51.100.7:{port}"))))
+                .unwrap();
+            let n = w.finish(true).unwrap();
+            answer.truncate(n);
+            answers.push((now + Duration::from_millis(10), t.to, answer));
+        }
+        while let Some(e) = a.poll_event() {
+            if e == Event::GatheringComplete {
+                complete = Some(now - t0);
+            }
+        }
+        let due: Vec<_> = answers.iter().filter(|x| x.0 <= now).cloned().collect();
+        answers.retain(|x| x.0 > now);
+        for (_, from, bytes) in due {
+            a.handle_receive(now, from, host, &bytes).unwrap();
+        }
+        now = [a.poll_timeout(), answers.iter().map(|x| x.0).min()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now + Duration::from_micros(1));
+    }
+    let ms: Vec<u128> = asked.iter().map(|(at, _)| at.as_millis()).collect();
+    assert_eq!(ms, [0, 50, 100]);
+    assert_eq!(
+        asked.iter().map(|x| x.1).collect::<Vec<_>>(),
+        servers,
+        "the servers were asked in their order"
+    );
+    // The last answer arrives at 110 ms; the event is read on the loop's next turn.
+    assert_eq!(complete.map(|at| at.as_millis()), Some(110));
+    let reflexive = a
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::ServerReflexive)
+        .count();
+    assert_eq!(reflexive, 3);
+}
+
+/// Gathering asks every STUN server from every host before it allocates on any TURN server:
+/// Binding requests are cheap, and server-reflexive candidates find the direct paths.
+#[test]
+fn binding_requests_go_before_allocations() {
+    let (stun, turn) = (addr("203.0.113.1:3478"), addr("203.0.113.9:3478"));
+    let config = AgentConfig {
+        stun_servers: vec![stun],
+        turn_servers: vec![TurnServer {
+            server: turn,
+            transport: TurnTransport::Udp,
+            username: "user".into(),
+            password: "pass".into(),
+        }],
+        ..controlling()
+    };
+    let (h1, h2) = (addr("192.0.2.1:5000"), addr("192.0.2.2:5000"));
+    let mut a = Agent::new(config, creds('a'));
+    a.add_host_candidate(h1, 1).unwrap();
+    a.add_host_candidate(h2, 1).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    let (mut now, mut buf, mut sent) = (t0, Vec::new(), Vec::new());
+    while now - t0 < Duration::from_millis(200) {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            sent.push(((now - t0).as_millis(), t.from, t.to));
+        }
+        now = a
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(10))
+            .max(now + Duration::from_micros(1));
+    }
+    assert_eq!(
+        sent,
+        [
+            (0, h1, stun),
+            (50, h2, stun),
+            (100, h1, turn),
+            (150, h2, turn)
+        ]
+    );
+}
+
 #[test]
 fn mdns_candidates_wait_for_resolution() {
     let mut a = Agent::new(controlling(), creds('a'));
@@ -742,7 +906,7 @@ fn nomination_takes_the_first_ta_slot_after_the_pair_is_valid() {
 /// that address are not the TURN client's).
 #[test]
 fn a_stream_turn_server_is_talked_to_through_the_stream_calls_only() {
-    use icebreaker_ice::{RecvError, TurnServer, TurnTransport};
+    use icebreaker_ice::RecvError;
     let server = addr("198.51.100.1:3478");
     let base = addr("192.0.2.1:5000");
     let mut a = Agent::new(
