@@ -645,20 +645,25 @@ fn turn_case(bin: &Path, dir: &Path, ns: Option<&Netns>, place: &str) -> Verdict
             .arg("--listen")
             .arg(listen.to_string())
             .args(["--realm", REALM, "--user", &format!("{USER}:{PASS}")])
-            .args(["--allow-peer", "127.0.0.0/8"]),
+            .args(["--allow-peer", "127.0.0.0/8"])
+            .arg("--json"),
         dir,
     ) {
         Ok(p) => p,
         Err(e) => return Verdict::Failed(e),
     };
     let ready = Instant::now() + START_LIMIT;
-    while !server.output().contains("listening on") {
+    while !server
+        .output()
+        .lines()
+        .any(|l| json_field(l, "type").as_deref() == Some("listening"))
+    {
         if let Err(e) = server.alive() {
             return Verdict::Failed(format!("the TURN server did not start: {e}; {place}"));
         }
         if Instant::now() >= ready {
             return Verdict::Failed(format!(
-                "the TURN server printed no `listening on` in {START_LIMIT:?}: {}; {place}",
+                "the TURN server printed no `listening` line in {START_LIMIT:?}: {}; {place}",
                 tail(&server.output(), 2)
             ));
         }
