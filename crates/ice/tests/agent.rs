@@ -49,16 +49,7 @@ impl Pair {
         b_hosts: &[&str],
         signal: bool,
     ) -> Self {
-        let mut a = Agent::new(a_config, creds('a'));
-        let mut b = Agent::new(b_config, creds('b'));
-        for h in a_hosts {
-            a.add_host_candidate(addr(h), 1).unwrap();
-        }
-        for h in b_hosts {
-            b.add_host_candidate(addr(h), 1).unwrap();
-        }
-        a.set_remote_credentials(creds('b'));
-        b.set_remote_credentials(creds('a'));
+        let (mut a, mut b) = agents(a_config, b_config, a_hosts, b_hosts);
         if signal {
             exchange_candidates(&mut a, &mut b);
             a.end_of_remote_candidates();
@@ -181,6 +172,27 @@ impl Pair {
     }
 }
 
+/// A (credentials "a") and B (credentials "b") with these host candidates, each knowing the
+/// other's credentials but no candidates, not started.
+fn agents(
+    a_config: AgentConfig,
+    b_config: AgentConfig,
+    a_hosts: &[&str],
+    b_hosts: &[&str],
+) -> (Agent, Agent) {
+    let mut a = Agent::new(a_config, creds('a'));
+    let mut b = Agent::new(b_config, creds('b'));
+    for h in a_hosts {
+        a.add_host_candidate(addr(h), 1).unwrap();
+    }
+    for h in b_hosts {
+        b.add_host_candidate(addr(h), 1).unwrap();
+    }
+    a.set_remote_credentials(creds('b'));
+    b.set_remote_credentials(creds('a'));
+    (a, b)
+}
+
 /// Signals each agent's local candidates to the other.
 fn exchange_candidates(a: &mut Agent, b: &mut Agent) {
     let ac: Vec<_> = a.local_candidates().cloned().collect();
@@ -281,13 +293,12 @@ fn nomination_waits_for_a_better_pair_within_twice_the_round_trip() {
 /// (RFC 8445 §7.3.1.3), not even one added later.
 #[test]
 fn peer_reflexive_candidates_are_learned_from_checks() {
-    let mut a = Agent::new(controlling(), creds('a'));
-    let mut b = Agent::new(controlled(), creds('b'));
-    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.3:6000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
+    let (mut a, b) = agents(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000", "192.0.2.3:6000"],
+    );
     let first = b.local_candidates().next().unwrap().clone();
     assert_eq!(first.address, addr("192.0.2.2:6000"));
     a.add_remote_candidate(first).unwrap();
@@ -538,16 +549,11 @@ fn dead_host(n: u8) -> Candidate {
 /// peer-reflexive pair A's check makes; one of them must give way.
 #[test]
 fn a_full_check_list_makes_room_for_a_triggered_check() {
-    let mut a = Agent::new(controlling(), creds('a'));
     let few = AgentConfig {
         max_pairs: 4,
         ..controlled()
     };
-    let mut b = Agent::new(few, creds('b'));
-    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
+    let (mut a, mut b) = agents(controlling(), few, &["192.0.2.1:5000"], &["192.0.2.2:6000"]);
     let b_host = b.local_candidates().next().unwrap().clone();
     a.add_remote_candidate(b_host).unwrap();
     for n in 1..=4 {
@@ -572,12 +578,7 @@ fn a_failed_pair_gives_way_to_a_late_candidate() {
         max_pairs: 2,
         ..controlling()
     };
-    let mut a = Agent::new(few, creds('a'));
-    let mut b = Agent::new(controlled(), creds('b'));
-    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
+    let (mut a, mut b) = agents(few, controlled(), &["192.0.2.1:5000"], &["192.0.2.2:6000"]);
     let a_host = a.local_candidates().next().unwrap().clone();
     b.add_remote_candidate(a_host).unwrap();
     a.add_remote_candidate(dead_host(1)).unwrap();
