@@ -696,20 +696,7 @@ impl Agent {
         );
         self.add_local(cand, address, None);
         if !self.config.lite {
-            let servers: Vec<SocketAddr> = self
-                .config
-                .stun_servers
-                .iter()
-                .copied()
-                .filter(|s| s.is_ipv4() == address.is_ipv4())
-                .collect();
-            for server in servers {
-                self.queue_gather(PendingGather::Stun {
-                    base: address,
-                    component,
-                    server,
-                });
-            }
+            self.queue_binding_requests(address, component);
             let turns: Vec<TurnServer> = self
                 .config
                 .turn_servers
@@ -777,6 +764,20 @@ impl Agent {
             // paired only with the local candidate that request reached.
             if self.remotes[remote].kind != CandidateKind::PeerReflexive {
                 self.form_pair(local, remote, false);
+            }
+        }
+    }
+
+    /// Queues a Binding request from `base` to each STUN server of its address family.
+    fn queue_binding_requests(&mut self, base: SocketAddr, component: u16) {
+        for i in 0..self.config.stun_servers.len() {
+            let server = self.config.stun_servers[i];
+            if server.is_ipv4() == base.is_ipv4() {
+                self.queue_gather(PendingGather::Stun {
+                    base,
+                    component,
+                    server,
+                });
             }
         }
     }
@@ -1050,15 +1051,8 @@ impl Agent {
         self.pending_gathers
             .retain(|g| matches!(g, PendingGather::Relay(_)));
         if !self.config.lite {
-            let servers = self.config.stun_servers.clone();
             for (base, component) in hosts {
-                for &server in servers.iter().filter(|s| s.is_ipv4() == base.is_ipv4()) {
-                    self.queue_gather(PendingGather::Stun {
-                        base,
-                        component,
-                        server,
-                    });
-                }
+                self.queue_binding_requests(base, component);
             }
         }
         self.gathering_done = false;

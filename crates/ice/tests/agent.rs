@@ -193,6 +193,25 @@ fn agents(
     (a, b)
 }
 
+/// Starts `a` and runs it alone for `limit` of virtual time, nothing ever answering; returns
+/// every datagram it sent: (when, from, to).
+fn sent_alone(a: &mut Agent, limit: Duration) -> Vec<(Duration, SocketAddr, SocketAddr)> {
+    let t0 = Instant::now();
+    a.start(t0);
+    let (mut now, mut buf, mut sent) = (t0, Vec::new(), Vec::new());
+    while now - t0 < limit {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            sent.push((now - t0, t.from, t.to));
+        }
+        now = a
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(10))
+            .max(now + Duration::from_micros(1));
+    }
+    sent
+}
+
 /// Signals each agent's local candidates to the other.
 fn exchange_candidates(a: &mut Agent, b: &mut Agent) {
     let ac: Vec<_> = a.local_candidates().cloned().collect();
@@ -614,28 +633,15 @@ fn many_checks_keep_to_one_per_ta() {
     for n in 1..=20 {
         a.add_remote_candidate(dead_host(n)).unwrap();
     }
-    let t0 = Instant::now();
-    a.start(t0);
-    let (mut now, mut buf) = (t0, Vec::new());
-    let mut sends: Vec<(Duration, SocketAddr)> = Vec::new();
-    while now - t0 < Duration::from_secs(5) {
-        a.handle_timeout(now);
-        while let Some(t) = a.poll_transmit(&mut buf) {
-            sends.push((now - t0, t.to));
-        }
-        now = a
-            .poll_timeout()
-            .unwrap_or(now + Duration::from_millis(100))
-            .max(now + Duration::from_micros(1));
-    }
+    let sends = sent_alone(&mut a, Duration::from_secs(5));
     let first_retransmission = sends
         .iter()
         .enumerate()
-        .find(|(i, (_, to))| sends[..*i].iter().any(|(_, earlier)| earlier == to))
+        .find(|(i, (_, _, to))| sends[..*i].iter().any(|(_, _, earlier)| earlier == to))
         .map(|(i, _)| i)
         .expect("nothing was sent again in 5 s");
     let firsts: std::collections::BTreeSet<_> =
-        sends[..first_retransmission].iter().map(|s| s.1).collect();
+        sends[..first_retransmission].iter().map(|s| s.2).collect();
     assert_eq!(
         firsts.len(),
         20,
@@ -742,19 +748,10 @@ fn binding_requests_go_before_allocations() {
     let mut a = Agent::new(config, creds('a'));
     a.add_host_candidate(h1, 1).unwrap();
     a.add_host_candidate(h2, 1).unwrap();
-    let t0 = Instant::now();
-    a.start(t0);
-    let (mut now, mut buf, mut sent) = (t0, Vec::new(), Vec::new());
-    while now - t0 < Duration::from_millis(200) {
-        a.handle_timeout(now);
-        while let Some(t) = a.poll_transmit(&mut buf) {
-            sent.push(((now - t0).as_millis(), t.from, t.to));
-        }
-        now = a
-            .poll_timeout()
-            .unwrap_or(now + Duration::from_millis(10))
-            .max(now + Duration::from_micros(1));
-    }
+    let sent: Vec<_> = sent_alone(&mut a, Duration::from_millis(200))
+        .into_iter()
+        .map(|(at, from, to)| (at.as_millis(), from, to))
+        .collect();
     assert_eq!(
         sent,
         [
@@ -1050,23 +1047,10 @@ fn a_frozen_pair_waits_while_its_foundation_is_in_progress() {
         a.add_remote_candidate(c).unwrap();
     }
     a.end_of_remote_candidates();
-    let t0 = Instant::now();
-    a.start(t0);
-    let mut now = t0;
-    let mut buf = Vec::new();
-    let mut first_to_6001 = None;
-    while now - t0 < Duration::from_secs(60) && first_to_6001.is_none() {
-        a.handle_timeout(now);
-        while let Some(t) = a.poll_transmit(&mut buf) {
-            if t.to == addr("192.0.2.9:6001") {
-                first_to_6001 = Some(now - t0);
-            }
-        }
-        now = a
-            .poll_timeout()
-            .unwrap_or(now + Duration::from_millis(100))
-            .max(now + Duration::from_micros(1));
-    }
+    let first_to_6001 = sent_alone(&mut a, Duration::from_secs(60))
+        .into_iter()
+        .find(|&(_, _, to)| to == addr("192.0.2.9:6001"))
+        .map(|(at, _, _)| at);
     // Nothing answers the check to :6000; only once it has timed out may :6001 go.
     let timeout = AgentConfig::default().check_transaction.total_timeout();
     let went = first_to_6001.expect("the frozen pair was never checked");

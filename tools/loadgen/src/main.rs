@@ -47,7 +47,9 @@ use icebreaker_stun::attributes::{
     Software, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use icebreaker_stun::integrity::{Key, Preparation};
-use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
+use icebreaker_stun::{
+    Class, Integrity, MAGIC_COOKIE, Message, MessageWriter, Method, TransactionId,
+};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, sendmsg,
@@ -62,8 +64,6 @@ const SLOT: usize = 2048;
 const SMALL: usize = 64;
 /// Kernel socket buffer asked for on every socket.
 const SOCKET_BUFFER: usize = 1 << 20;
-/// STUN's magic cookie.
-const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 /// Marks every transaction id and payload this program sends.
 const MARK: [u8; 4] = *b"LDGN";
 /// SOFTWARE of the first, unauthenticated Allocate (see `allocate`).
@@ -471,7 +471,8 @@ impl Clock {
 /// A Binding request with no attributes; the transaction id is `MARK`, the client index and a
 /// sequence number.
 fn binding_request(buf: &mut [u8], client: u32, seq: u32) {
-    buf[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+    buf[..4].copy_from_slice(&[0x00, 0x01, 0x00, 0x00]);
+    buf[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
     buf[8..12].copy_from_slice(&MARK);
     buf[12..16].copy_from_slice(&client.to_be_bytes());
     buf[16..20].copy_from_slice(&seq.to_be_bytes());
@@ -681,7 +682,10 @@ fn binding_reflection(
     from: SocketAddr,
     out: &mut [u8; REFLECT_V6],
 ) -> Option<usize> {
-    if request.len() < 20 || request[..2] != [0x00, 0x01] || request[4..8] != MAGIC {
+    if request.len() < 20
+        || request[..2] != [0x00, 0x01]
+        || request[4..8] != MAGIC_COOKIE.to_be_bytes()
+    {
         return None;
     }
     let tid = TransactionId::new(request[8..20].try_into().ok()?);
@@ -692,10 +696,9 @@ fn binding_reflection(
 
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
-        return Some(SocketAddr::from((v4.ip(), v4.port())));
+        return Some(SocketAddr::V4((*v4).into()));
     }
-    a.as_sockaddr_in6()
-        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// One request/response exchange over a blocking socket, retransmitted a few times.
