@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{EXIT_FAILURE, EXIT_OK, emit};
 use crate::driver::{self, DriverOptions};
-use crate::peer::{PeerConfig, Role, Signal};
+use crate::peer::{PeerConfig, Reports, Role, Signal};
 use crate::scenario::{self, CLASSIC, Scenario, Side};
 use crate::server::{ServerOptions, start};
 
@@ -276,6 +276,7 @@ async fn ws_peer(
             role,
             agent,
             host_addresses: Vec::new(),
+            reports: Reports::Signals,
         },
         auto_role: false,
         stream_turns: Vec::new(),

@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::mpsc;
 
-use crate::peer::{Peer, PeerConfig, Role, Signal};
+use crate::peer::{Peer, PeerConfig, Reports, Role, Signal};
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
@@ -103,7 +103,8 @@ pub async fn bind_sockets(ips: &[IpAddr]) -> std::io::Result<Vec<Arc<UdpSocket>>
 /// How the driver starts.
 #[derive(Debug)]
 pub struct DriverOptions {
-    /// The peer's settings; `host_addresses` is filled in from the sockets.
+    /// The peer's settings; `host_addresses` is filled in from the sockets, and `reports` is
+    /// set to [`Reports::Signals`]: the output carries them.
     pub config: PeerConfig,
     /// When no role was asked for: an offerer that receives an offer before any answer becomes
     /// the answerer (two people pasting into each other's terminals).
@@ -164,6 +165,7 @@ pub async fn run(
         .filter_map(|s| Some((s.local_addr().ok()?, s)))
         .collect();
     options.config.host_addresses = sockets.iter().map(|(a, _)| *a).collect();
+    options.config.reports = Reports::Signals;
     let (dgram_tx, mut dgrams) = mpsc::channel::<Incoming>(1024);
     let mut readers = Vec::new();
     for (local, s) in &sockets {
@@ -236,9 +238,6 @@ pub async fn run(
                 tracing::debug!("output closed");
             }
         }
-        // The driver reports through signals; the typed events are for programs that embed a
-        // `Peer`, so they are discarded here instead of waiting in the peer's queue.
-        while peer.poll_event().is_some() {}
         while let Some(name) = peer.poll_mdns_query() {
             let tx = mdns_tx.clone();
             tokio::spawn(async move {

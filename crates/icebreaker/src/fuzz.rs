@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use icebreaker_ice::AgentConfig;
 
-use crate::peer::{MAX_SIGNAL_LEN, Peer, PeerConfig, Role, Signal};
+use crate::peer::{MAX_SIGNAL_LEN, Peer, PeerConfig, Reports, Role, Signal};
 
 /// Datagrams in flight between the two peers at most (older ones are lost).
 const WIRE: usize = 256;
@@ -21,6 +21,7 @@ const MAILBOX: usize = 64;
 struct Side {
     peer: Peer,
     host: SocketAddr,
+    reports: Reports,
     /// Signals the other side sent, not yet delivered.
     inbox: VecDeque<Signal>,
 }
@@ -28,36 +29,44 @@ struct Side {
 /// Two [`Peer`]s, an offerer and an answerer, whose signalling and datagrams the input
 /// controls. Each op byte delivers the next signal to one side, delivers, drops or corrupts the
 /// next datagram, hands a side a signalling message or datagram made of input bytes, answers
-/// an mDNS query, or lets time pass. Checks: every signal a peer emits survives its own JSON
-/// round trip, every datagram leaves from the sender's host address, and nothing panics.
+/// an mDNS query, or lets time pass. The first byte's flags make either side ICE-lite and choose
+/// where each reports ([`Reports`]). Checks: every signal a peer emits survives its own JSON
+/// round trip, every report goes where the peer was told to send it, every datagram leaves
+/// from the sender's host address, and nothing panics.
 /// Returns whether both peers were connected at the end (so that tests can tell a seed reaches
 /// the deep states).
 pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
     let Some((&flags, mut rest)) = data.split_first() else {
         return false;
     };
-    let config = |role, seed: u8, host: SocketAddr, lite: bool| PeerConfig {
-        role,
-        agent: AgentConfig {
-            rng_seed: [seed; 32],
-            lite,
-            ..AgentConfig::default()
-        },
-        host_addresses: vec![host],
+    let side = |role, seed: u8, host: SocketAddr, bit: u8| {
+        let reports = if flags & (bit << 2) == 0 {
+            Reports::Signals
+        } else {
+            Reports::Events
+        };
+        let config = PeerConfig {
+            role,
+            agent: AgentConfig {
+                rng_seed: [seed; 32],
+                lite: flags & bit != 0,
+                ..AgentConfig::default()
+            },
+            host_addresses: vec![host],
+            reports,
+        };
+        Side {
+            peer: Peer::new(config, epoch),
+            host,
+            reports,
+            inbox: VecDeque::new(),
+        }
     };
     let a_host = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 5000);
     let b_host = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)), 6000);
     let mut sides = [
-        Side {
-            peer: Peer::new(config(Role::Offerer, 1, a_host, flags & 1 != 0), epoch),
-            host: a_host,
-            inbox: VecDeque::new(),
-        },
-        Side {
-            peer: Peer::new(config(Role::Answerer, 2, b_host, flags & 2 != 0), epoch),
-            host: b_host,
-            inbox: VecDeque::new(),
-        },
+        side(Role::Offerer, 1, a_host, 1),
+        side(Role::Answerer, 2, b_host, 2),
     ];
     // (to side, from, to, bytes)
     let mut wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)> = VecDeque::new();
@@ -143,6 +152,14 @@ fn collect(
             if json.len() <= MAX_SIGNAL_LEN {
                 assert_eq!(Signal::parse(&json).as_ref(), Ok(&s), "{json}");
             }
+            let report = matches!(
+                s,
+                Signal::State { .. } | Signal::Selected { .. } | Signal::Message { .. }
+            );
+            assert!(
+                !report || sides[from].reports == Reports::Signals,
+                "a report as a signal: {json}"
+            );
             if s.is_for_remote() && sides[to].inbox.len() < MAILBOX {
                 sides[to].inbox.push_back(s);
             }
@@ -155,7 +172,13 @@ fn collect(
             wire.push_back((to, t.from, t.to, buf.clone()));
         }
         while sides[from].peer.poll_stream_transmit(buf).is_some() {}
-        while sides[from].peer.poll_event().is_some() {}
+        while let Some(e) = sides[from].peer.poll_event() {
+            assert_eq!(
+                sides[from].reports,
+                Reports::Events,
+                "a report as an event: {e:?}"
+            );
+        }
         while let Some(name) = sides[from].peer.poll_mdns_query() {
             let ip = resolve.then_some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
             sides[from].peer.resolve_mdns(&name, ip);

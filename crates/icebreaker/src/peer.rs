@@ -16,6 +16,9 @@
 //! poll_event()                       typed events: state, selected pair, application data
 //! ```
 //!
+//! [`PeerConfig::reports`] chooses where the state, the selected pair and received data are
+//! reported: as signals (JSON lines, what the `peer` command prints) or as typed events.
+//!
 //! The session is data-only: one `m=application 9 UDP/DTLS/SCTP webrtc-datachannel` section with
 //! `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the candidates known when the
 //! description is made, and `end-of-candidates` once gathering is done; candidates found later
@@ -217,9 +220,27 @@ pub struct PeerConfig {
     pub agent: AgentConfig,
     /// Local socket addresses: each becomes a host candidate.
     pub host_addresses: Vec<SocketAddr>,
+    /// Where the state, the selected pair and received data are reported.
+    pub reports: Reports,
 }
 
-/// What a peer reports to the program driving it.
+/// Where a [`Peer`] reports what happens to it: the ICE state, the selected pair and the
+/// application data that arrive. Each report goes to one place only, so that a received
+/// datagram is copied once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reports {
+    /// As [`Signal::State`], [`Signal::Selected`] and [`Signal::Message`] from
+    /// [`Peer::poll_signal`], in order with the other signals: the JSON lines of DESIGN.md,
+    /// which the `peer` command prints. Received data become text (UTF-8, lossy).
+    #[default]
+    Signals,
+    /// As typed [`Event`]s from [`Peer::poll_event`], with the data's bytes as they arrived;
+    /// [`Peer::poll_signal`] then carries only signals for the other side and errors.
+    Events,
+}
+
+/// What a peer reports to the program driving it, when its [`PeerConfig::reports`] is
+/// [`Reports::Events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -357,6 +378,7 @@ pub struct Peer {
     mline: u32,
     /// The remote offer's sections, to mirror in the answer: (kind, proto, formats, mid).
     remote_sections: Vec<(String, String, String, Option<String>)>,
+    reports: Reports,
     signals: Bounded<Signal>,
     events: Bounded<Event>,
     /// Application datagrams ready to go: where, and the bytes.
@@ -395,6 +417,7 @@ impl Peer {
             mid: "0".into(),
             mline: 0,
             remote_sections: Vec::new(),
+            reports: config.reports,
             signals,
             events: Bounded::new(MAX_QUEUED_EVENTS),
             outgoing: VecDeque::new(),
@@ -501,12 +524,12 @@ impl Peer {
 
     fn received(&mut self, from: SocketAddr, r: Result<Received<'_>, icebreaker_ice::RecvError>) {
         match r {
-            Ok(Received::Data { data, .. }) => {
-                self.push_signal(Signal::Message {
+            Ok(Received::Data { data, .. }) => match self.reports {
+                Reports::Signals => self.push_signal(Signal::Message {
                     data: String::from_utf8_lossy(data).into_owned(),
-                });
-                self.events.push(Event::Data(data.to_vec()));
-            }
+                }),
+                Reports::Events => self.events.push(Event::Data(data.to_vec())),
+            },
             Ok(Received::Stun) => {}
             Err(e) => tracing::trace!(%from, "datagram ignored: {e}"),
         }
@@ -523,8 +546,8 @@ impl Peer {
     /// The next datagram to send: its bytes replace the contents of `buf`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
         if let Some((t, data)) = self.outgoing.pop_front() {
-            buf.clear();
-            buf.extend_from_slice(&data);
+            // The datagram was encoded into its own buffer by `send`: hand that over.
+            *buf = data;
             return Some(t);
         }
         let t = self.agent.poll_transmit(buf);
@@ -562,7 +585,7 @@ impl Peer {
         self.drain_agent();
     }
 
-    /// The next typed event.
+    /// The next typed event (none unless [`PeerConfig::reports`] is [`Reports::Events`]).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }
@@ -603,19 +626,19 @@ impl Peer {
                         });
                     }
                 }
-                IceEvent::StateChanged(s) => {
-                    self.push_signal(Signal::State {
+                IceEvent::StateChanged(s) => match self.reports {
+                    Reports::Signals => self.push_signal(Signal::State {
                         state: s.as_str().into(),
-                    });
-                    self.events.push(Event::State(s));
-                }
-                IceEvent::SelectedPair { local, remote, .. } => {
-                    self.push_signal(Signal::Selected {
+                    }),
+                    Reports::Events => self.events.push(Event::State(s)),
+                },
+                IceEvent::SelectedPair { local, remote, .. } => match self.reports {
+                    Reports::Signals => self.push_signal(Signal::Selected {
                         local: local.to_string(),
                         remote: remote.to_string(),
-                    });
-                    self.events.push(Event::Selected(Box::new((local, remote))));
-                }
+                    }),
+                    Reports::Events => self.events.push(Event::Selected(Box::new((local, remote)))),
+                },
                 IceEvent::ResolveMdns(name) => {
                     // The driver resolves it (see `poll_mdns_query`); the agent bounds how many
                     // candidates wait, and this queue is bounded the same way.
@@ -898,6 +921,7 @@ mod tests {
                 ..AgentConfig::default()
             },
             host_addresses: vec![SocketAddr::from(([192, 0, 2, seed], 5000))],
+            reports: Reports::Signals,
         }
     }
 
@@ -1100,6 +1124,51 @@ mod tests {
         let mut d = Peer::new(config(Role::Answerer, 4), now);
         assert!(connect(&mut c, &mut d, now, Duration::from_secs(5)));
         assert!(c.agent().is_controlling() && !d.agent().is_controlling());
+    }
+
+    /// Each report goes once, where `PeerConfig::reports` says: as typed events with the bytes
+    /// as they arrived, or as signals with the text.
+    #[test]
+    fn reports_go_to_signals_or_to_events() {
+        let now = Instant::now();
+        let mut a = Peer::new(config(Role::Offerer, 1), now);
+        let mut events = config(Role::Answerer, 2);
+        events.reports = Reports::Events;
+        let mut b = Peer::new(events, now);
+        assert!(connect(&mut a, &mut b, now, Duration::from_secs(5)));
+        let b_events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+        assert!(
+            b_events.contains(&Event::State(State::Connected)),
+            "{b_events:?}"
+        );
+        assert!(b_events.iter().any(|e| matches!(e, Event::Selected(_))));
+
+        // Bytes that are not UTF-8: the event has them as sent, the signal has lossy text.
+        let data = b"\xffhi";
+        let mut buf = Vec::new();
+        a.send(data);
+        b.send(data);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            b.handle_receive(now, t.from, t.to, &buf);
+        }
+        while let Some(t) = b.poll_transmit(&mut buf) {
+            a.handle_receive(now, t.from, t.to, &buf);
+        }
+        assert_eq!(b.poll_event(), Some(Event::Data(data.to_vec())));
+        assert_eq!(
+            std::iter::from_fn(|| b.poll_signal()).find(|s| !s.is_for_remote()),
+            None
+        );
+        let a_reports: Vec<Signal> = std::iter::from_fn(|| a.poll_signal())
+            .filter(|s| !s.is_for_remote())
+            .collect();
+        assert_eq!(
+            a_reports,
+            [Signal::Message {
+                data: "\u{fffd}hi".into()
+            }]
+        );
+        assert_eq!(a.poll_event(), None);
     }
 
     /// A Chrome offer with audio, video and data, BUNDLEd on the audio section.

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, fail};
 use crate::driver::{self, DriverOptions};
-use crate::peer::{MAX_SIGNAL_LEN, PeerConfig, Role, Signal};
+use crate::peer::{MAX_SIGNAL_LEN, PeerConfig, Reports, Role, Signal};
 use crate::target::{ServerSpec, TurnTarget};
 
 /// `--role`.
@@ -284,6 +284,7 @@ pub async fn run(args: PeerArgs) -> u8 {
             role,
             agent,
             host_addresses: Vec::new(),
+            reports: Reports::Signals,
         },
         auto_role,
         stream_turns,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{ChildGuard, TempDir, certificates};
 use futures_util::{SinkExt as _, StreamExt as _};
 use icebreaker::driver::{self, DriverOptions};
-use icebreaker::peer::{PeerConfig, Role, Signal};
+use icebreaker::peer::{PeerConfig, Reports, Role, Signal};
 use icebreaker_ice::AgentConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -234,6 +234,7 @@ async fn peer_over_stdio_with_a_harness() {
                 ..AgentConfig::default()
             },
             host_addresses: Vec::new(),
+            reports: Reports::Signals,
         },
         auto_role: false,
         stream_turns: Vec::new(),
@@ -314,6 +315,7 @@ async fn two_drivers_connect_over_ipv6() {
                     ..AgentConfig::default()
                 },
                 host_addresses: Vec::new(),
+                reports: Reports::Signals,
             },
             auto_role: false,
             stream_turns: Vec::new(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use icebreaker::peer::{Event, Peer, PeerConfig, Role, Signal};
+use icebreaker::peer::{Event, Peer, PeerConfig, Reports, Role, Signal};
 use icebreaker_ice::{AgentConfig, CandidateKind, TurnServer};
 use icebreaker_sim::{Datagram, Endpoint, HostId, LinkConfig, RealmId, Sim};
 use icebreaker_stun::server::{BindingServer, ServerConfig};
@@ -91,6 +91,11 @@ fn run(a_nat: &str, b_nat: &str, seed: u64) {
                 ..AgentConfig::default()
             },
             host_addresses: vec![SocketAddr::new(ip, 5000)],
+            reports: if role == Role::Answerer {
+                Reports::Events
+            } else {
+                Reports::Signals
+            },
         };
         let p = Peer::new(config, epoch);
         ids.push(sim.add_host(realm, &[ip], Box::new(p)).unwrap());
@@ -132,11 +137,16 @@ fn run(a_nat: &str, b_nat: &str, seed: u64) {
             .join("\n")
     };
     assert_eq!(got.as_deref(), Some(&b"hello from A"[..]), "{}", dump());
-    // B reported it as a message too, and both reported a selected pair across the NATs.
-    assert!(log.iter().any(|(n, s)| *n == 'B'
+    // B reports through typed events, A through signals; both selected a pair across the NATs.
+    assert!(
+        log.iter().all(|(n, s)| *n == 'A' || s.is_for_remote()),
+        "{}",
+        dump()
+    );
+    assert!(log.iter().any(|(n, s)| *n == 'A'
         && *s
-            == Signal::Message {
-                data: "hello from A".into()
+            == Signal::State {
+                state: "connected".into()
             }));
     for id in [a, b] {
         let (local, _) = peer(&mut sim, id)
