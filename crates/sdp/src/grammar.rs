@@ -1242,6 +1242,13 @@ mod tests {
             (e.at, e.kind),
             ("", ErrorKind::Syntax { expected: "space" })
         );
+        // Long lists are counted exactly: 343 items is a name without a value, 344 are pairs.
+        for (n, pairs) in [(343, false), (344, true), (2001, false), (2002, true)] {
+            let text = format!("1 1 udp 1 ::1 9 typ host {}", vec!["a"; n].join(" "));
+            assert_eq!(line(&text, candidate).is_ok(), pairs, "{n} items");
+        }
+        let lane = format!("1 1 udp 1 ::1 9 typ host {}", ["aaaaaaa"; 300].join(" "));
+        assert!(line(&lane, candidate).is_ok());
     }
 
     #[test]

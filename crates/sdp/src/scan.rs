@@ -191,8 +191,8 @@ pub(crate) fn items_to_end(b: &[u8]) -> Option<usize> {
         return None;
     }
     // Flags, each in the high bit of the byte it is about: bytes outside `NON_WS` and SP;
-    // spaces right after a space; the spaces so far, summed byte-wise.
-    let (mut bad, mut doubled, mut count) = (0u64, 0u64, 0u64);
+    // spaces right after a space. And the spaces so far.
+    let (mut bad, mut doubled, mut spaces_seen) = (0u64, 0u64, 0usize);
     // For the word `w` whose bytes flagged in `keep` are still to check (the others were
     // checked as part of the word before) and whose first byte follows a space when `carry`
     // has that byte's flag: the flags of `w`, and the flag of its last byte being a space.
@@ -203,9 +203,7 @@ pub(crate) fn items_to_end(b: &[u8]) -> Option<usize> {
         let space = spaces & keep;
         bad |= !(high | in_range(low, b' ', 0x7e)) & keep;
         doubled |= space & ((spaces << 8) | carry);
-        // One per space, in the low bit of its byte; eight bytes of at most eight each do not
-        // carry when summed below.
-        count += space >> 7;
+        spaces_seen += space.count_ones() as usize;
         space >> 56
     };
     let load = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
@@ -233,15 +231,7 @@ pub(crate) fn items_to_end(b: &[u8]) -> Option<usize> {
     if bad | doubled != 0 {
         return None;
     }
-    // The sum of the eight byte counts lands in the top byte. Each byte counts at most one
-    // space per word, so a byte overflows only past 255 words (2 KiB): such a list is counted
-    // exactly below instead.
-    let spaces = if b.len() < 255 * 8 {
-        (count.wrapping_mul(ONES) >> 56) as usize
-    } else {
-        b.iter().filter(|&&x| x == b' ').count()
-    };
-    Some(spaces + 1)
+    Some(spaces_seen + 1)
 }
 
 /// [`take`] over [`run_long`].
@@ -733,9 +723,15 @@ mod tests {
                 .collect();
             assert_eq!(items_to_end(&b), items_by_bytes(&b), "{b:?}");
         }
-        // Past the byte-wise count's range.
+        // Long lists: one of 1001 items; one whose spaces all fall at the same place of a word
+        // (counted a byte lane at a time, that lane would overflow); one of hundreds of
+        // one-letter items (the lanes' sum would pass 255).
         let long = "ab ".repeat(1000) + "c";
         assert_eq!(items_to_end(long.as_bytes()), Some(1001));
+        let lane = ["aaaaaaa"; 300].join(" ");
+        assert_eq!(items_to_end(lane.as_bytes()), Some(300));
+        let many = ["a"; 343].join(" ");
+        assert_eq!(items_to_end(many.as_bytes()), Some(343));
         assert_eq!(items_to_end(b""), None);
     }
 
@@ -748,6 +744,13 @@ mod tests {
             )
         ) {
             proptest::prop_assert_eq!(items_to_end(&b), items_by_bytes(&b));
+        }
+
+        #[test]
+        fn items_to_end_counts_long_lists(lens in proptest::collection::vec(1usize..9, 1..800)) {
+            let items: Vec<String> = lens.iter().map(|&n| "x".repeat(n)).collect();
+            let b = items.join(" ");
+            proptest::prop_assert_eq!(items_to_end(b.as_bytes()), Some(items.len()));
         }
     }
 
