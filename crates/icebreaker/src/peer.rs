@@ -1250,6 +1250,24 @@ a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=mid:2\r\na=sctp-port:5000\r\n";
         assert_eq!(parsed.media[0].mid(), Some("0"));
         assert_eq!(parsed.media[1].port, 0);
         assert_eq!(b.agent().remote_candidates().len(), 1);
+        // The rejected sections mirror the offer's formats, written canonically even when the
+        // offer separated them loosely.
+        let loose = BROWSER_OFFER.replace(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96\t97 ",
+        );
+        let mut c = Peer::new(config(Role::Answerer, 3), Instant::now());
+        c.handle_signal(Instant::now(), Signal::Offer { sdp: loose });
+        let answer = std::iter::from_fn(|| c.poll_signal())
+            .find_map(|s| match s {
+                Signal::Answer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("an answer to a loosely spaced offer");
+        assert!(
+            answer.contains("m=video 0 UDP/TLS/RTP/SAVPF 96 97\r\n"),
+            "{answer}"
+        );
         // A trickled candidate for another section of the bundle is ignored; one for ours is not.
         b.handle_signal(
             Instant::now(),

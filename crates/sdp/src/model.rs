@@ -276,9 +276,10 @@ impl<'a> Media<'a> {
         }
     }
 
-    /// The media formats (RTP payload types for RTP profiles).
+    /// The media formats (RTP payload types for RTP profiles). They are separated by single
+    /// spaces, or by runs of spaces and tabs in what a lenient parse kept.
     pub fn formats(&self) -> impl Iterator<Item = &'a str> + use<'a> {
-        self.formats.split(' ').filter(|s| !s.is_empty())
+        self.formats.split([' ', '\t']).filter(|s| !s.is_empty())
     }
 
     /// The `a=mid` value, if present.

@@ -216,8 +216,11 @@ pub(crate) fn media(out: &mut String, m: &Media<'_>) {
     }
     out.push(' ');
     out.push_str(m.proto);
-    out.push(' ');
-    out.push_str(m.formats);
+    // One space before each format, whatever separated them in a leniently parsed line.
+    for f in m.formats() {
+        out.push(' ');
+        out.push_str(f);
+    }
     out.push_str("\r\n");
     if let Some(i) = m.title {
         text_line(out, "i=", i);

@@ -469,6 +469,13 @@ fn doubled_spaces_and_tabs_in_media() {
     assert_eq!((m.port, m.proto), (9, "RTP/AVP"));
     assert_eq!(m.formats().collect::<Vec<_>>(), ["0", "8"]);
     assert_eq!(m.mid(), Some("0"));
+    // Formats separated by a tab are two formats, written back with one space.
+    let tab = with_head("m=audio 9 RTP/AVP 0\t8\r\n");
+    let d = parse(&tab).expect("lenient");
+    assert_eq!(d.media[0].formats().collect::<Vec<_>>(), ["0", "8"]);
+    let written = d.to_string();
+    assert!(written.contains("m=audio 9 RTP/AVP 0 8\r\n"), "{written}");
+    parse_strict(&written).expect("the canonical form is strict SDP");
     // The payload types are still checked; lenient mode reports what it refuses itself.
     let bad = with_head("m=audio 9 RTP/AVP 0  128\r\n");
     let e = parse(&bad).expect_err("out of range");
