@@ -82,6 +82,11 @@
 //! - [x] TURN REST API ephemeral credentials (draft-uberti-behave-turn-rest-00)
 //! - [x] RFC 6890 / IANA special-purpose address registries (peer policy)
 //! - [x] RFC 7983 demultiplexing of STUN and ChannelData
+//! - [ ] RFC 8656 §8.1 per-family Refresh of a dual allocation: a Refresh with
+//!   REQUESTED-ADDRESS-FAMILY is checked (443 for a family it does not have) but refreshes or
+//!   deletes both relayed addresses
+//! - [ ] RFC 8656 §7.2/§11.2 DONT-FRAGMENT: accepted and passed on as
+//!   `Via::Relay { dont_fragment }`, but the `icebreaker` runtime does not set the DF bit
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented
 //! - [ ] ICMP attribute relaying: the server never sends ICMP (the runtime does not read ICMP)
 

@@ -7,7 +7,7 @@
 //! | allocations               | [`ServerConfig::total_quota`] (and per user `user_quota`) |
 //! | permissions / allocation  | [`ServerConfig::max_permissions`]                        |
 //! | channels / allocation     | [`ServerConfig::max_channels`] (≤ 4096 by the number range) |
-//! | reservations (EVEN-PORT R)| `total_quota`, 30 s each                                 |
+//! | reservations (EVEN-PORT R)| `total_quota` (and per user `user_quota`), 30 s each      |
 //! | 401 rate-limit table      | [`ServerConfig::rate_limit_slots`], allocated once       |
 //! | queued datagrams          | [`ServerConfig::max_queued`]                             |
 //!
@@ -255,6 +255,10 @@ struct Channel {
 struct Allocation {
     username: Box<str>,
     created_by: TransactionId,
+    /// What the success to `created_by` carried beyond the addresses, for a retransmission:
+    /// the RESERVATION-TOKEN and the ADDRESS-ERROR-CODE of the additional family.
+    reservation_token: Option<[u8; 8]>,
+    family_error: Option<u16>,
     relayed: [Option<SocketAddr>; 2],
     expires: Instant,
     dont_fragment: bool,
@@ -352,10 +356,12 @@ struct UserKeys {
     sha256: Key,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Reservation {
     addr: SocketAddr,
     expires: Instant,
+    /// Who made it: each user holds at most `user_quota` reservations.
+    owner: Box<str>,
 }
 
 /// Who a request was authenticated as.
@@ -1330,15 +1336,25 @@ impl<P: PortAllocator> Server<P> {
         a: &Authed,
     ) -> Result<(), Reject> {
         let bad = || Reject::Code(codes::BAD_REQUEST);
-        if let Some(existing) = self.allocations.get(&ft).filter(|al| now < al.expires) {
-            // RFC 8656 §7.2: a retransmission of the request that made the allocation gets
-            // the same success again; anything else is 437.
-            if existing.created_by == msg.transaction_id() && *existing.username == *a.username {
-                let relayed = existing.relayed;
-                let left = existing.expires.saturating_duration_since(now);
-                return self.allocate_success(ft, msg, a, relayed, left, None, None);
+        if let Some(existing) = self.allocations.get(&ft) {
+            if now < existing.expires {
+                // RFC 8656 §7.2: a retransmission of the request that made the allocation gets
+                // the same success again; anything else is 437.
+                if existing.created_by == msg.transaction_id() && *existing.username == *a.username
+                {
+                    let (relayed, token, family_error) = (
+                        existing.relayed,
+                        existing.reservation_token,
+                        existing.family_error,
+                    );
+                    let left = existing.expires.saturating_duration_since(now);
+                    return self.allocate_success(ft, msg, a, relayed, left, token, family_error);
+                }
+                return Err(Reject::Code(codes::ALLOCATION_MISMATCH));
             }
-            return Err(Reject::Code(codes::ALLOCATION_MISMATCH));
+            // Expired, and its timer has not run yet: it is gone, so free its ports and its
+            // place in the quotas before this 5-tuple gets a new one.
+            self.remove_allocation(&ft);
         }
         match msg.get::<RequestedTransport>().map_err(|_| bad())? {
             None => return Err(bad()),
@@ -1356,13 +1372,19 @@ impl<P: PortAllocator> Server<P> {
         if requested.is_some() && additional.is_some() {
             return Err(bad());
         }
+        // RFC 8656 §7.2: a reservation of the next port is for one address family only.
+        if additional.is_some() && even.is_some_and(|e| e.reserve) {
+            return Err(bad());
+        }
         if additional.is_some_and(|f| f.0 != AddressFamily::V6) {
             return Err(bad());
         }
-        let lifetime = self.lifetime(msg)?;
-        if lifetime.is_zero() {
-            return Err(bad());
-        }
+        // RFC 8656 §7.2: a LIFETIME below the default, 0 included, gets the default (only a
+        // Refresh deletes with 0).
+        let lifetime = match self.lifetime(msg)? {
+            Duration::ZERO => self.config.default_lifetime,
+            l => l,
+        };
         let user_count = self.per_user.get(&a.username).copied().unwrap_or(0);
         if user_count >= self.config.user_quota {
             return Err(Reject::Code(codes::ALLOCATION_QUOTA_REACHED));
@@ -1375,8 +1397,12 @@ impl<P: PortAllocator> Server<P> {
             let r = self
                 .reservations
                 .remove(&t)
-                .filter(|r| now < r.expires)
                 .ok_or(Reject::Code(codes::INSUFFICIENT_CAPACITY))?;
+            if now >= r.expires {
+                // Expired before its timer ran: its port goes back to the pool here.
+                self.ports.release(r.addr);
+                return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
+            }
             r.addr
         } else {
             let family = requested.map_or(AddressFamily::V4, |f| f.0);
@@ -1388,6 +1414,16 @@ impl<P: PortAllocator> Server<P> {
                 Some(EvenPort { reserve: true }) => {
                     if self.reservations.len() >= self.config.total_quota {
                         return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
+                    }
+                    // A user who deletes each allocation at once must not pile up reservations
+                    // past the allocations it may hold.
+                    let held = self
+                        .reservations
+                        .values()
+                        .filter(|r| r.owner == a.username)
+                        .count();
+                    if held >= self.config.user_quota {
+                        return Err(Reject::Code(codes::ALLOCATION_QUOTA_REACHED));
                     }
                     let mut got = None;
                     for _ in 0..8 {
@@ -1408,6 +1444,7 @@ impl<P: PortAllocator> Server<P> {
                         Reservation {
                             addr: next,
                             expires,
+                            owner: a.username.clone(),
                         },
                     );
                     self.schedule(expires);
@@ -1457,6 +1494,8 @@ impl<P: PortAllocator> Server<P> {
             Allocation {
                 username: a.username.clone(),
                 created_by: msg.transaction_id(),
+                reservation_token: new_token,
+                family_error,
                 relayed,
                 expires,
                 dont_fragment,
@@ -1736,6 +1775,16 @@ impl<P: PortAllocator> Server<P> {
             self.stats.dropped += 1;
             return;
         };
+        // RFC 8489 §6.3.2: an indication with an unknown comprehension-required attribute is
+        // discarded.
+        if msg
+            .unknown_comprehension_required(is_known)
+            .next()
+            .is_some()
+        {
+            self.stats.dropped += 1;
+            return;
+        }
         let df_asked = msg.has(attributes::DONT_FRAGMENT);
         let bw = self.config.bandwidth;
         let allowed = self

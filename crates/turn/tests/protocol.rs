@@ -696,3 +696,138 @@ fn fast_paths_relay_in_place_and_drop_without_permission() {
         ClientRelay::NotChannelData
     );
 }
+
+/// An allocation that expired but whose timer has not run yet (a request can arrive first) is
+/// replaced by a new Allocate on its 5-tuple: its port and its quota count go back.
+#[test]
+fn an_expired_allocation_replaced_before_its_timer_frees_its_port() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    h.now += Duration::from_secs(601);
+    h.allocate(addr(C));
+    assert_eq!(h.server.ports().in_use(), 1);
+    assert_eq!(h.server.stats().users, 1);
+    h.advance(Duration::from_secs(3601));
+    assert_eq!(h.server.ports().in_use(), 0);
+    assert_eq!(h.server.stats().users, 0);
+}
+
+/// A reservation token used after its 30 s, before the timer ran: 508, and the port it held
+/// is back in the pool.
+#[test]
+fn an_expired_reservation_token_frees_its_port() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&EvenPort { reserve: true }).unwrap();
+    });
+    let token = a.msg().get::<ReservationToken>().unwrap().unwrap();
+    assert_eq!(h.server.ports().in_use(), 2);
+    h.now += Duration::from_secs(31);
+    let b = h.ask(addr("192.0.2.10:40002"), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&token).unwrap();
+    });
+    assert_eq!(b.code, Some(508));
+    assert_eq!(h.server.stats().reservations, 0);
+    assert_eq!(h.server.ports().in_use(), 1);
+}
+
+/// RFC 8656 §7.2: EVEN-PORT with the R bit and ADDITIONAL-ADDRESS-FAMILY together are 400.
+#[test]
+fn even_port_reservation_with_an_additional_family_is_400() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&EvenPort { reserve: true }).unwrap();
+        w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(a.code, Some(400));
+    assert_eq!(h.server.ports().in_use(), 0);
+    // Without the R bit it is fine.
+    let b = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&EvenPort { reserve: false }).unwrap();
+        w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(b.class, Class::Success);
+}
+
+/// RFC 8656 §7.2: an Allocate's LIFETIME below the default, 0 included, gets the default; only
+/// a Refresh deletes with 0.
+#[test]
+fn allocate_with_lifetime_zero_gets_the_default() {
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&Lifetime(0)).unwrap();
+    });
+    assert_eq!(a.class, Class::Success, "{a:?}");
+    assert_eq!(a.msg().get::<Lifetime>().unwrap(), Some(Lifetime(600)));
+}
+
+/// RFC 8656 §5: a retransmitted Allocate gets essentially the same success, so a client whose
+/// first answer was lost still learns its reservation token.
+#[test]
+fn retransmitted_allocate_carries_the_reservation_token_again() {
+    let mut h = Harness::new();
+    let req = h.request_as(addr(C), "alice", "alice-pass", Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&EvenPort { reserve: true }).unwrap();
+    });
+    let first = h.send_raw(addr(C), &req).unwrap();
+    let again = h.send_raw(addr(C), &req).unwrap();
+    let token = |a: &common::Answer| a.msg().get::<ReservationToken>().unwrap();
+    assert!(token(&first).is_some());
+    assert_eq!(token(&first), token(&again));
+}
+
+/// RFC 8489 §6.3.2: a Send indication with an unknown comprehension-required attribute is
+/// discarded, not relayed.
+#[test]
+fn send_indication_with_an_unknown_required_attribute_is_dropped() {
+    let mut h = Harness::new();
+    h.allocate(addr(C));
+    h.permit(addr(C), addr(PEER));
+    assert_eq!(h.send_indication(addr(C), addr(PEER), b"hi").len(), 1);
+    let tid = h.next_tid();
+    let mut buf = vec![0u8; 256];
+    let mut w = MessageWriter::new(&mut buf, Class::Indication, Method::SEND, tid).unwrap();
+    w.push(&XorPeerAddress(addr(PEER))).unwrap();
+    w.push(&icebreaker_stun::attributes::Data(b"hi")).unwrap();
+    w.push_raw(icebreaker_stun::AttributeType(0x0030), &[0; 4])
+        .unwrap();
+    let n = w.finish(false).unwrap();
+    let now = h.now;
+    h.server.handle_receive_on(
+        now,
+        icebreaker_turn::Transport::Udp,
+        addr(C),
+        addr(common::SERVER),
+        &buf[..n],
+    );
+    assert!(h.relayed().is_empty());
+}
+
+/// A user cannot hold more reservations than allocations: allocating with EVEN-PORT R and
+/// deleting at once would otherwise pile them up and starve everyone else's.
+#[test]
+fn reservations_per_user_stop_at_the_user_quota() {
+    let mut h = Harness::with(icebreaker_turn::ServerConfig {
+        user_quota: 2,
+        ..common::config()
+    });
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+            w.push(&RequestedTransport::UDP).unwrap();
+            w.push(&EvenPort { reserve: true }).unwrap();
+        });
+        codes.push(a.code);
+        if a.class == Class::Success {
+            h.ask(addr(C), Method::REFRESH, |w| w.push(&Lifetime(0)).unwrap());
+        }
+    }
+    assert_eq!(codes, [None, None, Some(486), Some(486)]);
+    assert_eq!(h.server.stats().reservations, 2);
+}
