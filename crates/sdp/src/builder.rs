@@ -1,7 +1,7 @@
 //! Creating descriptions from scratch: [`SessionBuilder`] owns its text, takes typed lines, and
 //! checks its output with the strict parser.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::model::{AddrType, Attribute, Bandwidth, Connection, Media, NetType, Origin};
 use crate::parse::{ParseOptions, parse_with};
 use crate::write;
@@ -11,7 +11,9 @@ use crate::write;
 /// Session-level lines may be added in any order before or after media sections; they are
 /// written in the grammar's order. Media sections are written in the order they are added.
 /// [`SessionBuilder::build`] parses the result in strict mode, so what it returns is accepted by
-/// this crate's parser (and follows what browsers accept: `s=-`, `t=0 0`, CRLF).
+/// this crate's parser (and follows what browsers accept: `s=-`, `t=0 0`, CRLF). A value that
+/// carries a CR, LF or NUL (which could smuggle in lines of its own) makes `build` fail with
+/// [`ErrorKind::ControlCharacter`], even when the lines it would add are valid.
 ///
 /// ```
 /// use icebreaker_sdp::{Attribute, Media, MediaType, SessionBuilder, Setup, Connection};
@@ -43,6 +45,38 @@ pub struct SessionBuilder {
     bandwidths: String,
     attributes: String,
     media: String,
+    /// The first value that broke its lines with a CR, LF or NUL: the part it went into and
+    /// the byte offset there.
+    broken: Option<(Part, usize)>,
+}
+
+/// The builder's texts, in the order [`SessionBuilder::to_text`] writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Origin,
+    Name,
+    Info,
+    Uri,
+    Emails,
+    Connection,
+    Bandwidths,
+    Attributes,
+    Media,
+}
+
+/// Where `chunk`, which should be `lines` lines each ending in CRLF, has a CR, LF or NUL that
+/// is not one of those line endings (or more lines than that); `None` when its shape holds.
+fn stray_break(chunk: &str, lines: usize) -> Option<usize> {
+    let mut at = 0;
+    for _ in 0..lines {
+        let rest = chunk.get(at..).unwrap_or_default();
+        let end = rest.find(['\r', '\n', '\0']).unwrap_or(rest.len());
+        if !rest.get(end..).is_some_and(|r| r.starts_with("\r\n")) {
+            return Some(at + end);
+        }
+        at += end + 2;
+    }
+    (at != chunk.len()).then_some(at)
 }
 
 impl SessionBuilder {
@@ -83,36 +117,63 @@ impl SessionBuilder {
         };
         let mut s = String::new();
         d.write_to(&mut s);
-        // The origin is the second line of what was written.
-        if let Some(line) = s.split_inclusive("\r\n").nth(1) {
-            self.origin.push_str(line);
-        }
+        // The origin is what comes between `v=0` and the last `s=-` (nothing after that comes
+        // from the caller): one line, unless a value broke it.
+        let line = s
+            .strip_prefix("v=0\r\n")
+            .and_then(|r| r.rfind("s=-\r\n").and_then(|end| r.get(..end)))
+            .unwrap_or_default();
+        self.origin.push_str(line);
+        self.check(Part::Origin, 0, 1);
         self
+    }
+
+    /// Records a break in what was just written to `part` from `start`: `lines` lines.
+    fn check(&mut self, part: Part, start: usize, lines: usize) {
+        let text = match part {
+            Part::Origin => &self.origin,
+            Part::Name => &self.name,
+            Part::Info => &self.info,
+            Part::Uri => &self.uri,
+            Part::Emails => &self.emails,
+            Part::Connection => &self.connection,
+            Part::Bandwidths => &self.bandwidths,
+            Part::Attributes => &self.attributes,
+            Part::Media => &self.media,
+        };
+        if let Some(at) = stray_break(text.get(start..).unwrap_or_default(), lines) {
+            self.broken.get_or_insert((part, start + at));
+        }
     }
 
     /// Sets `s=` (default `-`).
     pub fn session_name(&mut self, name: &str) -> &mut Self {
         self.name = format!("s={name}\r\n");
+        self.check(Part::Name, 0, 1);
         self
     }
 
     /// Sets `i=`.
     pub fn information(&mut self, text: &str) -> &mut Self {
         self.info = format!("i={text}\r\n");
+        self.check(Part::Info, 0, 1);
         self
     }
 
     /// Sets `u=`.
     pub fn uri(&mut self, uri: &str) -> &mut Self {
         self.uri = format!("u={uri}\r\n");
+        self.check(Part::Uri, 0, 1);
         self
     }
 
     /// Adds an `e=` line.
     pub fn email(&mut self, email: &str) -> &mut Self {
+        let start = self.emails.len();
         self.emails.push_str("e=");
         self.emails.push_str(email);
         self.emails.push_str("\r\n");
+        self.check(Part::Emails, start, 1);
         self
     }
 
@@ -122,6 +183,7 @@ impl SessionBuilder {
         let mut m = Media::new(crate::MediaType::Audio, 0, "x", "x");
         m.connections.push(c);
         push_lines_after_m(&mut self.connection, &m);
+        self.check(Part::Connection, 0, 1);
         self
     }
 
@@ -129,55 +191,100 @@ impl SessionBuilder {
     pub fn bandwidth(&mut self, b: Bandwidth<'_>) -> &mut Self {
         let mut m = Media::new(crate::MediaType::Audio, 0, "x", "x");
         m.bandwidths.push(b);
+        let start = self.bandwidths.len();
         push_lines_after_m(&mut self.bandwidths, &m);
+        self.check(Part::Bandwidths, start, 1);
         self
     }
 
     /// Adds a session-level attribute.
     pub fn attribute(&mut self, a: &Attribute<'_>) -> &mut Self {
+        let start = self.attributes.len();
         write::attribute::<true>(&mut self.attributes, a);
+        self.check(Part::Attributes, start, 1);
         self
     }
 
     /// Adds a media section with all its lines.
     pub fn media(&mut self, m: &Media<'_>) -> &mut Self {
+        let start = self.media.len();
         write::media(&mut self.media, m);
+        let lines = 1
+            + usize::from(m.title.is_some())
+            + m.connections.len()
+            + m.bandwidths.len()
+            + usize::from(m.key.is_some())
+            + m.attributes.len()
+            + m.other_lines.len();
+        self.check(Part::Media, start, lines);
         self
     }
 
     /// The description as text, without checking it.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut s = String::with_capacity(
-            32 + self.origin.len() + self.name.len() + self.attributes.len() + self.media.len(),
-        );
-        s.push_str("v=0\r\n");
-        for part in [
-            &self.origin,
-            &self.name,
-            &self.info,
-            &self.uri,
-            &self.emails,
-            &self.connection,
-            &self.bandwidths,
-        ] {
-            s.push_str(part);
+        let texts = self.texts();
+        let mut s = String::with_capacity(texts.iter().map(|(_, t)| t.len()).sum());
+        for (_, t) in texts {
+            s.push_str(t);
         }
-        s.push_str("t=0 0\r\n");
-        s.push_str(&self.attributes);
-        s.push_str(&self.media);
         s
+    }
+
+    /// The pieces of the text in order, each with its part (`None`: fixed text).
+    fn texts(&self) -> [(Option<Part>, &str); 11] {
+        [
+            (None, "v=0\r\n"),
+            (Some(Part::Origin), &self.origin),
+            (Some(Part::Name), &self.name),
+            (Some(Part::Info), &self.info),
+            (Some(Part::Uri), &self.uri),
+            (Some(Part::Emails), &self.emails),
+            (Some(Part::Connection), &self.connection),
+            (Some(Part::Bandwidths), &self.bandwidths),
+            (None, "t=0 0\r\n"),
+            (Some(Part::Attributes), &self.attributes),
+            (Some(Part::Media), &self.media),
+        ]
     }
 
     /// The description as text, checked by the strict parser.
     ///
     /// # Errors
     /// When a line does not match its grammar (an `ice-ufrag` of 3 characters, a token with a
-    /// space ...); the error points into [`SessionBuilder::to_text`]'s output.
+    /// space ...), or a value carried a CR, LF or NUL ([`ErrorKind::ControlCharacter`], at the
+    /// break, or at the first line past those the section should have had); the error points
+    /// into [`SessionBuilder::to_text`]'s output.
     pub fn build(&self) -> Result<String, Error> {
         let s = self.to_text();
+        if let Some((part, offset)) = self.broken {
+            let before: usize = self
+                .texts()
+                .iter()
+                .take_while(|(p, _)| *p != Some(part))
+                .map(|(_, t)| t.len())
+                .sum();
+            return Err(control_character_at(&s, before + offset));
+        }
         parse_with(&s, &ParseOptions::strict())?;
         Ok(s)
+    }
+}
+
+/// A [`ErrorKind::ControlCharacter`] error at byte `at` of `text`, counting lines as the
+/// parser does (each ends at a LF).
+fn control_character_at(text: &str, at: usize) -> Error {
+    let head = text.get(..at).unwrap_or(text);
+    let start = head.rfind('\n').map_or(0, |i| i + 1);
+    let end = text
+        .get(start..)
+        .and_then(|r| r.find(['\r', '\n']))
+        .map_or(text.len(), |i| start + i);
+    Error {
+        line: head.matches('\n').count() + 1,
+        column: at - start + 1,
+        kind: ErrorKind::ControlCharacter,
+        span: (start, end),
     }
 }
 

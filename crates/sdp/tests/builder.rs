@@ -142,3 +142,66 @@ fn build_refuses_invalid_values() {
     assert_eq!((e.line, e.kind), (6, ErrorKind::BadUfragLength));
     assert_eq!(e.offending_line(&b.to_text()), Some("a=ice-ufrag:ab"));
 }
+
+/// A value with a CR, LF or NUL cannot smuggle lines into a description, even valid ones:
+/// `build` refuses it, pointing at the break or at the first line too many.
+#[test]
+fn build_refuses_values_that_break_lines() {
+    let offer = |mid: &str| {
+        let mut b = SessionBuilder::new(1, 1);
+        b.media(
+            &Media::new(
+                MediaType::Application,
+                9,
+                "UDP/DTLS/SCTP",
+                "webrtc-datachannel",
+            )
+            .with_connection(Connection::ip4("0.0.0.0"))
+            .with(Attribute::Mid(mid)),
+        );
+        b
+    };
+    assert!(offer("0").build().is_ok());
+    // An injected attribute that is valid on its own: the section has one line too many.
+    let b = offer("0\r\na=fingerprint:sha-256 AB:CD");
+    let e = b.build().expect_err("an extra line");
+    assert_eq!(e.kind, ErrorKind::ControlCharacter);
+    assert_eq!(
+        e.offending_line(&b.to_text()),
+        Some("a=fingerprint:sha-256 AB:CD")
+    );
+    // A bare LF, a lone CR and a NUL are refused where they are.
+    for (value, column) in [("0\na=x", 8), ("0\rx", 8), ("0\0", 8)] {
+        let e = offer(value).build().expect_err(value);
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (7, column, ErrorKind::ControlCharacter),
+            "{value:?}"
+        );
+    }
+    // Session-level values too, each at its own line.
+    let mut b = SessionBuilder::new(1, 1);
+    b.session_name("call\r\nb=AS:1");
+    let e = b.build().expect_err("s=");
+    assert_eq!((e.line, e.kind), (4, ErrorKind::ControlCharacter));
+    let mut b = SessionBuilder::new(1, 1);
+    b.email("a@example.com").email("b@example.com\r\nu=x");
+    assert_eq!(b.build().expect_err("e=").line, 6);
+    let mut b = SessionBuilder::new(1, 1);
+    b.origin(&Origin {
+        username: "alice\r\ni=x",
+        session_id: "1",
+        session_version: "1",
+        net_type: icebreaker_sdp::NetType::In,
+        addr_type: icebreaker_sdp::AddrType::Ip4,
+        address: "192.0.2.1",
+    });
+    assert_eq!(b.build().expect_err("o=").line, 3);
+    let mut b = SessionBuilder::new(1, 1);
+    b.attribute(&Attribute::IceLite)
+        .attribute(&Attribute::Mid("x\r\na=ice-lite"));
+    assert_eq!(b.build().expect_err("a=").line, 7);
+    let mut b = SessionBuilder::new(1, 1);
+    b.connection(Connection::ip4("0.0.0.0\r\nb=AS:1"));
+    assert_eq!(b.build().expect_err("c=").line, 5);
+}
