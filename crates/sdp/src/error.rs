@@ -45,7 +45,8 @@ pub enum ErrorKind {
     MissingVersion,
     /// `v=` is not `v=0`.
     BadVersion,
-    /// A required line is missing (`o=`, `s=` or `t=`).
+    /// A required line is missing (`o=`, `s=` or `t=`; or `c=`, at the `m=` line of a media
+    /// section with a port that has none when the session has none either, RFC 8866 §5.7).
     MissingLine(char),
     /// A line that may appear once appears twice.
     DuplicateLine(char),
@@ -189,7 +190,8 @@ pub enum WarningKind {
     /// More than one space (or a tab) between two fields of an `o=`, `m=`, `c=` or `t=` line;
     /// the column is where the extra whitespace starts.
     ExtraWhitespace,
-    /// A required line is missing (`s=` or `t=`); a default was used.
+    /// A required line is missing: `s=` or `t=` (a default was used), or `c=` (at the `m=`
+    /// line of a section without one, in a session without one).
     MissingLine(char),
     /// A known attribute whose value does not match its grammar, kept verbatim as
     /// `Attribute::Other`.
@@ -211,6 +213,9 @@ impl fmt::Display for WarningKind {
             Self::EmptyLine => f.write_str("empty line skipped"),
             Self::TrailingWhitespace => f.write_str("trailing whitespace removed"),
             Self::ExtraWhitespace => f.write_str("extra whitespace between fields"),
+            Self::MissingLine('c') => {
+                f.write_str("media section without a c= line, and none for the session")
+            }
             Self::MissingLine(c) => write!(f, "missing {c}= line, default used"),
             Self::InvalidAttribute(k) => write!(f, "attribute kept verbatim: {k}"),
             Self::InvalidField(c, k) => write!(f, "{c}= value kept verbatim: {k}"),

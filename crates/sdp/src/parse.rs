@@ -591,6 +591,30 @@ fn finish_section<'a>(
     }
 }
 
+/// RFC 8866 §5.7: without a session-level `c=`, every media section needs its own. A section
+/// with port 0 (rejected, or bundle-only) carries no transport of its own and is let off, as
+/// RFC 8829's examples write it. `m_line` is the `m=` line of the last section of `d`, which
+/// has just ended.
+fn check_connection<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    d: &SessionDescription<'a>,
+    m_line: Option<(usize, &'a str)>,
+) -> Result<(), Error> {
+    let (Some((no, line)), Some(m)) = (m_line, d.media.last()) else {
+        return Ok(());
+    };
+    if d.connection.is_none() && m.connections.is_empty() && m.port != 0 {
+        ctx.deviation(
+            no,
+            line,
+            line,
+            ErrorKind::MissingLine('c'),
+            WarningKind::MissingLine('c'),
+        )?;
+    }
+    Ok(())
+}
+
 /// Room for the attributes of any section in the `len` bytes of input still to parse: browser
 /// attribute lines are 20 to 120 bytes long, so one per 24 bytes is enough for any section of
 /// a browser description (the buffer never grows), and no section may hold more than the
@@ -653,6 +677,9 @@ fn parse_lines<'a>(
         Vec::with_capacity(scratch_capacity(ctx.input.len(), limits));
     let mut rank = 0u8;
     let mut in_media = false;
+    // The current media section's `m=` line (number and text), to point at when the section
+    // ends without the `c=` line RFC 8866 §5.7 requires of it (when the session has none).
+    let mut m_line: Option<(usize, &'a str)> = None;
     let mut cur = Cursor {
         lines,
         no: 1,
@@ -701,9 +728,12 @@ fn parse_lines<'a>(
             }
             in_media = true;
             rank = 0;
+            // The section before this one is complete.
+            check_connection(ctx, &d, m_line)?;
             let m = ctx.fields(no, line, value, grammar::media)?;
             finish_section(&mut d, &mut scratch, Some(cur.lines.rest.len()), limits);
             d.media.push(m);
+            m_line = Some((no, line));
             continue;
         }
         if in_media {
@@ -883,6 +913,7 @@ fn parse_lines<'a>(
         }
     }
     finish_section(&mut d, &mut scratch, None, limits);
+    check_connection(ctx, &d, m_line)?;
     let (end_no, last) = (cur.no, cur.last);
     let at_end = last.get(last.len()..).unwrap_or("");
     match origin {

@@ -82,7 +82,7 @@ fn payload_type_out_of_range() {
 fn foundation_over_32_chars() {
     let f = "a".repeat(33);
     let text = with_head(&format!(
-        "m=audio 9 RTP/AVP 0\r\na=candidate:{f} 1 udp 1 192.0.2.1 9 typ host\r\n"
+        "m=audio 0 RTP/AVP 0\r\na=candidate:{f} 1 udp 1 192.0.2.1 9 typ host\r\n"
     ));
     expect(&text, 6, 13, ErrorKind::FoundationTooLong);
     // Lenient mode keeps the line verbatim and says why.
@@ -461,7 +461,8 @@ fn doubled_spaces_and_tabs_in_media() {
         [
             (5, 9, WarningKind::ExtraWhitespace),
             (5, 19, WarningKind::ExtraWhitespace),
-            (5, 22, WarningKind::ExtraWhitespace)
+            (5, 22, WarningKind::ExtraWhitespace),
+            (5, 1, WarningKind::MissingLine('c'))
         ]
     );
     let d = parse(&text).expect("lenient");
@@ -470,7 +471,7 @@ fn doubled_spaces_and_tabs_in_media() {
     assert_eq!(m.formats().collect::<Vec<_>>(), ["0", "8"]);
     assert_eq!(m.mid(), Some("0"));
     // Formats separated by a tab are two formats, written back with one space.
-    let tab = with_head("m=audio 9 RTP/AVP 0\t8\r\n");
+    let tab = with_head("m=audio 9 RTP/AVP 0\t8\r\nc=IN IP4 0.0.0.0\r\n");
     let d = parse(&tab).expect("lenient");
     assert_eq!(d.media[0].formats().collect::<Vec<_>>(), ["0", "8"]);
     let written = d.to_string();
@@ -538,7 +539,8 @@ fn doubled_and_trailing_whitespace_on_one_line() {
         warnings(&text),
         [
             (5, 17, WarningKind::ExtraWhitespace),
-            (5, 50, WarningKind::TrailingWhitespace)
+            (5, 50, WarningKind::TrailingWhitespace),
+            (5, 1, WarningKind::MissingLine('c'))
         ]
     );
     let d = parse(&text).expect("lenient");
@@ -768,14 +770,14 @@ fn text_fields_that_break_their_grammar() {
         (with_head("k=uri:key server\r\n"), 5, 10, 'k', uri_chars),
         // A media section's k= too.
         (
-            with_head("m=audio 9 RTP/AVP 0\r\nk=clear:\r\n"),
+            with_head("m=audio 0 RTP/AVP 0\r\nk=clear:\r\n"),
             6,
             9,
             'k',
             syntax("key text after 'clear:'"),
         ),
         (
-            with_head("m=audio 9 RTP/AVP 0\r\nk=base64:a===\r\n"),
+            with_head("m=audio 0 RTP/AVP 0\r\nk=base64:a===\r\n"),
             6,
             11,
             'k',
@@ -861,7 +863,7 @@ fn text_fields_in_every_form_of_their_grammar() {
         }
         let media_key = keys[(k + 1) % keys.len()];
         let text = format!(
-            "{}k={key}\r\nm=audio 9 RTP/AVP 0\r\nk={media_key}\r\n",
+            "{}k={key}\r\nm=audio 0 RTP/AVP 0\r\nk={media_key}\r\n",
             with_contact(&lines)
         );
         let d = parse_strict(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -873,4 +875,25 @@ fn text_fields_in_every_form_of_their_grammar() {
         let p = parse_with(&text, &ParseOptions::lenient()).expect("lenient");
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
+}
+
+/// RFC 8866 §5.7: a media section with a port needs a `c=` of its own when the session has
+/// none. Strict mode refuses the section at its `m=` line; lenient mode warns there.
+#[test]
+fn missing_connection_line() {
+    let text =
+        with_head("m=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\nm=video 9 RTP/AVP 96\r\na=mid:1\r\n");
+    expect(&text, 7, 1, ErrorKind::MissingLine('c'));
+    assert_eq!(warnings(&text), [(7, 1, WarningKind::MissingLine('c'))]);
+    // The first section is checked when the second starts.
+    let first = with_head("m=audio 9 RTP/AVP 0\r\nm=video 9 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n");
+    expect(&first, 5, 1, ErrorKind::MissingLine('c'));
+    // A session-level c= covers every section; a section with port 0 (rejected or
+    // bundle-only) needs none.
+    let session = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    assert!(parse_strict(session).is_ok());
+    let bundled = with_head(
+        "m=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\nm=video 0 RTP/AVP 96\r\na=bundle-only\r\n",
+    );
+    assert!(parse_strict(&bundled).is_ok());
 }

@@ -560,8 +560,16 @@ fn description() -> impl Strategy<Value = SessionDescription<'static>> {
                 key,
                 attributes,
                 other_lines,
-                media,
+                mut media,
             )| {
+                // RFC 8866 §5.7: without a session-level c=, each section with a port has one.
+                if connection.is_none() {
+                    for m in media.iter_mut().filter(|m| m.port != 0) {
+                        if m.connections.is_empty() {
+                            m.connections.push(Connection::ip4("192.0.2.1"));
+                        }
+                    }
+                }
                 SessionDescription {
                     origin: Origin {
                         username: user,
@@ -819,7 +827,7 @@ proptest! {
         // one that breaks its grammar exactly where strict mode refuses it.
         let head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n";
         let text = match (t, in_media) {
-            ('k', true) => format!("{head}t=0 0\r\nm=audio 9 RTP/AVP 0\r\nk={value}\r\n"),
+            ('k', true) => format!("{head}t=0 0\r\nm=audio 0 RTP/AVP 0\r\nk={value}\r\n"),
             ('k', false) => format!("{head}t=0 0\r\nk={value}\r\n"),
             _ => format!("{head}{t}={value}\r\nt=0 0\r\n"),
         };
