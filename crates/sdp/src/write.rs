@@ -216,10 +216,17 @@ pub(crate) fn media(out: &mut String, m: &Media<'_>) {
     }
     out.push(' ');
     out.push_str(m.proto);
-    // One space before each format, whatever separated them in a leniently parsed line.
-    for f in m.formats() {
+    // One space before each format, whatever separated them in a leniently parsed line (the
+    // check is cheaper than writing the formats one by one, which few lines need).
+    let f = m.formats;
+    if !f.as_bytes().contains(&b'\t') && !f.contains("  ") {
         out.push(' ');
         out.push_str(f);
+    } else {
+        for f in m.formats() {
+            out.push(' ');
+            out.push_str(f);
+        }
     }
     out.push_str("\r\n");
     if let Some(i) = m.title {

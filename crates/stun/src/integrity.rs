@@ -325,14 +325,16 @@ pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], CredentialError
 }
 
 /// The nonce cookie of RFC 8489 §9.2: a NONCE starting with `obMatJos2` followed by four base64
-/// characters holding 24 security-feature bits.
+/// characters holding 24 security-feature bits. Bit 0 is the least significant of the 24
+/// (verified erratum 6290; the RFC's own example in Appendix B.1, `obMatJos2AAAC` with USERHASH,
+/// reads that way): `AAAB` offers PASSWORD-ALGORITHMS, `AAAC` username anonymity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NonceCookie {
     /// Bit 0: the server supports PASSWORD-ALGORITHMS.
     pub password_algorithms: bool,
     /// Bit 1: the server supports USERHASH (username anonymity).
     pub username_anonymity: bool,
-    /// The other 22 bits, as received.
+    /// The other 22 bits (2 to 23), as received, in place.
     pub reserved: u32,
 }
 
@@ -343,10 +345,9 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 impl NonceCookie {
     fn bits(&self) -> u32 {
-        // The first (most significant) bit of the 24 is "password algorithms".
-        (u32::from(self.password_algorithms) << 23)
-            | (u32::from(self.username_anonymity) << 22)
-            | (self.reserved & 0x3f_ffff)
+        u32::from(self.password_algorithms)
+            | (u32::from(self.username_anonymity) << 1)
+            | (self.reserved & 0xff_fffc)
     }
 
     /// Reads the cookie at the start of a NONCE, if there is one.
@@ -359,9 +360,9 @@ impl NonceCookie {
             bits = (bits << 6) | v;
         }
         Some(Self {
-            password_algorithms: bits & (1 << 23) != 0,
-            username_anonymity: bits & (1 << 22) != 0,
-            reserved: bits & 0x3f_ffff,
+            password_algorithms: bits & 1 != 0,
+            username_anonymity: bits & 2 != 0,
+            reserved: bits & 0xff_fffc,
         })
     }
 

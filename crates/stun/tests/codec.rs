@@ -224,7 +224,7 @@ fn userhash_is_sha256_of_user_colon_realm() {
 fn nonce_cookie_round_trips() {
     for password_algorithms in [false, true] {
         for username_anonymity in [false, true] {
-            for reserved in [0u32, 1, 2, 0x15_5555, 0x3f_ffff] {
+            for reserved in [0u32, 4, 8, 0x55_5554, 0xff_fffc] {
                 let c = NonceCookie {
                     password_algorithms,
                     username_anonymity,
@@ -255,6 +255,20 @@ fn nonce_cookie_parses_rfc_style_values() {
         NonceCookie::parse("obMatJos2AAAA"),
         Some(NonceCookie::default())
     );
+    // Bit 0 is the least significant (RFC 8489 erratum 6290).
+    let pa = NonceCookie::parse("obMatJos2AAAB").unwrap();
+    assert!(pa.password_algorithms && !pa.username_anonymity && pa.reserved == 0);
+    let ua = NonceCookie::parse("obMatJos2AAAC").unwrap();
+    assert!(!ua.password_algorithms && ua.username_anonymity && ua.reserved == 0);
+    let top = NonceCookie::parse("obMatJos2gAAA").unwrap();
+    assert!(!top.password_algorithms && !top.username_anonymity);
+    assert_eq!(top.reserved, 1 << 23);
+    let both = NonceCookie {
+        password_algorithms: true,
+        username_anonymity: true,
+        reserved: 0,
+    };
+    assert_eq!(&both.encode()[9..], b"AAAD");
 }
 
 #[test]

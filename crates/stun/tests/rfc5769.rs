@@ -645,6 +645,8 @@ fn b1_decodes_and_verifies() {
 fn b1_nonce_has_a_cookie() {
     // The nonce starts with the cookie; its four base64 characters round-trip.
     let cookie = NonceCookie::parse(B1_NONCE).unwrap();
+    // The example's request carries USERHASH, and its nonce offers username anonymity.
+    assert!(cookie.username_anonymity && !cookie.password_algorithms);
     assert_eq!(&cookie.encode()[..], &B1_NONCE.as_bytes()[..13]);
     assert_eq!(NonceCookie::parse(LONG_TERM_NONCE), None);
 }
