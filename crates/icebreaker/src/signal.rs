@@ -51,7 +51,6 @@ pub const MAX_PENDING_BYTES: usize = MAX_MESSAGE;
 const QUEUE: usize = MAX_PENDING + 16;
 /// A connection whose socket does not take a frame for this long is closed, which frees what
 /// is queued towards it.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Message types the server itself sends: a peer may not send them through a room.
 const RESERVED_TYPES: [&str; 3] = ["error", "joined", "left"];
 /// Longest room name.
@@ -94,6 +93,8 @@ pub struct SignalServerConfig {
     /// Bytes of messages the whole server holds at most: waiting in rooms for a second peer
     /// and queued towards peers that read slowly. A message over it is refused with an error.
     pub max_buffered: usize,
+    /// A peer that has not taken a message within this long is not reading: it is dropped.
+    pub send_timeout: Duration,
 }
 
 impl Default for SignalServerConfig {
@@ -104,6 +105,7 @@ impl Default for SignalServerConfig {
             rate: 50.0,
             burst: 200.0,
             max_buffered: 128 * 1024 * 1024,
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -175,6 +177,30 @@ type Shared = Arc<Mutex<Rooms>>;
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Rooms> {
     s.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sends `msg`, giving up when the peer has not taken it within `limit`
+/// ([`SignalServerConfig::send_timeout`]): every write to a peer is bounded so, or one that
+/// stops reading would hold its task (and the messages queued for it) for ever. Returns
+/// whether it was sent.
+async fn send_within<S>(sink: &mut S, msg: Message, limit: Duration) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(limit, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Sends a last message and closes, each bounded by `limit`.
+async fn farewell<S>(sink: &mut S, msg: Message, limit: Duration)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    if send_within(sink, msg, limit).await {
+        let _ = tokio::time::timeout(limit, sink.close()).await;
+    }
 }
 
 fn error(message: impl std::fmt::Display) -> Message {
@@ -304,8 +330,7 @@ async fn connection(
         let msg = error(format_args!(
             "bad room {path:?}: connect to ws://HOST:PORT/ROOM, ROOM of 1 to {MAX_ROOM_NAME} letters, digits, '-', '_', '.' or '~'"
         ));
-        let _ = sink.send(msg).await;
-        let _ = sink.close().await;
+        farewell(&mut sink, msg, config.send_timeout).await;
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Held>(QUEUE);
@@ -341,8 +366,7 @@ async fn connection(
     let peers = match peers {
         Ok(n) => n,
         Err(e) => {
-            let _ = sink.send(error(e)).await;
-            let _ = sink.close().await;
+            farewell(&mut sink, error(e), config.send_timeout).await;
             return;
         }
     };
@@ -350,19 +374,19 @@ async fn connection(
     drop(tx);
     let mut tokens = config.burst;
     let mut refilled = Instant::now();
+    let limit = config.send_timeout;
     loop {
         tokio::select! {
             out = rx.recv() => match out {
                 Some(m) => {
-                    let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(m.into_message())).await;
-                    if !matches!(sent, Ok(Ok(()))) {
+                    if !send_within(&mut sink, m.into_message(), limit).await {
                         tracing::debug!(%from, "not reading or gone; closing");
                         break;
                     }
                 }
                 // The room was closed (idle) or the server is stopping.
                 None => {
-                    let _ = sink.send(error("room closed")).await;
+                    send_within(&mut sink, error("room closed"), limit).await;
                     break;
                 }
             },
@@ -372,7 +396,7 @@ async fn connection(
                     Some(Err(e)) => {
                         tracing::debug!(%from, "closing: {e}");
                         let msg = error(format_args!("closing: {e}"));
-                        let _ = sink.send(msg).await;
+                        send_within(&mut sink, msg, limit).await;
                         break;
                     }
                     None => break,
@@ -384,7 +408,7 @@ async fn connection(
                     tokens = (tokens + earned).min(config.burst);
                     refilled = now;
                     if tokens < 1.0 {
-                        if sink.send(error("rate limit: message dropped")).await.is_err() {
+                        if !send_within(&mut sink, error("rate limit: message dropped"), limit).await {
                             break;
                         }
                         continue;
@@ -400,8 +424,9 @@ async fn connection(
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
                 };
                 if let Some(r) = reply
-                    && sink.send(r).await.is_err()
+                    && !send_within(&mut sink, r, limit).await
                 {
+                    tracing::debug!(%from, "not reading or gone; closing");
                     break;
                 }
             }
@@ -664,6 +689,51 @@ mod tests {
         let reply = next_text(&mut a).await;
         assert!(reply.contains("rate limit"), "{reply}");
         refused(&mut a, r#"{"type":"send","data":"x"}"#, "rate limit").await;
+        server.shutdown();
+    }
+
+    /// A peer that sends without reading the server's replies (errors, rate-limit notices) is
+    /// dropped once a reply has waited `send_timeout`: before, the reply's send blocked its task
+    /// for ever, holding its slot and the messages queued for it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_peer_that_does_not_read_its_replies_is_dropped() {
+        let config = SignalServerConfig {
+            send_timeout: Duration::from_millis(300),
+            ..SignalServerConfig::default()
+        };
+        let server = start("127.0.0.1:0".parse().expect("addr"), config)
+            .await
+            .expect("start");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let tcp = socket.connect(server.local_addr()).await.expect("connect");
+        let url = format!("ws://{}/deaf", server.local_addr());
+        let (ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .expect("handshake");
+        let (mut tx, mut rx) = ws.split();
+        // Every frame draws a reply ("not JSON", then "rate limit"), and none is read: the
+        // replies, 57 bytes each, fill the server's send buffer (at most 4 MiB by default on
+        // Linux) whatever it has grown to, while the frames fit in its receive buffer.
+        let flood = tokio::spawn(async move {
+            for _ in 0..120_000 {
+                let sent = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::text("")));
+                if !matches!(sent.await, Ok(Ok(()))) {
+                    break;
+                }
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(30), flood).await;
+        // Reading now, the connection ends: the server gave up on it.
+        let ended =
+            tokio::time::timeout(LIMIT, async { while let Some(Ok(_)) = rx.next().await {} }).await;
+        assert!(
+            ended.is_ok(),
+            "the server still serves a peer that stopped reading"
+        );
+        // And it still serves others.
+        let mut a = join(&server, "after").await;
+        refused(&mut a, "{", "not JSON").await;
         server.shutdown();
     }
 
