@@ -191,6 +191,7 @@ async fn real() -> DemoResult<()> {
         total_quota: None,
         software: None,
         nonce_lifetime: None,
+        stream_idle: None,
         tls_listen: None,
         cert: None,
         key: None,

@@ -47,6 +47,8 @@ const TCP_QUEUE: usize = 256;
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a TCP or TLS connection may go without an allocation, by default (`--stream-idle`).
+const STREAM_IDLE_SECS: u64 = 30;
 /// Kernel buffer asked for on the listening UDP socket, which every client shares.
 const LISTENER_BUFFER: usize = 4 << 20;
 /// UDP batches (of up to [`BATCH`] datagrams) drained per wake-up before other work runs.
@@ -91,6 +93,10 @@ pub struct TurnServerArgs {
     /// with a fresh nonce (default 600).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub nonce_lifetime: Option<u64>,
+    /// Close a TCP or TLS connection that has had no allocation for this long, from its start
+    /// or since its allocation ended (default 30).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stream_idle: Option<u64>,
     /// Also serve TURN over TLS here: `IP:PORT`, or an IP for port 5349 (needs --cert, --key).
     #[arg(long, value_name = "ADDR", value_parser = parse_tls_listen, requires_all = ["cert", "key"])]
     pub tls_listen: Option<SocketAddr>,
@@ -539,11 +545,16 @@ fn send_all(sock: &impl std::os::fd::AsFd, msgs: &[(SocketAddr, &[u8])]) {
 }
 
 /// Serves one TCP connection.
-async fn tcp_connection(core: Weak<Mutex<Core>>, stream: TcpStream, client: SocketAddr) {
+async fn tcp_connection(
+    core: Weak<Mutex<Core>>,
+    stream: TcpStream,
+    client: SocketAddr,
+    idle: Duration,
+) {
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    stream_connection(core, stream, client, local, Transport::Tcp).await;
+    stream_connection(core, stream, client, local, Transport::Tcp, idle).await;
 }
 
 /// Serves one TLS connection: the handshake (bounded in time), then frames as over TCP. A
@@ -553,6 +564,7 @@ async fn tls_connection(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     client: SocketAddr,
+    idle: Duration,
 ) {
     let Ok(local) = stream.local_addr() else {
         return;
@@ -568,16 +580,19 @@ async fn tls_connection(
             return;
         }
     };
-    stream_connection(core, tls, client, local, Transport::Tls).await;
+    stream_connection(core, tls, client, local, Transport::Tls, idle).await;
 }
 
 /// Serves one stream connection: frames in, the core's frames out through a bounded queue.
+/// A connection that has had no allocation for `idle` (from its start, or since its allocation
+/// ended) is closed, so that silent connections cannot hold the connection slots.
 async fn stream_connection<S>(
     core: Weak<Mutex<Core>>,
     stream: S,
     client: SocketAddr,
     local: SocketAddr,
     transport: Transport,
+    idle: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -599,10 +614,30 @@ async fn stream_connection<S>(
     });
     let mut framer = StreamFramer::new(FramerConfig::default());
     let mut rbuf = vec![0u8; 16 * 1024];
+    let five_tuple = FiveTuple {
+        client,
+        server: local,
+        transport,
+    };
+    let mut allocated_at = Instant::now();
     'conn: loop {
-        let n = match rd.read(&mut rbuf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = tokio::select! {
+            r = rd.read(&mut rbuf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = tokio::time::sleep_until((allocated_at + idle).into()) => {
+                let Some(core) = core.upgrade() else {
+                    break;
+                };
+                let now = Instant::now();
+                if lock(&core).server.has_allocation(now, &five_tuple) {
+                    allocated_at = now;
+                    continue;
+                }
+                tracing::debug!(%client, "no allocation for {idle:?}: closing");
+                break;
+            }
         };
         if framer.push(rbuf.get(..n).unwrap_or_default()).is_err() {
             break;
@@ -623,19 +658,17 @@ async fn stream_connection<S>(
                 }
             }
         }
+        let now = Instant::now();
+        if c.server.has_allocation(now, &five_tuple) {
+            allocated_at = now;
+        }
     }
     if let Some(core) = core.upgrade() {
         let mut c = lock(&core);
         c.tcp.remove(&(client, local));
         // The allocation made over this connection ends with it.
-        c.server.handle_connection_closed(
-            Instant::now(),
-            FiveTuple {
-                client,
-                server: local,
-                transport,
-            },
-        );
+        c.server
+            .handle_connection_closed(Instant::now(), five_tuple);
         c.flush();
     }
     writer.abort();
@@ -858,6 +891,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         ));
     }
     let mut stop = core::pin::pin!(stop);
+    let stream_idle = Duration::from_secs(args.stream_idle.unwrap_or(STREAM_IDLE_SECS));
     let mut rbatch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
     loop {
@@ -880,7 +914,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                         drop(stream);
                     } else {
                         let _ = stream.set_nodelay(true);
-                        connections.push(tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client)));
+                        connections.push(tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client, stream_idle)));
                     }
                 }
                 Err(e) => {
@@ -896,7 +930,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                         drop(stream);
                     } else {
                         let _ = stream.set_nodelay(true);
-                        connections.push(tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client)));
+                        connections.push(tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client, stream_idle)));
                     }
                 }
                 Err(e) => {

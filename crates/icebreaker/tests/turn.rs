@@ -175,6 +175,35 @@ fn a_stale_nonce_is_renewed() {
     }
 }
 
+/// A TCP connection that never allocates is closed after `--stream-idle`, so silent
+/// connections cannot hold the server's connection slots; one whose allocation is alive stays
+/// open past it (the client holds its allocation 2.5 s against an idle limit of 1 s).
+#[test]
+fn silent_stream_connections_are_closed_and_allocated_ones_kept() {
+    use std::io::Read as _;
+    let server = start(&["--allow-peer", "127.0.0.0/8", "--stream-idle", "1"]);
+    let mut silent = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let got = silent.read(&mut buf);
+    assert!(
+        matches!(got, Ok(0) | Err(_)) && t0.elapsed() < Duration::from_secs(4),
+        "{got:?} after {:?}",
+        t0.elapsed()
+    );
+    assert!(!matches!(got, Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock));
+    let echo = Echo::start();
+    let uri = format!("turn:{}?transport=tcp", server.addr);
+    let out = client(&uri, echo.addr, &["--json", "--hold", "2500"]);
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["received"], "hello from icebreaker");
+    assert_eq!(v["deleted"], true, "{v}");
+}
+
 /// `--json`: the listening line names the addresses, and the stopped line counts what the
 /// server relayed (one datagram out to the echo peer and one back, over a channel).
 #[test]

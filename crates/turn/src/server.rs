@@ -531,6 +531,14 @@ impl<P: PortAllocator> Server<P> {
             .unwrap_or_default()
     }
 
+    /// Whether `five_tuple` has an allocation that has not expired at `now` (a runtime closes
+    /// stream connections that stay without one).
+    pub fn has_allocation(&self, now: Instant, five_tuple: &FiveTuple) -> bool {
+        self.allocations
+            .get(five_tuple)
+            .is_some_and(|a| now < a.expires)
+    }
+
     /// Every relayed address in use (what the runtime must have sockets bound on).
     pub fn relay_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.allocations
