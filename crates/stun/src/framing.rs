@@ -30,9 +30,9 @@ use core::fmt;
 use crate::channel_data::CHANNEL_RANGE;
 use crate::message::{HEADER_LEN, MAGIC_COOKIE};
 
-/// The largest frame the wire format can express: a STUN message of 20 + 65 532 bytes, or a
-/// ChannelData frame of 4 + 65 535 bytes padded to 65 540.
-pub const MAX_WIRE_FRAME: usize = 4 + 65_536;
+/// The largest frame the wire format can express: a STUN message of 20 + 65 532 bytes (65 552,
+/// the larger), or a ChannelData frame of 4 + 65 535 bytes padded to 65 540.
+pub const MAX_WIRE_FRAME: usize = HEADER_LEN + 65_532;
 
 /// Limits of a [`StreamFramer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,6 +402,29 @@ mod tests {
         }
         assert_eq!(got, frames);
         assert_eq!(framer.buffered(), 0);
+    }
+
+    /// The largest STUN message (a body of 65 532 bytes) and the largest padded ChannelData
+    /// frame both fit the default limit.
+    #[test]
+    fn the_largest_frames_fit_the_default_limit() {
+        let mut stun = vec![0u8; HEADER_LEN + 65_532];
+        stun[2..4].copy_from_slice(&65_532u16.to_be_bytes());
+        stun[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        stun[20..24].copy_from_slice(&[0x80, 0x22, 0xff, 0xf8]);
+        let (f, n) = split_frame(&stun, MAX_WIRE_FRAME).unwrap().unwrap();
+        assert_eq!((n, f.as_bytes().len()), (65_552, 65_552));
+        let data = vec![7u8; 65_535];
+        let raw = channel(0x4000, &data);
+        assert_eq!(raw.len(), 65_540);
+        let (_, n) = split_frame(&raw, MAX_WIRE_FRAME).unwrap().unwrap();
+        assert_eq!(n, 65_540);
+        let mut framer = StreamFramer::new(FramerConfig::default());
+        framer.push(&stun).unwrap();
+        assert_eq!(
+            framer.next_frame().unwrap().map(|f| f.as_bytes().len()),
+            Some(65_552)
+        );
     }
 
     #[test]
