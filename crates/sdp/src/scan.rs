@@ -203,7 +203,9 @@ pub(crate) fn items_to_end(b: &[u8]) -> Option<usize> {
         let space = spaces & keep;
         bad |= !(high | in_range(low, b' ', 0x7e)) & keep;
         doubled |= space & ((spaces << 8) | carry);
-        spaces_seen += space.count_ones() as usize;
+        // One flag per space in the high bit of its byte: at most eight, summed into the top
+        // byte by the multiply (no carry), and added up across words without overflow.
+        spaces_seen += ((space >> 7).wrapping_mul(ONES) >> 56) as usize;
         space >> 56
     };
     let load = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
