@@ -646,11 +646,11 @@ async fn stream_connection<S>(
             break;
         };
         let mut c = lock(&core);
+        // The frames of one read arrived together: one clock read for all of them.
+        let now = Instant::now();
         loop {
             match framer.next_frame() {
-                Ok(Some(frame)) => {
-                    c.client_input(Instant::now(), transport, client, local, frame.as_bytes());
-                }
+                Ok(Some(frame)) => c.client_input(now, transport, client, local, frame.as_bytes()),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(%client, "closing: {e}");
@@ -658,7 +658,6 @@ async fn stream_connection<S>(
                 }
             }
         }
-        let now = Instant::now();
         if c.server.has_allocation(now, &five_tuple) {
             allocated_at = now;
         }

@@ -130,17 +130,11 @@ impl SessionBuilder {
 
     /// Records a break in what was just written to `part` from `start`: `lines` lines.
     fn check(&mut self, part: Part, start: usize, lines: usize) {
-        let text = match part {
-            Part::Origin => &self.origin,
-            Part::Name => &self.name,
-            Part::Info => &self.info,
-            Part::Uri => &self.uri,
-            Part::Emails => &self.emails,
-            Part::Connection => &self.connection,
-            Part::Bandwidths => &self.bandwidths,
-            Part::Attributes => &self.attributes,
-            Part::Media => &self.media,
-        };
+        let text = self
+            .texts()
+            .into_iter()
+            .find_map(|(p, t)| (p == Some(part)).then_some(t))
+            .unwrap_or_default();
         if let Some(at) = stray_break(text.get(start..).unwrap_or_default(), lines) {
             self.broken.get_or_insert((part, start + at));
         }

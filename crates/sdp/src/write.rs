@@ -223,9 +223,9 @@ pub(crate) fn media(out: &mut String, m: &Media<'_>) {
         out.push(' ');
         out.push_str(f);
     } else {
-        for f in m.formats() {
+        for format in m.formats() {
             out.push(' ');
-            out.push_str(f);
+            out.push_str(format);
         }
     }
     out.push_str("\r\n");

@@ -341,13 +341,16 @@ pub struct NonceCookie {
 /// The nonce cookie prefix.
 pub const NONCE_COOKIE_PREFIX: &str = "obMatJos2";
 
+/// The security-feature bits no feature is assigned to (2 to 23).
+const RESERVED_BITS: u32 = 0xff_fffc;
+
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 impl NonceCookie {
     fn bits(&self) -> u32 {
         u32::from(self.password_algorithms)
             | (u32::from(self.username_anonymity) << 1)
-            | (self.reserved & 0xff_fffc)
+            | (self.reserved & RESERVED_BITS)
     }
 
     /// Reads the cookie at the start of a NONCE, if there is one.
@@ -362,7 +365,7 @@ impl NonceCookie {
         Some(Self {
             password_algorithms: bits & 1 != 0,
             username_anonymity: bits & 2 != 0,
-            reserved: bits & 0xff_fffc,
+            reserved: bits & RESERVED_BITS,
         })
     }
 

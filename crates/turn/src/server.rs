@@ -534,9 +534,13 @@ impl<P: PortAllocator> Server<P> {
     /// Whether `five_tuple` has an allocation that has not expired at `now` (a runtime closes
     /// stream connections that stay without one).
     pub fn has_allocation(&self, now: Instant, five_tuple: &FiveTuple) -> bool {
-        self.allocations
-            .get(five_tuple)
-            .is_some_and(|a| now < a.expires)
+        self.live_allocation(now, five_tuple).is_some()
+    }
+
+    /// The allocation on `five_tuple`, unless it has expired at `now` (its timer may not have
+    /// run yet).
+    fn live_allocation(&self, now: Instant, five_tuple: &FiveTuple) -> Option<&Allocation> {
+        self.allocations.get(five_tuple).filter(|a| now < a.expires)
     }
 
     /// Every relayed address in use (what the runtime must have sockets bound on).
@@ -1313,9 +1317,7 @@ impl<P: PortAllocator> Server<P> {
     /// The allocation on `ft`, checked to belong to the authenticated user.
     fn owned(&self, now: Instant, ft: &FiveTuple, a: &Authed) -> Result<(), Reject> {
         let alloc = self
-            .allocations
-            .get(ft)
-            .filter(|al| now < al.expires)
+            .live_allocation(now, ft)
             .ok_or(Reject::Code(codes::ALLOCATION_MISMATCH))?;
         if *alloc.username != *a.username {
             return Err(Reject::Code(codes::WRONG_CREDENTIALS));
