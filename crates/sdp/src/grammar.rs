@@ -676,18 +676,21 @@ fn ice_string<'a>(i: &mut &'a str, min: usize, too_short: ErrorKind) -> R<'a, &'
 ///                         [SP rel-addr] [SP rel-port] *(SP cand-extension)
 /// foundation            = 1*32ice-char
 /// component-id          = 1*3DIGIT
+/// priority              = 1*10DIGIT
 /// ```
+/// RFC 8445 bounds the values too: a component ID is 1 to 256 (§4), a priority 1 to 2^31 − 1
+/// (§5.1.2.1). A number with too many digits or out of those bounds is `NumberOutOfRange`.
 pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
     let foundation = scan::take_words(i, ICE, "foundation")?;
     if foundation.len() > 32 {
         return Err(error(foundation, ErrorKind::FoundationTooLong));
     }
     scan::sp(i)?;
-    let component = scan::num(i, "component id")?;
+    let component = bounded(i, "component id", 3, 1..=256, scan::num)?;
     scan::sp(i)?;
     let transport = token(i, "transport")?;
     scan::sp(i)?;
-    let priority = scan::num_long(i, "priority")?;
+    let priority = bounded(i, "priority", 10, 1..=0x7fff_ffff, scan::num_long)?;
     scan::sp(i)?;
     let address = scan::take_words(i, ADDR, "connection address")?;
     scan::sp(i)?;
@@ -730,6 +733,25 @@ pub(crate) fn candidate<'a>(i: &mut &'a str) -> R<'a, Candidate<'a>> {
         related_port,
         extensions,
     })
+}
+
+/// A number of at most `digits` digits within `range`, read with `read` ([`scan::num`] or
+/// [`scan::num_long`]); `NumberOutOfRange` at the number otherwise.
+#[inline(always)]
+fn bounded<'a, T: TryFrom<u64> + PartialOrd>(
+    i: &mut &'a str,
+    what: &'static str,
+    digits: usize,
+    range: core::ops::RangeInclusive<T>,
+    read: fn(&mut &'a str, &'static str) -> R<'a, T>,
+) -> R<'a, T> {
+    let start = *i;
+    let v = read(i, what)?;
+    let text = start.get(..start.len() - i.len()).unwrap_or(start);
+    if text.len() > digits || !range.contains(&v) {
+        return Err(error(text, ErrorKind::NumberOutOfRange));
+    }
+    Ok(v)
 }
 
 /// `name SP value *(SP name SP value)`, names and values non-whitespace strings, running to
@@ -1249,6 +1271,38 @@ mod tests {
         }
         let lane = format!("1 1 udp 1 ::1 9 typ host {}", ["aaaaaaa"; 300].join(" "));
         assert!(line(&lane, candidate).is_ok());
+    }
+
+    #[test]
+    fn parse_candidate_bounds_component_and_priority() {
+        let ok = |c: &str, p: &str| {
+            let text = format!("f {c} udp {p} ::1 9 typ host");
+            line(&text, candidate)
+                .map(|c| (c.component, c.priority))
+                .ok()
+        };
+        assert_eq!(ok("1", "1"), Some((1, 1)));
+        assert_eq!(ok("256", "2147483647"), Some((256, 0x7fff_ffff)));
+        assert_eq!(ok("001", "0000000001"), Some((1, 1)));
+        for (c, p) in [
+            ("0", "1"),
+            ("257", "1"),
+            ("0001", "1"),
+            ("1", "0"),
+            ("1", "2147483648"),
+            ("1", "4294967295"),
+            ("1", "00000000001"),
+            ("1", "99999999999"),
+        ] {
+            let text = format!("f {c} udp {p} ::1 9 typ host");
+            let e = line(&text, candidate).expect_err(&text);
+            let at = if c.len() > 3 || !(1..=256).contains(&c.parse::<u32>().unwrap_or(0)) {
+                c
+            } else {
+                p
+            };
+            assert_eq!((e.at, e.kind), (at, ErrorKind::NumberOutOfRange), "{text}");
+        }
     }
 
     #[test]

@@ -510,11 +510,12 @@ impl<'a> IceOptions<'a> {
 pub struct Candidate<'a> {
     /// 1 to 32 ice-chars.
     pub foundation: &'a str,
-    /// Component ID, 1 for RTP (and everything when RTCP is multiplexed), 2 for RTCP.
+    /// Component ID, 1 for RTP (and everything when RTCP is multiplexed), 2 for RTCP; the parser
+    /// takes 1 to 256 (RFC 8445 §4), in at most three digits.
     pub component: u16,
     /// Transport as written (`udp`, `UDP`, `tcp` ...); compare case-insensitively.
     pub transport: &'a str,
-    /// Priority (RFC 8445 §5.1.2).
+    /// Priority (RFC 8445 §5.1.2); the parser takes 1 to 2^31 − 1, in at most ten digits.
     pub priority: u32,
     /// Connection address: an IP address or an FQDN, such as an mDNS `<uuid>.local` name.
     pub address: &'a str,

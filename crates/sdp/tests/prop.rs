@@ -60,7 +60,7 @@ fn candidate() -> impl Strategy<Value = Candidate<'static>> {
         ice_chars(1, 32),
         1u16..=256,
         prop::sample::select(vec!["udp", "UDP", "tcp", "TCP"]),
-        any::<u32>(),
+        1u32..=0x7fff_ffff,
         address(),
         any::<u16>(),
         prop::sample::select(vec![
