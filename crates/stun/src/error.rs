@@ -213,6 +213,9 @@ pub enum CredentialError {
     },
     /// SASLprep rejected the string (prohibited character or bidirectional rule).
     SaslPrep,
+    /// A long-term key was asked for with a password algorithm other than MD5 and SHA-256
+    /// (the number is the algorithm's).
+    UnsupportedAlgorithm(u16),
 }
 
 impl fmt::Display for CredentialError {
@@ -221,6 +224,7 @@ impl fmt::Display for CredentialError {
             Self::Empty => f.write_str("credential is empty"),
             Self::Prohibited { at } => write!(f, "credential has a prohibited character at {at}"),
             Self::SaslPrep => f.write_str("credential rejected by SASLprep"),
+            Self::UnsupportedAlgorithm(n) => write!(f, "unsupported password algorithm {n:#06x}"),
         }
     }
 }

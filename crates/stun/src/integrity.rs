@@ -276,9 +276,13 @@ impl LongTermKey {
     }
 }
 
-/// Computes the raw long-term key of RFC 8489 §9.2.2. Unknown algorithms fall back to MD5,
-/// the only algorithm RFC 5389 knew; callers negotiating with PASSWORD-ALGORITHMS should only
-/// select MD5 or SHA-256.
+/// Computes the raw long-term key of RFC 8489 §9.2.2: `MD5(username ":" realm ":" password)`
+/// or, for SHA-256, its SHA-256 counterpart.
+///
+/// # Errors
+/// [`CredentialError::UnsupportedAlgorithm`] for any algorithm other than MD5 and SHA-256 (the
+/// two RFC 8489 defines; a key derived some other way would never verify), or the preparation's
+/// error for the realm or password.
 pub fn long_term_key(
     username: &str,
     realm: &str,
@@ -286,6 +290,9 @@ pub fn long_term_key(
     algorithm: PasswordAlgorithmId,
     prep: Preparation,
 ) -> Result<LongTermKey, CredentialError> {
+    if algorithm != PasswordAlgorithmId::MD5 && algorithm != PasswordAlgorithmId::SHA256 {
+        return Err(CredentialError::UnsupportedAlgorithm(algorithm.0));
+    }
     let realm = prepare(realm, prep)?;
     let password = prepare(password, prep)?;
     let mut out = LongTermKey {

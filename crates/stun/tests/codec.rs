@@ -45,6 +45,23 @@ fn long_term_sha256_key() {
 }
 
 #[test]
+fn long_term_key_refuses_unknown_algorithms() {
+    for alg in [0x0000, 0x0003, 0xffff] {
+        assert_eq!(
+            long_term_key(
+                "user",
+                "realm",
+                "pass",
+                PasswordAlgorithmId(alg),
+                Preparation::None
+            )
+            .map(|k| k.as_slice().len()),
+            Err(CredentialError::UnsupportedAlgorithm(alg))
+        );
+    }
+}
+
+#[test]
 fn long_term_key_prepares_realm_and_password() {
     // A no-break space in the password becomes a plain space under OpaqueString.
     let prepared = long_term_key(
