@@ -11,7 +11,9 @@ use icebreaker_stun::attributes::{
     XorMappedAddress, codes,
 };
 use icebreaker_stun::integrity::Key;
-use icebreaker_stun::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+use icebreaker_stun::transaction::{
+    ClientTransaction, ResponseFault, TransactionConfig, TransactionState,
+};
 use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
 pub use icebreaker_turn::Transport as TurnTransport;
 use rand_chacha::ChaCha20Rng;
@@ -1569,7 +1571,18 @@ impl Agent {
             if from != self.gathers[g].server || !self.gathers[g].tx.handle_response(now, msg) {
                 return Err(RecvError::BadStun);
             }
-            if let Ok(Some(XorMappedAddress(mapped))) = msg.get::<XorMappedAddress>() {
+            // Only a success that passes RFC 8489 §6.3.3 (no unknown comprehension-required
+            // attribute) gives a server-reflexive candidate.
+            let success = matches!(
+                self.gathers[g].tx.state(),
+                TransactionState::Done {
+                    class: Class::Success,
+                    ..
+                }
+            );
+            if let (true, Ok(Some(XorMappedAddress(mapped)))) =
+                (success, msg.get::<XorMappedAddress>())
+            {
                 let g = &self.gathers[g];
                 let (base, component, server) = (g.base, g.component, g.server);
                 self.add_server_reflexive(base, mapped, component, server);
@@ -1649,7 +1662,13 @@ impl Agent {
         };
         // RFC 8445 §7.2.5.2.1: the response must come from where the request went, to where
         // it left from.
-        if from != self.remotes[remote].address || to != self.locals[local].base {
+        // RFC 8489 §6.3.3: a success with an unknown comprehension-required attribute fails
+        // the check like an error does (an error without ERROR-CODE fails it below).
+        let faulty = matches!(
+            tx.state(),
+            TransactionState::Failed(ResponseFault::UnknownAttribute(_))
+        );
+        if faulty || from != self.remotes[remote].address || to != self.locals[local].base {
             self.pairs[pair].state = PairState::Failed;
             self.check_failure(now);
             return Ok(());

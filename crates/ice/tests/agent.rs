@@ -1089,3 +1089,60 @@ fn each_component_has_consent_of_its_own() {
     assert!(p.now - cut <= Duration::from_secs(31), "{:?}", p.now - cut);
     assert!(p.a.send_path(2).is_err(), "still sending on component 2");
 }
+
+/// RFC 8489 §6.3.3: a success response with an unknown comprehension-required attribute fails
+/// its check. B's answers reach A rebuilt (properly signed) with or without such an attribute;
+/// with it, A never connects and fails; without it, the same rebuilding connects.
+#[test]
+fn a_check_answered_with_an_unknown_required_attribute_fails() {
+    use icebreaker_stun::attributes::XorMappedAddress;
+    use icebreaker_stun::integrity::Key;
+    use icebreaker_stun::{AttributeType, Class, Integrity, Message, MessageWriter, Method};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    for unknown in [false, true] {
+        let mut p = Pair::hosts();
+        let b_host = addr("192.0.2.2:6000");
+        type Stash = Rc<RefCell<Vec<(SocketAddr, Vec<u8>)>>>;
+        let stash: Stash = Rc::default();
+        let keep = stash.clone();
+        // B's success responses are held back; everything else flows.
+        p.drop = Box::new(move |from, to, bytes| {
+            let success =
+                from == b_host && Message::parse(bytes).is_ok_and(|m| m.class() == Class::Success);
+            if success {
+                keep.borrow_mut().push((to, bytes.to_vec()));
+            }
+            success
+        });
+        let key = Key::short_term(&creds('b').pwd).unwrap();
+        let mut rebuilt = 0;
+        while p.now - p.t0 < Duration::from_secs(45)
+            && !p.connected()
+            && p.a.state() != State::Failed
+        {
+            p.run(Duration::from_millis(20), |_| false);
+            for (to, bytes) in stash.borrow_mut().drain(..) {
+                let tid = Message::parse(&bytes).unwrap().transaction_id();
+                let mut out = [0u8; 256];
+                let mut w =
+                    MessageWriter::new(&mut out, Class::Success, Method::BINDING, tid).unwrap();
+                w.push(&XorMappedAddress(to)).unwrap();
+                if unknown {
+                    w.push_raw(AttributeType(0x7f00), &[0; 4]).unwrap();
+                }
+                let n = w
+                    .finish_with_integrity(&key, Integrity::Sha1, true)
+                    .unwrap();
+                let _ = p.a.handle_receive(p.now, b_host, to, &out[..n]);
+                rebuilt += 1;
+            }
+        }
+        assert!(rebuilt > 0);
+        if unknown {
+            assert_eq!(p.a.state(), State::Failed, "after {rebuilt} answers");
+        } else {
+            assert!(p.connected(), "{:?} {:?}", p.a.state(), p.b.state());
+        }
+    }
+}

@@ -12,7 +12,9 @@ use icebreaker_stun::attributes::{
     ErrorCode, MappedAddress, OtherAddress, ResponseOrigin, Software, XorMappedAddress,
 };
 use icebreaker_stun::discovery::{DiscoveryConfig, DiscoveryError, NatBehavior, NatDiscovery};
-use icebreaker_stun::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+use icebreaker_stun::transaction::{
+    ClientTransaction, ResponseFault, TransactionConfig, TransactionState,
+};
 use icebreaker_stun::{Class, Message, MessageWriter, Method, TransactionId};
 use rand_chacha::rand_core::CryptoRng;
 use tokio::net::UdpSocket;
@@ -64,6 +66,9 @@ pub enum ClientError {
     },
     /// The success response carried no usable mapped address.
     NoMappedAddress,
+    /// The response fails the transaction (RFC 8489 §6.3.3, §6.3.4): it carries an unknown
+    /// comprehension-required attribute, or it is an error without ERROR-CODE.
+    BadResponse(ResponseFault),
 }
 
 impl fmt::Display for ClientError {
@@ -85,6 +90,7 @@ impl fmt::Display for ClientError {
                 write!(f, "the server answered with error {code} ({reason})")
             }
             Self::NoMappedAddress => f.write_str("the response has no (valid) mapped address"),
+            Self::BadResponse(fault) => write!(f, "{fault}"),
         }
     }
 }
@@ -177,8 +183,12 @@ fn outcome(
     local: SocketAddr,
     from: SocketAddr,
 ) -> Result<BindingOutcome, ClientError> {
-    let TransactionState::Done { rtt, .. } = tx.state() else {
-        return Err(ClientError::NoMappedAddress);
+    let rtt = match tx.state() {
+        TransactionState::Done { rtt, .. } => rtt,
+        TransactionState::Failed(fault) => return Err(ClientError::BadResponse(fault)),
+        TransactionState::Pending | TransactionState::TimedOut => {
+            return Err(ClientError::NoMappedAddress);
+        }
     };
     if msg.class() == Class::Error {
         let (code, reason) = match msg.get::<ErrorCode<'_>>() {

@@ -211,6 +211,51 @@ fn stun_client_times_out_without_a_server() {
     );
 }
 
+/// A server that answers each Binding request once, with a success that carries an unknown
+/// comprehension-required attribute: stun-client must fail on it (RFC 8489 §6.3.3), saying why.
+#[test]
+fn stun_client_fails_on_an_unknown_required_attribute() {
+    let sock = probe();
+    let server = sock.local_addr().unwrap();
+    let answerer = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut answered = 0;
+        // Bounded: 25 read timeouts of 200 ms, or the first answer.
+        for _ in 0..25 {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(req) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            let mut out = [0u8; 128];
+            let mut w = MessageWriter::new(
+                &mut out,
+                Class::Success,
+                Method::BINDING,
+                req.transaction_id(),
+            )
+            .unwrap();
+            w.push(&XorMappedAddress(from)).unwrap();
+            w.push_raw(AttributeType(0x7f00), &[0; 4]).unwrap();
+            let len = w.finish(true).unwrap();
+            sock.send_to(&out[..len], from).unwrap();
+            answered += 1;
+            break;
+        }
+        answered
+    });
+    let out = run(&["stun-client", &server.to_string(), "--rto", "100"]);
+    assert_eq!(answerer.join().unwrap(), 1);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("unknown comprehension-required attribute 0x7f00"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn bad_server_arguments_exit_2() {
     for bad in [

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::Transmit;
 use crate::attributes::{ChangeRequest, MappedAddress, OtherAddress, XorMappedAddress};
 use crate::message::{Class, Message, Method, TransactionId};
-use crate::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+use crate::transaction::{ClientTransaction, ResponseFault, TransactionConfig, TransactionState};
 use crate::writer::MessageWriter;
 
 /// A mapping or filtering behaviour (RFC 4787 §4.1 and §5).
@@ -92,6 +92,9 @@ pub enum DiscoveryError {
     /// The server answered a CHANGE-REQUEST from the address the request went to: it ignores
     /// CHANGE-REQUEST and the filtering result would be wrong.
     ChangeRequestIgnored,
+    /// An answer that fails its test (RFC 8489 §6.3.3, §6.3.4): it carries an unknown
+    /// comprehension-required attribute, or it is an error without ERROR-CODE.
+    BadResponse(ResponseFault),
 }
 
 impl fmt::Display for DiscoveryError {
@@ -105,6 +108,7 @@ impl fmt::Display for DiscoveryError {
             Self::NoMappedAddress => f.write_str("the server's answer has no mapped address"),
             Self::MappingTestUnanswered => f.write_str("a mapping test got no answer"),
             Self::ChangeRequestIgnored => f.write_str("the server ignores CHANGE-REQUEST"),
+            Self::BadResponse(fault) => write!(f, "the STUN server's answer is faulty: {fault}"),
         }
     }
 }
@@ -322,6 +326,9 @@ impl NatDiscovery {
         let sent_to = tx.destination();
         if !tx.handle_response(now, &msg) {
             return;
+        }
+        if let TransactionState::Failed(fault) = tx.state() {
+            return self.finish(Err(DiscoveryError::BadResponse(fault)));
         }
         if msg.class() == Class::Error {
             let code = msg

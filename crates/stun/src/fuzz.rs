@@ -949,7 +949,15 @@ pub fn fuzz_transaction(epoch: Instant, data: &[u8]) {
                     assert!(!answered, "completed twice");
                     assert_eq!(msg.transaction_id(), tid);
                     assert!(msg.class().is_response());
-                    assert!(matches!(tx.state(), TransactionState::Done { .. }));
+                    // Done or Failed as the RFC says of the response, nothing else.
+                    let fault = crate::transaction::ResponseFault::of(&msg);
+                    match tx.state() {
+                        TransactionState::Done { class, .. } => {
+                            assert_eq!((class, fault), (msg.class(), None));
+                        }
+                        TransactionState::Failed(f) => assert_eq!(Some(f), fault),
+                        other => panic!("answered but {other:?}"),
+                    }
                     answered = true;
                 }
             }
@@ -966,6 +974,9 @@ pub fn fuzz_transaction(epoch: Instant, data: &[u8]) {
     assert!(tx.is_finished(), "{config:?}");
     assert_eq!(
         answered,
-        matches!(tx.state(), TransactionState::Done { .. })
+        matches!(
+            tx.state(),
+            TransactionState::Done { .. } | TransactionState::Failed(_)
+        )
     );
 }

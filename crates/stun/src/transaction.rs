@@ -6,8 +6,11 @@
 use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use core::fmt;
+
+use crate::attributes::{self, ErrorCode};
 use crate::error::ParseError;
-use crate::message::{Class, Message, TransactionId};
+use crate::message::{AttributeType, Class, Message, TransactionId};
 
 /// Retransmission settings (RFC 8489 §6.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +94,53 @@ pub enum TransactionState {
         /// Whether the request had been sent more than once.
         retransmitted: bool,
     },
+    /// A matching response arrived that RFC 8489 §6.3.3 and §6.3.4 say fails the transaction.
+    Failed(ResponseFault),
     /// No response within the transaction timeout.
     TimedOut,
+}
+
+/// What makes a response fail its transaction instead of answering it (RFC 8489 §6.3.3,
+/// §6.3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFault {
+    /// The response carries a comprehension-required attribute this crate does not know (the
+    /// first one).
+    UnknownAttribute(AttributeType),
+    /// An error response without a well-formed ERROR-CODE.
+    NoErrorCode,
+}
+
+impl ResponseFault {
+    /// The fault in a response, if it has one: its first unknown comprehension-required
+    /// attribute ([`attributes::is_known`] says which are known), or, for an error response, a
+    /// missing or malformed ERROR-CODE. Requests and indications have no fault.
+    pub fn of(msg: &Message<'_>) -> Option<Self> {
+        if !msg.class().is_response() {
+            return None;
+        }
+        if let Some(t) = msg
+            .unknown_comprehension_required(attributes::is_known)
+            .next()
+        {
+            return Some(Self::UnknownAttribute(t));
+        }
+        (msg.class() == Class::Error && !matches!(msg.get::<ErrorCode<'_>>(), Ok(Some(_))))
+            .then_some(Self::NoErrorCode)
+    }
+}
+
+impl fmt::Display for ResponseFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownAttribute(t) => write!(
+                f,
+                "the response carries an unknown comprehension-required attribute {:#06x}",
+                t.0
+            ),
+            Self::NoErrorCode => f.write_str("the error response has no valid ERROR-CODE"),
+        }
+    }
 }
 
 /// One outstanding request: it owns the request bytes and decides when to send them again.
@@ -213,7 +261,9 @@ impl ClientTransaction {
 
     /// Completes the transaction if `msg` answers it; returns whether it did. A response whose
     /// FINGERPRINT is wrong is not an answer (RFC 8489 §7.3: it is not a STUN message for us).
-    /// Integrity, if the request used any, is the caller's to check before calling this.
+    /// A response with a [`ResponseFault`] ends the transaction as
+    /// [`TransactionState::Failed`], any other as [`TransactionState::Done`]. Integrity, if the
+    /// request used any, is the caller's to check before calling this.
     pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
         if self.is_finished() || !self.matches(msg) {
             return false;
@@ -221,10 +271,13 @@ impl ClientTransaction {
         if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
             return false;
         }
-        self.state = TransactionState::Done {
-            class: msg.class(),
-            rtt: now.saturating_duration_since(self.started),
-            retransmitted: self.sends > 1,
+        self.state = match ResponseFault::of(msg) {
+            Some(fault) => TransactionState::Failed(fault),
+            None => TransactionState::Done {
+                class: msg.class(),
+                rtt: now.saturating_duration_since(self.started),
+                retransmitted: self.sends > 1,
+            },
         };
         true
     }
@@ -350,17 +403,22 @@ mod tests {
         // A request with the right id is not a response.
         let req = request([9; 12]);
         assert!(!tx.handle_response(now, &Message::parse(&req).unwrap()));
-        let mine = MessageWriter::new(
-            &mut buf,
+        let mut big = [0u8; 64];
+        let mut w = MessageWriter::new(
+            &mut big,
             Class::Error,
             Method::BINDING,
             TransactionId::new([9; 12]),
         )
-        .unwrap()
-        .finish(false)
         .unwrap();
+        w.push(&ErrorCode {
+            code: 400,
+            reason: "Bad Request",
+        })
+        .unwrap();
+        let mine = w.finish(false).unwrap();
         let later = now + Duration::from_millis(30);
-        assert!(tx.handle_response(later, &Message::parse(&buf[..mine]).unwrap()));
+        assert!(tx.handle_response(later, &Message::parse(&big[..mine]).unwrap()));
         assert_eq!(
             tx.state(),
             TransactionState::Done {
@@ -398,5 +456,76 @@ mod tests {
         assert!(!tx.handle_response(now, &Message::parse(&buf[..n]).unwrap()));
         buf[n - 1] ^= 1;
         assert!(tx.handle_response(now, &Message::parse(&buf[..n]).unwrap()));
+    }
+
+    /// A transaction answered by the response `write` builds; its state afterwards.
+    fn answered(class: Class, write: impl FnOnce(&mut MessageWriter<'_>)) -> TransactionState {
+        let now = Instant::now();
+        let mut tx = ClientTransaction::new(
+            now,
+            "192.0.2.1:3478".parse().unwrap(),
+            request([7; 12]),
+            Default::default(),
+        )
+        .unwrap();
+        assert!(tx.poll_transmit().is_some());
+        let mut buf = [0u8; 128];
+        let mut w = MessageWriter::new(
+            &mut buf,
+            class,
+            Method::BINDING,
+            TransactionId::new([7; 12]),
+        )
+        .unwrap();
+        write(&mut w);
+        let n = w.finish(true).unwrap();
+        assert!(tx.handle_response(now, &Message::parse(&buf[..n]).unwrap()));
+        assert!(tx.is_finished());
+        assert!(tx.poll_transmit().is_none() && tx.poll_timeout().is_none());
+        tx.state()
+    }
+
+    #[test]
+    fn faulty_responses_fail_the_transaction() {
+        // RFC 8489 §6.3.3: an unknown comprehension-required attribute fails a success.
+        let state = answered(Class::Success, |w| {
+            w.push_raw(AttributeType(0x7ffe), b"x").unwrap();
+        });
+        assert_eq!(
+            state,
+            TransactionState::Failed(ResponseFault::UnknownAttribute(AttributeType(0x7ffe)))
+        );
+        // ... and an error response (§6.3.4), where a missing ERROR-CODE fails it too.
+        let state = answered(Class::Error, |w| {
+            w.push(&ErrorCode {
+                code: 420,
+                reason: "",
+            })
+            .unwrap();
+            w.push_raw(AttributeType(0x0030), b"").unwrap();
+        });
+        assert_eq!(
+            state,
+            TransactionState::Failed(ResponseFault::UnknownAttribute(AttributeType(0x0030)))
+        );
+        let state = answered(Class::Error, |_| {});
+        assert_eq!(state, TransactionState::Failed(ResponseFault::NoErrorCode));
+        let state = answered(Class::Error, |w| {
+            w.push_raw(attributes::ERROR_CODE, &[0, 0]).unwrap();
+        });
+        assert_eq!(state, TransactionState::Failed(ResponseFault::NoErrorCode));
+        // Unknown comprehension-optional attributes are fine, and so are known ones.
+        let state = answered(Class::Success, |w| {
+            w.push_raw(AttributeType(0xc0de), b"x").unwrap();
+            w.push_raw(attributes::CHANNEL_NUMBER, &[0x40, 0, 0, 0])
+                .unwrap();
+        });
+        assert!(matches!(
+            state,
+            TransactionState::Done {
+                class: Class::Success,
+                ..
+            }
+        ));
     }
 }

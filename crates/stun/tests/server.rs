@@ -9,7 +9,7 @@ use icebreaker_stun::attributes::{
 };
 use icebreaker_stun::discovery::{Behavior, DiscoveryConfig, NatDiscovery};
 use icebreaker_stun::server::{BindingServer, ServerConfig};
-use icebreaker_stun::{Class, Message, MessageWriter, Method, TransactionId};
+use icebreaker_stun::{AttributeType, Class, Message, MessageWriter, Method, TransactionId};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -417,4 +417,44 @@ fn discovery_reports_unreachable_server() {
             icebreaker_stun::discovery::DiscoveryError::ServerUnreachable
         ))
     );
+}
+
+#[test]
+fn discovery_fails_on_a_faulty_answer() {
+    use icebreaker_stun::discovery::DiscoveryError;
+    use icebreaker_stun::transaction::ResponseFault;
+    // Test I answered with an unknown comprehension-required attribute (RFC 8489 §6.3.3), or
+    // with an error that has no ERROR-CODE (§6.3.4): discovery ends at once, saying why.
+    type Write = fn(&mut MessageWriter<'_>);
+    let faults: [(Write, Class, ResponseFault); 2] = [
+        (
+            |w| {
+                w.push(&XorMappedAddress(addr(CLIENT))).unwrap();
+                w.push_raw(AttributeType(0x7f00), &[1, 2, 3, 4]).unwrap();
+            },
+            Class::Success,
+            ResponseFault::UnknownAttribute(AttributeType(0x7f00)),
+        ),
+        (|_| {}, Class::Error, ResponseFault::NoErrorCode),
+    ];
+    for (write, class, fault) in faults {
+        let t0 = Instant::now();
+        let mut rng = ChaCha20Rng::from_seed([2; 32]);
+        let mut d = NatDiscovery::new(
+            t0,
+            addr(CLIENT),
+            addr(A1P1),
+            DiscoveryConfig::default(),
+            &mut rng,
+        );
+        let mut buf = Vec::new();
+        let t = d.poll_transmit(&mut buf).expect("test I");
+        let tid = Message::parse(&buf).unwrap().transaction_id();
+        let mut out = [0u8; 128];
+        let mut w = MessageWriter::new(&mut out, class, Method::BINDING, tid).unwrap();
+        write(&mut w);
+        let n = w.finish(true).unwrap();
+        d.handle_receive(t0, t.to, t.from, &out[..n]);
+        assert_eq!(d.result(), Some(Err(DiscoveryError::BadResponse(fault))));
+    }
 }

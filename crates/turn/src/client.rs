@@ -13,7 +13,9 @@ use icebreaker_stun::attributes::{
     XorRelayedAddress, codes,
 };
 use icebreaker_stun::integrity::{Key, NonceCookie, Preparation};
-use icebreaker_stun::transaction::{ClientTransaction, TransactionConfig, TransactionState};
+use icebreaker_stun::transaction::{
+    ClientTransaction, ResponseFault, TransactionConfig, TransactionState,
+};
 use icebreaker_stun::{
     CHANNEL_RANGE, ChannelData, Class, Integrity, Message, MessageWriter, Method, TransactionId,
     Transmit,
@@ -171,11 +173,14 @@ pub enum Event {
         /// The new server.
         to: SocketAddr,
     },
-    /// A request failed: with the server's error code, or `None` after a timeout.
+    /// A request failed: with the server's error code, or `None` after a timeout or a response
+    /// that fails it (an unknown comprehension-required attribute, an error without ERROR-CODE:
+    /// RFC 8489 §6.3).
     Failed {
         /// Which request.
         operation: Operation,
-        /// The error code (e.g. 403), `None` when the server never answered.
+        /// The error code (e.g. 403), `None` when the server never answered (or answered
+        /// without one).
         code: Option<u16>,
     },
 }
@@ -719,11 +724,8 @@ impl Client {
             return;
         };
         let (op, lifetime, signed) = (p.op, p.lifetime, p.signed);
-        let code = match msg.class() {
-            Class::Error => match msg.get::<ErrorCode<'_>>() {
-                Ok(Some(ec)) => Some(ec.code),
-                _ => return,
-            },
+        let code = match msg.get::<ErrorCode<'_>>() {
+            Ok(Some(ec)) if msg.class() == Class::Error => Some(ec.code),
             _ => None,
         };
         // Every answer other than 400/401/438 to a signed request must verify; anything else
@@ -739,6 +741,11 @@ impl Client {
             .is_some_and(|c| msg.verify(&c.key).is_ok());
         if needs_integrity && !verified {
             return;
+        }
+        // RFC 8489 §6.3.3, §6.3.4: an unknown comprehension-required attribute, or an error
+        // without ERROR-CODE, fails the transaction.
+        if ResponseFault::of(msg).is_some() {
+            return self.fail(now, i, code);
         }
         match code {
             Some(codes::UNAUTHENTICATED) if !signed => {

@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::addr;
-use icebreaker_stun::attributes::{AlternateServer, ErrorCode, PasswordAlgorithmId};
+use icebreaker_stun::attributes::{
+    AlternateServer, ErrorCode, Lifetime, PasswordAlgorithmId, XorMappedAddress, XorRelayedAddress,
+};
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_stun::integrity::{Key, Preparation};
-use icebreaker_stun::{Class, Integrity, Message, MessageWriter};
+use icebreaker_stun::{AttributeType, Class, Integrity, Message, MessageWriter};
 use icebreaker_turn::{
     Client, ClientConfig, Event, Operation, Received, Server, State, Transport, Via,
 };
@@ -271,8 +273,13 @@ fn wrong_password_fails_with_401() {
     assert_eq!(client.state(), State::Closed);
 }
 
-/// Runs the 401 flow, then answers the signed Allocate with a hand-made 300.
-fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
+/// Runs the 401 flow, then answers the signed Allocate with a hand-made response of `class`
+/// that `write` fills, signed or not; returns the client and its events.
+fn answer_allocate(
+    class: Class,
+    signed: bool,
+    write: impl FnOnce(&mut MessageWriter<'_>),
+) -> (Client, Vec<Event>) {
     let now = Instant::now();
     let mut server = Server::new(common::config(), common::pool(), now);
     let mut client = Client::new(ClientConfig::new(
@@ -287,7 +294,7 @@ fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
     server.handle_receive(now, t.from, t.to, &buf);
     let t = server.poll_transmit(&mut buf).unwrap();
     let _ = client.handle_receive(now, t.from, t.to, &buf);
-    // The signed Allocate: answer it with 300 ourselves.
+    // The signed Allocate: answer it ourselves.
     let _ = client.poll_transmit(&mut buf).unwrap();
     let req = Message::parse(&buf).unwrap();
     let key = Key::long_term(
@@ -299,10 +306,8 @@ fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
     )
     .unwrap();
     let mut out = [0u8; 256];
-    let mut w =
-        MessageWriter::new(&mut out, Class::Error, req.method(), req.transaction_id()).unwrap();
-    w.push(&ErrorCode::bare(300)).unwrap();
-    w.push(&AlternateServer(addr(alternate))).unwrap();
+    let mut w = MessageWriter::new(&mut out, class, req.method(), req.transaction_id()).unwrap();
+    write(&mut w);
     let len = if signed {
         w.finish_with_integrity(&key, Integrity::Sha256, false)
     } else {
@@ -318,6 +323,47 @@ fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
         events.push(e);
     }
     (client, events)
+}
+
+/// [`answer_allocate`] with a 300 pointing at `alternate`.
+fn try_alternate(alternate: &str, signed: bool) -> (Client, Vec<Event>) {
+    answer_allocate(Class::Error, signed, |w| {
+        w.push(&ErrorCode::bare(300)).unwrap();
+        w.push(&AlternateServer(addr(alternate))).unwrap();
+    })
+}
+
+/// RFC 8489 §6.3.3 and §6.3.4: an authenticated success with an unknown comprehension-required
+/// attribute, or an error without ERROR-CODE, fails the Allocate; unauthenticated, it is
+/// ignored like any other unauthenticated answer to a signed request.
+#[test]
+fn faulty_answers_fail_the_allocate() {
+    let success = |w: &mut MessageWriter<'_>| {
+        w.push(&XorRelayedAddress(addr("192.0.2.1:50000"))).unwrap();
+        w.push(&XorMappedAddress(addr(C))).unwrap();
+        w.push(&Lifetime(600)).unwrap();
+        w.push_raw(AttributeType(0x7f00), &[0; 4]).unwrap();
+    };
+    let failed = [Event::Failed {
+        operation: Operation::Allocate,
+        code: None,
+    }];
+    let (client, events) = answer_allocate(Class::Success, true, success);
+    assert_eq!(events, failed);
+    assert_eq!(client.state(), State::Closed);
+    let (client, events) = answer_allocate(Class::Error, true, |_| {});
+    assert_eq!(events, failed);
+    assert_eq!(client.state(), State::Closed);
+    let (client, events) = answer_allocate(Class::Success, false, success);
+    assert!(events.is_empty(), "{events:?}");
+    assert_ne!(client.state(), State::Closed);
+    // The same success without the unknown attribute allocates.
+    let (client, _) = answer_allocate(Class::Success, true, |w| {
+        w.push(&XorRelayedAddress(addr("192.0.2.1:50000"))).unwrap();
+        w.push(&XorMappedAddress(addr(C))).unwrap();
+        w.push(&Lifetime(600)).unwrap();
+    });
+    assert_eq!(client.state(), State::Allocated);
 }
 
 #[test]
