@@ -113,16 +113,21 @@ pub enum ResponseFault {
 
 impl ResponseFault {
     /// The fault in a response, if it has one: its first unknown comprehension-required
-    /// attribute ([`attributes::is_known`] says which are known), or, for an error response, a
-    /// missing or malformed ERROR-CODE. Requests and indications have no fault.
+    /// attribute, or, for an error response, a missing or malformed ERROR-CODE. Requests and
+    /// indications have no fault.
+    ///
+    /// Known are the attributes [`attributes::is_known`] names and the five RFC 3489 defined
+    /// that RFC 8489 retired (RESPONSE-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS, PASSWORD,
+    /// REFLECTED-FROM): servers written to RFC 3489 still put SOURCE-ADDRESS and CHANGED-ADDRESS
+    /// in every Binding response, and a client loses nothing by ignoring them.
     pub fn of(msg: &Message<'_>) -> Option<Self> {
         if !msg.class().is_response() {
             return None;
         }
-        if let Some(t) = msg
-            .unknown_comprehension_required(attributes::is_known)
-            .next()
-        {
+        let known = |t: AttributeType| {
+            attributes::is_known(t) || matches!(t.0, 0x0002 | 0x0004 | 0x0005 | 0x0007 | 0x000B)
+        };
+        if let Some(t) = msg.unknown_comprehension_required(known).next() {
             return Some(Self::UnknownAttribute(t));
         }
         (msg.class() == Class::Error && !matches!(msg.get::<ErrorCode<'_>>(), Ok(Some(_))))
@@ -514,11 +519,16 @@ mod tests {
             w.push_raw(attributes::ERROR_CODE, &[0, 0]).unwrap();
         });
         assert_eq!(state, TransactionState::Failed(ResponseFault::NoErrorCode));
-        // Unknown comprehension-optional attributes are fine, and so are known ones.
+        // Unknown comprehension-optional attributes are fine, and so are known ones and the
+        // RFC 3489 ones (here SOURCE-ADDRESS and CHANGED-ADDRESS).
         let state = answered(Class::Success, |w| {
             w.push_raw(AttributeType(0xc0de), b"x").unwrap();
             w.push_raw(attributes::CHANNEL_NUMBER, &[0x40, 0, 0, 0])
                 .unwrap();
+            for legacy in [0x0004, 0x0005] {
+                w.push_raw(AttributeType(legacy), &[0, 1, 0x0d, 0x96, 192, 0, 2, 1])
+                    .unwrap();
+            }
         });
         assert!(matches!(
             state,
