@@ -130,6 +130,37 @@ pub const MAX_USERNAME_LEN: usize = 512;
 /// characters, "as long as 763 bytes when decoding them" (RFC 8489 §14.9, §14.10, §14.14).
 pub const MAX_TEXT_LEN: usize = 763;
 
+/// What this crate writes is held to RFC 8489's limits for senders, stricter than what it
+/// reads where it originates the text: a USERNAME of fewer than 509 bytes (§14.3); SOFTWARE
+/// and reason phrases of fewer than 128 characters and at most 509 bytes (§14.8, §14.14); an
+/// ALTERNATE-DOMAIN of 255 or fewer ASCII characters (§14.16). REALM and NONCE are what a
+/// client echoes from the server's challenge, so whatever was read ([`MAX_TEXT_LEN`]) can be
+/// written back. Anything else is [`EncodeError::ValueTooLong`].
+#[derive(Debug, Clone, Copy)]
+enum TextLimit {
+    Username,
+    Text,
+    Echoed,
+    Domain,
+}
+
+impl TextLimit {
+    fn check(self, attr: AttributeType, s: &str) -> Result<(), EncodeError> {
+        let fits = match self {
+            Self::Username => s.len() < 509,
+            // A string of at most 127 bytes has at most 127 characters: count only longer ones.
+            Self::Text => s.len() < 128 || (s.len() <= 509 && s.chars().count() < 128),
+            Self::Echoed => s.len() <= MAX_TEXT_LEN,
+            Self::Domain => s.len() <= 255 && s.is_ascii(),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(EncodeError::ValueTooLong { attr })
+        }
+    }
+}
+
 fn check_len(attr: AttributeType, value: &[u8], len: usize) -> Result<(), ParseError> {
     if value.len() == len {
         Ok(())
@@ -329,7 +360,7 @@ address_attribute!(
 // ----- Text ------------------------------------------------------------------------------
 
 macro_rules! text_attribute {
-    ($(#[$doc:meta])* $name:ident, $ty:expr, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $ty:expr, $max:expr, $limit:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name<'a>(pub &'a str);
@@ -349,9 +380,7 @@ macro_rules! text_attribute {
                 self.0.len()
             }
             fn encode(&self, out: &mut [u8], _: &TransactionId) -> Result<(), EncodeError> {
-                if self.0.len() > $max {
-                    return Err(EncodeError::ValueTooLong { attr: $ty });
-                }
+                $limit.check($ty, self.0)?;
                 put(out, self.0.as_bytes(), $ty)
             }
         }
@@ -360,19 +389,19 @@ macro_rules! text_attribute {
 
 text_attribute!(
     /// USERNAME: the user and realm-independent name of a credential.
-    Username, USERNAME, MAX_USERNAME_LEN);
+    Username, USERNAME, MAX_USERNAME_LEN, TextLimit::Username);
 text_attribute!(
     /// REALM: the long-term credential realm.
-    Realm, REALM, MAX_TEXT_LEN);
+    Realm, REALM, MAX_TEXT_LEN, TextLimit::Echoed);
 text_attribute!(
     /// NONCE: the server's nonce, possibly starting with the RFC 8489 nonce cookie.
-    Nonce, NONCE, MAX_TEXT_LEN);
+    Nonce, NONCE, MAX_TEXT_LEN, TextLimit::Echoed);
 text_attribute!(
     /// SOFTWARE: a description of the sender's software.
-    Software, SOFTWARE, MAX_TEXT_LEN);
+    Software, SOFTWARE, MAX_TEXT_LEN, TextLimit::Text);
 text_attribute!(
     /// ALTERNATE-DOMAIN: the TLS name of the alternate server.
-    AlternateDomain, ALTERNATE_DOMAIN, MAX_TEXT_LEN);
+    AlternateDomain, ALTERNATE_DOMAIN, MAX_TEXT_LEN, TextLimit::Domain);
 
 // ----- Opaque bytes ----------------------------------------------------------------------
 
@@ -875,9 +904,7 @@ impl EncodeAttribute for ErrorCode<'_> {
         4 + self.reason.len()
     }
     fn encode(&self, out: &mut [u8], _: &TransactionId) -> Result<(), EncodeError> {
-        if self.reason.len() > MAX_TEXT_LEN {
-            return Err(EncodeError::ValueTooLong { attr: ERROR_CODE });
-        }
+        TextLimit::Text.check(ERROR_CODE, self.reason)?;
         let [class, number] = encode_error_code(self.code, ERROR_CODE)?;
         put(out, &[0, 0, class, number], ERROR_CODE)?;
         put(
@@ -926,11 +953,7 @@ impl EncodeAttribute for AddressErrorCode<'_> {
         4 + self.reason.len()
     }
     fn encode(&self, out: &mut [u8], _: &TransactionId) -> Result<(), EncodeError> {
-        if self.reason.len() > MAX_TEXT_LEN {
-            return Err(EncodeError::ValueTooLong {
-                attr: ADDRESS_ERROR_CODE,
-            });
-        }
+        TextLimit::Text.check(ADDRESS_ERROR_CODE, self.reason)?;
         let [class, number] = encode_error_code(self.code, ADDRESS_ERROR_CODE)?;
         put(
             out,

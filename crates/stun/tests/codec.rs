@@ -644,3 +644,57 @@ fn failed_push_leaves_the_message_unchanged() {
     assert_eq!(types, [0x0006, 0x8028]);
     msg.verify_fingerprint().unwrap();
 }
+
+/// RFC 8489's limits for what is sent: USERNAME fewer than 509 bytes (§14.3); SOFTWARE and
+/// reason phrases fewer than 128 characters and at most 509 bytes; ALTERNATE-DOMAIN 255 or
+/// fewer ASCII characters (§14.16). REALM and NONCE, echoed from a server, keep the reading
+/// limit, and reading stays as lenient as before.
+#[test]
+fn writer_holds_text_to_rfc8489_limits() {
+    use icebreaker_stun::attributes::{
+        ALTERNATE_DOMAIN, AlternateDomain, ERROR_CODE, ErrorCode, MAX_TEXT_LEN, NONCE, Nonce,
+        Realm, SOFTWARE, Software, USERNAME, Username,
+    };
+    let mut buf = vec![0u8; 8192];
+    let mut w = MessageWriter::new(
+        &mut buf,
+        Class::Error,
+        Method::BINDING,
+        TransactionId::default(),
+    )
+    .unwrap();
+    let too_long = |attr| Err(EncodeError::ValueTooLong { attr });
+    assert_eq!(w.push(&Username(&"u".repeat(508))), Ok(()));
+    assert_eq!(w.push(&Username(&"u".repeat(509))), too_long(USERNAME));
+    // 127 four-byte characters (508 bytes) fit; 128 characters never do, however short.
+    let emoji = "\u{1F600}".repeat(127);
+    let accented = "\u{e9}".repeat(128);
+    assert_eq!(w.push(&Software(&emoji)), Ok(()));
+    assert_eq!(w.push(&Software(&"s".repeat(127))), Ok(()));
+    assert_eq!(w.push(&Software(&"s".repeat(128))), too_long(SOFTWARE));
+    assert_eq!(w.push(&Software(&accented)), too_long(SOFTWARE));
+    let reason = |reason| ErrorCode { code: 400, reason };
+    assert_eq!(w.push(&reason(&emoji)), Ok(()));
+    assert_eq!(w.push(&reason(&accented)), too_long(ERROR_CODE));
+    assert_eq!(w.push(&AlternateDomain(&"d".repeat(255))), Ok(()));
+    assert_eq!(
+        w.push(&AlternateDomain(&"d".repeat(256))),
+        too_long(ALTERNATE_DOMAIN)
+    );
+    assert_eq!(
+        w.push(&AlternateDomain("b\u{fc}cher.example")),
+        too_long(ALTERNATE_DOMAIN)
+    );
+    // A server's realm and nonce go back as they came, up to what is read.
+    assert_eq!(w.push(&Realm(&accented)), Ok(()));
+    assert_eq!(w.push(&Nonce(&"n".repeat(MAX_TEXT_LEN))), Ok(()));
+    assert_eq!(
+        w.push(&Nonce(&"n".repeat(MAX_TEXT_LEN + 1))),
+        too_long(NONCE)
+    );
+    // What was written reads back.
+    let n = w.finish(false).unwrap();
+    let msg = Message::parse(&buf[..n]).unwrap();
+    assert_eq!(msg.get::<Software<'_>>().unwrap(), Some(Software(&emoji)));
+    assert_eq!(msg.get::<Realm<'_>>().unwrap(), Some(Realm(&accented)));
+}

@@ -38,7 +38,13 @@ fn family() -> impl Strategy<Value = AddressFamily> {
 
 /// Text of at most `max` bytes, any Unicode.
 fn text(max: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(any::<char>(), 0..=max.min(200)).prop_map(move |chars| {
+    chars_text(max, 200)
+}
+
+/// Text of at most `max` bytes and `chars` characters (RFC 8489: SOFTWARE and reason phrases
+/// are sent with fewer than 128 characters, at most 509 bytes).
+fn chars_text(max: usize, chars: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(any::<char>(), 0..=max.min(chars)).prop_map(move |chars| {
         let mut s = String::new();
         for c in chars {
             if s.len() + c.len_utf8() > max {
@@ -107,16 +113,22 @@ proptest! {
     }
 
     #[test]
-    fn text_attributes_round_trip(u in text(512), s in text(763), t in tid()) {
+    fn text_attributes_round_trip(
+        u in text(508),
+        s in text(763),
+        sw in chars_text(509, 127),
+        d in long_text(255),
+        t in tid(),
+    ) {
         round_trip!(Username(&u), Username<'_>, t);
         round_trip!(Realm(&s), Realm<'_>, t);
         round_trip!(Nonce(&s), Nonce<'_>, t);
-        round_trip!(Software(&s), Software<'_>, t);
-        round_trip!(AlternateDomain(&s), AlternateDomain<'_>, t);
+        round_trip!(Software(&sw), Software<'_>, t);
+        round_trip!(AlternateDomain(&d), AlternateDomain<'_>, t);
     }
 
     #[test]
-    fn long_text_attributes_round_trip(u in long_text(512), s in long_text(763), t in tid()) {
+    fn long_text_attributes_round_trip(u in long_text(508), s in long_text(763), t in tid()) {
         round_trip!(Username(&u), Username<'_>, t);
         round_trip!(Nonce(&s), Nonce<'_>, t);
         round_trip!(Realm(&s), Realm<'_>, t);
@@ -153,7 +165,7 @@ proptest! {
     }
 
     #[test]
-    fn error_codes_round_trip(code in 300u16..=699, reason in text(763), f in family(), t in tid()) {
+    fn error_codes_round_trip(code in 300u16..=699, reason in chars_text(509, 127), f in family(), t in tid()) {
         round_trip!(ErrorCode { code, reason: &reason }, ErrorCode<'_>, t);
         round_trip!(AddressErrorCode { family: f, code, reason: &reason }, AddressErrorCode<'_>, t);
     }
