@@ -208,6 +208,7 @@ where
     Fut: Future<Output = u8>,
 {
     init_logging(default_level);
+    raise_open_file_limit();
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -226,6 +227,28 @@ where
         ),
     }
 }
+
+/// Raises the soft limit on open files to the hard one (at most 2^20). The servers hold a
+/// socket per relayed address and per TCP or TLS connection, and the usual soft limit of 1024
+/// would run out before their own limits do (1024 stream connections, besides allocations):
+/// past it, `accept` and `bind` fail with EMFILE.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let want = hard.min(1 << 20);
+    if soft < want {
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = want, "raised the open-file limit"),
+            Err(e) => tracing::debug!(soft, hard, "cannot raise the open-file limit: {e}"),
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn raise_open_file_limit() {}
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`). Safe to call twice.
 pub fn init_logging(default_level: &str) {

@@ -517,3 +517,49 @@ fn demo_runs_on_loopback() {
         );
     }
 }
+
+/// A server started with a low soft limit on open files raises it to the hard limit: with
+/// the usual 1024 it would run out of descriptors before its own connection limits.
+#[test]
+fn servers_raise_the_open_file_limit() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let limit = |pid: u32| -> (String, String) {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("Max open files")
+            .to_owned();
+        let mut v = line.split_whitespace().skip(3);
+        (v.next().unwrap().to_owned(), v.next().unwrap().to_owned())
+    };
+    let mut child = common::ChildGuard(
+        Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "ulimit -Sn 200 && exec {} stun-server --listen 127.0.0.1:0",
+                    common::BIN
+                ),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    // The `listening on` line comes after the limit is raised (bounded by the pipe: the
+    // server prints it at once or exits).
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).expect("read");
+    assert!(first.starts_with("listening on"), "{first:?}");
+    let (soft, hard) = limit(child.0.id());
+    let expected = if hard == "unlimited" {
+        (1u64 << 20).to_string()
+    } else {
+        hard.parse::<u64>().unwrap().min(1 << 20).to_string()
+    };
+    assert_eq!(soft, expected, "hard limit {hard}");
+}
