@@ -52,6 +52,7 @@ pub mod fuzz;
 pub mod mdns;
 pub mod peer;
 pub mod peer_cmd;
+mod refusals;
 pub mod scenario;
 pub mod sdp;
 pub mod server;

@@ -255,6 +255,7 @@ async fn serve(listener: TcpListener, config: SignalServerConfig) {
         }
     }
     let guard = AbortAll(&mut connections);
+    let mut full = crate::refusals::Refusals::new("too many connections");
     loop {
         tokio::select! {
             r = listener.accept() => match r {
@@ -262,7 +263,7 @@ async fn serve(listener: TcpListener, config: SignalServerConfig) {
                     guard.0.retain(|h| !h.is_finished());
                     // Two peers per room, plus some not yet in a room.
                     if guard.0.len() >= config.max_rooms.saturating_mul(2).saturating_add(64) {
-                        tracing::warn!(%from, "too many connections; closing");
+                        full.refused(std::time::Instant::now(), from);
                         continue;
                     }
                     let _ = stream.set_nodelay(true);

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
+use crate::refusals::Refusals;
 use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many_coalesced};
 
 /// Most TCP connections served at once; more are closed at once.
@@ -893,6 +894,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     let stream_idle = Duration::from_secs(args.stream_idle.unwrap_or(STREAM_IDLE_SECS));
     let mut rbatch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    let mut full = Refusals::new("too many TCP and TLS connections");
     loop {
         let deadline = {
             let c = lock(&core);
@@ -909,7 +911,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                 Ok((stream, client)) => {
                     connections.retain(|h| !h.is_finished());
                     if connections.len() >= MAX_TCP_CONNECTIONS {
-                        tracing::warn!(%client, "too many TCP connections; closing");
+                        full.refused(Instant::now(), client);
                         drop(stream);
                     } else {
                         let _ = stream.set_nodelay(true);
@@ -925,7 +927,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                 Ok((stream, client, acceptor)) => {
                     connections.retain(|h| !h.is_finished());
                     if connections.len() >= MAX_TCP_CONNECTIONS {
-                        tracing::warn!(%client, "too many TCP and TLS connections; closing");
+                        full.refused(Instant::now(), client);
                         drop(stream);
                     } else {
                         let _ = stream.set_nodelay(true);
