@@ -715,9 +715,13 @@ mod tests {
         let (mut tx, mut rx) = ws.split();
         // Every frame draws a reply ("not JSON", then "rate limit"), and none is read: the
         // replies, 57 bytes each, fill the server's send buffer (at most 4 MiB by default on
-        // Linux) whatever it has grown to, while the frames fit in its receive buffer.
+        // Linux) whatever it has grown to. The flood goes on until the server gives up (a send
+        // fails, or stalls because the server stopped reading), at most 20 s: a fixed number of
+        // frames could all sit in socket buffers before the server had answered enough of them
+        // to fill its own, and reading would then drain the replies as fast as they came.
         let flood = tokio::spawn(async move {
-            for _ in 0..120_000 {
+            let end = tokio::time::Instant::now() + Duration::from_secs(20);
+            while tokio::time::Instant::now() < end {
                 let sent = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::text("")));
                 if !matches!(sent.await, Ok(Ok(()))) {
                     break;
