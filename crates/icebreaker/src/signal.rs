@@ -49,8 +49,6 @@ pub const MAX_PENDING_BYTES: usize = MAX_MESSAGE;
 /// Frames queued towards one connection: a room's pending messages, the joined notice, and
 /// the left notice (one slot always stays free for it).
 const QUEUE: usize = MAX_PENDING + 16;
-/// A connection whose socket does not take a frame for this long is closed, which frees what
-/// is queued towards it.
 /// Message types the server itself sends: a peer may not send them through a room.
 const RESERVED_TYPES: [&str; 3] = ["error", "joined", "left"];
 /// Longest room name.

@@ -3,10 +3,9 @@
 //! [`ClientTransaction::poll_transmit`] returns and calls
 //! [`ClientTransaction::handle_timeout`] when [`ClientTransaction::poll_timeout`] has passed.
 
+use core::fmt;
 use core::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-use core::fmt;
 
 use crate::attributes::{self, ErrorCode};
 use crate::error::ParseError;
