@@ -65,7 +65,7 @@ impl Ours {
             creds('b'),
         );
         agent.add_host_candidate(local, 1).unwrap();
-        agent.set_remote_credentials(creds('a'));
+        agent.set_remote_credentials(creds('a')).unwrap();
         let now = Instant::now();
         agent.start(now);
         Self {

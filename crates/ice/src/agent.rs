@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    ErrorCode, IceControlled, IceControlling, Priority, USE_CANDIDATE, UseCandidate, Username,
-    XorMappedAddress, codes,
+    ErrorCode, IceControlled, IceControlling, MAX_WRITTEN_USERNAME_LEN, Priority, USE_CANDIDATE,
+    UseCandidate, Username, XorMappedAddress, codes,
 };
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::transaction::{
@@ -236,6 +236,12 @@ pub enum Error {
     NotConnected,
     /// The TURN client refused to send (no permission or allocation any more).
     Relay,
+    /// The checks' USERNAME, `remote-ufrag:local-ufrag`, would be `len` bytes, longer than
+    /// STUN's 508 (RFC 8489 §14.3): two ufrags near SDP's 256-character limit do not fit.
+    UsernameTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -247,6 +253,10 @@ impl fmt::Display for Error {
             Self::LiteNeedsHost => f.write_str("an ICE-lite agent only has host candidates"),
             Self::NotConnected => f.write_str("no selected pair"),
             Self::Relay => f.write_str("the TURN allocation cannot carry this datagram"),
+            Self::UsernameTooLong { len } => write!(
+                f,
+                "the check USERNAME remote-ufrag:local-ufrag would be {len} bytes; STUN allows {MAX_WRITTEN_USERNAME_LEN}"
+            ),
         }
     }
 }
@@ -441,6 +451,9 @@ fn push_answer(
 
 /// Largest answer: header + XOR-MAPPED-ADDRESS (IPv6) + ERROR-CODE or nothing + MI + FINGERPRINT.
 const ANSWER_MAX: usize = 128;
+/// Largest check: header, USERNAME at its longest, PRIORITY, the role, USE-CANDIDATE,
+/// MESSAGE-INTEGRITY and FINGERPRINT.
+const CHECK_LEN: usize = 20 + (4 + MAX_WRITTEN_USERNAME_LEN) + 8 + 12 + 4 + 24 + 8;
 /// Answers queued and not yet drained beyond this are dropped.
 const MAX_ANSWERS: usize = 256;
 /// mDNS names waiting for resolution.
@@ -844,9 +857,18 @@ impl Agent {
     }
 
     /// Sets the peer's credentials (from its description). Checks start once they are known.
-    pub fn set_remote_credentials(&mut self, creds: Credentials) {
+    ///
+    /// Fails, changing nothing, when the checks' USERNAME `remote-ufrag:local-ufrag` would not
+    /// fit in STUN's 508 bytes: any ufrag SDP allows (up to 256 characters) fits beside the
+    /// 8-character ones [`Credentials::random`] makes.
+    pub fn set_remote_credentials(&mut self, creds: Credentials) -> Result<(), Error> {
+        let len = creds.ufrag.len() + 1 + self.local_creds.ufrag.len();
+        if len > MAX_WRITTEN_USERNAME_LEN {
+            return Err(Error::UsernameTooLong { len });
+        }
         self.remote_key = Some(key(&creds.pwd));
         self.check_username = Some(format!("{}:{}", creds.ufrag, self.local_creds.ufrag));
+        Ok(())
     }
 
     /// Adds a remote candidate (signalled or trickled). mDNS candidates raise
@@ -2063,7 +2085,7 @@ impl Agent {
         }
         let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
         let use_candidate = self.controlling && self.pairs[pair].nominating;
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; CHECK_LEN];
         let written = self.write_check(&mut buf, local, use_candidate);
         let Some(n) = written else {
             self.pairs[pair].state = PairState::Failed;
@@ -2156,7 +2178,7 @@ impl Agent {
             }
             let p = &self.pairs[self.pairs[pair].checked_by];
             let (to, local) = (self.remotes[p.remote].address, p.local);
-            let mut buf = [0u8; 256];
+            let mut buf = [0u8; CHECK_LEN];
             let written = self.write_check(&mut buf, local, false);
             // A consent check retransmits like any STUN transaction (RFC 7675 §5.1), but
             // finishes before the next one is due: 4 sends over 1.75 s, 2.75 s in all with a

@@ -57,7 +57,9 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
     let max_pairs = config.max_pairs;
     let mut agent = Agent::new(config, ours.clone());
     let _ = agent.add_host_candidate(local, 1);
-    agent.set_remote_credentials(theirs);
+    if agent.set_remote_credentials(theirs).is_err() {
+        return;
+    }
     let mut now = epoch;
     agent.start(now);
     let key = Key::new(ours.pwd.as_bytes());

@@ -31,8 +31,8 @@
 //! let (a_addr, b_addr) = ("192.0.2.1:5000".parse().unwrap(), "192.0.2.2:6000".parse().unwrap());
 //! a.add_host_candidate(a_addr, 1).unwrap();
 //! b.add_host_candidate(b_addr, 1).unwrap();
-//! a.set_remote_credentials(b_creds);
-//! b.set_remote_credentials(a_creds);
+//! a.set_remote_credentials(b_creds).unwrap();
+//! b.set_remote_credentials(a_creds).unwrap();
 //! // Signalling: each side's local candidates become the other's remote candidates.
 //! let a_cands: Vec<_> = a.local_candidates().cloned().collect();
 //! let b_cands: Vec<_> = b.local_candidates().cloned().collect();

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use icebreaker_ice::{
-    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Event, Received, State, TurnServer,
-    TurnTransport,
+    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Error, Event, Received, State,
+    TurnServer, TurnTransport,
 };
 
 fn addr(s: &str) -> SocketAddr {
@@ -84,8 +84,8 @@ impl Pair {
 
     /// After [`restart`](Self::restart): the new credentials and candidates signalled.
     fn signal_restart(&mut self) {
-        self.a.set_remote_credentials(creds('d'));
-        self.b.set_remote_credentials(creds('c'));
+        self.a.set_remote_credentials(creds('d')).unwrap();
+        self.b.set_remote_credentials(creds('c')).unwrap();
         exchange_candidates(&mut self.a, &mut self.b);
     }
 
@@ -188,8 +188,8 @@ fn agents(
     for h in b_hosts {
         b.add_host_candidate(addr(h), 1).unwrap();
     }
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
+    a.set_remote_credentials(creds('b')).unwrap();
+    b.set_remote_credentials(creds('a')).unwrap();
     (a, b)
 }
 
@@ -401,6 +401,64 @@ fn full_agent_connects_to_a_lite_agent() {
     assert_eq!(p.b.stats().checks_sent, 0);
 }
 
+/// A controlling A with credentials `a` and a controlled B with `b`, one host candidate each,
+/// credentials and candidates exchanged, started.
+fn pair_with(a_creds: Credentials, b_creds: Credentials) -> Pair {
+    let mut a = Agent::new(controlling(), a_creds.clone());
+    let mut b = Agent::new(controlled(), b_creds.clone());
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    a.set_remote_credentials(b_creds).unwrap();
+    b.set_remote_credentials(a_creds).unwrap();
+    exchange_candidates(&mut a, &mut b);
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
+    Pair::start(a, b, fixed_delay(10))
+}
+
+#[test]
+fn the_longest_ufrag_sdp_allows_connects() {
+    // RFC 8839 allows 256 ice-chars: each side's checks carry a 261-byte USERNAME.
+    let long = Credentials {
+        ufrag: "a".repeat(256),
+        pwd: "p".repeat(256),
+    };
+    let mut p = pair_with(long, creds('b'));
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected(), "{:?} {:?}", p.a.state(), p.b.state());
+    assert!(selected(&p.a_events).is_some() && selected(&p.b_events).is_some());
+}
+
+#[test]
+fn credentials_that_make_too_long_a_username_are_refused() {
+    let long = |c: char| Credentials {
+        ufrag: c.to_string().repeat(254),
+        pwd: c.to_string().repeat(22),
+    };
+    let b = dead_host(2);
+    let checks_to_b = |remote: Credentials| {
+        let mut a = Agent::new(controlling(), long('a'));
+        a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+        let set = a.set_remote_credentials(remote);
+        a.add_remote_candidate(b.clone()).unwrap();
+        let sent = sent_alone(&mut a, Duration::from_secs(2));
+        (set, sent.iter().filter(|s| s.2 == b.address).count())
+    };
+    // 254 + 1 + 254 = 509 bytes, one more than STUN allows: refused, and nothing is sent.
+    assert_eq!(
+        checks_to_b(long('b')),
+        (Err(Error::UsernameTooLong { len: 509 }), 0)
+    );
+    // 508 bytes fit, and the checks go out.
+    let fits = Credentials {
+        ufrag: "b".repeat(253),
+        pwd: "b".repeat(22),
+    };
+    let (set, checks) = checks_to_b(fits);
+    assert_eq!(set, Ok(()));
+    assert!(checks > 0);
+}
+
 #[test]
 fn no_path_fails_cleanly_after_end_of_candidates() {
     let mut p = Pair::hosts();
@@ -505,10 +563,12 @@ fn unauthenticated_checks_create_no_state() {
     let (remotes, pairs) = (p.b.remote_candidates().len(), p.b.pair_count());
     // Checks signed with the wrong password from 10 000 sources.
     let mut forger = Agent::new(controlling(), creds('a'));
-    forger.set_remote_credentials(Credentials {
-        ufrag: "bbbb".into(),
-        pwd: "wrongwrongwrongwrong12".into(),
-    });
+    forger
+        .set_remote_credentials(Credentials {
+            ufrag: "bbbb".into(),
+            pwd: "wrongwrongwrongwrong12".into(),
+        })
+        .unwrap();
     forger
         .add_host_candidate(addr("198.51.100.1:1000"), 1)
         .unwrap();
@@ -629,7 +689,7 @@ fn a_failed_pair_gives_way_to_a_late_candidate() {
 fn many_checks_keep_to_one_per_ta() {
     let mut a = Agent::new(controlling(), creds('a'));
     a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
+    a.set_remote_credentials(creds('b')).unwrap();
     for n in 1..=20 {
         a.add_remote_candidate(dead_host(n)).unwrap();
     }
@@ -1035,7 +1095,7 @@ fn consent_answers_from_another_address_do_not_count() {
 fn a_frozen_pair_waits_while_its_foundation_is_in_progress() {
     let mut a = Agent::new(controlling(), creds('a'));
     a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
-    a.set_remote_credentials(creds('b'));
+    a.set_remote_credentials(creds('b')).unwrap();
     for (port, pref) in [(6000, 65535), (6001, 65534)] {
         let c = Candidate::new(
             CandidateKind::Host,
@@ -1072,8 +1132,8 @@ fn each_component_has_consent_of_its_own() {
             .add_host_candidate(addr(&format!("{ip}:5001")), 2)
             .unwrap();
     }
-    a.set_remote_credentials(creds('b'));
-    b.set_remote_credentials(creds('a'));
+    a.set_remote_credentials(creds('b')).unwrap();
+    b.set_remote_credentials(creds('a')).unwrap();
     exchange_candidates(&mut a, &mut b);
     a.end_of_remote_candidates();
     b.end_of_remote_candidates();

@@ -343,6 +343,8 @@ pub enum DescriptionError {
     NoCredentials,
     /// An offer to the offerer, or an answer to the answerer (or a second one).
     WrongState(&'static str),
+    /// The agent refused the description's credentials.
+    Credentials(icebreaker_ice::Error),
 }
 
 impl fmt::Display for DescriptionError {
@@ -354,6 +356,7 @@ impl fmt::Display for DescriptionError {
                 "the description has no ICE credentials (a=ice-ufrag and a=ice-pwd) for its bundled transport",
             ),
             Self::WrongState(s) => f.write_str(s),
+            Self::Credentials(e) => write!(f, "the description's ICE credentials: {e}"),
         }
     }
 }
@@ -765,7 +768,8 @@ impl Peer {
             return Err(DescriptionError::NoCredentials);
         };
         self.agent
-            .set_remote_credentials(Credentials { ufrag, pwd });
+            .set_remote_credentials(Credentials { ufrag, pwd })
+            .map_err(DescriptionError::Credentials)?;
         // RFC 8445 §6.1.1: facing an ICE-lite peer, the full agent controls, offer or answer.
         let lite = |a: &Attribute<'_>| matches!(a, Attribute::IceLite).then_some(());
         if desc.find(lite).or_else(|| section.find(lite)).is_some() {

@@ -466,8 +466,9 @@ fn exchange_and_start(sim: &mut Sim, a: HostId, b: HostId) {
         peer(sim, b).agent.local_credentials().clone(),
     );
     let now = sim.now();
-    peer(sim, a).agent.set_remote_credentials(cb);
-    peer(sim, b).agent.set_remote_credentials(ca);
+    // The scenario's ufrags are a letter and "ufrag": the USERNAME they make always fits.
+    let _ = peer(sim, a).agent.set_remote_credentials(cb);
+    let _ = peer(sim, b).agent.set_remote_credentials(ca);
     peer(sim, a).agent.start(now);
     peer(sim, b).agent.start(now);
 }
@@ -741,8 +742,9 @@ pub fn run_with_nat_reboot(sc: &Scenario, reboot_after: Duration) -> Result<Rebo
                 };
                 peer(sim, a).agent.restart(now, fresh('A'));
                 peer(sim, b).agent.restart(now, fresh('B'));
-                peer(sim, a).agent.set_remote_credentials(fresh('B'));
-                peer(sim, b).agent.set_remote_credentials(fresh('A'));
+                // Short ufrags (a letter, "rst" and three digits): they always fit.
+                let _ = peer(sim, a).agent.set_remote_credentials(fresh('B'));
+                let _ = peer(sim, b).agent.set_remote_credentials(fresh('A'));
                 out.restarted_at = Some(elapsed);
                 phase = 3;
             }

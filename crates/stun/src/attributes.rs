@@ -126,6 +126,9 @@ attribute_types! {
 /// Longest USERNAME accepted: RFC 8489 asks for fewer than 509 bytes, RFC 5389 allowed fewer
 /// than 513, and we accept what RFC 5389 peers send.
 pub const MAX_USERNAME_LEN: usize = 512;
+/// Longest USERNAME this crate writes: RFC 8489 §14.3's "less than 509 bytes". An ICE agent's
+/// `remote-ufrag:local-ufrag` must fit in it.
+pub const MAX_WRITTEN_USERNAME_LEN: usize = 508;
 /// Longest REALM, NONCE, SOFTWARE, reason phrase or ALTERNATE-DOMAIN: fewer than 128
 /// characters, "as long as 763 bytes when decoding them" (RFC 8489 §14.9, §14.10, §14.14).
 pub const MAX_TEXT_LEN: usize = 763;
@@ -147,7 +150,7 @@ enum TextLimit {
 impl TextLimit {
     fn check(self, attr: AttributeType, s: &str) -> Result<(), EncodeError> {
         let fits = match self {
-            Self::Username => s.len() < 509,
+            Self::Username => s.len() <= MAX_WRITTEN_USERNAME_LEN,
             // A string of at most 127 bytes has at most 127 characters: count only longer ones.
             Self::Text => s.len() < 128 || (s.len() <= 509 && s.chars().count() < 128),
             Self::Echoed => s.len() <= MAX_TEXT_LEN,
