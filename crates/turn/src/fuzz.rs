@@ -130,6 +130,11 @@ pub fn fuzz_server(epoch: Instant, data: &[u8]) {
             s.allocations <= 4 && s.permissions <= 16 && s.channels <= 16 && s.reservations <= 4
         );
         assert!(server.ports().in_use() <= 8);
+        // Every port held is a live relayed address or a reservation: none leaks.
+        assert_eq!(
+            server.ports().in_use(),
+            server.relay_addresses().count() + s.reservations
+        );
     }
     server.handle_timeout(now + Duration::from_secs(7200));
     assert_eq!(server.stats().allocations, 0);

@@ -75,16 +75,15 @@
 //!   indications, ChannelData (padded over streams), lifetimes (600 s default, 3600 s max),
 //!   permissions (300 s), channels (600 s, 0x4000–0x4FFF, conflict rules), EVEN-PORT and
 //!   RESERVATION-TOKEN, DONT-FRAGMENT, REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY,
-//!   ADDRESS-ERROR-CODE, the error codes 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 508
+//!   ADDRESS-ERROR-CODE, dual allocations whose two relayed addresses each keep their own
+//!   lifetime (a Refresh with REQUESTED-ADDRESS-FAMILY refreshes or deletes that family
+//!   alone, §7.1; [`Client`] refreshes both together), the error codes 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 508
 //! - [x] RFC 6156 IPv6 relaying (folded into RFC 8656)
 //! - [x] RFC 8489 long-term credentials: nonce cookie, PASSWORD-ALGORITHMS (MD5, SHA-256),
 //!   USERHASH, MESSAGE-INTEGRITY-SHA256, 300 Try Alternate (followed when authenticated)
 //! - [x] TURN REST API ephemeral credentials (draft-uberti-behave-turn-rest-00)
 //! - [x] RFC 6890 / IANA special-purpose address registries (peer policy)
 //! - [x] RFC 7983 demultiplexing of STUN and ChannelData
-//! - [ ] RFC 8656 §8.1 per-family Refresh of a dual allocation: a Refresh with
-//!   REQUESTED-ADDRESS-FAMILY is checked (443 for a family it does not have) but refreshes or
-//!   deletes both relayed addresses
 //! - [ ] RFC 8656 §7.2/§11.2 DONT-FRAGMENT: accepted and passed on as
 //!   `Via::Relay { dont_fragment }`, but the `icebreaker` runtime does not set the DF bit
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented

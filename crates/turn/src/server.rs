@@ -260,7 +260,11 @@ struct Allocation {
     reservation_token: Option<[u8; 8]>,
     family_error: Option<u16>,
     relayed: [Option<SocketAddr>; 2],
-    expires: Instant,
+    /// When each relayed address expires, index for index with `relayed`: a Refresh with
+    /// REQUESTED-ADDRESS-FAMILY refreshes or deletes one family of a dual allocation, one
+    /// without refreshes or deletes both (RFC 8656 §7.1). The allocation lives as long as
+    /// one of them does.
+    expires: [Instant; 2],
     dont_fragment: bool,
     permissions: Permissions,
     channels: BTreeMap<u16, Channel>,
@@ -303,12 +307,32 @@ impl Permissions {
 }
 
 impl Allocation {
-    fn relayed_for(&self, peer: IpAddr) -> Option<SocketAddr> {
+    /// When the allocation ends: when the last of its relayed addresses does.
+    fn expires(&self) -> Instant {
+        let [a, b] = self.expires;
+        match self.relayed {
+            [Some(_), Some(_)] => a.max(b),
+            [None, Some(_)] => b,
+            _ => a,
+        }
+    }
+
+    /// Whether `relay` is one of the allocation's relayed addresses and has not expired at
+    /// `now` (its timer may not have run yet).
+    fn relays_on(&self, now: Instant, relay: SocketAddr) -> bool {
+        self.relayed
+            .iter()
+            .zip(self.expires)
+            .any(|(r, e)| *r == Some(relay) && now < e)
+    }
+
+    /// The relayed address of `peer`'s family, unless it has expired at `now`.
+    fn relayed_for(&self, now: Instant, peer: IpAddr) -> Option<SocketAddr> {
         let fam = AddressFamily::of(&peer);
         self.relayed
             .into_iter()
-            .flatten()
-            .find(|r| AddressFamily::of(&r.ip()) == fam)
+            .zip(self.expires)
+            .find_map(|(r, e)| r.filter(|r| AddressFamily::of(&r.ip()) == fam && now < e))
     }
 
     fn permitted(&self, now: Instant, peer: IpAddr) -> bool {
@@ -540,7 +564,9 @@ impl<P: PortAllocator> Server<P> {
     /// The allocation on `five_tuple`, unless it has expired at `now` (its timer may not have
     /// run yet).
     fn live_allocation(&self, now: Instant, five_tuple: &FiveTuple) -> Option<&Allocation> {
-        self.allocations.get(five_tuple).filter(|a| now < a.expires)
+        self.allocations
+            .get(five_tuple)
+            .filter(|a| now < a.expires())
     }
 
     /// Every relayed address in use (what the runtime must have sockets bound on).
@@ -689,7 +715,7 @@ impl<P: PortAllocator> Server<P> {
         let slot = self.allocations.by_relay(&relay);
         let ok = slot.and_then(|slot| {
             let (ft, alloc) = self.allocations.at_mut(slot)?;
-            (now < alloc.expires
+            (alloc.relays_on(now, relay)
                 && alloc.permitted(now, peer.ip())
                 && alloc.take_tokens(now, bw, len))
             .then_some(*ft)
@@ -768,7 +794,7 @@ impl<P: PortAllocator> Server<P> {
             return ClientRelay::Dropped;
         };
         let (peer, relay) = (c.peer, c.relay);
-        if now >= alloc.expires
+        if !alloc.relays_on(now, relay)
             || !alloc.permitted(now, peer.ip())
             // The policy was checked when the channel was bound; a channel to another
             // allocation's relayed address needs that allocation to still be there.
@@ -836,7 +862,7 @@ impl<P: PortAllocator> Server<P> {
             return PeerRelay::NoChannel;
         };
         if ChannelData::encode_header(ch, len, head).is_err()
-            || now >= alloc.expires
+            || !alloc.relays_on(now, relay)
             || !alloc.permitted(now, peer.ip())
             || !alloc.take_tokens(now, bw, len)
         {
@@ -867,13 +893,27 @@ impl<P: PortAllocator> Server<P> {
         let mut expired: Vec<FiveTuple> = self
             .allocations
             .iter()
-            .filter(|(_, a)| now >= a.expires)
+            .filter(|(_, a)| now >= a.expires())
             .map(|(k, _)| *k)
             .collect();
         // Release ports in 5-tuple order, whatever the slots: replays stay identical.
         expired.sort_unstable();
         for ft in expired {
             self.remove_allocation(&ft);
+        }
+        // One family of a dual allocation that was not refreshed with the other.
+        let mut lapsed: Vec<(FiveTuple, usize)> = self
+            .allocations
+            .iter()
+            .flat_map(|(k, a)| {
+                (0..2)
+                    .filter(|&i| a.relayed[i].is_some() && now >= a.expires[i])
+                    .map(|i| (*k, i))
+            })
+            .collect();
+        lapsed.sort_unstable();
+        for (ft, i) in lapsed {
+            self.remove_family(&ft, i);
         }
         let mut next: Option<Instant> = None;
         let mut bump = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
@@ -890,7 +930,11 @@ impl<P: PortAllocator> Server<P> {
                     a.peer_channels.remove(&c.peer);
                 }
             }
-            bump(a.expires);
+            a.relayed
+                .iter()
+                .zip(a.expires)
+                .filter(|(r, _)| r.is_some())
+                .for_each(|(_, e)| bump(e));
             a.permissions.values().for_each(&mut bump);
             a.channels.values().for_each(|c| bump(c.expires));
         }
@@ -950,6 +994,37 @@ impl<P: PortAllocator> Server<P> {
                 self.per_user.remove(&a.username);
             }
         }
+    }
+
+    /// Ends relayed address `i` of the allocation on `ft` and what used it: its port, the
+    /// channels bound through it, the permissions of its family. The other family stays.
+    fn remove_family(&mut self, ft: &FiveTuple, i: usize) {
+        let Some(alloc) = self.allocations.get_mut(ft) else {
+            return;
+        };
+        let Some(r) = alloc.relayed.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let family = AddressFamily::of(&r.ip());
+        let peer_channels = &mut alloc.peer_channels;
+        alloc.channels.retain(|_, c| {
+            let keep = c.relay != r;
+            if !keep {
+                peer_channels.remove(&c.peer);
+            }
+            keep
+        });
+        alloc
+            .permissions
+            .retain(|ip, _| AddressFamily::of(ip) != family);
+        self.allocations.unlink_relay(&r);
+        if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.relay_ips.remove(&r.ip());
+            }
+        }
+        self.ports.release(r);
     }
 
     // ----- Answers ------------------------------------------------------------------------
@@ -1347,7 +1422,7 @@ impl<P: PortAllocator> Server<P> {
     ) -> Result<(), Reject> {
         let bad = || Reject::Code(codes::BAD_REQUEST);
         if let Some(existing) = self.allocations.get(&ft) {
-            if now < existing.expires {
+            if now < existing.expires() {
                 // RFC 8656 §7.2: a retransmission of the request that made the allocation gets
                 // the same success again; anything else is 437.
                 if existing.created_by == msg.transaction_id() && *existing.username == *a.username
@@ -1357,7 +1432,7 @@ impl<P: PortAllocator> Server<P> {
                         existing.reservation_token,
                         existing.family_error,
                     );
-                    let left = existing.expires.saturating_duration_since(now);
+                    let left = existing.expires().saturating_duration_since(now);
                     return self.allocate_success(ft, msg, a, relayed, left, token, family_error);
                 }
                 return Err(Reject::Code(codes::ALLOCATION_MISMATCH));
@@ -1507,7 +1582,7 @@ impl<P: PortAllocator> Server<P> {
                 reservation_token: new_token,
                 family_error,
                 relayed,
-                expires,
+                expires: [expires; 2],
                 dont_fragment,
                 permissions: Permissions::default(),
                 channels: BTreeMap::new(),
@@ -1563,25 +1638,29 @@ impl<P: PortAllocator> Server<P> {
     ) -> Result<(), Reject> {
         self.owned(now, &ft, a)?;
         let lifetime = self.lifetime(msg)?;
-        if let Some(f) = msg
+        let relayed = self.allocations.get(&ft).map_or([None; 2], |al| al.relayed);
+        // RFC 8656 §7.1: REQUESTED-ADDRESS-FAMILY names the one family of a dual allocation
+        // to refresh (or delete); without it, the request applies to every relayed address.
+        let family = msg
             .get::<RequestedAddressFamily>()
-            .map_err(|_| Reject::Code(codes::BAD_REQUEST))?
-        {
-            let has = self.allocations.get(&ft).is_some_and(|al| {
-                al.relayed
-                    .into_iter()
-                    .flatten()
-                    .any(|r| AddressFamily::of(&r.ip()) == f.0)
-            });
-            if !has {
-                return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
-            }
+            .map_err(|_| Reject::Code(codes::BAD_REQUEST))?;
+        let chosen = relayed
+            .map(|r| r.is_some_and(|r| family.is_none_or(|f| AddressFamily::of(&r.ip()) == f.0)));
+        if chosen == [false; 2] {
+            return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         }
-        if lifetime.is_zero() {
+        let others_stay = relayed.iter().zip(chosen).any(|(r, c)| r.is_some() && !c);
+        if lifetime.is_zero() && !others_stay {
             self.remove_allocation(&ft);
+        } else if lifetime.is_zero() {
+            for i in (0..2).filter(|&i| chosen[i]) {
+                self.remove_family(&ft, i);
+            }
         } else if let Some(al) = self.allocations.get_mut(&ft) {
-            al.expires = now + lifetime;
-            let e = al.expires;
+            let e = now + lifetime;
+            for i in (0..2).filter(|&i| chosen[i]) {
+                al.expires[i] = e;
+            }
             self.schedule(e);
         }
         let secs = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX);
@@ -1598,6 +1677,7 @@ impl<P: PortAllocator> Server<P> {
     /// (loopback, private ...) stays refused unless allowed, relays on it or not.
     fn check_peer_address(
         &self,
+        now: Instant,
         ft: &FiveTuple,
         peer: SocketAddr,
         by_ip: bool,
@@ -1606,7 +1686,7 @@ impl<P: PortAllocator> Server<P> {
             .allocations
             .get(ft)
             .ok_or(Reject::Code(codes::ALLOCATION_MISMATCH))?;
-        if alloc.relayed_for(peer.ip()).is_none() {
+        if alloc.relayed_for(now, peer.ip()).is_none() {
             return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         }
         match self.peer_target(alloc, peer) {
@@ -1657,7 +1737,7 @@ impl<P: PortAllocator> Server<P> {
                 .map_err(|_| Reject::Code(codes::BAD_REQUEST))?;
             // A permission is by IP: whether each datagram's port is allowed is checked when
             // it is sent (`send_indication`, `channel_bind`).
-            self.check_peer_address(&ft, p.0, true)?;
+            self.check_peer_address(now, &ft, p.0, true)?;
             // At most 8 peers per request (bounded work); more is a bad request.
             *peers.get_mut(n).ok_or(Reject::Code(codes::BAD_REQUEST))? = Some(p.0.ip());
             n += 1;
@@ -1724,7 +1804,7 @@ impl<P: PortAllocator> Server<P> {
                 return Err(bad());
             }
         }
-        let to_relay = self.check_peer_address(&ft, peer, false)?;
+        let to_relay = self.check_peer_address(now, &ft, peer, false)?;
         let alloc = self
             .allocations
             .get_mut(&ft)
@@ -1756,7 +1836,7 @@ impl<P: PortAllocator> Server<P> {
             return Err(Reject::Code(codes::INSUFFICIENT_CAPACITY));
         }
         let expires = now + CHANNEL_LIFETIME;
-        let Some(relay) = alloc.relayed_for(peer.ip()) else {
+        let Some(relay) = alloc.relayed_for(now, peer.ip()) else {
             return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         };
         alloc.channels.insert(
@@ -1802,8 +1882,8 @@ impl<P: PortAllocator> Server<P> {
             .get(&ft)
             .is_some_and(|alloc| self.peer_target(alloc, peer).is_some());
         let target = self.allocations.get_mut(&ft).and_then(|alloc| {
-            let ok = allowed && now < alloc.expires && alloc.permitted(now, peer.ip());
-            let relay = alloc.relayed_for(peer.ip())?;
+            let relay = alloc.relayed_for(now, peer.ip())?;
+            let ok = allowed && alloc.permitted(now, peer.ip());
             (ok && alloc.take_tokens(now, bw, data.len())).then_some(relay)
         });
         match target {

@@ -148,6 +148,11 @@ impl<V> Table<V> {
         }
     }
 
+    /// Forgets relayed address `relay` (its entry stays, reachable by 5-tuple).
+    pub(crate) fn unlink_relay(&mut self, relay: &SocketAddr) {
+        self.by_relay.remove(&AddrKey(*relay));
+    }
+
     /// Removes the entry of `ft` and the relayed addresses `relays_of` names for it.
     pub(crate) fn remove_with(
         &mut self,

@@ -9,29 +9,60 @@ use std::time::Duration;
 use common::{Harness, addr, channel_frame};
 use icebreaker_stun::Method;
 use icebreaker_stun::attributes::{
-    ChannelNumber, EvenPort, Lifetime, RequestedTransport, XorPeerAddress,
+    AdditionalAddressFamily, AddressFamily, ChannelNumber, EvenPort, Lifetime,
+    RequestedAddressFamily, RequestedTransport, XorPeerAddress,
 };
 use icebreaker_turn::ServerConfig;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Allocate { client: u8, user: u8, even: bool },
-    Refresh { client: u8, lifetime: u16 },
-    Permit { client: u8, peer: u8 },
-    Bind { client: u8, channel: u8, peer: u8 },
-    Send { client: u8, peer: u8 },
-    Advance { secs: u16 },
+    /// `dual`: with ADDITIONAL-ADDRESS-FAMILY (IPv6 beside IPv4).
+    Allocate {
+        client: u8,
+        user: u8,
+        even: bool,
+        dual: bool,
+    },
+    /// `family`: 0 none, 1 REQUESTED-ADDRESS-FAMILY IPv4, 2 IPv6.
+    Refresh {
+        client: u8,
+        lifetime: u16,
+        family: u8,
+    },
+    Permit {
+        client: u8,
+        peer: u8,
+    },
+    Bind {
+        client: u8,
+        channel: u8,
+        peer: u8,
+    },
+    Send {
+        client: u8,
+        peer: u8,
+    },
+    Advance {
+        secs: u16,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u8..6, 0u8..2, any::<bool>()).prop_map(|(client, user, even)| Op::Allocate {
-            client,
-            user,
-            even
+        (0u8..6, 0u8..2, any::<bool>(), any::<bool>()).prop_map(|(client, user, even, dual)| {
+            Op::Allocate {
+                client,
+                user,
+                even,
+                dual,
+            }
         }),
-        (0u8..6, 0u16..4000).prop_map(|(client, lifetime)| Op::Refresh { client, lifetime }),
+        (0u8..6, 0u16..4000, 0u8..3).prop_map(|(client, lifetime, family)| Op::Refresh {
+            client,
+            lifetime,
+            family
+        }),
         (0u8..6, 0u8..8).prop_map(|(client, peer)| Op::Permit { client, peer }),
         (0u8..6, 0u8..6, 0u8..8).prop_map(|(client, channel, peer)| Op::Bind {
             client,
@@ -53,15 +84,18 @@ fn client(i: u8) -> SocketAddr {
     SocketAddr::new("192.0.2.50".parse().unwrap(), 40000 + u16::from(i))
 }
 
+/// Peers 0 to 3 are IPv4, 4 to 7 IPv6.
 fn peer(i: u8) -> SocketAddr {
-    SocketAddr::new(
-        std::net::Ipv4Addr::new(8, 8, 8, 1 + i).into(),
-        9000 + u16::from(i),
-    )
+    let ip: std::net::IpAddr = if i < 4 {
+        std::net::Ipv4Addr::new(8, 8, 8, 1 + i).into()
+    } else {
+        std::net::Ipv6Addr::new(0x2606, 0x4700, 0, 0, 0, 0, 0, u16::from(i)).into()
+    };
+    SocketAddr::new(ip, 9000 + u16::from(i))
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn random_operations_never_exceed_quotas_and_every_port_returns(ops in proptest::collection::vec(op(), 1..40)) {
@@ -76,25 +110,32 @@ proptest! {
         let mut owner: [Option<u8>; 6] = [None; 6];
         for op in ops {
             match op {
-                Op::Allocate { client: c, user, even } => {
+                Op::Allocate { client: c, user, even, dual } => {
                     let (u, p) = USERS[usize::from(user)];
                     let a = h.ask_as(client(c), u, p, Method::ALLOCATE, |w| {
                         w.push(&RequestedTransport::UDP).unwrap();
                         if even {
                             w.push(&EvenPort { reserve: true }).unwrap();
                         }
+                        if dual {
+                            w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+                        }
                     });
                     if a.class == icebreaker_stun::Class::Success {
                         owner[usize::from(c)] = Some(user);
                     }
                 }
-                Op::Refresh { client: c, lifetime } => {
+                Op::Refresh { client: c, lifetime, family } => {
                     let user = owner[usize::from(c)].unwrap_or(0);
                     let (u, p) = USERS[usize::from(user)];
-                    let a = h.ask_as(client(c), u, p, Method::REFRESH, |w| w.push(&Lifetime(u32::from(lifetime))).unwrap());
-                    if a.class == icebreaker_stun::Class::Success && lifetime == 0 {
-                        owner[usize::from(c)] = None;
-                    }
+                    h.ask_as(client(c), u, p, Method::REFRESH, |w| {
+                        w.push(&Lifetime(u32::from(lifetime))).unwrap();
+                        match family {
+                            1 => w.push(&RequestedAddressFamily(AddressFamily::V4)).unwrap(),
+                            2 => w.push(&RequestedAddressFamily(AddressFamily::V6)).unwrap(),
+                            _ => {}
+                        }
+                    });
                 }
                 Op::Permit { client: c, peer: p } => {
                     let user = owner[usize::from(c)].unwrap_or(0);
@@ -112,6 +153,16 @@ proptest! {
                 Op::Send { client: c, peer: p } => {
                     let out = h.send_indication(client(c), peer(p), b"x");
                     prop_assert!(out.len() <= 1);
+                    // Relayed only from a live relayed address of the peer's family.
+                    if let Some((t, _)) = out.first() {
+                        let ft = icebreaker_turn::FiveTuple {
+                            client: client(c),
+                            server: addr(common::SERVER),
+                            transport: icebreaker_turn::Transport::Udp,
+                        };
+                        prop_assert!(h.server.relayed_addresses(&ft).contains(&t.from));
+                        prop_assert_eq!(t.from.is_ipv6(), peer(p).is_ipv6());
+                    }
                 }
                 Op::Advance { secs } => h.advance(Duration::from_secs(u64::from(secs))),
             }
@@ -133,8 +184,10 @@ proptest! {
             prop_assert!(s.users <= USERS.len());
             let per_user = [0u8, 1].map(|u| owner.iter().filter(|o| **o == Some(u)).count());
             prop_assert!(per_user.iter().all(|n| *n <= PER_USER), "{per_user:?}");
-            // Every port in use belongs to an allocation or a reservation.
-            prop_assert_eq!(h.server.ports().in_use(), s.allocations + s.reservations);
+            // Every port in use is a live relayed address or a reservation.
+            let relays = h.server.relay_addresses().count();
+            prop_assert!(relays >= s.allocations && relays <= 2 * s.allocations);
+            prop_assert_eq!(h.server.ports().in_use(), relays + s.reservations);
         }
         h.advance(Duration::from_secs(3601));
         let s = h.server.stats();

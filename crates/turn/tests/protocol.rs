@@ -407,6 +407,135 @@ fn lifetime_is_clamped_and_zero_deletes() {
     assert_eq!(h.server.ports().in_use(), 0);
 }
 
+/// A dual allocation for `from` (IPv4 and IPv6, default lifetime): its two relayed addresses.
+fn dual(h: &mut Harness, from: std::net::SocketAddr) -> [std::net::SocketAddr; 2] {
+    let a = h.ask(from, Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(a.class, Class::Success, "{a:?}");
+    let r = relayed_of(h, from);
+    assert!(r.len() == 2 && r[0].is_ipv4() && r[1].is_ipv6(), "{r:?}");
+    [r[0], r[1]]
+}
+
+fn relayed_of(h: &Harness, from: std::net::SocketAddr) -> Vec<std::net::SocketAddr> {
+    h.server.relayed_addresses(&icebreaker_turn::FiveTuple {
+        client: from,
+        server: addr(common::SERVER),
+        transport: icebreaker_turn::Transport::Udp,
+    })
+}
+
+/// RFC 8656 §7.1: a Refresh with REQUESTED-ADDRESS-FAMILY and LIFETIME 0 deletes that family
+/// of a dual allocation only; the other keeps relaying.
+#[test]
+fn refresh_deletes_one_family_of_a_dual_allocation() {
+    let mut h = Harness::new();
+    let [v4, v6] = dual(&mut h, addr(C));
+    let peer6 = addr("[2606:4700:4700::1111]:53");
+    assert_eq!(h.permit(addr(C), addr(PEER)).class, Class::Success);
+    assert_eq!(h.bind(addr(C), 0x4000, peer6).class, Class::Success);
+    assert_eq!(
+        h.channel_data(addr(C), &channel_frame(0x4000, b"six"))
+            .len(),
+        1
+    );
+    let d = h.ask(addr(C), Method::REFRESH, |w| {
+        w.push(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+        w.push(&Lifetime(0)).unwrap();
+    });
+    assert_eq!(
+        (d.class, d.msg().get::<Lifetime>().unwrap()),
+        (Class::Success, Some(Lifetime(0)))
+    );
+    assert_eq!(relayed_of(&h, addr(C)), vec![v4]);
+    assert_eq!(h.server.stats().allocations, 1);
+    assert_eq!(h.server.ports().in_use(), 1);
+    assert!(h.server.relay_addresses().eq([v4]));
+    // The IPv6 side is gone: its channel, its permission, its relayed address.
+    assert!(
+        h.channel_data(addr(C), &channel_frame(0x4000, b"six"))
+            .is_empty()
+    );
+    assert!(h.send_indication(addr(C), peer6, b"six").is_empty());
+    h.server.handle_peer_receive(h.now, v6, peer6, b"back");
+    assert!(h.drain().is_empty());
+    assert_eq!(h.permit(addr(C), peer6).code, Some(443));
+    let again = h.ask(addr(C), Method::REFRESH, |w| {
+        w.push(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(again.code, Some(443));
+    // The IPv4 side still relays, both ways.
+    assert_eq!(h.send_indication(addr(C), addr(PEER), b"four").len(), 1);
+    h.server.handle_peer_receive(h.now, v4, addr(PEER), b"back");
+    assert_eq!(h.drain().len(), 1);
+    // Deleting the last family deletes the allocation.
+    let d = h.ask(addr(C), Method::REFRESH, |w| {
+        w.push(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
+        w.push(&Lifetime(0)).unwrap();
+    });
+    assert_eq!(d.class, Class::Success);
+    assert_eq!(h.server.stats().allocations, 0);
+    assert_eq!(h.server.ports().in_use(), 0);
+}
+
+/// RFC 8656 §7.1: a family refreshed alone outlives the other, which expires on its own;
+/// a Refresh without REQUESTED-ADDRESS-FAMILY refreshes both.
+#[test]
+fn each_family_of_a_dual_allocation_keeps_its_own_lifetime() {
+    let mut h = Harness::new();
+    let [v4, v6] = dual(&mut h, addr(C));
+    h.at(Duration::from_secs(300));
+    let both = h.ask(addr(C), Method::REFRESH, |_| {});
+    assert_eq!(both.class, Class::Success);
+    h.at(Duration::from_secs(800));
+    assert_eq!(relayed_of(&h, addr(C)), vec![v4, v6]);
+    let r = h.ask(addr(C), Method::REFRESH, |w| {
+        w.push(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
+    });
+    assert_eq!(r.msg().get::<Lifetime>().unwrap(), Some(Lifetime(600)));
+    // The IPv6 side ends at 900 s, 600 s after the last Refresh that covered it.
+    h.at(Duration::from_secs(899));
+    assert_eq!(relayed_of(&h, addr(C)), vec![v4, v6]);
+    h.at(Duration::from_secs(900));
+    assert_eq!(relayed_of(&h, addr(C)), vec![v4]);
+    assert_eq!(h.server.ports().in_use(), 1);
+    assert_eq!(h.permit(addr(C), addr(PEER)).class, Class::Success);
+    assert_eq!(h.send_indication(addr(C), addr(PEER), b"four").len(), 1);
+    // The IPv4 side ends at 1400 s, and the allocation with it.
+    h.at(Duration::from_secs(1400));
+    assert_eq!(h.server.stats().allocations, 0);
+    assert_eq!(h.ask(addr(C), Method::REFRESH, |_| {}).code, Some(437));
+}
+
+/// A family past its lifetime stops relaying at once, even before the server's timer runs.
+#[test]
+fn a_lapsed_family_stops_relaying_before_its_timer_runs() {
+    let mut h = Harness::new();
+    let [v4, v6] = dual(&mut h, addr(C));
+    let peer6 = addr("[2606:4700:4700::1111]:53");
+    h.at(Duration::from_secs(250));
+    let r = h.ask(addr(C), Method::REFRESH, |w| {
+        w.push(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
+    });
+    assert_eq!(r.class, Class::Success);
+    // A permission that outlives the IPv6 side (until 850 s).
+    h.at(Duration::from_secs(550));
+    assert_eq!(h.permit(addr(C), peer6).class, Class::Success);
+    assert_eq!(h.send_indication(addr(C), peer6, b"early").len(), 1);
+    // 600 s: the IPv6 side has lapsed; no handle_timeout yet.
+    h.now = h.t0 + Duration::from_secs(600);
+    h.server.handle_peer_receive(h.now, v6, peer6, b"late");
+    assert!(h.drain().is_empty());
+    let before = h.server.stats().relayed;
+    assert!(h.send_indication(addr(C), peer6, b"late").is_empty());
+    assert_eq!(h.server.stats().relayed, before);
+    assert_eq!(h.permit(addr(C), peer6).code, Some(443));
+    assert_eq!(h.bind(addr(C), 0x4001, peer6).code, Some(443));
+    assert_eq!(relayed_of(&h, addr(C))[0], v4);
+}
+
 #[test]
 fn responses_carry_no_reason_phrase_and_no_software() {
     let mut h = Harness::new();
