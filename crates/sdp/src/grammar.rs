@@ -233,7 +233,8 @@ pub(crate) fn connection<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Connectio
         ws.sep(i)?;
         let address = scan::take_words(i, CONN, "connection address")?;
         let first = if eat(i, b'/') {
-            Some(scan::num::<u32>(i, "number")?)
+            let at = *i;
+            Some((at, scan::num::<u32>(i, "number")?))
         } else {
             None
         };
@@ -251,16 +252,17 @@ pub(crate) fn connection<'a>(value: &'a str, ws: &mut Ws<'a>) -> R<'a, Connectio
         };
         match (addr_type, first, second) {
             (_, None, _) => {}
-            // RFC 8866 §5.7: IPv4 multicast is <base>/<ttl>[/<number of addresses>].
-            (AddrType::Ip4, Some(ttl), count) => {
+            // RFC 8866 §5.7: IPv4 multicast is <base>/<ttl>[/<number of addresses>], the TTL
+            // 0 to 255.
+            (AddrType::Ip4, Some((at, ttl)), count) => {
                 let Ok(ttl) = u8::try_from(ttl) else {
-                    return Err(error(address, ErrorKind::NumberOutOfRange));
+                    return Err(error(at, ErrorKind::NumberOutOfRange));
                 };
                 c.ttl = Some(ttl);
                 c.count = count;
             }
             // IPv6 multicast has no TTL: <base>[/<number of addresses>].
-            (AddrType::Ip6, Some(count), None) => c.count = Some(count),
+            (AddrType::Ip6, Some((_, count)), None) => c.count = Some(count),
             _ => return Err(expected(i, "end of connection address")),
         }
         Ok(c)
@@ -622,11 +624,22 @@ fn rare_attribute<'a>(name: &'a str, v: &'a str) -> R<'a, Attribute<'a>> {
         | b"bundle-only" => {
             return Err(expected(v, "no value"));
         }
-        _ => Attribute::Other {
-            name,
-            value: Some(v),
-        },
+        _ => other(name, Some(v))?,
     })
+}
+
+/// An attribute of a name this crate does not know, checked against RFC 8866 §9:
+/// `attribute-name = token` (every known name is one) and `attribute-value = byte-string`, at
+/// least one byte (`a=name:` has none; a known attribute's grammar refuses it too).
+#[cold]
+fn other<'a>(name: &'a str, value: Option<&'a str>) -> Result<Attribute<'a>, PErr<'a>> {
+    if !name.bytes().all(|b| scan::is(b, scan::TOKEN)) {
+        return Err(expected(name, "attribute name"));
+    }
+    if let Some(v @ "") = value {
+        return Err(expected(v, "an attribute value after ':'"));
+    }
+    Ok(Attribute::Other { name, value })
 }
 
 /// An attribute without a value: a known flag, a known attribute missing its value, or an
@@ -655,7 +668,7 @@ fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
                 "':' and a value",
             ));
         }
-        _ => Attribute::Other { name, value: None },
+        _ => other(name, None)?,
     })
 }
 

@@ -1,9 +1,11 @@
 //! The driver: limits, line splitting, line order, and mapping grammar errors to [`Error`].
 
+use core::net::{Ipv4Addr, Ipv6Addr};
+
 use crate::error::{Error, ErrorKind, Warning, WarningKind};
 use crate::fields;
 use crate::grammar::{self, PErr, Res};
-use crate::model::{Attribute, SessionDescription, Timing};
+use crate::model::{AddrType, Attribute, Connection, SessionDescription, Timing};
 use crate::scan::Ws;
 
 /// Limits against hostile input. The defaults fit any real description with a wide margin
@@ -272,6 +274,59 @@ impl<'a> Ctx<'a, '_> {
         }
         if let Err(e) = grammar::attribute(name, v, hot, out) {
             self.bad_attribute(no, line, name, v, e, out)?;
+        }
+        Ok(())
+    }
+
+    /// RFC 8866 §5.7 and §9: an IPv4 multicast address carries a TTL, a unicast one does not,
+    /// and only a multicast IPv6 address carries a number of addresses. Checked on address
+    /// literals; a deviation, since the line's fields are read either way.
+    fn connection_form(
+        &mut self,
+        no: usize,
+        line: &'a str,
+        value: &'a str,
+        c: &Connection<'a>,
+    ) -> Result<(), Error> {
+        // Most lines are a unicast IPv4 address without suffix: no need to read it.
+        let suffix = c.ttl.is_some() || c.count.is_some();
+        if !suffix
+            && (c.addr_type != AddrType::Ip4
+                || !c.address.starts_with("22") && !c.address.starts_with("23"))
+        {
+            return Ok(());
+        }
+        let multicast = match c.addr_type {
+            AddrType::Ip4 => c.address.parse::<Ipv4Addr>().ok().map(|a| a.is_multicast()),
+            AddrType::Ip6 => c.address.parse::<Ipv6Addr>().ok().map(|a| a.is_multicast()),
+            AddrType::Other(_) => None,
+        };
+        let expected = match (c.addr_type, multicast) {
+            (AddrType::Ip4, Some(true)) if c.ttl.is_none() => {
+                "'/' and a TTL after an IPv4 multicast address"
+            }
+            (_, Some(false)) if suffix => "the end of a unicast address (no TTL or address count)",
+            _ => return Ok(()),
+        };
+        let end = offset_in(value, c.address) + c.address.len();
+        let at = value.get(end..).unwrap_or(value);
+        let e = ErrorKind::Syntax { expected };
+        self.deviation(no, line, at, e, WarningKind::InvalidField('c', e))
+    }
+
+    /// RFC 8866 §9: `start-time = time / "0"` and `time = POS-DIGIT 9*DIGIT`: a time other
+    /// than 0 is NTP seconds, ten digits or more without a leading zero.
+    fn time_form(&mut self, no: usize, line: &'a str, value: &'a str) -> Result<(), Error> {
+        if value == "0 0" {
+            return Ok(());
+        }
+        for t in value.split([' ', '\t']).filter(|t| !t.is_empty()) {
+            if t != "0" && (t.len() < 10 || t.starts_with('0')) {
+                let e = ErrorKind::Syntax {
+                    expected: "0 or a time in NTP seconds (ten digits or more)",
+                };
+                self.deviation(no, line, t, e, WarningKind::InvalidField('t', e))?;
+            }
         }
         Ok(())
     }
@@ -768,6 +823,7 @@ fn parse_lines<'a>(
             match t {
                 b'c' => {
                     let c = ctx.fields(no, line, value, grammar::connection)?;
+                    ctx.connection_form(no, line, value, &c)?;
                     m.connections.push(c);
                 }
                 b'b' => {
@@ -852,6 +908,7 @@ fn parse_lines<'a>(
             }
             b'c' => {
                 let c = ctx.fields(no, line, value, grammar::connection)?;
+                ctx.connection_form(no, line, value, &c)?;
                 if d.connection.replace(c).is_some() {
                     return Err(dup(ctx));
                 }
@@ -862,6 +919,7 @@ fn parse_lines<'a>(
             }
             b't' => {
                 let tm = ctx.fields(no, line, value, grammar::timing)?;
+                ctx.time_form(no, line, value)?;
                 if d.timings.capacity() == 0 {
                     d.timings.reserve_exact(1);
                 }

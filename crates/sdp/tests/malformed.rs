@@ -499,7 +499,7 @@ fn doubled_spaces_and_tabs_in_media() {
 
 #[test]
 fn doubled_spaces_in_connection_and_timing() {
-    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN  IP4 192.0.2.1/127\r\nt=0  0\r\n";
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN  IP4 233.252.0.1/127\r\nt=0  0\r\n";
     expect(
         text,
         4,
@@ -526,7 +526,7 @@ fn doubled_spaces_in_connection_and_timing() {
     );
     let d = parse(text).expect("lenient");
     let c = d.connection.expect("c=");
-    assert_eq!((c.address, c.ttl), ("192.0.2.1", Some(127)));
+    assert_eq!((c.address, c.ttl), ("233.252.0.1", Some(127)));
     assert_eq!((d.timings[0].start, d.timings[0].stop), (0, 0));
 }
 
@@ -896,4 +896,114 @@ fn missing_connection_line() {
         "m=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\nm=video 0 RTP/AVP 96\r\na=bundle-only\r\n",
     );
     assert!(parse_strict(&bundled).is_ok());
+}
+
+/// The strict error and the lenient warning of one deviation: both at `line`:`column`.
+#[track_caller]
+fn deviation(text: &str, line: usize, column: usize, kind: ErrorKind, warning: WarningKind) {
+    expect(text, line, column, kind);
+    assert_eq!(warnings(text), [(line, column, warning)]);
+}
+
+#[test]
+fn connection_addresses_carry_a_ttl_exactly_when_ipv4_multicast() {
+    let head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n";
+    // RFC 8866 §5.7: an IPv4 multicast address MUST have a TTL.
+    let no_ttl = ErrorKind::Syntax {
+        expected: "'/' and a TTL after an IPv4 multicast address",
+    };
+    let text = format!("{head}c=IN IP4 233.252.0.1\r\nt=0 0\r\n");
+    deviation(&text, 4, 21, no_ttl, WarningKind::InvalidField('c', no_ttl));
+    // In a media section too.
+    let text = format!("{head}t=0 0\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 224.2.1.1\r\n");
+    deviation(&text, 6, 19, no_ttl, WarningKind::InvalidField('c', no_ttl));
+    // A unicast address takes no TTL, and no IPv6 address count.
+    let unicast = ErrorKind::Syntax {
+        expected: "the end of a unicast address (no TTL or address count)",
+    };
+    let text = format!("{head}c=IN IP4 192.0.2.1/127\r\nt=0 0\r\n");
+    deviation(
+        &text,
+        4,
+        19,
+        unicast,
+        WarningKind::InvalidField('c', unicast),
+    );
+    let text = format!("{head}c=IN IP6 2001:db8::1/2\r\nt=0 0\r\n");
+    deviation(
+        &text,
+        4,
+        21,
+        unicast,
+        WarningKind::InvalidField('c', unicast),
+    );
+    // The valid forms, and names, which are not checked.
+    for c in [
+        "IN IP4 233.252.0.1/127",
+        "IN IP4 233.252.0.1/127/3",
+        "IN IP6 ff15::101/3",
+        "IN IP6 ff15::101",
+        "IN IP4 192.0.2.1",
+        "IN IP4 0.0.0.0",
+        "IN IP4 host.example.com",
+    ] {
+        let text = format!("{head}c={c}\r\nt=0 0\r\n");
+        assert!(parse_strict(&text).is_ok(), "{c}");
+    }
+}
+
+#[test]
+fn a_ttl_out_of_range_is_reported_at_the_ttl() {
+    let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 233.252.0.1/256\r\nt=0 0\r\n";
+    expect_both(text, 4, 22, ErrorKind::NumberOutOfRange);
+}
+
+#[test]
+fn times_are_zero_or_ntp_seconds() {
+    let head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n";
+    let kind = ErrorKind::Syntax {
+        expected: "0 or a time in NTP seconds (ten digits or more)",
+    };
+    // Too short, too short a stop time, a leading zero.
+    for (t, column) in [("5 0", 3), ("0 303442361", 5), ("0123456789 0", 3)] {
+        let text = format!("{head}t={t}\r\n");
+        deviation(&text, 4, column, kind, WarningKind::InvalidField('t', kind));
+    }
+    for t in ["0 3034423619", "3034423619 3042462419", "0 0"] {
+        assert!(parse_strict(&format!("{head}t={t}\r\n")).is_ok(), "{t}");
+    }
+}
+
+#[test]
+fn attribute_names_are_tokens_and_values_not_empty() {
+    let name = ErrorKind::Syntax {
+        expected: "attribute name",
+    };
+    let text = with_head("a=fo(o\r\n");
+    deviation(&text, 5, 3, name, WarningKind::InvalidAttribute(name));
+    let text = with_head("a=x-caf\u{e9}:1\r\n");
+    deviation(&text, 5, 3, name, WarningKind::InvalidAttribute(name));
+    let empty = ErrorKind::Syntax {
+        expected: "an attribute value after ':'",
+    };
+    let text = with_head("a=x-foo:\r\n");
+    deviation(&text, 5, 9, empty, WarningKind::InvalidAttribute(empty));
+    // Kept verbatim in lenient mode.
+    let text = with_head("a=fo(o\r\na=x-foo:\r\n");
+    let d = parse(&text).expect("lenient");
+    assert_eq!(
+        d.attributes,
+        [
+            Attribute::Other {
+                name: "fo(o",
+                value: None
+            },
+            Attribute::Other {
+                name: "x-foo",
+                value: Some("")
+            }
+        ]
+    );
+    // Every token character is fine in a name.
+    assert!(parse_strict(&with_head("a=x!#$%&'*+-.^_`{|}~09AZaz:v\r\n")).is_ok());
 }

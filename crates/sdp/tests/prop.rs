@@ -299,7 +299,7 @@ fn attribute() -> impl Strategy<Value = Attribute<'static>> {
                 streams,
             })
         }),
-        (re("x-[a-z]{1,8}"), proptest::option::of(re("[ -~]{0,20}")))
+        (re("x-[a-z]{1,8}"), proptest::option::of(re("[ -~]{1,20}")))
             .prop_map(|(name, value)| Attribute::Other { name, value }),
     ];
     prop_oneof![simple, structured]
@@ -307,11 +307,16 @@ fn attribute() -> impl Strategy<Value = Attribute<'static>> {
 
 fn connection() -> impl Strategy<Value = Connection<'static>> {
     prop_oneof![
-        address().prop_map(|a| if a.contains(':') {
-            Connection::ip6(a)
-        } else {
-            Connection::ip4(a)
-        }),
+        // A multicast address needs its TTL (IPv4), so it comes from the next branch.
+        address()
+            .prop_filter("unicast", |a| !a
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_multicast()))
+            .prop_map(|a| if a.contains(':') {
+                Connection::ip6(a)
+            } else {
+                Connection::ip4(a)
+            }),
         (any::<u8>(), proptest::option::of(1u32..10)).prop_map(|(ttl, count)| Connection {
             ttl: Some(ttl),
             count,
@@ -499,8 +504,10 @@ fn typed_time(nonzero: bool) -> impl Strategy<Value = TypedTime> {
 /// A time description: `t=`, up to two `r=` lines and, after at least one of them, maybe a
 /// `z=` (RFC 8866 §9).
 fn timing() -> impl Strategy<Value = Timing<'static>> {
+    // `time = POS-DIGIT 9*DIGIT`: 0, or NTP seconds of ten digits or more.
+    let time = || prop_oneof![Just(0u64), 1_000_000_000u64..100_000_000_000];
     (
-        (any::<u32>(), any::<u32>()),
+        (time(), time()),
         proptest::collection::vec(
             (
                 typed_time(true),
@@ -519,8 +526,8 @@ fn timing() -> impl Strategy<Value = Timing<'static>> {
         )),
     )
         .prop_map(|((start, stop), repeats, zone)| Timing {
-            start: u64::from(start),
-            stop: u64::from(stop),
+            start,
+            stop,
             zone_adjustments: zone.filter(|_| !repeats.is_empty()).map(ZoneAdjustments),
             repeats,
         })
