@@ -942,11 +942,13 @@ impl Agent {
                 let _ = self.add_remote(c);
             }
         }
+        self.fail_if_hopeless();
     }
 
     /// The peer signalled end-of-candidates: once every pair has failed, the agent fails.
     pub fn end_of_remote_candidates(&mut self) {
         self.remote_end_of_candidates = true;
+        self.fail_if_hopeless();
     }
 
     /// Starts gathering and checking. Idempotent.
@@ -1893,6 +1895,7 @@ impl Agent {
         if !self.gathering_done && self.gathering_finished() {
             self.gathering_done = true;
             self.push_event(Event::GatheringComplete);
+            self.fail_if_hopeless();
         }
         // Check transactions.
         let mut failed = false;
@@ -2131,6 +2134,14 @@ impl Agent {
         // A failed pair may leave its foundation with nothing Waiting or In-Progress, which
         // lets one of its Frozen pairs go (RFC 8445 §6.1.4.2): wake the pacer to look.
         self.next_check.get_or_insert(now);
+        self.fail_if_hopeless();
+    }
+
+    /// RFC 8445 §7.2.5.4 and RFC 8838 §8: with every pair done and none valid, no candidate
+    /// left to come from either side (the peer's end-of-candidates, our gathering finished, no
+    /// mDNS name unresolved), the agent has failed. Each of those four inputs calls this when
+    /// it changes, so the last one to arrive decides; that includes having no pair at all.
+    fn fail_if_hopeless(&mut self) {
         let done = self
             .pairs
             .iter()
@@ -2138,6 +2149,8 @@ impl Agent {
         let none_valid = self.pairs.iter().all(|p| p.valid.is_none());
         if done
             && none_valid
+            && self.started
+            && !self.config.lite
             && self.remote_end_of_candidates
             && self.gathering_done
             && self.pending_mdns.is_empty()

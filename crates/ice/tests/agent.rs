@@ -469,6 +469,74 @@ fn no_path_fails_cleanly_after_end_of_candidates() {
     assert_eq!((p.a.state(), p.b.state()), (State::Failed, State::Failed));
 }
 
+/// Runs `a` alone (nothing answers) from `from` until `until` of virtual time since `t0`.
+fn run_alone(a: &mut Agent, t0: Instant, from: Duration, until: Duration) {
+    let mut buf = Vec::new();
+    let mut now = t0 + from;
+    while now < t0 + until {
+        a.handle_timeout(now);
+        while a.poll_transmit(&mut buf).is_some() {}
+        now = a
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now + Duration::from_micros(1));
+    }
+}
+
+#[test]
+fn end_of_candidates_after_the_last_pair_failed_fails_the_agent() {
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    a.set_remote_credentials(creds('b')).unwrap();
+    a.add_remote_candidate(dead_host(2)).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    // Every check times out; the peer may still trickle candidates, so A keeps checking.
+    run_alone(&mut a, t0, Duration::ZERO, Duration::from_secs(60));
+    assert_eq!(a.state(), State::Checking);
+    // The peer's end-of-candidates arrives late: nothing is left to try.
+    a.end_of_remote_candidates();
+    assert_eq!(a.state(), State::Failed);
+}
+
+#[test]
+fn no_pair_at_all_fails_once_both_sides_are_done() {
+    // An IPv4-only agent given only IPv6 candidates: no pair can form.
+    let mut a = Agent::new(controlling(), creds('a'));
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    a.set_remote_credentials(creds('b')).unwrap();
+    let six = Candidate::new(
+        CandidateKind::Host,
+        addr("[2001:db8::2]:6000"),
+        65535,
+        1,
+        "six".into(),
+    );
+    a.add_remote_candidate(six).unwrap();
+    a.end_of_remote_candidates();
+    let t0 = Instant::now();
+    a.start(t0);
+    run_alone(&mut a, t0, Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(a.state(), State::Failed);
+}
+
+#[test]
+fn a_lite_agent_does_not_fail_for_want_of_pairs() {
+    let lite = AgentConfig {
+        lite: true,
+        rng_seed: [5; 32],
+        ..Default::default()
+    };
+    let mut b = Agent::new(lite, creds('b'));
+    b.add_host_candidate(addr("192.0.2.2:6000"), 1).unwrap();
+    b.set_remote_credentials(creds('a')).unwrap();
+    b.end_of_remote_candidates();
+    let t0 = Instant::now();
+    b.start(t0);
+    run_alone(&mut b, t0, Duration::ZERO, Duration::from_secs(5));
+    assert_ne!(b.state(), State::Failed);
+}
+
 #[test]
 fn vanished_peer_loses_consent_within_30_seconds() {
     let mut p = Pair::hosts();
@@ -713,6 +781,60 @@ fn many_checks_keep_to_one_per_ta() {
         "{} checks in 5 s",
         sends.len()
     );
+}
+
+/// One server for STUN and TURN over UDP (`--stun X --turn X`): the Binding request and the
+/// Allocate leave the same socket for the same address, and the Binding answer must reach the
+/// gathering, not be taken by the TURN client as a stray answer of its own.
+#[test]
+fn a_server_for_both_stun_and_turn_yields_a_reflexive_candidate() {
+    use icebreaker_stun::attributes::XorMappedAddress;
+    use icebreaker_stun::{Class, Message, MessageWriter, Method};
+    let server = addr("203.0.113.1:3478");
+    let config = AgentConfig {
+        stun_servers: vec![server],
+        turn_servers: vec![TurnServer {
+            server,
+            transport: TurnTransport::Udp,
+            username: "user".into(),
+            password: "pass".into(),
+        }],
+        ..controlling()
+    };
+    let host = addr("192.0.2.1:5000");
+    let mapped = addr("198.51.100.7:40000");
+    let mut a = Agent::new(config, creds('a'));
+    a.add_host_candidate(host, 1).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    let mut buf = Vec::new();
+    let mut answered = false;
+    let mut now = t0;
+    while now - t0 < Duration::from_millis(200) {
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            let request = Message::parse(&buf).unwrap();
+            if t.to != server || request.method() != Method::BINDING || answered {
+                continue;
+            }
+            let mut answer = vec![0u8; 64];
+            let tid = request.transaction_id();
+            let mut w =
+                MessageWriter::new(&mut answer, Class::Success, Method::BINDING, tid).unwrap();
+            w.push(&XorMappedAddress(mapped)).unwrap();
+            let n = w.finish(true).unwrap();
+            a.handle_receive(now, server, host, &answer[..n]).unwrap();
+            answered = true;
+        }
+        now += Duration::from_millis(10);
+    }
+    assert!(answered);
+    let srflx: Vec<_> = a
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::ServerReflexive)
+        .map(|c| c.address)
+        .collect();
+    assert_eq!(srflx, [mapped]);
 }
 
 /// RFC 8445 §14: gathering transactions are paced at Ta too. Three STUN servers are asked one

@@ -111,7 +111,9 @@ impl ClientConfig {
 pub enum Received<'a> {
     /// A TURN message for this client, consumed.
     Handled,
-    /// Not from our server, or not TURN: the caller should try another consumer.
+    /// Not from our server, not TURN, or a response to none of our requests (a late
+    /// retransmission, or the answer to another client's request sharing the socket and the
+    /// server, such as a STUN Binding request): the caller should try another consumer.
     NotForUs,
     /// Data from a peer (Data indication or ChannelData), borrowed from the datagram.
     PeerData {
@@ -709,11 +711,16 @@ impl Client {
                     _ => Received::Handled,
                 }
             }
+            // A response to none of our requests may answer someone else's sharing the
+            // address: a STUN Binding request to the same server, sent from the same socket.
             Class::Success | Class::Error => {
-                if let Some(i) = self.pending.iter().position(|p| p.tx.matches(&msg)) {
-                    self.response(now, i, &msg);
+                match self.pending.iter().position(|p| p.tx.matches(&msg)) {
+                    Some(i) => {
+                        self.response(now, i, &msg);
+                        Received::Handled
+                    }
+                    None => Received::NotForUs,
                 }
-                Received::Handled
             }
             _ => Received::NotForUs,
         }

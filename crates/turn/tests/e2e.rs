@@ -424,4 +424,23 @@ fn datagrams_from_elsewhere_are_not_for_us() {
             .handle_receive(n.now, addr(common::SERVER), addr(C), b"\x16\x03\x01"),
         Received::NotForUs
     );
+    // A response from the server to none of the client's requests: someone else's sharing
+    // the socket (an ICE agent's STUN Binding request to the same server).
+    let mut answer = [0u8; 64];
+    let tid = icebreaker_stun::TransactionId::new([7; 12]);
+    let mut w = icebreaker_stun::MessageWriter::new(
+        &mut answer,
+        icebreaker_stun::Class::Success,
+        icebreaker_stun::Method::BINDING,
+        tid,
+    )
+    .unwrap();
+    w.push(&icebreaker_stun::attributes::XorMappedAddress(addr(C)))
+        .unwrap();
+    let len = w.finish(true).unwrap();
+    assert_eq!(
+        n.client
+            .handle_receive(n.now, addr(common::SERVER), addr(C), &answer[..len]),
+        Received::NotForUs
+    );
 }
