@@ -381,6 +381,11 @@ pub struct Peer {
     mline: u32,
     /// The remote offer's sections, to mirror in the answer: (kind, proto, formats, mid).
     remote_sections: Vec<(String, String, String, Option<String>)>,
+    /// Whether our description carries `a=mid` and `a=group:BUNDLE`: always in an offer; in
+    /// an answer only as the offer did (RFC 8843 §7.3.1: no BUNDLE group the offer did not
+    /// ask for; RFC 5888: no mid beside an offer without them).
+    with_mid: bool,
+    with_bundle: bool,
     reports: Reports,
     signals: Bounded<Signal>,
     events: Bounded<Event>,
@@ -420,6 +425,8 @@ impl Peer {
             mid: "0".into(),
             mline: 0,
             remote_sections: Vec::new(),
+            with_mid: true,
+            with_bundle: true,
             reports: config.reports,
             signals,
             events: Bounded::new(MAX_QUEUED_EVENTS),
@@ -673,7 +680,7 @@ impl Peer {
             .iter()
             .filter_map(|l| icebreaker_sdp::Candidate::parse(l).ok())
             .collect();
-        let (mid, end) = (self.mid.clone(), self.gathering_done);
+        let (mid, end, with_mid) = (self.mid.clone(), self.gathering_done, self.with_mid);
         let ours = || {
             let mut m = Media::new(
                 MediaType::Application,
@@ -685,7 +692,9 @@ impl Peer {
             .with(Attribute::IceUfrag(&creds.ufrag))
             .with(Attribute::IcePwd(&creds.pwd))
             .with(Attribute::IceOptions(IceOptions("trickle")));
-            m = m.with(Attribute::Mid(&mid));
+            if with_mid {
+                m = m.with(Attribute::Mid(&mid));
+            }
             for c in &candidates {
                 m = m.with(Attribute::Candidate(*c));
             }
@@ -706,10 +715,12 @@ impl Peer {
             }));
             b.media(&ours());
         } else {
-            b.attribute(&Attribute::Group(Group {
-                semantics: "BUNDLE",
-                mids: &self.mid,
-            }));
+            if self.with_bundle {
+                b.attribute(&Attribute::Group(Group {
+                    semantics: "BUNDLE",
+                    mids: &self.mid,
+                }));
+            }
             for (i, (kind, proto, formats, mid)) in self.remote_sections.iter().enumerate() {
                 if i as u32 == self.mline {
                     b.media(&ours());
@@ -779,6 +790,11 @@ impl Peer {
         if is_offer {
             self.mline = index as u32;
             self.mid = section.mid().unwrap_or("0").to_owned();
+            self.with_mid = section.mid().is_some();
+            self.with_bundle = self.with_mid
+                && desc
+                    .bundle()
+                    .is_some_and(|mut mids| mids.any(|m| Some(m) == section.mid()));
             self.remote_sections = desc
                 .media
                 .iter()
@@ -831,7 +847,8 @@ impl Peer {
         }
         let line = line.trim();
         let line = line.strip_prefix("a=").unwrap_or(line);
-        if line.is_empty() {
+        // The empty candidate (JSEP), or the attribute as an SDP fragment carries it (RFC 8840).
+        if line.is_empty() || line == "end-of-candidates" {
             self.agent.end_of_remote_candidates();
             return;
         }
@@ -1230,6 +1247,64 @@ a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\na=mid:2\r\na=sctp-port:5000\r\n";
             b.resolve_mdns(&n, None);
         }
         assert_eq!(b.agent().remote_candidates().len(), before + 2);
+    }
+
+    /// The answer to `offer` from a fresh answerer, and every error it signalled.
+    fn answer_to(offer: &str) -> (String, Vec<String>) {
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        b.handle_signal(Instant::now(), Signal::Offer { sdp: offer.into() });
+        let (mut answer, mut errors) = (None, Vec::new());
+        while let Some(s) = b.poll_signal() {
+            match s {
+                Signal::Answer { sdp } => answer = Some(sdp),
+                Signal::Error { message } => errors.push(message),
+                _ => {}
+            }
+        }
+        (answer.expect("an answer"), errors)
+    }
+
+    #[test]
+    fn an_offer_without_bundle_or_mid_gets_an_answer_without_them() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nt=0 0\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\n";
+        let (answer, errors) = answer_to(offer);
+        assert!(errors.is_empty(), "{errors:?}");
+        icebreaker_sdp::parse_strict(&answer).unwrap();
+        assert!(!answer.contains("a=group:"), "{answer}");
+        assert!(!answer.contains("a=mid:"), "{answer}");
+        // With a mid but no group: the mid, and still no group.
+        let with_mid = offer.replace("a=ice-ufrag", "a=mid:data\r\na=ice-ufrag");
+        let (answer, _) = answer_to(&with_mid);
+        assert!(
+            answer.contains("a=mid:data\r\n") && !answer.contains("a=group:"),
+            "{answer}"
+        );
+        // The browser's BUNDLE offer keeps both.
+        let (answer, _) = answer_to(BROWSER_OFFER);
+        assert!(answer.contains("a=group:BUNDLE 0\r\n") && answer.contains("a=mid:0\r\n"));
+    }
+
+    #[test]
+    fn a_trickled_end_of_candidates_attribute_ends_the_remote_candidates() {
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        b.handle_signal(
+            Instant::now(),
+            Signal::Offer {
+                sdp: BROWSER_OFFER.into(),
+            },
+        );
+        while b.poll_signal().is_some() {}
+        b.handle_signal(
+            Instant::now(),
+            Signal::parse(r#"{"candidate":"a=end-of-candidates","sdpMid":"0","sdpMLineIndex":0}"#)
+                .unwrap(),
+        );
+        let errors: Vec<_> = std::iter::from_fn(|| b.poll_signal())
+            .filter(|s| matches!(s, Signal::Error { .. }))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]
