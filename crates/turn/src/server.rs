@@ -307,32 +307,35 @@ impl Permissions {
 }
 
 impl Allocation {
+    /// The relayed addresses it still has, each with its index and its expiry.
+    fn families(&self) -> impl Iterator<Item = (usize, SocketAddr, Instant)> {
+        self.relayed
+            .into_iter()
+            .zip(self.expires)
+            .enumerate()
+            .filter_map(|(i, (r, e))| Some((i, r?, e)))
+    }
+
     /// When the allocation ends: when the last of its relayed addresses does.
     fn expires(&self) -> Instant {
-        let [a, b] = self.expires;
-        match self.relayed {
-            [Some(_), Some(_)] => a.max(b),
-            [None, Some(_)] => b,
-            _ => a,
-        }
+        self.families()
+            .map(|(_, _, e)| e)
+            .max()
+            .unwrap_or(self.expires[0])
     }
 
     /// Whether `relay` is one of the allocation's relayed addresses and has not expired at
     /// `now` (its timer may not have run yet).
     fn relays_on(&self, now: Instant, relay: SocketAddr) -> bool {
-        self.relayed
-            .iter()
-            .zip(self.expires)
-            .any(|(r, e)| *r == Some(relay) && now < e)
+        self.families().any(|(_, r, e)| r == relay && now < e)
     }
 
     /// The relayed address of `peer`'s family, unless it has expired at `now`.
     fn relayed_for(&self, now: Instant, peer: IpAddr) -> Option<SocketAddr> {
         let fam = AddressFamily::of(&peer);
-        self.relayed
-            .into_iter()
-            .zip(self.expires)
-            .find_map(|(r, e)| r.filter(|r| AddressFamily::of(&r.ip()) == fam && now < e))
+        self.families()
+            .find(|&(_, r, e)| AddressFamily::of(&r.ip()) == fam && now < e)
+            .map(|(_, r, _)| r)
     }
 
     fn permitted(&self, now: Instant, peer: IpAddr) -> bool {
@@ -906,9 +909,9 @@ impl<P: PortAllocator> Server<P> {
             .allocations
             .iter()
             .flat_map(|(k, a)| {
-                (0..2)
-                    .filter(|&i| a.relayed[i].is_some() && now >= a.expires[i])
-                    .map(|i| (*k, i))
+                a.families()
+                    .filter(|&(_, _, e)| now >= e)
+                    .map(|(i, _, _)| (*k, i))
             })
             .collect();
         lapsed.sort_unstable();
@@ -930,11 +933,7 @@ impl<P: PortAllocator> Server<P> {
                     a.peer_channels.remove(&c.peer);
                 }
             }
-            a.relayed
-                .iter()
-                .zip(a.expires)
-                .filter(|(r, _)| r.is_some())
-                .for_each(|(_, e)| bump(e));
+            a.families().for_each(|(_, _, e)| bump(e));
             a.permissions.values().for_each(&mut bump);
             a.channels.values().for_each(|c| bump(c.expires));
         }
@@ -980,13 +979,7 @@ impl<P: PortAllocator> Server<P> {
             return;
         };
         for r in a.relayed.into_iter().flatten() {
-            if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.relay_ips.remove(&r.ip());
-                }
-            }
-            self.ports.release(r);
+            self.release_relay(r);
         }
         if let Some(n) = self.per_user.get_mut(&a.username) {
             *n = n.saturating_sub(1);
@@ -1018,6 +1011,11 @@ impl<P: PortAllocator> Server<P> {
             .permissions
             .retain(|ip, _| AddressFamily::of(ip) != family);
         self.allocations.unlink_relay(&r);
+        self.release_relay(r);
+    }
+
+    /// Gives relayed address `r` back: its port, and its count among the relay IPs.
+    fn release_relay(&mut self, r: SocketAddr) {
         if let Some(n) = self.relay_ips.get_mut(&r.ip()) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -1638,28 +1636,35 @@ impl<P: PortAllocator> Server<P> {
     ) -> Result<(), Reject> {
         self.owned(now, &ft, a)?;
         let lifetime = self.lifetime(msg)?;
-        let relayed = self.allocations.get(&ft).map_or([None; 2], |al| al.relayed);
         // RFC 8656 §7.1: REQUESTED-ADDRESS-FAMILY names the one family of a dual allocation
         // to refresh (or delete); without it, the request applies to every relayed address.
         let family = msg
             .get::<RequestedAddressFamily>()
             .map_err(|_| Reject::Code(codes::BAD_REQUEST))?;
-        let chosen = relayed
-            .map(|r| r.is_some_and(|r| family.is_none_or(|f| AddressFamily::of(&r.ip()) == f.0)));
-        if chosen == [false; 2] {
+        let named = |r: SocketAddr| family.is_none_or(|f| AddressFamily::of(&r.ip()) == f.0);
+        let (chosen, others_stay) = self.allocations.get(&ft).map_or((Vec::new(), false), |al| {
+            let chosen: Vec<usize> = al
+                .families()
+                .filter(|&(_, r, _)| named(r))
+                .map(|(i, _, _)| i)
+                .collect();
+            (chosen, al.families().any(|(_, r, _)| !named(r)))
+        });
+        if chosen.is_empty() {
             return Err(Reject::Code(codes::PEER_ADDRESS_FAMILY_MISMATCH));
         }
-        let others_stay = relayed.iter().zip(chosen).any(|(r, c)| r.is_some() && !c);
         if lifetime.is_zero() && !others_stay {
             self.remove_allocation(&ft);
         } else if lifetime.is_zero() {
-            for i in (0..2).filter(|&i| chosen[i]) {
+            for i in chosen {
                 self.remove_family(&ft, i);
             }
         } else if let Some(al) = self.allocations.get_mut(&ft) {
             let e = now + lifetime;
-            for i in (0..2).filter(|&i| chosen[i]) {
-                al.expires[i] = e;
+            for i in chosen {
+                if let Some(x) = al.expires.get_mut(i) {
+                    *x = e;
+                }
             }
             self.schedule(e);
         }
