@@ -1,14 +1,16 @@
 'use strict';
 // The browser side of `cargo xtask interop chromium`. One case per run:
 //
-//   node driver.js browser-offers  [--timeout-ms N]
-//   node driver.js browser-answers [--timeout-ms N]
+//   node driver.js browser-offers        [--timeout-ms N]
+//   node driver.js browser-offers-media  [--timeout-ms N]
+//   node driver.js browser-answers       [--timeout-ms N]
 //   node driver.js turn-relay --turn turn:HOST:PORT --user U --pass P [--timeout-ms N]
 //
 // The first two connect an RTCPeerConnection (with a data channel, so there is an
 // m=application section) to `icebreaker peer --signal stdio`: signalling messages are JSON
 // lines (DESIGN.md), written to stdout for icebreaker and read from stdin from icebreaker, the
-// harness (xtask) passing them on. `turn-relay` connects two RTCPeerConnections of the page
+// harness (xtask) passing them on. `browser-offers-media` also sends the fake microphone and
+// camera, so the offer has audio, video and data sections, audio first (the BUNDLE tag). `turn-relay` connects two RTCPeerConnections of the page
 // through a TURN server with iceTransportPolicy "relay" and sends one data channel message.
 // While connecting to icebreaker, each iceConnectionState is also printed as `STATE NAME`, and
 // `--link-only 1` passes icebreaker the candidates that are not on loopback instead of the
@@ -105,7 +107,7 @@ async function installHelpers(page) {
 }
 
 /** The browser against `icebreaker peer` over the JSON lines on stdio. */
-async function againstIcebreaker(page, browserOffers, timeoutMs, linkOnly) {
+async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly) {
   const started = Date.now();
   const seen = { ice_states: 'new', icebreaker_state: '', icebreaker_errors: '0', trickled_out: '0', trickled_in: '0' };
   let described = false;
@@ -133,9 +135,13 @@ async function againstIcebreaker(page, browserOffers, timeoutMs, linkOnly) {
     // Timed by the harness as it arrives (cargo xtask bench --peers ice).
     process.stdout.write(`STATE ${s}\n`);
   });
-  await page.evaluate(() => {
+  await page.evaluate((media) => {
     const pc = new RTCPeerConnection();
     window.pc = pc;
+    if (media) {
+      const stream = window.icebreakerMedia;
+      for (const track of [...stream.getAudioTracks(), ...stream.getVideoTracks()]) pc.addTrack(track, stream);
+    }
     pc.createDataChannel('icebreaker');
     pc.addEventListener('iceconnectionstatechange', () => window.icebreakerIceState(pc.iceConnectionState));
     pc.addEventListener('icecandidate', (e) =>
@@ -145,7 +151,7 @@ async function againstIcebreaker(page, browserOffers, timeoutMs, linkOnly) {
           : { type: 'candidate', candidate: '' },
       ),
     );
-  });
+  }, media);
 
   // Messages from icebreaker, applied one after the other.
   let chain = Promise.resolve();
@@ -232,6 +238,14 @@ async function againstIcebreaker(page, browserOffers, timeoutMs, linkOnly) {
       pair = await page.evaluate(() => window.selectedPair(window.pc));
     }
     Object.assign(seen, pair);
+    // What became of each offered section once icebreaker's description was applied.
+    seen.sections = await page.evaluate(() =>
+      window.pc
+        .getTransceivers()
+        .map((t) => `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}`)
+        .concat([`data:${window.pc.sctp ? window.pc.sctp.state : 'rejected'}`])
+        .join(' '),
+    );
   }
   if (failure && !seen.error) seen.error = failure;
   lines.close();
@@ -300,8 +314,9 @@ async function main() {
   const [which, ...rest] = process.argv.slice(2);
   const f = flags(rest);
   const timeoutMs = Number(f['timeout-ms'] || 30000);
-  if (!['browser-offers', 'browser-answers', 'turn-relay'].includes(which)) {
-    throw new Error(`unknown case ${which} (browser-offers, browser-answers, turn-relay)`);
+  const cases = ['browser-offers', 'browser-offers-media', 'browser-answers', 'turn-relay'];
+  if (!cases.includes(which)) {
+    throw new Error(`unknown case ${which} (${cases.join(', ')})`);
   }
   if (which === 'turn-relay' && !(f.turn && f.user && f.pass)) {
     throw new Error('turn-relay needs --turn, --user and --pass');
@@ -318,7 +333,13 @@ async function main() {
     const seen =
       which === 'turn-relay'
         ? await turnRelay(page, f.turn, f.user, f.pass, timeoutMs)
-        : await againstIcebreaker(page, which === 'browser-offers', timeoutMs, f['link-only'] === '1');
+        : await againstIcebreaker(
+            page,
+            which.startsWith('browser-offers'),
+            which === 'browser-offers-media',
+            timeoutMs,
+            f['link-only'] === '1',
+          );
     seen.browser = browser.version();
     return seen;
   })();

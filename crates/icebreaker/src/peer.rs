@@ -19,10 +19,14 @@
 //! [`PeerConfig::reports`] chooses where the state, the selected pair and received data are
 //! reported: as signals (JSON lines, what the `peer` command prints) or as typed events.
 //!
-//! The session is data-only: one `m=application 9 UDP/DTLS/SCTP webrtc-datachannel` section with
-//! `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the candidates known when the
-//! description is made, and `end-of-candidates` once gathering is done; candidates found later
-//! are trickled as `{"type":"candidate",...}` messages. The offerer is the controlling agent,
+//! The session is data-only. An offer has one `m=application 9 UDP/DTLS/SCTP
+//! webrtc-datachannel` section with `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the
+//! candidates known when the description is made, and `end-of-candidates` once gathering is
+//! done; candidates found later are trickled as `{"type":"candidate",...}` messages. An answer
+//! mirrors the offer's sections in order, each with its own media type: it takes the section
+//! that tags the offer's BUNDLE group (an answerer cannot reject it, RFC 8843 §7.3.3) and the
+//! bundled data section; an audio or video section it takes is `inactive`, with the offer's
+//! first codec alone; every other section is rejected with port 0. The offerer is the controlling agent,
 //! unless one side is ICE-lite (`a=ice-lite`): then the full one controls (RFC 8445 §6.1.1).
 //!
 //! **Application data are raw UDP datagrams over the selected pair.** DTLS and SCTP (what a
@@ -42,7 +46,8 @@ use icebreaker_ice::{
     Agent, AgentConfig, Candidate, Credentials, Event as IceEvent, Received, State, Transmit,
 };
 use icebreaker_sdp::{
-    Attribute, Connection, Group, IceOptions, Media, MediaType, SessionBuilder, SessionDescription,
+    Attribute, Connection, Direction, Group, IceOptions, Media, MediaType, SessionBuilder,
+    SessionDescription,
 };
 use icebreaker_sim::{Datagram, Endpoint};
 use rand_chacha::ChaCha20Rng;
@@ -379,8 +384,6 @@ pub struct Peer {
     /// The mid and m-line index our candidates belong to.
     mid: String,
     mline: u32,
-    /// The remote offer's sections, to mirror in the answer: (kind, proto, formats, mid).
-    remote_sections: Vec<(String, String, String, Option<String>)>,
     /// Whether our description carries `a=mid` and `a=group:BUNDLE`: always in an offer; in
     /// an answer only as the offer did (RFC 8843 §7.3.1: no BUNDLE group the offer did not
     /// ask for; RFC 5888: no mid beside an offer without them).
@@ -424,7 +427,6 @@ impl Peer {
             gathering_done: false,
             mid: "0".into(),
             mline: 0,
-            remote_sections: Vec::new(),
             with_mid: true,
             with_bundle: true,
             reports: config.reports,
@@ -438,7 +440,7 @@ impl Peer {
         if peer.role == Role::Offerer {
             peer.agent.start(now);
             peer.drain_agent();
-            match peer.description() {
+            match peer.description(None) {
                 // The offer goes first, before the state reports of the start.
                 Ok(sdp) => peer.signals.push_front(Signal::Offer { sdp }),
                 Err(e) => {
@@ -667,9 +669,17 @@ impl Peer {
         }
     }
 
-    /// Our description: the answer mirrors the offer's sections (rejecting all but ours), the
-    /// offer has one data section.
-    fn description(&mut self) -> Result<String, icebreaker_sdp::Error> {
+    /// Our description: the answer to `offer`, or an offer with one data section.
+    ///
+    /// The answer mirrors every offered section in order, with its media type and proto (RFC
+    /// 3264 §6). It takes the section our transport belongs to (the offer's BUNDLE tag, which an
+    /// answerer cannot reject, RFC 8843 §7.3.3) and, when that is audio or video, the offer's
+    /// bundled data section too; it rejects the rest with port 0 and leaves them out of its
+    /// BUNDLE group.
+    fn description(
+        &mut self,
+        offer: Option<&SessionDescription<'_>>,
+    ) -> Result<String, icebreaker_sdp::Error> {
         let creds = self.agent.local_credentials().clone();
         let lines: Vec<String> = self
             .pending_local
@@ -680,60 +690,65 @@ impl Peer {
             .iter()
             .filter_map(|l| icebreaker_sdp::Candidate::parse(l).ok())
             .collect();
-        let (mid, end, with_mid) = (self.mid.clone(), self.gathering_done, self.with_mid);
-        let ours = || {
-            let mut m = Media::new(
-                MediaType::Application,
-                9,
-                "UDP/DTLS/SCTP",
-                "webrtc-datachannel",
-            )
-            .with_connection(Connection::ip4("0.0.0.0"))
-            .with(Attribute::IceUfrag(&creds.ufrag))
-            .with(Attribute::IcePwd(&creds.pwd))
-            .with(Attribute::IceOptions(IceOptions("trickle")));
-            if with_mid {
-                m = m.with(Attribute::Mid(&mid));
-            }
-            for c in &candidates {
-                m = m.with(Attribute::Candidate(*c));
-            }
-            if end {
-                m = m.with(Attribute::EndOfCandidates);
-            }
-            m
-        };
+        let ours = Some((&candidates[..], self.gathering_done));
         let mut b = SessionBuilder::new(self.session_id, 1);
         if self.agent.is_lite() {
             // RFC 8839 §5.3: so that a full peer takes the controlling role.
             b.attribute(&Attribute::IceLite);
         }
-        if self.remote_sections.is_empty() {
+        let Some(offer) = offer else {
             b.attribute(&Attribute::Group(Group {
                 semantics: "BUNDLE",
                 mids: &self.mid,
             }));
-            b.media(&ours());
-        } else {
-            if self.with_bundle {
-                b.attribute(&Attribute::Group(Group {
-                    semantics: "BUNDLE",
-                    mids: &self.mid,
-                }));
+            let data = Media::new(
+                MediaType::Application,
+                9,
+                "UDP/DTLS/SCTP",
+                "webrtc-datachannel",
+            )
+            .with_connection(Connection::ip4("0.0.0.0"));
+            b.media(&with_ice(data, &creds, Some(&self.mid), ours));
+            return b.build();
+        };
+        let takes = takes(offer, self.mline as usize, self.with_bundle);
+        if self.with_bundle {
+            // The transport's mid first: it tags the answer's group (RFC 8843 §7.3.1).
+            let mut mids = self.mid.clone();
+            for (m, _) in offer
+                .media
+                .iter()
+                .zip(&takes)
+                .filter(|(_, t)| **t == Take::Bundled)
+            {
+                mids.push(' ');
+                mids.push_str(m.mid().unwrap_or_default());
             }
-            for (i, (kind, proto, formats, mid)) in self.remote_sections.iter().enumerate() {
-                if i as u32 == self.mline {
-                    b.media(&ours());
-                } else {
-                    // RFC 8829 §5.3.1: a section we do not take is rejected with port 0.
-                    let mut m = Media::new(MediaType::Other(kind), 0, proto, formats)
+            b.attribute(&Attribute::Group(Group {
+                semantics: "BUNDLE",
+                mids: &mids,
+            }));
+        }
+        for (offered, take) in offer.media.iter().zip(&takes) {
+            let mid = offered.mid().filter(|_| self.with_mid);
+            let m = match take {
+                // RFC 8829 §5.3.1: a section we do not take is rejected with port 0.
+                Take::Rejected => {
+                    let m = Media::new(offered.kind, 0, offered.proto, offered.formats)
                         .with_connection(Connection::ip4("0.0.0.0"));
-                    if let Some(mid) = mid {
-                        m = m.with(Attribute::Mid(mid));
+                    match mid {
+                        Some(mid) => m.with(Attribute::Mid(mid)),
+                        None => m,
                     }
-                    b.media(&m);
                 }
-            }
+                Take::Transport | Take::Bundled => with_ice(
+                    accepted(offered),
+                    &creds,
+                    mid,
+                    ours.filter(|_| *take == Take::Transport),
+                ),
+            };
+            b.media(&m);
         }
         b.build()
     }
@@ -795,18 +810,6 @@ impl Peer {
                 && desc
                     .bundle()
                     .is_some_and(|mut mids| mids.any(|m| Some(m) == section.mid()));
-            self.remote_sections = desc
-                .media
-                .iter()
-                .map(|m| {
-                    (
-                        media_kind(m.kind).to_owned(),
-                        m.proto.to_owned(),
-                        m.formats.to_owned(),
-                        m.mid().map(str::to_owned),
-                    )
-                })
-                .collect();
         }
         for c in section.candidates() {
             match Candidate::try_from(c) {
@@ -825,7 +828,7 @@ impl Peer {
         if is_offer {
             self.agent.start(now);
             self.drain_agent();
-            match self.description() {
+            match self.description(Some(&desc)) {
                 Ok(sdp) => self.push_signal(Signal::Answer { sdp }),
                 Err(e) => {
                     self.push_signal(Signal::error(format_args!("cannot build the answer: {e}")));
@@ -871,20 +874,100 @@ impl Peer {
     }
 }
 
-fn media_kind<'a>(k: MediaType<'a>) -> &'a str {
-    match k {
-        MediaType::Audio => "audio",
-        MediaType::Video => "video",
-        MediaType::Text => "text",
-        MediaType::Application => "application",
-        MediaType::Message => "message",
-        MediaType::Image => "image",
-        MediaType::Other(s) => s,
+/// `m` with our ICE credentials and options, its `mid`, and with `transport` our candidates and
+/// whether gathering is done.
+fn with_ice<'a>(
+    mut m: Media<'a>,
+    creds: &'a Credentials,
+    mid: Option<&'a str>,
+    transport: Option<(&[icebreaker_sdp::Candidate<'a>], bool)>,
+) -> Media<'a> {
+    m = m
+        .with(Attribute::IceUfrag(&creds.ufrag))
+        .with(Attribute::IcePwd(&creds.pwd))
+        .with(Attribute::IceOptions(IceOptions("trickle")));
+    if let Some(mid) = mid {
+        m = m.with(Attribute::Mid(mid));
     }
+    if let Some((candidates, end)) = transport {
+        for c in candidates {
+            m = m.with(Attribute::Candidate(*c));
+        }
+        if end {
+            m = m.with(Attribute::EndOfCandidates);
+        }
+    }
+    m
+}
+
+/// What the answer does with an offered section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Rejected: port 0.
+    Rejected,
+    /// Accepted, carrying our transport: ICE credentials and candidates.
+    Transport,
+    /// Accepted, bundled on the transport of the [`Take::Transport`] section.
+    Bundled,
+}
+
+/// How the answer takes each section of `offer`, our transport being the section at
+/// `transport`: that one, and with BUNDLE the first bundled data section (what this peer is
+/// for) when the transport section is not one. A section the offer rejected (port 0 without
+/// `a=bundle-only`) stays rejected.
+fn takes(offer: &SessionDescription<'_>, transport: usize, bundled: bool) -> Vec<Take> {
+    let mut takes = vec![Take::Rejected; offer.media.len()];
+    if let Some(t) = takes.get_mut(transport) {
+        *t = Take::Transport;
+    }
+    let is_data = |m: &Media<'_>| m.kind == MediaType::Application;
+    if bundled && offer.media.get(transport).is_some_and(|m| !is_data(m)) {
+        let group: Vec<&str> = offer.bundle().map(Iterator::collect).unwrap_or_default();
+        let bundle_only = |m: &Media<'_>| {
+            m.find(|a| matches!(a, Attribute::BundleOnly).then_some(()))
+                .is_some()
+        };
+        if let Some(i) = offer.media.iter().position(|m| {
+            is_data(m)
+                && m.mid().is_some_and(|mid| group.contains(&mid))
+                && (m.port != 0 || bundle_only(m))
+        }) {
+            takes[i] = Take::Bundled;
+        }
+    }
+    takes
+}
+
+/// The answer's side of an offered section it takes (ICE lines aside): the same media type,
+/// proto and formats; for RTP the offer's first format alone, with its `rtpmap` and `fmtp`,
+/// `rtcp-mux` if offered, and `inactive`: this peer carries no media, but a browser answered
+/// this way keeps the section and runs ICE on it.
+fn accepted<'a>(offered: &Media<'a>) -> Media<'a> {
+    let connection = Connection::ip4("0.0.0.0");
+    let first = offered.formats().next();
+    let (true, Some(format)) = (offered.proto.contains("RTP"), first) else {
+        return Media::new(offered.kind, 9, offered.proto, offered.formats)
+            .with_connection(connection);
+    };
+    let mut m = Media::new(offered.kind, 9, offered.proto, format).with_connection(connection);
+    let payload_type = format.parse::<u8>().ok();
+    for a in &offered.attributes {
+        let keep = match a {
+            Attribute::Rtpmap(r) => Some(r.payload_type) == payload_type,
+            Attribute::Fmtp(f) => f.format == format,
+            Attribute::RtcpMux => true,
+            _ => false,
+        };
+        if keep {
+            m = m.with(a.clone());
+        }
+    }
+    m.with(Attribute::Direction(Direction::Inactive))
 }
 
 /// The section whose transport carries everything: the first mid of the BUNDLE group (RFC 8843
-/// §7.2.1, the offerer's tagged section), else the first section with a port.
+/// §7.2.1, the offerer's tagged section), else the first data section with a port, else the
+/// first section with a port.
 fn bundled_section<'d, 'a>(desc: &'d SessionDescription<'a>) -> Option<(usize, &'d Media<'a>)> {
     if let Some(first) = desc.bundle().and_then(|mut mids| mids.next())
         && let Some(found) = desc
@@ -895,10 +978,10 @@ fn bundled_section<'d, 'a>(desc: &'d SessionDescription<'a>) -> Option<(usize, &
     {
         return Some(found);
     }
-    desc.media
-        .iter()
-        .enumerate()
-        .find(|(_, m)| m.port != 0)
+    let mut live = desc.media.iter().enumerate().filter(|(_, m)| m.port != 0);
+    live.clone()
+        .find(|(_, m)| m.kind == MediaType::Application)
+        .or_else(|| live.next())
         .or_else(|| desc.media.iter().enumerate().next())
 }
 
@@ -1283,7 +1366,98 @@ a=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\n";
         );
         // The browser's BUNDLE offer keeps both.
         let (answer, _) = answer_to(BROWSER_OFFER);
-        assert!(answer.contains("a=group:BUNDLE 0\r\n") && answer.contains("a=mid:0\r\n"));
+        assert!(answer.contains("a=group:BUNDLE 0 2\r\n") && answer.contains("a=mid:0\r\n"));
+    }
+
+    /// The kind, port and formats of each section, in order.
+    fn sections(sdp: &str) -> Vec<(MediaType<'_>, u16, &str)> {
+        icebreaker_sdp::parse_strict(sdp)
+            .unwrap()
+            .media
+            .iter()
+            .map(|m| (m.kind, m.port, m.formats))
+            .collect()
+    }
+
+    #[test]
+    fn the_answer_mirrors_each_offered_media_type_and_keeps_the_bundle_tag() {
+        let (answer, errors) = answer_to(BROWSER_OFFER);
+        assert!(errors.is_empty(), "{errors:?}");
+        // The audio section tags the offer's group: it carries the transport, and an answerer
+        // cannot reject it (RFC 8843 §7.3.3). It is taken as audio, inactive, one codec; video
+        // is rejected; the data section is taken, bundled.
+        assert_eq!(
+            sections(&answer),
+            [
+                (MediaType::Audio, 9, "111"),
+                (MediaType::Video, 0, "96"),
+                (MediaType::Application, 9, "webrtc-datachannel"),
+            ]
+        );
+        let parsed = icebreaker_sdp::parse_strict(&answer).unwrap();
+        let audio = &parsed.media[0];
+        assert_eq!(audio.direction(), Direction::Inactive);
+        assert!(
+            audio
+                .find(|a| matches!(a, Attribute::RtcpMux).then_some(()))
+                .is_some()
+        );
+        assert_eq!(
+            audio.find(|a| match a {
+                Attribute::Rtpmap(r) => Some((r.payload_type, r.encoding_name)),
+                _ => None,
+            }),
+            Some((111, "opus"))
+        );
+        assert!(
+            audio
+                .find(|a| matches!(a, Attribute::IceUfrag(_)).then_some(()))
+                .is_some()
+        );
+        // Candidates go with the transport only.
+        assert_eq!(audio.candidates().count(), 1);
+        assert_eq!(parsed.media[2].candidates().count(), 0);
+        assert_eq!(parsed.media[2].mid(), Some("2"));
+        assert_eq!(parsed.bundle().unwrap().collect::<Vec<_>>(), ["0", "2"]);
+
+        // Without BUNDLE, the data section carries the transport and audio is rejected.
+        let plain = BROWSER_OFFER.replace("a=group:BUNDLE 0 1 2\r\n", "");
+        let (answer, _) = answer_to(&plain);
+        assert_eq!(
+            sections(&answer),
+            [
+                (MediaType::Audio, 0, "111"),
+                (MediaType::Video, 0, "96"),
+                (MediaType::Application, 9, "webrtc-datachannel"),
+            ]
+        );
+        assert!(!answer.contains("a=group:"), "{answer}");
+
+        // Audio and video only: the tagged audio section alone is taken.
+        let av = &BROWSER_OFFER[..BROWSER_OFFER.find("m=application").unwrap()];
+        let (answer, errors) = answer_to(av);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            sections(&answer),
+            [(MediaType::Audio, 9, "111"), (MediaType::Video, 0, "96")]
+        );
+        assert!(answer.contains("a=group:BUNDLE 0\r\n"), "{answer}");
+
+        // A data section the offer itself rejected (port 0, not bundle-only) stays rejected;
+        // a bundle-only one (port 0 by design) is taken.
+        let rejected = BROWSER_OFFER.replace("m=application 9", "m=application 0");
+        let (answer, _) = answer_to(&rejected);
+        assert_eq!(
+            sections(&answer)[2],
+            (MediaType::Application, 0, "webrtc-datachannel")
+        );
+        assert!(answer.contains("a=group:BUNDLE 0\r\n"), "{answer}");
+        let bundle_only = rejected.replace("a=mid:2\r\n", "a=mid:2\r\na=bundle-only\r\n");
+        let (answer, _) = answer_to(&bundle_only);
+        assert_eq!(
+            sections(&answer)[2],
+            (MediaType::Application, 9, "webrtc-datachannel")
+        );
     }
 
     #[test]

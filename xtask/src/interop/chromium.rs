@@ -41,6 +41,11 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         },
         Case {
             peer: "chromium",
+            name: "browser offers audio, video and data, icebreaker answers (trickle)",
+            roles: "Chromium RTCPeerConnection with a microphone, a camera and a data channel offering (controlling), icebreaker peer answering (controlled)",
+        },
+        Case {
+            peer: "chromium",
             name: "icebreaker offers, browser answers (trickle)",
             roles: "icebreaker peer offering (controlling), Chromium RTCPeerConnection answering (controlled)",
         },
@@ -69,28 +74,24 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         Err(e) => format!("host loopback, no namespace: {e}"),
     };
     let ns = netns.as_ref().ok();
-    report.case(cases[0], || {
-        ice_case(
-            bin,
-            dir,
-            Sites::together(ns),
-            true,
-            &place,
-            &mut ConnectTimes::default(),
-        )
-    });
-    report.case(cases[1], || {
-        ice_case(
-            bin,
-            dir,
-            Sites::together(ns),
-            false,
-            &place,
-            &mut ConnectTimes::default(),
-        )
-    });
-    report.case(cases[2], || turn_case(bin, dir, ns, &place));
-    report.case(cases[3], || capture_case(bin, dir, ns, &place));
+    for (case, driven) in
+        cases
+            .iter()
+            .zip([Browser::Offers, Browser::OffersMedia, Browser::Answers])
+    {
+        report.case(*case, || {
+            ice_case(
+                bin,
+                dir,
+                Sites::together(ns),
+                driven,
+                &place,
+                &mut ConnectTimes::default(),
+            )
+        });
+    }
+    report.case(cases[3], || turn_case(bin, dir, ns, &place));
+    report.case(cases[4], || capture_case(bin, dir, ns, &place));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +334,29 @@ fn same_path(result: &str, ice: &IcebreakerSide) -> Option<bool> {
     )
 }
 
+/// Which side offers in [`ice_case`], and what the browser sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Browser {
+    /// The browser offers a data channel.
+    Offers,
+    /// The browser offers a microphone, a camera and a data channel: audio, video and data
+    /// sections, audio tagging the BUNDLE group.
+    OffersMedia,
+    /// icebreaker offers, the browser answers.
+    Answers,
+}
+
+impl Browser {
+    /// The driver's case name and icebreaker's role.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Offers => ("browser-offers", "answer"),
+            Self::OffersMedia => ("browser-offers-media", "answer"),
+            Self::Answers => ("browser-answers", "offer"),
+        }
+    }
+}
+
 /// An RTCPeerConnection against `icebreaker peer --signal stdio --loopback` (without
 /// `--loopback` on a delay link, each where `sites` says); `times` (the browser's as `other`)
 /// is filled in when the case passes.
@@ -340,16 +364,12 @@ pub(super) fn ice_case(
     bin: &Path,
     dir: &Path,
     sites: Sites<'_>,
-    browser_offers: bool,
+    driven: Browser,
     place: &str,
     times: &mut ConnectTimes,
 ) -> Verdict {
     let (tx, rx) = mpsc::channel();
-    let (which, role) = if browser_offers {
-        ("browser-offers", "answer")
-    } else {
-        ("browser-answers", "offer")
-    };
+    let (which, role) = driven.names();
     let mut peer_cmd = command(sites.icebreaker, bin.as_os_str());
     peer_cmd.args(["peer", "--signal", "stdio", "--role", role]);
     let mut driver_cmd = node(sites.other, "driver.js");
@@ -499,13 +519,14 @@ pub(super) fn ice_case(
     let same_path = same_path(&result, &ice).unwrap_or(false);
     let trickle_in = field("trickled_out").parse::<usize>().unwrap_or(0);
     let summary = format!(
-        "Chromium {browser}: iceConnectionState {states} after {} ms, its selected pair {pair} (selected {chosen}, nominated {nominated}, {} checks sent, {} answered, {} received); icebreaker {ib_states}, selected {il_type} {il_addr} -> {ir_type} {ir_addr}; trickled: {trickle_in} browser candidate(s) to icebreaker, {} + {} in its SDP to the browser; {place}",
+        "Chromium {browser}: iceConnectionState {states} after {} ms, its selected pair {pair} (selected {chosen}, nominated {nominated}, {} checks sent, {} answered, {} received); icebreaker {ib_states}, selected {il_type} {il_addr} -> {ir_type} {ir_addr}; trickled: {trickle_in} browser candidate(s) to icebreaker, {} + {} in its SDP to the browser; the browser's sections (mid:kind:direction) {}; {place}",
         field("connected_ms"),
         field("requests_sent"),
         field("responses_received"),
         field("requests_received"),
         ice.trickled,
         ice.candidates_in_sdp,
+        field("sections"),
     );
     let summary = match ice.errors.first() {
         Some(first) => format!(
@@ -526,6 +547,10 @@ pub(super) fn ice_case(
         Verdict::Failed(format!(
             "the browser trickled no candidate to icebreaker; {summary}"
         ))
+    } else if driven == Browser::OffersMedia && !media_answered(&field("sections")) {
+        Verdict::Failed(format!(
+            "the browser did not keep audio (inactive: icebreaker sends no media) and data while dropping video; {summary}"
+        ))
     } else {
         let since = |b: Option<Instant>| Some(b?.saturating_duration_since(exchanged_at?));
         *times = ConnectTimes {
@@ -534,6 +559,19 @@ pub(super) fn ice_case(
         };
         Verdict::Ok(summary)
     }
+}
+
+/// Whether the browser's transceivers, after icebreaker answered its audio, video and data
+/// offer (`mid:kind:currentDirection ... data:sctp-state`), show audio kept as inactive (the
+/// BUNDLE tag, which carries the transport), video rejected (stopped, or gone: a browser drops
+/// a stopped transceiver once negotiation completes) and the data section kept.
+fn media_answered(sections: &str) -> bool {
+    let words: Vec<&str> = sections.split_whitespace().collect();
+    words.iter().any(|w| w.ends_with(":audio:inactive"))
+        && words
+            .iter()
+            .all(|w| !w.contains(":video:") || w.ends_with(":video:stopped"))
+        && !words.contains(&"data:rejected")
 }
 
 /// Two browsers, each in its own place (`sites.icebreaker` for the offerer, `sites.other` for

@@ -180,15 +180,12 @@ pub(crate) fn bench_ice(args: &[String]) -> Result {
                 Session::ChromiumPair => super::chromium::browser_pair(&dir, sites),
                 Session::ChromiumBrowserOffers | Session::ChromiumIcebreakerOffers => {
                     let mut times = ConnectTimes::default();
-                    let browser_offers = *kind == Session::ChromiumBrowserOffers;
-                    match super::chromium::ice_case(
-                        &bin,
-                        &dir,
-                        sites,
-                        browser_offers,
-                        &place,
-                        &mut times,
-                    ) {
+                    let driven = if *kind == Session::ChromiumBrowserOffers {
+                        super::chromium::Browser::Offers
+                    } else {
+                        super::chromium::Browser::Answers
+                    };
+                    match super::chromium::ice_case(&bin, &dir, sites, driven, &place, &mut times) {
                         Verdict::Ok(_) => Ok(times),
                         Verdict::Failed(e) | Verdict::Skipped(e) => Err(e),
                     }
