@@ -356,6 +356,9 @@ impl Relay {
 /// Most frames waiting for [`Agent::poll_stream_transmit`]; more are dropped, as a full socket
 /// buffer would.
 const MAX_STREAM_QUEUE: usize = 64;
+/// Cancelled checks awaited per pair at most: one per check of the peer that arrived while ours
+/// was in flight; a peer retransmits a check at most 7 times (Rc, RFC 8489 §6.2.1).
+const MAX_CANCELLED: usize = 8;
 
 #[derive(Debug)]
 struct Check {
@@ -375,9 +378,12 @@ struct Pair {
     state: PairState,
     foundation: (String, String),
     check: Option<Check>,
-    /// A check cancelled by a triggered check (RFC 8445 §7.3.1.4): never retransmitted, its
-    /// lack of answer is no failure, but an answer within its transaction timeout still counts.
-    cancelled: Option<(Check, Instant)>,
+    /// Checks cancelled by triggered checks (RFC 8445 §7.3.1.4), oldest first, each with the
+    /// end of its transaction timeout: never retransmitted, their lack of answer is no
+    /// failure, but an answer within that timeout still counts. Each of the peer's checks
+    /// (retransmissions too) that arrives while ours is in flight cancels it, so there may be
+    /// several; at most [`MAX_CANCELLED`], the oldest dropped first.
+    cancelled: Vec<(Check, Instant)>,
     /// The pair a success on this pair validated (RFC 8445 §7.2.5.3.2); often itself.
     valid: Option<usize>,
     /// For valid pairs: the pair whose checks validated it (where nomination checks go).
@@ -1091,7 +1097,7 @@ impl Agent {
     pub fn close(&mut self) {
         self.pairs.iter_mut().for_each(|p| {
             p.check = None;
-            p.cancelled = None;
+            p.cancelled.clear();
         });
         self.gathers.clear();
         self.pending_gathers.clear();
@@ -1172,7 +1178,7 @@ impl Agent {
             state: PairState::Frozen,
             foundation,
             check: None,
-            cancelled: None,
+            cancelled: Vec::new(),
             valid: None,
             checked_by: index,
             nominated: false,
@@ -1199,7 +1205,7 @@ impl Agent {
     fn evictable(&self, priority: u64, triggered: bool) -> Option<usize> {
         let free = |i: usize, p: &Pair| {
             p.check.is_none()
-                && p.cancelled.is_none()
+                && p.cancelled.is_empty()
                 && !self.triggered.contains(&i)
                 && p.valid.is_none()
                 && !p.nominated
@@ -1529,7 +1535,10 @@ impl Agent {
                 if let Some(c) = p.check.take() {
                     // A nomination stays one: the new check carries USE-CANDIDATE too.
                     p.nominating |= c.use_candidate;
-                    p.cancelled = Some((c, until));
+                    if p.cancelled.len() == MAX_CANCELLED {
+                        p.cancelled.remove(0);
+                    }
+                    p.cancelled.push((c, until));
                 }
                 self.trigger(now, pair);
             }
@@ -1645,11 +1654,9 @@ impl Agent {
             return Err(RecvError::BadStun);
         }
         let is_tid = |c: Option<&Check>| c.is_some_and(|c| c.tx.transaction_id() == tid);
-        let Some(pair) = self
-            .pairs
-            .iter()
-            .position(|p| is_tid(p.check.as_ref()) || is_tid(p.cancelled.as_ref().map(|(c, _)| c)))
-        else {
+        let Some(pair) = self.pairs.iter().position(|p| {
+            is_tid(p.check.as_ref()) || p.cancelled.iter().any(|(c, _)| is_tid(Some(c)))
+        }) else {
             return Err(RecvError::BadStun);
         };
         let Some(key) = self.remote_key.clone() else {
@@ -1660,18 +1667,21 @@ impl Agent {
             return Err(RecvError::BadStun);
         }
         let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
-        let check = if is_tid(self.pairs[pair].cancelled.as_ref().map(|(c, _)| c)) {
-            // An answer to a cancelled check: a success concludes the pair (the check that
-            // replaced it is then moot); anything else is left to that newer check.
-            let cancelled = self.pairs[pair].cancelled.take();
-            match cancelled {
-                Some((c, _)) if msg.class() == Class::Success => {
-                    self.pairs[pair].check = None;
-                    self.triggered.retain(|&t| t != pair);
-                    c
-                }
-                _ => return Ok(()),
+        let cancelled = self.pairs[pair]
+            .cancelled
+            .iter()
+            .position(|(c, _)| is_tid(Some(c)));
+        let check = if let Some(i) = cancelled {
+            // An answer to a cancelled check: a success concludes the pair (the checks that
+            // replaced it are then moot); anything else is left to the newest check.
+            let (c, _) = self.pairs[pair].cancelled.remove(i);
+            if msg.class() != Class::Success {
+                return Ok(());
             }
+            self.pairs[pair].check = None;
+            self.pairs[pair].cancelled.clear();
+            self.triggered.retain(|&t| t != pair);
+            c
         } else {
             match self.pairs[pair].check.take() {
                 Some(c) => c,
@@ -1778,7 +1788,7 @@ impl Agent {
                             self.remotes[remote].foundation.clone(),
                         ),
                         check: None,
-                        cancelled: None,
+                        cancelled: Vec::new(),
                         valid: None,
                         checked_by: pair,
                         nominated: false,
@@ -1900,9 +1910,7 @@ impl Agent {
         // Check transactions.
         let mut failed = false;
         for p in &mut self.pairs {
-            if p.cancelled.as_ref().is_some_and(|&(_, until)| now >= until) {
-                p.cancelled = None;
-            }
+            p.cancelled.retain(|&(_, until)| now < until);
             if let Some(c) = &mut p.check {
                 c.tx.handle_timeout(now);
                 if c.tx.state() == TransactionState::TimedOut {
@@ -1957,7 +1965,7 @@ impl Agent {
             let check_pair = self.pairs[best].checked_by;
             self.pairs[check_pair].nominating = true;
             self.pairs[check_pair].check = None;
-            self.pairs[check_pair].cancelled = None;
+            self.pairs[check_pair].cancelled.clear();
             self.pairs[check_pair].state = PairState::Waiting;
             self.triggered.retain(|&t| t != check_pair);
             self.triggered.push_front(check_pair);
@@ -2223,7 +2231,7 @@ impl Agent {
         self.next_check = None;
         for p in &mut self.pairs {
             p.check = None;
-            p.cancelled = None;
+            p.cancelled.clear();
             p.nominating = false;
             p.nominate_on_success = false;
             if p.state != PairState::Succeeded {

@@ -1009,6 +1009,81 @@ fn a_check_from_the_peer_retriggers_a_check_in_flight() {
     assert!(p.connected());
 }
 
+/// RFC 8445 §7.3.1.4: a cancelled check's answer is awaited for its whole transaction timeout.
+/// A's first check is cancelled by B's check, and the triggered check that replaced it is
+/// cancelled in turn by B's retransmission; B's answer to the first check then arrives, and
+/// must still make the pair valid (A, controlling, goes on to nominate it).
+#[test]
+fn every_cancelled_check_is_still_awaited() {
+    use icebreaker_stun::{Message, attributes::USE_CANDIDATE};
+    let (a_host, b_host) = (addr("192.0.2.1:5000"), addr("192.0.2.2:6000"));
+    let (mut a, mut b) = agents(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+    );
+    exchange_candidates(&mut a, &mut b);
+    let mut now = Instant::now();
+    let tid = |bytes: &[u8]| bytes[8..20].to_vec();
+    let is_request = |bytes: &[u8]| bytes[..2] == [0x00, 0x01];
+    // What an agent sends until `limit` passes, its timers run every millisecond.
+    let sent_until = |a: &mut Agent, now: &mut Instant, limit: Duration| {
+        let (mut out, end) = (Vec::new(), *now + limit);
+        let mut buf = Vec::new();
+        while *now < end {
+            a.handle_timeout(*now);
+            while a.poll_transmit(&mut buf).is_some() {
+                out.push(buf.clone());
+            }
+            *now += Duration::from_millis(1);
+        }
+        out
+    };
+    let requests_until = |a: &mut Agent, now: &mut Instant, limit: Duration| {
+        let mut sent = sent_until(a, now, limit);
+        sent.retain(|d| is_request(d));
+        sent
+    };
+    a.start(now);
+    let first = requests_until(&mut a, &mut now, Duration::from_millis(1));
+    assert_eq!(first.len(), 1, "A's first check");
+    let first = first[0].clone();
+    // B answers it (the answer is held back) and sends its own check.
+    b.start(now);
+    b.handle_receive(now, a_host, b_host, &first).unwrap();
+    let (mut answer, mut b_check) = (None, None);
+    for d in sent_until(&mut b, &mut now, Duration::from_millis(100)) {
+        if is_request(&d) {
+            b_check.get_or_insert(d);
+        } else if tid(&d) == tid(&first) {
+            answer = Some(d);
+        }
+    }
+    let (answer, b_check) = (answer.expect("B's answer"), b_check.expect("B's check"));
+    // B's check cancels A's first; A sends a triggered check.
+    a.handle_receive(now, b_host, a_host, &b_check).unwrap();
+    let triggered = requests_until(&mut a, &mut now, Duration::from_millis(100));
+    assert!(
+        triggered.iter().any(|r| tid(r) != tid(&first)),
+        "A sent a triggered check"
+    );
+    // B's retransmission (the same request) cancels that one too.
+    a.handle_receive(now, b_host, a_host, &b_check).unwrap();
+    // The answer to the first check still counts.
+    assert_eq!(
+        a.handle_receive(now, b_host, a_host, &answer),
+        Ok(Received::Stun)
+    );
+    let later = requests_until(&mut a, &mut now, Duration::from_millis(200));
+    assert!(
+        later
+            .iter()
+            .any(|r| Message::parse(r).unwrap().has(USE_CANDIDATE)),
+        "A nominates the pair the first check made valid"
+    );
+}
+
 #[test]
 fn connects_under_30_percent_loss() {
     for seed in 0..20u64 {
