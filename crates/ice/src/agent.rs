@@ -504,8 +504,11 @@ pub struct Agent {
     remote_end_of_candidates: bool,
     foundations: BTreeMap<(CandidateKind, IpAddr, Option<SocketAddr>), u32>,
     selected: BTreeMap<u16, usize>,
-    /// The pair that carried data before a restart, until the new one is selected.
-    previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
+    /// The pair that carried data before a restart (local base, remote address), until the new
+    /// one is selected, the restart fails, or the consent it had runs out (the instant here).
+    /// Nothing refreshes that consent: the peer's restart retired the credentials its checks
+    /// would need (RFC 7675 §5.1: no sending without consent).
+    previous: BTreeMap<u16, (SocketAddr, SocketAddr, Instant)>,
     /// Per component with a selected pair.
     consent: BTreeMap<u16, Consent>,
     /// Consent expired (RFC 7675 §5.1): this credential generation is dead. No check is sent
@@ -656,6 +659,10 @@ impl Agent {
     }
 
     fn set_state(&mut self, s: State) {
+        if s == State::Failed {
+            // A restart that fails ends the old pair's use too.
+            self.previous.clear();
+        }
         if self.state != s {
             self.state = s;
             self.push_event(Event::StateChanged(s));
@@ -1037,14 +1044,23 @@ impl Agent {
     }
 
     /// Restarts ICE (RFC 8445 §9): new local credentials, the remote side's old credentials and
-    /// candidates forgotten. The selected pairs keep carrying data until new ones are selected.
+    /// candidates forgotten. The selected pairs keep carrying data until new ones are selected,
+    /// but no longer than the consent they had lasts (RFC 7675 §5.1: nothing can refresh it,
+    /// the peer's restart retires the credentials its checks need), and not once the restart
+    /// has failed.
     pub fn restart(&mut self, now: Instant, local: Credentials) {
         let now = self.clamp(now);
         for (&component, &pair) in &self.selected {
             let p = &self.pairs[pair];
+            let until = self.consent.get(&component).map_or(now, |k| k.last_ok)
+                + self.config.consent_timeout;
             self.previous.insert(
                 component,
-                (self.locals[p.local].base, self.remotes[p.remote].address),
+                (
+                    self.locals[p.local].base,
+                    self.remotes[p.remote].address,
+                    until,
+                ),
             );
         }
         self.local_key = key(&local.pwd);
@@ -1403,7 +1419,7 @@ impl Agent {
         if let Some((&component, _)) = self
             .previous
             .iter()
-            .find(|(_, (l, r))| *l == to && *r == from)
+            .find(|(_, (l, r, _))| *l == to && *r == from)
         {
             return Ok(Received::Data { component, data });
         }
@@ -1936,6 +1952,7 @@ impl Agent {
             };
         }
         self.consent_timers(now);
+        self.previous.retain(|_, &mut (_, _, until)| now < until);
     }
 
     fn maybe_nominate(&mut self, now: Instant) {
@@ -2411,6 +2428,9 @@ impl Agent {
                 .filter(|_| self.state == State::Connected));
             min(Some(k.last_ok + self.config.consent_timeout));
         }
+        for &(_, _, until) in self.previous.values() {
+            min(Some(until));
+        }
         t
     }
 
@@ -2447,7 +2467,7 @@ impl Agent {
             });
         }
         match self.previous.get(&component) {
-            Some(&(from, to)) => Ok(Transmit { from, to }),
+            Some(&(from, to, _)) => Ok(Transmit { from, to }),
             None => Err(Error::NotConnected),
         }
     }

@@ -1135,6 +1135,57 @@ fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
     );
 }
 
+/// RFC 7675 §5.1: after a restart the old pair carries data only as long as the consent it had:
+/// nothing refreshes it (the peers' new credentials replaced the ones its checks used), so once
+/// that consent is 30 s old, sending and receiving on it stop.
+#[test]
+fn the_old_pair_stops_when_its_consent_runs_out_during_a_restart() {
+    let mut p = Pair::hosts();
+    p.run(Duration::from_secs(10), Pair::connected);
+    let old = p.a.send_path(1).unwrap();
+    p.restart();
+    // Consent was last granted at most a consent interval (5 s, jittered down) ago.
+    p.run(Duration::from_secs(24), |_| false);
+    assert_eq!(p.a.send_path(1).unwrap(), old, "within the consent it had");
+    p.run(Duration::from_secs(6), |_| false);
+    assert!(matches!(p.a.send_path(1), Err(Error::NotConnected)));
+    let mut buf = Vec::new();
+    assert!(p.a.send(1, b"x", &mut buf).is_err());
+    assert!(
+        p.a.handle_receive(p.now, old.to, old.from, b"x").is_err(),
+        "data on the old pair is no longer taken"
+    );
+}
+
+/// A restart that fails ends the old pair at once, however much consent it had left.
+#[test]
+fn a_failed_restart_stops_the_old_pair() {
+    let long_consent = |c: AgentConfig| AgentConfig {
+        consent_timeout: Duration::from_secs(600),
+        ..c
+    };
+    let mut p = Pair::new(
+        long_consent(controlling()),
+        long_consent(controlled()),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.run(Duration::from_secs(10), Pair::connected);
+    let old = p.a.send_path(1).unwrap();
+    p.restart();
+    p.signal_restart();
+    p.a.end_of_remote_candidates();
+    // Every new check is lost.
+    let started = p.now;
+    p.drop = Box::new(|_, _, _| true);
+    p.run(Duration::from_secs(120), |p| p.a.state() == State::Failed);
+    assert_eq!(p.a.state(), State::Failed);
+    assert!(p.now - started < Duration::from_secs(120));
+    assert_ne!(p.a.send_path(1).ok(), Some(old));
+    assert!(matches!(p.a.send_path(1), Err(Error::NotConnected)));
+}
+
 /// Regular nomination costs one more check, paced by Ta like every other. Both agents start at
 /// once (as when an answerer starts checking as soon as it answers). A's first check is in
 /// flight when B's arrives, which cancels it and queues a triggered check (RFC 8445 §7.3.1.4);
