@@ -7,14 +7,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
-    ErrorCode, IceControlled, IceControlling, MAX_WRITTEN_USERNAME_LEN, Priority, USE_CANDIDATE,
-    UseCandidate, Username, XorMappedAddress, codes,
+    self, ErrorCode, IceControlled, IceControlling, MAX_WRITTEN_USERNAME_LEN, Priority,
+    USE_CANDIDATE, UnknownAttributes, UseCandidate, Username, XorMappedAddress, codes,
 };
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::transaction::{
     ClientTransaction, ResponseFault, TransactionConfig, TransactionState,
 };
-use icebreaker_stun::{Class, Integrity, Message, MessageWriter, Method, TransactionId};
+use icebreaker_stun::{
+    AttributeType, Class, Integrity, Message, MessageWriter, Method, TransactionId,
+};
 pub use icebreaker_turn::Transport as TurnTransport;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -455,8 +457,12 @@ fn push_answer(
     }
 }
 
-/// Largest answer: header + XOR-MAPPED-ADDRESS (IPv6) + ERROR-CODE or nothing + MI + FINGERPRINT.
+/// Largest answer: header, then XOR-MAPPED-ADDRESS (IPv6: 24) or ERROR-CODE (8) and
+/// UNKNOWN-ATTRIBUTES (4 + 2 × [`MAX_UNKNOWN`]), then MESSAGE-INTEGRITY (24) and FINGERPRINT (8).
 const ANSWER_MAX: usize = 128;
+/// Unknown attributes a 420 lists at most; the check is refused all the same.
+const MAX_UNKNOWN: usize = 16;
+const _: () = assert!(20 + 8 + (4 + 2 * MAX_UNKNOWN) + 24 + 8 <= ANSWER_MAX);
 /// Largest check: header, USERNAME at its longest, PRIORITY, the role, USE-CANDIDATE,
 /// MESSAGE-INTEGRITY and FINGERPRINT.
 const CHECK_LEN: usize = 20 + (4 + MAX_WRITTEN_USERNAME_LEN) + 8 + 12 + 4 + 24 + 8;
@@ -1444,18 +1450,32 @@ impl Agent {
         }
         let tid = msg.transaction_id();
         let Ok(Some(Username(user))) = msg.get::<Username<'_>>() else {
-            self.error_answer(from, to, tid, codes::BAD_REQUEST);
+            self.error_answer(from, to, tid, codes::BAD_REQUEST, &[]);
             return Err(RecvError::BadStun);
         };
         let local_ufrag = user.split(':').next().unwrap_or("");
         if local_ufrag != self.local_creds.ufrag || msg.verify_integrity(&self.local_key).is_err() {
-            self.error_answer(from, to, tid, codes::UNAUTHENTICATED);
+            self.error_answer(from, to, tid, codes::UNAUTHENTICATED, &[]);
+            return Err(RecvError::BadStun);
+        }
+        // RFC 8489 §6.3.1.1: comprehension-required attributes we do not know get a 420 that
+        // lists them (at most MAX_UNKNOWN of them), and the check is not taken.
+        let mut unknown = [AttributeType(0); MAX_UNKNOWN];
+        let mut n = 0;
+        for t in msg.unknown_comprehension_required(attributes::is_known) {
+            if n < MAX_UNKNOWN && !unknown[..n].contains(&t) {
+                unknown[n] = t;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.error_answer(from, to, tid, codes::UNKNOWN_ATTRIBUTE, &unknown[..n]);
             return Err(RecvError::BadStun);
         }
         let priority = match msg.get::<Priority>() {
             Ok(Some(p)) => p.0,
             _ => {
-                self.error_answer(from, to, tid, codes::BAD_REQUEST);
+                self.error_answer(from, to, tid, codes::BAD_REQUEST, &[]);
                 return Err(RecvError::BadStun);
             }
         };
@@ -1465,7 +1485,7 @@ impl Agent {
         if self.controlling {
             if let Some(IceControlling(tb)) = theirs_controlling {
                 if self.tie_breaker >= tb {
-                    self.error_answer(from, to, tid, codes::ROLE_CONFLICT);
+                    self.error_answer(from, to, tid, codes::ROLE_CONFLICT, &[]);
                     return Ok(());
                 }
                 self.switch_role(false);
@@ -1476,7 +1496,7 @@ impl Agent {
             if self.tie_breaker >= tb {
                 self.switch_role(true);
             } else {
-                self.error_answer(from, to, tid, codes::ROLE_CONFLICT);
+                self.error_answer(from, to, tid, codes::ROLE_CONFLICT, &[]);
                 return Ok(());
             }
         }
@@ -1582,12 +1602,25 @@ impl Agent {
         self.next_check.get_or_insert(now);
     }
 
-    fn error_answer(&mut self, from: SocketAddr, to: SocketAddr, tid: TransactionId, code: u16) {
+    /// Answers a check with error `code` (listing `unknown` attributes for a 420). An answer to
+    /// an authenticated check (a 487 or a 420) is authenticated too (RFC 8489 §9.1.3); a 400
+    /// or 401 cannot be.
+    fn error_answer(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        tid: TransactionId,
+        code: u16,
+        unknown: &[AttributeType],
+    ) {
         let key = &self.local_key;
         push_answer(&mut self.answers, Transmit { from: to, to: from }, |buf| {
             let mut w = MessageWriter::new(buf, Class::Error, Method::BINDING, tid).ok()?;
             w.push(&ErrorCode::bare(code)).ok()?;
-            if code == codes::ROLE_CONFLICT {
+            if !unknown.is_empty() {
+                w.push(&UnknownAttributes::List(unknown)).ok()?;
+            }
+            if matches!(code, codes::ROLE_CONFLICT | codes::UNKNOWN_ATTRIBUTE) {
                 w.finish_with_integrity(key, Integrity::Sha1, true).ok()
             } else {
                 w.finish(true).ok()

@@ -1454,3 +1454,66 @@ fn a_check_answered_with_an_unknown_required_attribute_fails() {
         }
     }
 }
+
+/// RFC 8489 §6.3.1.1: an authenticated check with an unknown comprehension-required attribute
+/// is answered with a signed 420 listing it (each once), and creates nothing; the same check
+/// without it is answered with success.
+#[test]
+fn a_check_with_an_unknown_required_attribute_gets_a_420() {
+    use icebreaker_stun::attributes::{ErrorCode, Priority, UnknownAttributes, Username};
+    use icebreaker_stun::integrity::Key;
+    use icebreaker_stun::{
+        AttributeType, Class, Integrity, Message, MessageWriter, Method, TransactionId,
+    };
+    let (a_host, b_host) = (addr("192.0.2.1:5000"), addr("192.0.2.2:6000"));
+    let (mut a, _) = agents(controlling(), controlled(), &["192.0.2.1:5000"], &[]);
+    let now = Instant::now();
+    a.start(now);
+    let mut buf = Vec::new();
+    while a.poll_transmit(&mut buf).is_some() {}
+    let key = Key::short_term(&creds('a').pwd).unwrap();
+    let check = |unknown: &[u16]| {
+        let mut out = [0u8; 256];
+        let tid = TransactionId::new([7; 12]);
+        let mut w = MessageWriter::new(&mut out, Class::Request, Method::BINDING, tid).unwrap();
+        w.push(&Username("aaaa:bbbb")).unwrap();
+        w.push(&Priority(1_845_501_695)).unwrap();
+        for &t in unknown {
+            w.push_raw(AttributeType(t), &[0; 4]).unwrap();
+        }
+        let n = w
+            .finish_with_integrity(&key, Integrity::Sha1, true)
+            .unwrap();
+        out[..n].to_vec()
+    };
+    let answer = |a: &mut Agent, request: &[u8]| {
+        let _ = a.handle_receive(now, b_host, a_host, request);
+        let mut buf = Vec::new();
+        let t = a.poll_transmit(&mut buf).expect("an answer");
+        assert_eq!((t.from, t.to), (a_host, b_host));
+        buf
+    };
+    let refused = answer(&mut a, &check(&[0x7f01, 0x8001, 0x7f02, 0x7f01]));
+    let msg = Message::parse(&refused).unwrap();
+    assert_eq!(msg.class(), Class::Error);
+    assert_eq!(msg.get::<ErrorCode<'_>>().unwrap().unwrap().code, 420);
+    let listed: Vec<u16> = msg
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|t| t.0)
+        .collect();
+    // Comprehension-optional 0x8001 is not listed; 0x7f01 is listed once.
+    assert_eq!(listed, [0x7f01, 0x7f02]);
+    assert!(msg.verify_integrity(&key).is_ok(), "a signed 420");
+    assert_eq!(
+        a.remote_candidates().len(),
+        0,
+        "no peer-reflexive candidate"
+    );
+    assert_eq!(a.pair_count(), 0);
+    let accepted = answer(&mut a, &check(&[0x8001]));
+    assert_eq!(Message::parse(&accepted).unwrap().class(), Class::Success);
+    assert_eq!(a.pair_count(), 1);
+}
