@@ -82,6 +82,7 @@ fn operation_name(op: Operation) -> &'static str {
     match op {
         Operation::Allocate => "allocate",
         Operation::Refresh => "refresh",
+        Operation::DeleteFamily(_) => "delete-family",
         Operation::CreatePermission(_) => "create-permission",
         Operation::ChannelBind(..) => "channel-bind",
     }
@@ -472,6 +473,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                 Operation::ChannelBind(_, p) => format!("channel to {p}"),
                 Operation::Allocate => "allocation".into(),
                 Operation::Refresh => "refresh".into(),
+                Operation::DeleteFamily(f) => format!("deletion of the {f:?} relayed address"),
             };
             if args.json {
                 let v: Value = json!({

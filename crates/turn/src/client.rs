@@ -131,6 +131,9 @@ pub enum Operation {
     Allocate,
     /// Refresh (including delete).
     Refresh,
+    /// Deleting one family of a dual allocation (Refresh with REQUESTED-ADDRESS-FAMILY and
+    /// LIFETIME 0, RFC 8656 §7.1).
+    DeleteFamily(AddressFamily),
     /// CreatePermission for this peer IP.
     CreatePermission(IpAddr),
     /// ChannelBind of this channel to this peer.
@@ -161,6 +164,8 @@ pub enum Event {
     },
     /// The allocation was deleted (LIFETIME 0 accepted).
     Deleted,
+    /// One family of a dual allocation was deleted; the other goes on.
+    FamilyDeleted(AddressFamily),
     /// A permission is installed.
     PermissionCreated(IpAddr),
     /// A channel is bound.
@@ -203,6 +208,9 @@ pub enum Error {
     BufferTooSmall,
     /// The payload does not fit in one message.
     PayloadTooLarge,
+    /// The allocation has no relayed address of that family, or it is its only one (delete
+    /// the allocation instead).
+    NotOneOfTwoFamilies,
 }
 
 impl fmt::Display for Error {
@@ -214,6 +222,9 @@ impl fmt::Display for Error {
             Self::ChannelsExhausted => "no free channel number",
             Self::BufferTooSmall => "buffer too small",
             Self::PayloadTooLarge => "payload too large",
+            Self::NotOneOfTwoFamilies => {
+                "the allocation does not have this family beside another one"
+            }
         })
     }
 }
@@ -384,6 +395,29 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes the `family` side of a dual allocation (RFC 8656 §7.1): its relayed address, and
+    /// the permissions and channels to peers of that family, go; the other family keeps
+    /// relaying and is refreshed alone from then on. [`Event::FamilyDeleted`] follows.
+    ///
+    /// # Errors
+    /// [`Error::NotAllocated`] before the allocation exists; [`Error::NotOneOfTwoFamilies`]
+    /// unless the allocation has two relayed addresses, one of `family`.
+    pub fn delete_family(&mut self, now: Instant, family: AddressFamily) -> Result<(), Error> {
+        let now = self.clock(now);
+        if self.state != State::Allocated {
+            return Err(Error::NotAllocated);
+        }
+        let has = |f| self.relayed.iter().any(|a| AddressFamily::of(&a.ip()) == f);
+        if self.relayed.len() != 2 || !has(family) {
+            return Err(Error::NotOneOfTwoFamilies);
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Err(Error::TooMany);
+        }
+        self.start(now, Operation::DeleteFamily(family), Some(0));
+        Ok(())
+    }
+
     /// Asks for a permission for `peer` (kept fresh until the allocation ends).
     pub fn create_permission(&mut self, now: Instant, peer: IpAddr) -> Result<(), Error> {
         let now = self.clock(now);
@@ -542,7 +576,7 @@ impl Client {
         let tid = TransactionId::random(&mut self.rng);
         let method = match op {
             Operation::Allocate => Method::ALLOCATE,
-            Operation::Refresh => Method::REFRESH,
+            Operation::Refresh | Operation::DeleteFamily(_) => Method::REFRESH,
             Operation::CreatePermission(_) => Method::CREATE_PERMISSION,
             Operation::ChannelBind(..) => Method::CHANNEL_BIND,
         };
@@ -579,6 +613,10 @@ impl Client {
                 if let Some(l) = l {
                     w.push(&Lifetime(l)).ok()?;
                 }
+            }
+            Operation::DeleteFamily(f) => {
+                w.push(&RequestedAddressFamily(f)).ok()?;
+                w.push(&Lifetime(0)).ok()?;
             }
             Operation::CreatePermission(ip) => {
                 w.push(&XorPeerAddress(SocketAddr::new(ip, 0))).ok()?
@@ -827,6 +865,10 @@ impl Client {
                 // the allocation is gone or going.
                 self.close();
             }
+            // The allocation is gone (437), or the server kept both families (it answered
+            // something else, or nothing): the regular refresh tells which.
+            Operation::DeleteFamily(_) if code == Some(codes::ALLOCATION_MISMATCH) => self.close(),
+            Operation::DeleteFamily(_) => {}
             Operation::CreatePermission(ip) => {
                 if !self.channels.keys().any(|p| p.ip() == ip) {
                     self.permissions.remove(&ip);
@@ -898,6 +940,15 @@ impl Client {
                     self.refresh_at = Some(now + refresh_after(lifetime));
                     self.events.push_back(Event::Refreshed { lifetime });
                 }
+            }
+            Operation::DeleteFamily(family) => {
+                let gone = |ip: &IpAddr| AddressFamily::of(ip) == family;
+                self.relayed.retain(|a| !gone(&a.ip()));
+                self.permissions.retain(|ip, _| !gone(ip));
+                self.channels.retain(|peer, _| !gone(&peer.ip()));
+                let channels = &self.channels;
+                self.by_number.retain(|_, peer| channels.contains_key(peer));
+                self.events.push_back(Event::FamilyDeleted(family));
             }
             Operation::CreatePermission(ip) => {
                 if let Some(p) = self.permissions.get_mut(&ip) {

@@ -2,6 +2,7 @@
 //! The caller passes the epoch (`Instant::now()` in the target): this crate reads no clock.
 
 use core::net::SocketAddr;
+use icebreaker_stun::attributes::AddressFamily;
 use std::time::{Duration, Instant};
 
 use crate::{Client, ClientConfig, PeerPolicy, PortPool, Server, ServerConfig, Transport, Via};
@@ -178,6 +179,14 @@ pub fn fuzz_client(epoch: Instant, data: &[u8]) {
         }
         if flags & 4 != 0 {
             let _ = client.delete(now);
+        }
+        if flags & 8 != 0 {
+            let family = if flags & 16 != 0 {
+                AddressFamily::V6
+            } else {
+                AddressFamily::V4
+            };
+            let _ = client.delete_family(now, family);
         }
         client.handle_timeout(now);
         while client.poll_event().is_some() {}

@@ -77,7 +77,9 @@
 //!   RESERVATION-TOKEN, DONT-FRAGMENT, REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY,
 //!   ADDRESS-ERROR-CODE, dual allocations whose two relayed addresses each keep their own
 //!   lifetime (a Refresh with REQUESTED-ADDRESS-FAMILY refreshes or deletes that family
-//!   alone, §7.1; [`Client`] refreshes both together), the error codes 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 508
+//!   alone, §7.1; [`Client`] refreshes both together and deletes one with
+//!   [`Client::delete_family`]), the error codes 400, 401, 403, 420, 437, 438, 440, 441, 442,
+//!   443, 486, 508
 //! - [x] RFC 6156 IPv6 relaying (folded into RFC 8656)
 //! - [x] RFC 8489 long-term credentials: nonce cookie, PASSWORD-ALGORITHMS (MD5, SHA-256),
 //!   USERHASH, MESSAGE-INTEGRITY-SHA256, 300 Try Alternate (followed when authenticated)
@@ -85,7 +87,9 @@
 //! - [x] RFC 6890 / IANA special-purpose address registries (peer policy)
 //! - [x] RFC 7983 demultiplexing of STUN and ChannelData
 //! - [ ] RFC 8656 §7.2/§11.2 DONT-FRAGMENT: accepted and passed on as
-//!   `Via::Relay { dont_fragment }`, but the `icebreaker` runtime does not set the DF bit
+//!   `Via::Relay { dont_fragment }`, but the `icebreaker` runtime does not force the DF bit
+//!   (Linux's default for UDP, `IP_PMTUDISC_WANT`, sets it on every datagram that fits the
+//!   path MTU and fragments larger ones)
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented
 //! - [ ] ICMP attribute relaying: the server never sends ICMP (the runtime does not read ICMP)
 

@@ -444,3 +444,71 @@ fn datagrams_from_elsewhere_are_not_for_us() {
         Received::NotForUs
     );
 }
+
+/// RFC 8656 §7.1 from the client's side: `delete_family` drops one family of a dual allocation
+/// at the server and in the client (its relayed address, its permissions and channels); the
+/// other family keeps relaying and is refreshed alone. Asking to delete a family the
+/// allocation does not have beside another is refused locally.
+#[test]
+fn the_client_deletes_one_family_of_a_dual_allocation() {
+    use icebreaker_stun::attributes::AddressFamily;
+    use icebreaker_turn::Error as ClientError;
+    let mut net = Net::new(Transport::Udp);
+    let mut cc = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
+    cc.rng_seed = [42; 32];
+    cc.additional_ipv6 = true;
+    net.client = Client::new(cc);
+    net.client.allocate(net.now);
+    net.pump();
+    let relayed = net.client.relayed_addresses().to_vec();
+    assert!(
+        relayed.len() == 2 && relayed[0].is_ipv4() && relayed[1].is_ipv6(),
+        "{relayed:?}"
+    );
+    let peer6: SocketAddr = "[2606:4700:4700::1111]:53".parse().unwrap();
+    net.client
+        .create_permission(net.now, addr(PEER).ip())
+        .unwrap();
+    let ch = net.client.bind_channel(net.now, peer6).unwrap();
+    net.pump();
+    assert_eq!(net.client.channel(peer6), Some(ch));
+    net.events.clear();
+    net.client
+        .delete_family(net.now, AddressFamily::V6)
+        .unwrap();
+    net.pump();
+    assert_eq!(net.events, [Event::FamilyDeleted(AddressFamily::V6)]);
+    assert_eq!(net.client.relayed_addresses(), &relayed[..1]);
+    assert_eq!(net.client.channel(peer6), None);
+    assert_eq!(
+        net.client.send_to(peer6, b"six"),
+        Err(ClientError::NoPermission)
+    );
+    let tuple = icebreaker_turn::FiveTuple {
+        client: addr(C),
+        server: addr(common::SERVER),
+        transport: Transport::Udp,
+    };
+    assert_eq!(net.server.relayed_addresses(&tuple), relayed[..1]);
+    // The last family cannot go this way; nor can one the allocation lacks.
+    assert_eq!(
+        net.client.delete_family(net.now, AddressFamily::V4),
+        Err(ClientError::NotOneOfTwoFamilies)
+    );
+    assert_eq!(
+        net.client.delete_family(net.now, AddressFamily::V6),
+        Err(ClientError::NotOneOfTwoFamilies)
+    );
+    // The IPv4 side still relays and is refreshed past the allocation's first lifetime.
+    net.client.send_to(addr(PEER), b"four").unwrap();
+    net.pump();
+    assert!(
+        net.at_peers
+            .iter()
+            .any(|(from, to, d)| *from == relayed[0] && *to == addr(PEER) && d == b"four")
+    );
+    let later = net.now + Duration::from_secs(1300);
+    net.run_until(later);
+    assert_eq!(net.client.state(), State::Allocated);
+    assert_eq!(net.server.relayed_addresses(&tuple), relayed[..1]);
+}
