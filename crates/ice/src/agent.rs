@@ -460,6 +460,19 @@ fn push_answer(
 /// Largest answer: header, then XOR-MAPPED-ADDRESS (IPv6: 24) or ERROR-CODE (8) and
 /// UNKNOWN-ATTRIBUTES (4 + 2 × [`MAX_UNKNOWN`]), then MESSAGE-INTEGRITY (24) and FINGERPRINT (8).
 const ANSWER_MAX: usize = 128;
+/// Whether the agent acts on comprehension-required attribute `t` in a check: others (a
+/// CHANGE-REQUEST, say, which the STUN codec knows but a check has no use for) get a 420.
+fn check_attribute(t: AttributeType) -> bool {
+    matches!(
+        t,
+        attributes::USERNAME
+            | attributes::MESSAGE_INTEGRITY
+            | attributes::MESSAGE_INTEGRITY_SHA256
+            | attributes::PRIORITY
+            | USE_CANDIDATE
+    )
+}
+
 /// Unknown attributes a 420 lists at most; the check is refused all the same.
 const MAX_UNKNOWN: usize = 16;
 const _: () = assert!(20 + 8 + (4 + 2 * MAX_UNKNOWN) + 24 + 8 <= ANSWER_MAX);
@@ -1060,6 +1073,9 @@ impl Agent {
             let p = &self.pairs[pair];
             let until = self.consent.get(&component).map_or(now, |k| k.last_ok)
                 + self.config.consent_timeout;
+            if until <= now {
+                continue;
+            }
             self.previous.insert(
                 component,
                 (
@@ -1425,7 +1441,7 @@ impl Agent {
         if let Some((&component, _)) = self
             .previous
             .iter()
-            .find(|(_, (l, r, _))| *l == to && *r == from)
+            .find(|(_, (l, r, until))| *l == to && *r == from && now < *until)
         {
             return Ok(Received::Data { component, data });
         }
@@ -1462,7 +1478,7 @@ impl Agent {
         // lists them (at most MAX_UNKNOWN of them), and the check is not taken.
         let mut unknown = [AttributeType(0); MAX_UNKNOWN];
         let mut n = 0;
-        for t in msg.unknown_comprehension_required(attributes::is_known) {
+        for t in msg.unknown_comprehension_required(check_attribute) {
             if n < MAX_UNKNOWN && !unknown[..n].contains(&t) {
                 unknown[n] = t;
                 n += 1;
@@ -1733,7 +1749,14 @@ impl Agent {
             c
         } else {
             match self.pairs[pair].check.take() {
-                Some(c) => c,
+                Some(c) => {
+                    if msg.class() == Class::Success {
+                        // The pair is concluded: a late answer to a cancelled check would only
+                        // measure a stale round trip.
+                        self.pairs[pair].cancelled.clear();
+                    }
+                    c
+                }
                 None => return Err(RecvError::BadStun),
             }
         };
@@ -1958,8 +1981,11 @@ impl Agent {
         }
         // Check transactions.
         let mut failed = false;
+        let mut awaited = false;
         for p in &mut self.pairs {
+            let before = p.cancelled.len();
             p.cancelled.retain(|&(_, until)| now < until);
+            awaited |= p.cancelled.len() < before && p.state == PairState::Failed;
             if let Some(c) = &mut p.check {
                 c.tx.handle_timeout(now);
                 if c.tx.state() == TransactionState::TimedOut {
@@ -1969,7 +1995,7 @@ impl Agent {
                 }
             }
         }
-        if failed {
+        if failed || awaited {
             self.check_failure(now);
         }
         // Controlling agent, regular nomination (RFC 8445 §8.1.1).
@@ -2200,10 +2226,11 @@ impl Agent {
     /// mDNS name unresolved), the agent has failed. Each of those four inputs calls this when
     /// it changes, so the last one to arrive decides; that includes having no pair at all.
     fn fail_if_hopeless(&mut self) {
-        let done = self
-            .pairs
-            .iter()
-            .all(|p| p.state == PairState::Failed || p.state == PairState::Succeeded);
+        let done = self.pairs.iter().all(|p| {
+            // A cancelled check's answer may still make a failed pair valid.
+            p.state == PairState::Succeeded
+                || (p.state == PairState::Failed && p.cancelled.is_empty())
+        });
         let none_valid = self.pairs.iter().all(|p| p.valid.is_none());
         if done
             && none_valid
@@ -2464,6 +2491,9 @@ impl Agent {
         for &(_, _, until) in self.previous.values() {
             min(Some(until));
         }
+        for p in &self.pairs {
+            min(p.cancelled.first().map(|&(_, until)| until));
+        }
         t
     }
 
@@ -2500,8 +2530,10 @@ impl Agent {
             });
         }
         match self.previous.get(&component) {
-            Some(&(from, to, _)) => Ok(Transmit { from, to }),
-            None => Err(Error::NotConnected),
+            Some(&(from, to, until)) if self.now.is_none_or(|now| now < until) => {
+                Ok(Transmit { from, to })
+            }
+            _ => Err(Error::NotConnected),
         }
     }
 }

@@ -1143,11 +1143,17 @@ fn the_old_pair_stops_when_its_consent_runs_out_during_a_restart() {
     let mut p = Pair::hosts();
     p.run(Duration::from_secs(10), Pair::connected);
     let old = p.a.send_path(1).unwrap();
+    // B's answers stop reaching A for 12 s: A's consent was last granted at most a consent
+    // interval (5 s, jittered up to 6 s) before they stopped, so it runs out between 12 s and
+    // 18 s after the restart, not 30 s after it.
+    let b_host = addr("192.0.2.2:6000");
+    p.drop = Box::new(move |from, _, _| from == b_host);
+    p.run(Duration::from_secs(12), |_| false);
+    p.drop = Box::new(|_, _, _| false);
     p.restart();
-    // Consent was last granted at most a consent interval (5 s, jittered down) ago.
-    p.run(Duration::from_secs(24), |_| false);
+    p.run(Duration::from_millis(11_900), |_| false);
     assert_eq!(p.a.send_path(1).unwrap(), old, "within the consent it had");
-    p.run(Duration::from_secs(6), |_| false);
+    p.run(Duration::from_millis(6_600), |_| false);
     assert!(matches!(p.a.send_path(1), Err(Error::NotConnected)));
     let mut buf = Vec::new();
     assert!(p.a.send(1, b"x", &mut buf).is_err());
@@ -1493,7 +1499,8 @@ fn a_check_with_an_unknown_required_attribute_gets_a_420() {
         assert_eq!((t.from, t.to), (a_host, b_host));
         buf
     };
-    let refused = answer(&mut a, &check(&[0x7f01, 0x8001, 0x7f02, 0x7f01]));
+    // CHANGE-REQUEST (0x0003) is a STUN attribute, but nothing a check acts on.
+    let refused = answer(&mut a, &check(&[0x7f01, 0xc0ff, 0x0003, 0x7f01]));
     let msg = Message::parse(&refused).unwrap();
     assert_eq!(msg.class(), Class::Error);
     assert_eq!(msg.get::<ErrorCode<'_>>().unwrap().unwrap().code, 420);
@@ -1504,8 +1511,8 @@ fn a_check_with_an_unknown_required_attribute_gets_a_420() {
         .iter()
         .map(|t| t.0)
         .collect();
-    // Comprehension-optional 0x8001 is not listed; 0x7f01 is listed once.
-    assert_eq!(listed, [0x7f01, 0x7f02]);
+    // Comprehension-optional 0xc0ff is not listed; 0x7f01 is listed once.
+    assert_eq!(listed, [0x7f01, 0x0003]);
     assert!(msg.verify_integrity(&key).is_ok(), "a signed 420");
     assert_eq!(
         a.remote_candidates().len(),
@@ -1513,7 +1520,7 @@ fn a_check_with_an_unknown_required_attribute_gets_a_420() {
         "no peer-reflexive candidate"
     );
     assert_eq!(a.pair_count(), 0);
-    let accepted = answer(&mut a, &check(&[0x8001]));
+    let accepted = answer(&mut a, &check(&[0xc0ff]));
     assert_eq!(Message::parse(&accepted).unwrap().class(), Class::Success);
     assert_eq!(a.pair_count(), 1);
 }
