@@ -712,6 +712,13 @@ impl Peer {
             return b.build();
         };
         let takes = takes(offer, self.mline as usize, self.with_bundle);
+        // The formats with single spaces, as the strict grammar the builder checks against
+        // wants them (a lenient parse keeps runs of spaces and tabs).
+        let formats: Vec<String> = offer
+            .media
+            .iter()
+            .map(|m| m.formats().collect::<Vec<_>>().join(" "))
+            .collect();
         if self.with_bundle {
             // The transport's mid first: it tags the answer's group (RFC 8843 §7.3.1).
             let mut mids = self.mid.clone();
@@ -729,12 +736,12 @@ impl Peer {
                 mids: &mids,
             }));
         }
-        for (offered, take) in offer.media.iter().zip(&takes) {
+        for ((offered, take), formats) in offer.media.iter().zip(&takes).zip(&formats) {
             let mid = offered.mid().filter(|_| self.with_mid);
             let m = match take {
                 // RFC 8829 §5.3.1: a section we do not take is rejected with port 0.
                 Take::Rejected => {
-                    let m = Media::new(offered.kind, 0, offered.proto, offered.formats)
+                    let m = Media::new(offered.kind, 0, offered.proto, formats)
                         .with_connection(Connection::ip4("0.0.0.0"));
                     match mid {
                         Some(mid) => m.with(Attribute::Mid(mid)),
@@ -742,7 +749,7 @@ impl Peer {
                     }
                 }
                 Take::Transport | Take::Bundled => with_ice(
-                    accepted(offered),
+                    accepted(offered, formats),
                     &creds,
                     mid,
                     ours.filter(|_| *take == Take::Transport),
@@ -920,17 +927,10 @@ fn takes(offer: &SessionDescription<'_>, transport: usize, bundled: bool) -> Vec
     if let Some(t) = takes.get_mut(transport) {
         *t = Take::Transport;
     }
-    let is_data = |m: &Media<'_>| m.kind == MediaType::Application;
     if bundled && offer.media.get(transport).is_some_and(|m| !is_data(m)) {
         let group: Vec<&str> = offer.bundle().map(Iterator::collect).unwrap_or_default();
-        let bundle_only = |m: &Media<'_>| {
-            m.find(|a| matches!(a, Attribute::BundleOnly).then_some(()))
-                .is_some()
-        };
         if let Some(i) = offer.media.iter().position(|m| {
-            is_data(m)
-                && m.mid().is_some_and(|mid| group.contains(&mid))
-                && (m.port != 0 || bundle_only(m))
+            is_data(m) && m.mid().is_some_and(|mid| group.contains(&mid)) && is_live(m)
         }) {
             takes[i] = Take::Bundled;
         }
@@ -938,16 +938,57 @@ fn takes(offer: &SessionDescription<'_>, transport: usize, bundled: bool) -> Vec
     takes
 }
 
+/// Whether `m` is a data-channel section (SCTP over DTLS, RFC 8841).
+fn is_data(m: &Media<'_>) -> bool {
+    m.kind == MediaType::Application && m.proto.contains("SCTP")
+}
+
+/// Whether `m` is offered at all: a port, or port 0 with `a=bundle-only` (RFC 8843 §6).
+fn is_live(m: &Media<'_>) -> bool {
+    m.port != 0
+        || m.find(|a| matches!(a, Attribute::BundleOnly).then_some(()))
+            .is_some()
+}
+
+/// Codecs that only make sense beside another one (retransmission, redundancy, forward error
+/// correction, DTMF, comfort noise): never the one an RTP section is answered with.
+const COMPANION_CODECS: &[&str] = &[
+    "rtx",
+    "red",
+    "ulpfec",
+    "flexfec-03",
+    "telephone-event",
+    "CN",
+];
+
 /// The answer's side of an offered section it takes (ICE lines aside): the same media type,
-/// proto and formats; for RTP the offer's first format alone, with its `rtpmap` and `fmtp`,
-/// `rtcp-mux` if offered, and `inactive`: this peer carries no media, but a browser answered
-/// this way keeps the section and runs ICE on it.
-fn accepted<'a>(offered: &Media<'a>) -> Media<'a> {
+/// proto and `formats` (the offer's, single-spaced); for RTP one codec alone (the offer's first
+/// that stands on its own: mapped by `rtpmap`, or a static payload type other than comfort
+/// noise), with its `rtpmap` and `fmtp`, `rtcp-mux` if offered, and `inactive`: this peer
+/// carries no media, but a browser answered this way keeps the section and runs ICE on it.
+fn accepted<'a>(offered: &Media<'a>, formats: &'a str) -> Media<'a> {
     let connection = Connection::ip4("0.0.0.0");
-    let first = offered.formats().next();
-    let (true, Some(format)) = (offered.proto.contains("RTP"), first) else {
-        return Media::new(offered.kind, 9, offered.proto, offered.formats)
-            .with_connection(connection);
+    let rtpmap = |pt: u8| {
+        offered.find(|a| match a {
+            Attribute::Rtpmap(r) if r.payload_type == pt => Some(r.encoding_name),
+            _ => None,
+        })
+    };
+    let standalone = |format: &&str| match format.parse::<u8>() {
+        Ok(pt) => match rtpmap(pt) {
+            Some(name) => !COMPANION_CODECS
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name)),
+            None => pt < 96 && pt != 13,
+        },
+        Err(_) => false,
+    };
+    let codec = offered
+        .formats()
+        .find(standalone)
+        .or_else(|| offered.formats().next());
+    let (true, Some(format)) = (offered.proto.contains("RTP"), codec) else {
+        return Media::new(offered.kind, 9, offered.proto, formats).with_connection(connection);
     };
     let mut m = Media::new(offered.kind, 9, offered.proto, format).with_connection(connection);
     let payload_type = format.parse::<u8>().ok();
@@ -965,24 +1006,26 @@ fn accepted<'a>(offered: &Media<'a>) -> Media<'a> {
     m.with(Attribute::Direction(Direction::Inactive))
 }
 
-/// The section whose transport carries everything: the first mid of the BUNDLE group (RFC 8843
-/// §7.2.1, the offerer's tagged section), else the first data section with a port, else the
-/// first section with a port.
+/// The section whose transport carries everything: the BUNDLE group's first mid (RFC 8843
+/// §7.2.1, the offerer-tagged section) whose section the offer did not reject, else the first
+/// live data section, else the first live section; `None` when every section is rejected.
 fn bundled_section<'d, 'a>(desc: &'d SessionDescription<'a>) -> Option<(usize, &'d Media<'a>)> {
-    if let Some(first) = desc.bundle().and_then(|mut mids| mids.next())
-        && let Some(found) = desc
-            .media
+    let by_mid = |mid: &str| {
+        desc.media
             .iter()
             .enumerate()
-            .find(|(_, m)| m.mid() == Some(first))
+            .find(|(_, m)| m.mid() == Some(mid))
+    };
+    if let Some(found) = desc
+        .bundle()
+        .and_then(|mut mids| mids.find_map(|mid| by_mid(mid).filter(|(_, m)| is_live(m))))
     {
         return Some(found);
     }
-    let mut live = desc.media.iter().enumerate().filter(|(_, m)| m.port != 0);
+    let mut live = desc.media.iter().enumerate().filter(|(_, m)| is_live(m));
     live.clone()
-        .find(|(_, m)| m.kind == MediaType::Application)
+        .find(|(_, m)| is_data(m))
         .or_else(|| live.next())
-        .or_else(|| desc.media.iter().enumerate().next())
 }
 
 impl Endpoint for Peer {
@@ -1458,6 +1501,76 @@ a=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\n";
             sections(&answer)[2],
             (MediaType::Application, 9, "webrtc-datachannel")
         );
+    }
+
+    #[test]
+    fn the_answer_copes_with_odd_offers() {
+        // The offer rejected its own tagged section: the next live section of the group
+        // carries the transport, and the rejected one stays rejected.
+        let dead_tag = BROWSER_OFFER.replace("m=audio 9 ", "m=audio 0 ");
+        let (answer, errors) = answer_to(&dead_tag);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            sections(&answer),
+            [
+                (MediaType::Audio, 0, "111"),
+                (MediaType::Video, 9, "96"),
+                (MediaType::Application, 9, "webrtc-datachannel"),
+            ]
+        );
+        assert!(answer.contains("a=group:BUNDLE 1 2\r\n"), "{answer}");
+        // Every section rejected: no answer, an error.
+        let all_dead = dead_tag
+            .replace("m=video 9 ", "m=video 0 ")
+            .replace("m=application 9 ", "m=application 0 ");
+        let mut b = Peer::new(config(Role::Answerer, 2), Instant::now());
+        b.handle_signal(Instant::now(), Signal::Offer { sdp: all_dead });
+        let signals: Vec<_> = std::iter::from_fn(|| b.poll_signal()).collect();
+        assert!(
+            !signals.iter().any(|s| matches!(s, Signal::Answer { .. }))
+                && signals.iter().any(|s| matches!(s, Signal::Error { .. })),
+            "{signals:?}"
+        );
+        // Formats a lenient parse kept loosely spaced, in sections taken and rejected.
+        let loose = BROWSER_OFFER
+            .replace("SAVPF 96\r\n", "SAVPF 96  97\r\n")
+            .replace("webrtc-datachannel\r\n", "webrtc-datachannel \r\n");
+        let (answer, errors) = answer_to(&loose);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(sections(&answer)[1], (MediaType::Video, 0, "96 97"));
+        // An application section that is not a data channel is not taken for one.
+        let bfcp = BROWSER_OFFER
+            .replace("a=group:BUNDLE 0 1 2", "a=group:BUNDLE 0 1 3 2")
+            .replace(
+                "m=application 9 UDP/DTLS/SCTP",
+                "m=application 9 UDP/BFCP *\r\nc=IN IP4 0.0.0.0\r\na=mid:3\r\n\
+m=application 9 UDP/DTLS/SCTP",
+            );
+        let (answer, _) = answer_to(&bfcp);
+        assert_eq!(
+            sections(&answer)[2..],
+            [
+                (MediaType::Application, 0, "*"),
+                (MediaType::Application, 9, "webrtc-datachannel"),
+            ]
+        );
+        // A tagged video section whose first format is a retransmission codec is answered
+        // with the codec it repairs.
+        let rtx_first = BROWSER_OFFER
+            .replace("a=group:BUNDLE 0 1 2", "a=group:BUNDLE 1 0 2")
+            .replace(
+                "m=video 9 UDP/TLS/RTP/SAVPF 96",
+                "m=video 9 UDP/TLS/RTP/SAVPF 97 96",
+            )
+            .replace(
+                "a=rtpmap:96 VP8/90000\r\n",
+                "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:96 VP8/90000\r\n",
+            );
+        let (answer, errors) = answer_to(&rtx_first);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(sections(&answer)[1], (MediaType::Video, 9, "96"));
+        assert!(answer.contains("a=rtpmap:96 VP8/90000\r\n"), "{answer}");
+        assert!(!answer.contains("rtx"), "{answer}");
     }
 
     #[test]
