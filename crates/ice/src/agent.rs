@@ -359,7 +359,7 @@ impl Relay {
 /// buffer would.
 const MAX_STREAM_QUEUE: usize = 64;
 /// Cancelled checks awaited per pair at most: one per check of the peer that arrived while ours
-/// was in flight; a peer retransmits a check at most 7 times (Rc, RFC 8489 §6.2.1).
+/// was in flight; a peer sends one check at most 7 times (Rc, RFC 8489 §6.2.1).
 const MAX_CANCELLED: usize = 8;
 
 #[derive(Debug)]
@@ -525,8 +525,8 @@ pub struct Agent {
     selected: BTreeMap<u16, usize>,
     /// The pair that carried data before a restart (local base, remote address), until the new
     /// one is selected, the restart fails, or the consent it had runs out (the instant here).
-    /// Nothing refreshes that consent: the peer's restart retired the credentials its checks
-    /// would need (RFC 7675 §5.1: no sending without consent).
+    /// Nothing refreshes that consent: the restart dropped the credentials consent checks are
+    /// made with (RFC 7675 §5.1: no sending without consent).
     previous: BTreeMap<u16, (SocketAddr, SocketAddr, Instant)>,
     /// Per component with a selected pair.
     consent: BTreeMap<u16, Consent>,
@@ -1064,8 +1064,8 @@ impl Agent {
 
     /// Restarts ICE (RFC 8445 §9): new local credentials, the remote side's old credentials and
     /// candidates forgotten. The selected pairs keep carrying data until new ones are selected,
-    /// but no longer than the consent they had lasts (RFC 7675 §5.1: nothing can refresh it,
-    /// the peer's restart retires the credentials its checks need), and not once the restart
+    /// but no longer than the consent they had lasts (RFC 7675 §5.1: nothing can refresh it, the
+    /// restart drops the credentials consent checks are made with), and not once the restart
     /// has failed.
     pub fn restart(&mut self, now: Instant, local: Credentials) {
         let now = self.clamp(now);
@@ -1718,9 +1718,9 @@ impl Agent {
             }
             return Err(RecvError::BadStun);
         }
-        let is_tid = |c: Option<&Check>| c.is_some_and(|c| c.tx.transaction_id() == tid);
+        let is_tid = |c: &Check| c.tx.transaction_id() == tid;
         let Some(pair) = self.pairs.iter().position(|p| {
-            is_tid(p.check.as_ref()) || p.cancelled.iter().any(|(c, _)| is_tid(Some(c)))
+            p.check.as_ref().is_some_and(is_tid) || p.cancelled.iter().any(|(c, _)| is_tid(c))
         }) else {
             return Err(RecvError::BadStun);
         };
@@ -1735,7 +1735,7 @@ impl Agent {
         let cancelled = self.pairs[pair]
             .cancelled
             .iter()
-            .position(|(c, _)| is_tid(Some(c)));
+            .position(|(c, _)| is_tid(c));
         let check = if let Some(i) = cancelled {
             // An answer to a cancelled check: a success concludes the pair (the checks that
             // replaced it are then moot); anything else is left to the newest check.

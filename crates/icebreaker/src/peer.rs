@@ -25,9 +25,10 @@
 //! done; candidates found later are trickled as `{"type":"candidate",...}` messages. An answer
 //! mirrors the offer's sections in order, each with its own media type: it takes the section
 //! that tags the offer's BUNDLE group (an answerer cannot reject it, RFC 8843 §7.3.3) and the
-//! bundled data section; an audio or video section it takes is `inactive`, with the offer's
-//! first codec alone; every other section is rejected with port 0. The offerer is the controlling agent,
-//! unless one side is ICE-lite (`a=ice-lite`): then the full one controls (RFC 8445 §6.1.1).
+//! bundled data section; an audio or video section it takes is `inactive`, with one codec (the
+//! offer's first that is not rtx, red, FEC, DTMF or comfort noise); every other section is
+//! rejected with port 0. The offerer is the controlling agent, unless one side is ICE-lite
+//! (`a=ice-lite`): then the full one controls (RFC 8445 §6.1.1).
 //!
 //! **Application data are raw UDP datagrams over the selected pair.** DTLS and SCTP (what a
 //! browser's data channel runs over ICE) are out of scope: a browser's offer is understood and its
