@@ -191,6 +191,8 @@ async fn real() -> DemoResult<()> {
         total_quota: None,
         software: None,
         nonce_lifetime: None,
+        max_connections: None,
+        max_connections_per_ip: None,
         stream_idle: None,
         tls_listen: None,
         cert: None,

@@ -15,6 +15,7 @@
 //!
 //! All socket tasks share the core behind one mutex, never held across an `.await`.
 
+use core::cell::Cell;
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -40,10 +41,15 @@ use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
 use crate::refusals::Refusals;
 use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many_coalesced};
 
-/// Most TCP connections served at once; more are closed at once.
+/// Most TCP and TLS connections served at once, by default (`--max-connections`); more are
+/// closed at once.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
-/// Frames queued towards one TCP client; beyond, frames are dropped (as UDP would).
+/// Frames queued towards one TCP or TLS client; beyond, frames are dropped (as UDP would).
 const TCP_QUEUE: usize = 256;
+/// Bytes queued towards one TCP or TLS client (frames waiting for the kernel's send buffer);
+/// beyond, frames are dropped (as UDP would). Frames are up to 64 KiB, so without this a
+/// client that stops reading could hold [`TCP_QUEUE`] × 64 KiB of the server's memory.
+const TCP_QUEUE_BYTES: usize = 256 << 10;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
@@ -94,6 +100,15 @@ pub struct TurnServerArgs {
     /// with a fresh nonce (default 600).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub nonce_lifetime: Option<u64>,
+    /// Most TCP and TLS connections served at once; more are closed when accepted (default
+    /// 1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: Option<u32>,
+    /// Most TCP and TLS connections from one IP address at once; more are closed when
+    /// accepted (default: only --max-connections applies, since many clients can share one
+    /// NAT's address).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections_per_ip: Option<u32>,
     /// Close a TCP or TLS connection that has had no allocation for this long, from its start
     /// or since its allocation ended (default 30).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -266,16 +281,103 @@ struct Core {
     /// The listening socket, for sending: a plain non-blocking socket, so a send never depends
     /// on tokio's cached write readiness (a fresh socket may not be marked writable yet).
     udp: std::net::UdpSocket,
-    /// Relayed sockets: the sending handle and the receiving task.
-    relays: HashMap<SocketAddr, (std::net::UdpSocket, JoinHandle<()>)>,
-    /// TCP connections by (client, local address).
-    tcp: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    /// Relayed sockets by relayed address.
+    relays: HashMap<SocketAddr, Relay>,
+    /// TCP and TLS connections by (client, local address).
+    tcp: HashMap<(SocketAddr, SocketAddr), StreamOut>,
     port_events: std_mpsc::Receiver<PortEvent>,
     buf: Vec<u8>,
     me: Weak<Mutex<Self>>,
 }
 
 type Shared = Arc<Mutex<Core>>;
+
+/// One relayed socket.
+struct Relay {
+    /// The sending handle (the receiving task has its own, on the same socket).
+    tx: std::net::UdpSocket,
+    task: JoinHandle<()>,
+    /// Whether the socket is set to send with DF; it starts with the OS default, and switches
+    /// only when a datagram asks for the other setting (an allocation's ChannelData all ask
+    /// for the same).
+    df: Cell<bool>,
+}
+
+impl Relay {
+    /// The socket, set to send with DF or not (RFC 8656 §7.2, §11.2, §12); an error means
+    /// the datagram must not be sent.
+    fn with_df(
+        &self,
+        addr: SocketAddr,
+        dont_fragment: bool,
+    ) -> std::io::Result<&std::net::UdpSocket> {
+        if self.df.get() != dont_fragment {
+            set_dont_fragment(&self.tx, addr, dont_fragment)?;
+            self.df.set(dont_fragment);
+        }
+        Ok(&self.tx)
+    }
+}
+
+/// Whether [`set_dont_fragment`] works here (the core refuses DONT-FRAGMENT otherwise).
+const DF_SUPPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Sets `sock` (bound at `addr`) to send with the DF bit and never fragment at the source
+/// (`IP_PMTUDISC_DO`, `IPV6_PMTUDISC_DO`: a datagram longer than the path MTU the kernel
+/// knows is refused), or back to the default, which sets DF only on what fits the path MTU
+/// and fragments the rest (`IP_PMTUDISC_WANT`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_dont_fragment(
+    sock: &std::net::UdpSocket,
+    addr: SocketAddr,
+    on: bool,
+) -> std::io::Result<()> {
+    use rustix::net::sockopt::{self, Ipv4PathMtuDiscovery as V4, Ipv6PathMtuDiscovery as V6};
+    let set = match addr {
+        SocketAddr::V4(_) => sockopt::set_ip_mtu_discover(sock, if on { V4::DO } else { V4::WANT }),
+        SocketAddr::V6(_) => {
+            sockopt::set_ipv6_mtu_discover(sock, if on { V6::DO } else { V6::WANT })
+        }
+    };
+    set.map_err(std::io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_dont_fragment(
+    _sock: &std::net::UdpSocket,
+    _addr: SocketAddr,
+    on: bool,
+) -> std::io::Result<()> {
+    if on {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the DF bit cannot be set on this OS",
+        ));
+    }
+    Ok(())
+}
+
+/// The way out to one TCP or TLS client: a queue of frames for its writer task, bounded in
+/// frames by the channel and in bytes by the semaphore, whose permits travel with each frame
+/// and return when it has been written (or dropped).
+struct StreamOut {
+    frames: mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
+    bytes: Arc<Semaphore>,
+}
+
+impl StreamOut {
+    /// Queues a copy of `frame`, or refuses it when the queue is full in frames or bytes.
+    fn queue(&self, frame: &[u8]) -> std::io::Result<()> {
+        let full = || std::io::Error::new(std::io::ErrorKind::WouldBlock, "TCP queue full");
+        let n = u32::try_from(frame.len()).map_err(|_| full())?;
+        let permit = Arc::clone(&self.bytes)
+            .try_acquire_many_owned(n)
+            .map_err(|_| full())?;
+        self.frames
+            .try_send((frame.to_vec(), permit))
+            .map_err(|_| full())
+    }
+}
 
 fn lock(core: &Shared) -> std::sync::MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(PoisonError::into_inner)
@@ -295,14 +397,21 @@ impl Core {
                         Ok((tx, rx)) => {
                             let task = tokio::spawn(relay_task(self.me.clone(), addr, rx));
                             tracing::debug!(%addr, "relayed socket bound");
-                            self.relays.insert(addr, (tx, task));
+                            self.relays.insert(
+                                addr,
+                                Relay {
+                                    tx,
+                                    task,
+                                    df: Cell::new(false),
+                                },
+                            );
                         }
                         Err(e) => tracing::warn!(%addr, "relayed socket unusable: {e}"),
                     }
                 }
                 PortEvent::Released(addr) => {
-                    if let Some((_, task)) = self.relays.remove(&addr) {
-                        task.abort();
+                    if let Some(relay) = self.relays.remove(&addr) {
+                        relay.task.abort();
                         tracing::debug!(%addr, "relayed socket closed");
                     }
                 }
@@ -315,13 +424,14 @@ impl Core {
         let r = match t.via {
             Via::Listener(Transport::Udp) => self.udp.send_to(data, t.to).map(drop),
             Via::Listener(_) => match self.tcp.get(&(t.to, t.from)) {
-                Some(tx) => tx.try_send(data.to_vec()).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::WouldBlock, "TCP queue full")
-                }),
+                Some(out) => out.queue(data),
                 None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
             },
-            Via::Relay { .. } => match self.relays.get(&t.from) {
-                Some((s, _)) => s.send_to(data, t.to).map(drop),
+            Via::Relay { dont_fragment } => match self.relays.get(&t.from) {
+                Some(relay) => relay
+                    .with_df(t.from, dont_fragment)
+                    .and_then(|s| s.send_to(data, t.to))
+                    .map(drop),
                 None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
             },
         };
@@ -471,8 +581,8 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
         };
         let mut c = lock(core);
         let now = Instant::now();
-        // (relayed address, peer, payload) of the ChannelData to relay.
-        let mut out = [(listen, listen, &[][..]); BATCH];
+        // (relayed address, peer, payload, DF) of the ChannelData to relay.
+        let mut out = [(listen, listen, &[][..], false); BATCH];
         let mut ready = 0;
         for k in 0..n {
             let Some((from, data)) = batch.datagram(k) else {
@@ -482,10 +592,16 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
                 .server
                 .relay_channel_data_on(now, Transport::Udp, from, listen, data)
             {
-                ClientRelay::Relayed { transmit, data }
-                    if matches!(transmit.via, Via::Relay { .. }) =>
-                {
-                    out[ready] = (transmit.from, transmit.to, data);
+                ClientRelay::Relayed {
+                    transmit:
+                        ServerTransmit {
+                            from: relay,
+                            to: peer,
+                            via: Via::Relay { dont_fragment },
+                        },
+                    data,
+                } => {
+                    out[ready] = (relay, peer, data, dont_fragment);
                     ready += 1;
                 }
                 ClientRelay::Relayed { transmit, data } => c.send(transmit, data),
@@ -497,24 +613,26 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
                 }
             }
         }
-        // One `sendmmsg` per relayed socket: gather each socket's datagrams, in order.
+        // One `sendmmsg` per relayed socket (and DF setting: one allocation's ChannelData all
+        // have the same): gather each socket's datagrams, in order.
         let mut sent = [false; BATCH];
         for i in 0..ready {
             if sent[i] {
                 continue;
             }
-            let relay = out[i].0;
+            let (relay, _, _, df) = out[i];
             let mut msgs = [(relay, &[][..]); BATCH];
             let mut m = 0;
             for j in i..ready {
-                if !sent[j] && out[j].0 == relay {
+                if !sent[j] && out[j].0 == relay && out[j].3 == df {
                     sent[j] = true;
                     msgs[m] = (out[j].1, out[j].2);
                     m += 1;
                 }
             }
-            match c.relays.get(&relay) {
-                Some((s, _)) => send_all(s, &msgs[..m]),
+            match c.relays.get(&relay).map(|r| r.with_df(relay, df)) {
+                Some(Ok(s)) => send_all(s, &msgs[..m]),
+                Some(Err(e)) => tracing::debug!(from = %relay, dropped = m, "not sent: {e}"),
                 None => tracing::debug!(from = %relay, "not sent: no relayed socket"),
             }
         }
@@ -542,6 +660,70 @@ fn send_all(sock: &impl std::os::fd::AsFd, msgs: &[(SocketAddr, &[u8])]) {
                 done += 1;
             }
         }
+    }
+}
+
+/// The TCP and TLS connections being served, and the limits on how many are.
+struct Connections {
+    /// Each connection's task, with the source it counts against.
+    live: Vec<(IpAddr, JoinHandle<()>)>,
+    max: usize,
+    per_source: usize,
+    full: Refusals,
+    full_for_source: Refusals,
+}
+
+impl Connections {
+    fn new(max: usize, per_source: usize) -> Self {
+        Self {
+            live: Vec::new(),
+            max,
+            per_source,
+            full: Refusals::new("too many TCP and TLS connections"),
+            full_for_source: Refusals::new(
+                "too many TCP and TLS connections from one address (--max-connections-per-ip)",
+            ),
+        }
+    }
+
+    /// Whether a connection just accepted from `client` may be served; when not, the refusal
+    /// is logged and the caller drops the stream.
+    fn admit(&mut self, now: Instant, client: SocketAddr) -> bool {
+        self.live.retain(|(_, task)| !task.is_finished());
+        if self.live.len() >= self.max {
+            self.full.refused(now, client);
+            return false;
+        }
+        let source = source_of(client.ip());
+        if self.live.iter().filter(|(s, _)| *s == source).count() >= self.per_source {
+            self.full_for_source.refused(now, client);
+            return false;
+        }
+        true
+    }
+
+    /// Counts the task serving a connection `admit` let in.
+    fn serve(&mut self, client: SocketAddr, task: JoinHandle<()>) {
+        self.live.push((source_of(client.ip()), task));
+    }
+
+    fn abort_all(&self) {
+        for (_, task) in &self.live {
+            task.abort();
+        }
+    }
+}
+
+/// What a connection counts against for `--max-connections-per-ip`: its IPv4 address (also
+/// when mapped into IPv6), or its IPv6 /64, the least a site is given, so that one host cannot
+/// sidestep the limit by walking its own prefix.
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((v6.to_bits() & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 
@@ -598,15 +780,19 @@ async fn stream_connection<S>(
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    let (frames, mut rx) = mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>(TCP_QUEUE);
     {
         let Some(core) = core.upgrade() else {
             return;
         };
-        lock(&core).tcp.insert((client, local), tx);
+        let bytes = Arc::new(Semaphore::new(TCP_QUEUE_BYTES));
+        lock(&core)
+            .tcp
+            .insert((client, local), StreamOut { frames, bytes });
     }
     let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
+        // The permit is held until its frame is written: the bytes are in the kernel's hands.
+        while let Some((frame, _permit)) = rx.recv().await {
             if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
@@ -860,6 +1046,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         nonce_lifetime: args
             .nonce_lifetime
             .map_or(defaults.nonce_lifetime, Duration::from_secs),
+        dont_fragment: DF_SUPPORTED,
         ..defaults
     };
     let (events_tx, events_rx) = std_mpsc::channel();
@@ -893,8 +1080,11 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     let mut stop = core::pin::pin!(stop);
     let stream_idle = Duration::from_secs(args.stream_idle.unwrap_or(STREAM_IDLE_SECS));
     let mut rbatch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
-    let mut connections: Vec<JoinHandle<()>> = Vec::new();
-    let mut full = Refusals::new("too many TCP and TLS connections");
+    let max = args
+        .max_connections
+        .map_or(MAX_TCP_CONNECTIONS, |n| n as usize);
+    let per_source = args.max_connections_per_ip.map_or(max, |n| n as usize);
+    let mut connections = Connections::new(max, per_source);
     loop {
         let deadline = {
             let c = lock(&core);
@@ -909,13 +1099,9 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             },
             r = tcp.accept() => match r {
                 Ok((stream, client)) => {
-                    connections.retain(|h| !h.is_finished());
-                    if connections.len() >= MAX_TCP_CONNECTIONS {
-                        full.refused(Instant::now(), client);
-                        drop(stream);
-                    } else {
+                    if connections.admit(Instant::now(), client) {
                         let _ = stream.set_nodelay(true);
-                        connections.push(tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client, stream_idle)));
+                        connections.serve(client, tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client, stream_idle)));
                     }
                 }
                 Err(e) => {
@@ -925,13 +1111,9 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             },
             r = accept_tls(tls.as_ref()) => match r {
                 Ok((stream, client, acceptor)) => {
-                    connections.retain(|h| !h.is_finished());
-                    if connections.len() >= MAX_TCP_CONNECTIONS {
-                        full.refused(Instant::now(), client);
-                        drop(stream);
-                    } else {
+                    if connections.admit(Instant::now(), client) {
                         let _ = stream.set_nodelay(true);
-                        connections.push(tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client, stream_idle)));
+                        connections.serve(client, tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client, stream_idle)));
                     }
                 }
                 Err(e) => {
@@ -947,12 +1129,10 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         }
     }
     tracing::info!("shutting down");
-    for h in &connections {
-        h.abort();
-    }
+    connections.abort_all();
     let mut c = lock(&core);
-    for (_, (_, task)) in c.relays.drain() {
-        task.abort();
+    for (_, relay) in c.relays.drain() {
+        relay.task.abort();
     }
     let stats = c.server.stats();
     tracing::info!(
@@ -990,4 +1170,25 @@ enum TurnServerLine {
         relayed_bytes: u64,
         dropped: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_count_against_an_ipv4_address_or_an_ipv6_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(source_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(source_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(source_of(ip("2001:db8:1:2:a:b:c:d")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            source_of(ip("2001:db8:1:2:ffff::1")),
+            source_of(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(
+            source_of(ip("2001:db8:1:2::1")),
+            source_of(ip("2001:db8:1:3::1"))
+        );
+    }
 }

@@ -400,6 +400,21 @@ fn bad_arguments_are_bad_input() {
             ),
             "junk.pem",
         ),
+        (
+            server(&["--realm", "r", "--user", "a:b", "--max-connections", "0"]),
+            "--max-connections",
+        ),
+        (
+            server(&[
+                "--realm",
+                "r",
+                "--user",
+                "a:b",
+                "--max-connections-per-ip",
+                "65537",
+            ]),
+            "--max-connections-per-ip",
+        ),
         (client("turn:127.0.0.1?transport=sctp", "a:b"), ""),
         (client("127.0.0.1", "nocolon"), ""),
     ];
@@ -507,49 +522,196 @@ fn the_tls_port_survives_garbage_plain_tcp_and_failed_handshakes() {
     drop(held);
 }
 
-/// Allocates over a fresh TCP connection with icebreaker-turn's sans-IO client, then closes
-/// the connection without deleting the allocation. Returns the failure code, if any.
-fn allocate_over_tcp_and_hang_up(server: SocketAddr) -> Option<u16> {
-    use icebreaker_stun::framing::{FramerConfig, StreamFramer};
-    use icebreaker_turn::{Client, ClientConfig, Event, Transport};
-    use std::io::Read as _;
-    use std::time::Instant;
+/// How a [`Turn`] client reaches its server.
+enum Link {
+    Tcp(TcpStream, icebreaker_stun::framing::StreamFramer),
+    /// Connected to the server.
+    Udp(UdpSocket),
+}
 
-    let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let local = stream.local_addr().unwrap();
-    let mut config = ClientConfig::new(local, server, "alice", "secret");
-    config.transport = Transport::Tcp;
-    let mut client = Client::new(config);
-    client.allocate(Instant::now());
-    let mut framer = StreamFramer::new(FramerConfig::default());
-    let (mut out, mut buf) = (Vec::new(), [0u8; 4096]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        while client.poll_transmit(&mut out).is_some() {
-            stream.write_all(&out).unwrap();
-        }
-        while let Some(e) = client.poll_event() {
-            match e {
-                Event::Allocated { .. } => return None,
-                Event::Failed { code, .. } => return Some(code.unwrap_or(0)),
-                _ => {}
-            }
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => return Some(0),
-            Ok(n) => {
-                framer.push(&buf[..n]).unwrap();
-                while let Some(f) = framer.next_frame().unwrap() {
-                    let _ = client.handle_receive(Instant::now(), server, local, f.as_bytes());
-                }
-            }
-            Err(_) => client.handle_timeout(Instant::now()),
+/// A TURN client (alice) over TCP or UDP: icebreaker-turn's sans-IO client, driven by hand.
+struct Turn {
+    link: Link,
+    client: icebreaker_turn::Client,
+    server: SocketAddr,
+    local: SocketAddr,
+}
+
+impl Turn {
+    /// Connects to `server` over TCP (reads time out after 200 ms).
+    fn tcp(server: SocketAddr) -> Self {
+        use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+        let stream = TcpStream::connect_timeout(&server, Duration::from_secs(5)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let local = stream.local_addr().unwrap();
+        let framer = StreamFramer::new(FramerConfig::default());
+        Self::new(Link::Tcp(stream, framer), server, local, |c| {
+            c.transport = icebreaker_turn::Transport::Tcp;
+        })
+    }
+
+    /// A client over UDP from 127.0.0.1, its configuration adjusted by `configure`.
+    fn udp(server: SocketAddr, configure: impl FnOnce(&mut icebreaker_turn::ClientConfig)) -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.connect(server).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let local = sock.local_addr().unwrap();
+        Self::new(Link::Udp(sock), server, local, configure)
+    }
+
+    fn new(
+        link: Link,
+        server: SocketAddr,
+        local: SocketAddr,
+        configure: impl FnOnce(&mut icebreaker_turn::ClientConfig),
+    ) -> Self {
+        let mut config = icebreaker_turn::ClientConfig::new(local, server, "alice", "secret");
+        configure(&mut config);
+        Self {
+            link,
+            client: icebreaker_turn::Client::new(config),
+            server,
+            local,
         }
     }
-    panic!("no answer to the TCP Allocate within 5 s");
+
+    /// Sends what the client queued.
+    fn flush(&mut self) {
+        let mut out = Vec::new();
+        while self.client.poll_transmit(&mut out).is_some() {
+            match &mut self.link {
+                Link::Tcp(s, _) => s.write_all(&out).unwrap(),
+                Link::Udp(s) => {
+                    s.send(&out).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Reads once and hands every message that arrived to `each`, with what the client made
+    /// of it: `Some(false)` after a read timeout, `None` when the connection closed.
+    fn read(&mut self, mut each: impl FnMut(icebreaker_turn::Received<'_>)) -> Option<bool> {
+        use std::io::Read as _;
+        use std::time::Instant;
+        let mut buf = vec![0u8; 64 * 1024];
+        let (server, local) = (self.server, self.local);
+        match &mut self.link {
+            Link::Tcp(stream, framer) => match stream.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    framer.push(&buf[..n]).unwrap();
+                    while let Some(f) = framer.next_frame().unwrap() {
+                        each(self.client.handle_receive(
+                            Instant::now(),
+                            server,
+                            local,
+                            f.as_bytes(),
+                        ));
+                    }
+                    Some(true)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+                Err(_) => Some(false),
+            },
+            Link::Udp(sock) => match sock.recv(&mut buf) {
+                Ok(n) => {
+                    each(
+                        self.client
+                            .handle_receive(Instant::now(), server, local, &buf[..n]),
+                    );
+                    Some(true)
+                }
+                Err(_) => Some(false),
+            },
+        }
+    }
+
+    /// Sends what the client queued and feeds it what arrives until `pick` takes an event;
+    /// `None` when the connection closes or 5 s pass.
+    fn until<T>(&mut self, mut pick: impl FnMut(icebreaker_turn::Event) -> Option<T>) -> Option<T> {
+        use std::time::Instant;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            self.flush();
+            while let Some(e) = self.client.poll_event() {
+                if let Some(t) = pick(e) {
+                    return Some(t);
+                }
+            }
+            match self.read(|_| {}) {
+                None => return None,
+                Some(true) => {}
+                Some(false) => self.client.handle_timeout(Instant::now()),
+            }
+        }
+        None
+    }
+
+    /// Reads until 600 ms pass without data (at most 10 s): how many messages carried a
+    /// 60 000-byte payload from a peer, and how many were anything else.
+    fn drain(&mut self) -> (usize, usize) {
+        use icebreaker_turn::Received;
+        use std::time::Instant;
+        let (mut whole, mut other, mut quiet) = (0, 0, 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while quiet < 3 && Instant::now() < deadline {
+            let got = self.read(|r| match r {
+                Received::PeerData { data, .. } if data.len() == 60_000 => whole += 1,
+                _ => other += 1,
+            });
+            match got {
+                None => break,
+                Some(true) => quiet = 0,
+                Some(false) => quiet += 1,
+            }
+        }
+        (whole, other)
+    }
+
+    /// Allocates: the relayed address, or the failure code (0 when the connection closed).
+    fn allocate(&mut self) -> Result<SocketAddr, u16> {
+        use icebreaker_turn::Event;
+        self.client.allocate(std::time::Instant::now());
+        let got = self.until(|e| match e {
+            Event::Allocated { .. } => Some(Ok(())),
+            Event::Failed { code, .. } => Some(Err(code.unwrap_or(0))),
+            _ => None,
+        });
+        match got {
+            Some(Ok(())) => Ok(self.client.relayed_addresses()[0]),
+            Some(Err(code)) => Err(code),
+            None => Err(0),
+        }
+    }
+
+    /// Asks for a permission for `peer`'s IP and waits for it.
+    fn permit(&mut self, peer: SocketAddr) {
+        use icebreaker_turn::Event;
+        self.client
+            .create_permission(std::time::Instant::now(), peer.ip())
+            .unwrap();
+        let created = self.until(|e| matches!(e, Event::PermissionCreated(_)).then_some(()));
+        assert_eq!(created, Some(()), "no permission for {peer}");
+    }
+
+    /// Binds a channel to `peer` and waits for it.
+    fn bind(&mut self, peer: SocketAddr) {
+        use icebreaker_turn::Event;
+        self.client
+            .bind_channel(std::time::Instant::now(), peer)
+            .unwrap();
+        let bound = self.until(|e| matches!(e, Event::ChannelBound { .. }).then_some(()));
+        assert_eq!(bound, Some(()), "no channel to {peer}");
+    }
+}
+
+/// Allocates over a fresh TCP connection, then closes the connection without deleting the
+/// allocation. Returns the failure code, if any.
+fn allocate_over_tcp_and_hang_up(server: SocketAddr) -> Option<u16> {
+    Turn::tcp(server).allocate().err()
 }
 
 /// RFC 8656 §3.1: an allocation made over a stream ends with the connection, so a client that
@@ -569,4 +731,223 @@ fn a_tcp_allocation_is_freed_when_its_connection_closes() {
         thread::sleep(Duration::from_millis(100));
     }
     panic!("the closed connection's allocation was never freed: {codes:?}");
+}
+
+/// A TCP client that stops reading while a peer floods its allocation holds a bounded share of
+/// the server's memory: what the kernel's buffers cannot take is dropped (as over UDP) once
+/// 256 KiB wait for it, and the frames that do arrive are whole.
+#[test]
+fn a_tcp_client_that_stops_reading_holds_bounded_server_memory() {
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    let pid = server.server.child.0.id();
+    let rss_kib = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut turn = Turn::tcp(server.addr);
+    let relayed = turn.allocate().unwrap();
+    turn.permit(peer.local_addr().unwrap());
+    // One datagram first, so that the relayed socket's receive slots exist before measuring.
+    peer.send_to(&[1; 60_000], relayed).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let before = rss_kib();
+    // 60 MB at the relayed address, paced so that the server reads nearly all of it, while the
+    // client reads nothing. Before the byte budget, 256 queued frames of 60 KB held 15 MB.
+    let payload = vec![7u8; 60_000];
+    for i in 0..1_000 {
+        let _ = peer.send_to(&payload, relayed);
+        if i % 2 == 1 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    thread::sleep(Duration::from_millis(500));
+    let grown = rss_kib().saturating_sub(before);
+    eprintln!("the server grew by {grown} KiB");
+    assert!(
+        grown < 6 * 1024,
+        "the server grew by {grown} KiB for one client that stopped reading"
+    );
+    // Reading again: every frame that arrives is a whole Data indication from the peer.
+    let (whole, other) = turn.drain();
+    assert!(
+        whole > 0 && other == 0,
+        "{whole} whole, {other} other frames"
+    );
+    drop(turn);
+    // And the server still serves.
+    let echo = Echo::start();
+    let out = client(&server.addr.to_string(), echo.addr, &["--json"]);
+    out.expect_code(0);
+}
+
+/// Connects to `server` over TCP from `local` (an address on `lo`, port chosen by the OS).
+fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(SocketAddr::new(local.parse().unwrap(), 0)).unwrap();
+        s.connect(server).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// Whether the server kept `stream` open: a refused connection is closed at once, and an
+/// admitted one waits for a request (`--stream-idle` is 30 s).
+fn kept(stream: &mut TcpStream) -> bool {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    matches!(
+        stream.read(&mut [0u8; 16]),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
+}
+
+/// `--max-connections` bounds the TCP connections served at once, `--max-connections-per-ip`
+/// those from one address; a refused connection is closed and a closed one frees its slot.
+#[test]
+fn connection_limits_refuse_the_excess() {
+    let server = start(&[
+        "--max-connections",
+        "3",
+        "--max-connections-per-ip",
+        "2",
+        "--allow-peer",
+        "127.0.0.0/8",
+    ]);
+    let mut a1 = connect_from("127.0.0.1", server.addr);
+    let mut a2 = connect_from("127.0.0.1", server.addr);
+    assert!(kept(&mut a1) && kept(&mut a2));
+    let mut a3 = connect_from("127.0.0.1", server.addr);
+    assert!(
+        !kept(&mut a3),
+        "a third connection from 127.0.0.1 was served"
+    );
+    let mut b1 = connect_from("127.0.0.2", server.addr);
+    assert!(
+        kept(&mut b1),
+        "127.0.0.2 was refused for 127.0.0.1's connections"
+    );
+    let mut b2 = connect_from("127.0.0.2", server.addr);
+    assert!(!kept(&mut b2), "a fourth connection was served");
+    // Closing one frees its slot (the server notices asynchronously: bounded retries).
+    drop(a1);
+    let freed = (0..20).any(|_| {
+        let mut s = connect_from("127.0.0.1", server.addr);
+        kept(&mut s) || {
+            thread::sleep(Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(freed, "a closed connection's slot was never freed");
+    // UDP is not limited.
+    let echo = Echo::start();
+    let out = client(&server.addr.to_string(), echo.addr, &["--json"]);
+    out.expect_code(0);
+    drop((a2, b1));
+}
+
+/// Set in the environment of this test binary when it runs again inside a network namespace.
+const IN_NAMESPACE: &str = "ICEBREAKER_TEST_IN_NAMESPACE";
+
+/// Runs the test `name` of this binary again, alone, in a new user and network namespace
+/// whose `lo` is up and whose route to 127.0.0.3 has an MTU of 1280 bytes; panics unless it
+/// ran and passed.
+fn rerun_in_namespace(name: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let script = "ip link set lo up && \
+                  ip route add local 127.0.0.3/32 dev lo mtu lock 1280 table local && \
+                  exec \"$0\" \"$@\"";
+    let out = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--net", "sh", "-c", script])
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(IN_NAMESPACE, "1")
+        .output()
+        .expect("unshare (util-linux) runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in a namespace (needs unshare and ip, and user namespaces): {}\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+/// Whether a `len`-byte datagram sent by `turn` to `peer` through the relay reaches it.
+fn reaches(turn: &mut Turn, peer: &UdpSocket, len: usize, fill: u8) -> bool {
+    let to = peer.local_addr().unwrap();
+    turn.client.send_to(to, &vec![fill; len]).unwrap();
+    turn.flush();
+    let mut buf = vec![0u8; 2048];
+    while let Ok(n) = peer.recv(&mut buf) {
+        if n == len && buf[0] == fill {
+            return true;
+        }
+    }
+    false
+}
+
+/// RFC 8656 DONT-FRAGMENT on the wire. The peer is behind a route with an MTU of 1280: a
+/// 1400-byte datagram reaches it only as fragments. Relayed with DF (the allocation asked for
+/// it), it cannot leave the relay, while 1000 bytes still do; relayed without, 1400 bytes
+/// arrive. Both as Send indications (which then carry DONT-FRAGMENT) and as ChannelData.
+#[test]
+fn dont_fragment_reaches_the_wire() {
+    if std::env::var_os(IN_NAMESPACE).is_none() {
+        return rerun_in_namespace("dont_fragment_reaches_the_wire");
+    }
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    let peer = UdpSocket::bind("127.0.0.3:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let at = peer.local_addr().unwrap();
+
+    let mut df = Turn::udp(server.addr, |c| c.dont_fragment = true);
+    df.allocate().unwrap();
+    df.permit(at);
+    assert!(
+        !reaches(&mut df, &peer, 1400, 1),
+        "DF Send indication, 1400 bytes"
+    );
+    assert!(
+        reaches(&mut df, &peer, 1000, 2),
+        "DF Send indication, 1000 bytes"
+    );
+    df.bind(at);
+    assert!(
+        !reaches(&mut df, &peer, 1400, 3),
+        "DF ChannelData, 1400 bytes"
+    );
+    assert!(
+        reaches(&mut df, &peer, 1000, 4),
+        "DF ChannelData, 1000 bytes"
+    );
+
+    let mut plain = Turn::udp(server.addr, |_| {});
+    plain.allocate().unwrap();
+    plain.permit(at);
+    assert!(
+        reaches(&mut plain, &peer, 1400, 5),
+        "Send indication, 1400 bytes"
+    );
+    plain.bind(at);
+    assert!(
+        reaches(&mut plain, &peer, 1400, 6),
+        "ChannelData, 1400 bytes"
+    );
+    // The DF allocation's relayed socket kept its setting through the other's traffic.
+    assert!(
+        !reaches(&mut df, &peer, 1400, 7),
+        "DF ChannelData again, 1400 bytes"
+    );
 }

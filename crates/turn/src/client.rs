@@ -68,7 +68,9 @@ pub struct ClientConfig {
     pub even_port: Option<bool>,
     /// RESERVATION-TOKEN from an earlier EVEN-PORT allocation.
     pub reservation_token: Option<[u8; 8]>,
-    /// DONT-FRAGMENT in the Allocate request.
+    /// DONT-FRAGMENT in the Allocate request and in every Send indication: the server sends
+    /// everything relayed for this client with the DF bit set. A server that cannot answers
+    /// the Allocate with 420 (Unknown Attribute); the client may then try without.
     pub dont_fragment: bool,
     /// LIFETIME to ask for; the server's default when `None`.
     pub lifetime: Option<Duration>,
@@ -534,6 +536,9 @@ impl Client {
         )
         .map_err(map)?;
         w.push(&XorPeerAddress(peer)).map_err(map)?;
+        if self.config.dont_fragment {
+            w.push(&DontFragment).map_err(map)?;
+        }
         w.push(&Data(data)).map_err(map)?;
         Ok((t, w.finish(false).map_err(map)?))
     }

@@ -16,8 +16,8 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 /// A server with one real allocation (made by the client) and a permission and channel for
-/// 8.8.8.8:9, so fuzzed input reaches the relay paths.
-fn fixture(now: Instant) -> (Server, Client) {
+/// 8.8.8.8:9, so fuzzed input reaches the relay paths; `df`: whether it can set the DF bit.
+fn fixture(now: Instant, df: bool) -> (Server, Client) {
     let config = ServerConfig {
         realm: "fuzz".into(),
         users: vec![("alice".into(), "secret".into())],
@@ -30,6 +30,7 @@ fn fixture(now: Instant) -> (Server, Client) {
         max_queued: 64,
         rate_limit_slots: 16,
         peer_policy: PeerPolicy::with_allow_list(&["10.9.0.0/16"]).unwrap_or_default(),
+        dont_fragment: df,
         ..Default::default()
     };
     let ports = PortPool::new(
@@ -73,12 +74,14 @@ fn shuttle(now: Instant, server: &mut Server, client: &mut Client) {
 
 /// Server fuzzing: `data` is a sequence of records `[dt, kind, source, len, bytes...]`: advance
 /// the clock by `dt` × 5 s, then deliver `bytes` from one of a few sources, as a client datagram
-/// (UDP or a TCP frame) or as peer data on a relayed address. Checks the invariants: bounded
-/// state, and nothing relayed to a denied peer.
+/// (UDP or a TCP frame) or as peer data on a relayed address. An input of odd length runs a
+/// server that cannot set the DF bit. Checks the invariants: bounded state, nothing relayed to
+/// a denied peer, and DF never asked of a server that cannot set it.
 #[doc(hidden)]
 pub fn fuzz_server(epoch: Instant, data: &[u8]) {
     let t0 = epoch;
-    let (mut server, _client) = fixture(t0);
+    let df = data.len().is_multiple_of(2);
+    let (mut server, _client) = fixture(t0, df);
     let relays: Vec<SocketAddr> = server.relay_addresses().collect();
     let sources = [
         addr(CLIENT),
@@ -107,7 +110,16 @@ pub fn fuzz_server(epoch: Instant, data: &[u8]) {
                 server.handle_peer_receive(now, relay, from, bytes);
             }
             _ => {
-                let _ = server.relay_channel_data(now, from, addr(SERVER), bytes);
+                if let crate::ClientRelay::Relayed { transmit, .. } =
+                    server.relay_channel_data(now, from, addr(SERVER), bytes)
+                {
+                    assert!(
+                        df || transmit.via
+                            == Via::Relay {
+                                dont_fragment: false
+                            }
+                    );
+                }
                 let mut frame = vec![0u8; bytes.len() + 8];
                 frame[4..4 + bytes.len()].copy_from_slice(bytes);
                 let relay = relays.first().copied().unwrap_or(addr(SERVER));
@@ -118,12 +130,13 @@ pub fn fuzz_server(epoch: Instant, data: &[u8]) {
             server.handle_timeout(now);
         }
         while let Some(t) = server.poll_transmit(&mut buf) {
-            if let Via::Relay { .. } = t.via {
+            if let Via::Relay { dont_fragment } = t.via {
                 assert!(
                     server.policy().permits(t.to.ip()),
                     "relayed to a denied peer {}",
                     t.to
                 );
+                assert!(df || !dont_fragment, "DF asked of a server that cannot");
             }
         }
         let s = server.stats();

@@ -86,10 +86,13 @@
 //! - [x] TURN REST API ephemeral credentials (draft-uberti-behave-turn-rest-00)
 //! - [x] RFC 6890 / IANA special-purpose address registries (peer policy)
 //! - [x] RFC 7983 demultiplexing of STUN and ChannelData
-//! - [ ] RFC 8656 §7.2/§11.2 DONT-FRAGMENT: accepted and passed on as
-//!   `Via::Relay { dont_fragment }`, but the `icebreaker` runtime does not force the DF bit
-//!   (Linux's default for UDP, `IP_PMTUDISC_WANT`, sets it on every datagram that fits the
-//!   path MTU and fragments larger ones)
+//! - [x] RFC 8656 §7.2, §11.2 DONT-FRAGMENT: passed on per datagram as
+//!   `Via::Relay { dont_fragment }` (the allocation's for ChannelData, the indication's for
+//!   Send); a transport that cannot set DF turns [`ServerConfig::dont_fragment`] off, and
+//!   the server then answers it in an Allocate with 420 and drops Send indications carrying
+//!   it. The `icebreaker` runtime sets `IP_PMTUDISC_DO` (`IPV6_PMTUDISC_DO`) on the relayed
+//!   socket for such datagrams; [`ClientConfig::dont_fragment`] asks for it in the Allocate
+//!   and in every Send indication
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented
 //! - [ ] ICMP attribute relaying: the server never sends ICMP (the runtime does not read ICMP)
 

@@ -111,6 +111,10 @@ pub struct ServerConfig {
     pub software: Option<String>,
     /// Reason phrases in error answers; off by default.
     pub reason_phrases: bool,
+    /// Whether the relayed sockets can send with the DF bit set (on by default). Off, a
+    /// DONT-FRAGMENT in an Allocate is an unknown attribute (420) and a Send indication
+    /// carrying it is dropped, as RFC 8656 §7.2 and §11.2 ask of a server that cannot.
+    pub dont_fragment: bool,
 }
 
 impl Default for ServerConfig {
@@ -140,6 +144,7 @@ impl Default for ServerConfig {
             userhash: true,
             software: None,
             reason_phrases: false,
+            dont_fragment: true,
         }
     }
 }
@@ -152,7 +157,10 @@ pub enum Via {
     Listener(Transport),
     /// The relayed UDP socket bound at `from`: data to a peer.
     Relay {
-        /// Set the DF bit (the client asked with DONT-FRAGMENT).
+        /// Send with the DF bit set, and without fragmenting at the source for IPv6: the
+        /// allocation was made with DONT-FRAGMENT, or the Send indication carries it. Only
+        /// ever `true` when [`ServerConfig::dont_fragment`] is; a datagram that cannot be
+        /// sent so must be dropped.
         dont_fragment: bool,
     },
 }
@@ -1363,10 +1371,13 @@ impl<P: PortAllocator> Server<P> {
             Ok(a) => a,
             Err(r) => return self.reject(now, ft, msg, r, len, None),
         };
-        // RFC 8489 §6.3.1: unknown comprehension-required attributes get a 420.
+        // RFC 8489 §6.3.1: unknown comprehension-required attributes get a 420; so does
+        // DONT-FRAGMENT in an Allocate when DF cannot be set (RFC 8656 §7.2).
+        let df_unknown = method == Method::ALLOCATE && !self.config.dont_fragment;
+        let known = move |t| is_known(t) && !(df_unknown && t == attributes::DONT_FRAGMENT);
         let mut unknown = [AttributeType(0); 8];
         let mut n = 0;
-        for t in msg.unknown_comprehension_required(is_known) {
+        for t in msg.unknown_comprehension_required(known) {
             if let Some(slot) = unknown.get_mut(n) {
                 *slot = t;
                 n += 1;
@@ -1881,6 +1892,11 @@ impl<P: PortAllocator> Server<P> {
             return;
         }
         let df_asked = msg.has(attributes::DONT_FRAGMENT);
+        // RFC 8656 §11.2: DF asked for and impossible: the indication is dropped.
+        if df_asked && !self.config.dont_fragment {
+            self.stats.dropped += 1;
+            return;
+        }
         let bw = self.config.bandwidth;
         let allowed = self
             .allocations

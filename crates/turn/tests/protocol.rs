@@ -960,3 +960,83 @@ fn reservations_per_user_stop_at_the_user_quota() {
     assert_eq!(codes, [None, None, Some(486), Some(486)]);
     assert_eq!(h.server.stats().reservations, 2);
 }
+
+/// A Send indication from `from` to `peer`, with DONT-FRAGMENT when `df`; returns what was
+/// relayed.
+fn send_with_df(
+    h: &mut Harness,
+    from: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+    df: bool,
+) -> Vec<(icebreaker_turn::ServerTransmit, Vec<u8>)> {
+    use icebreaker_stun::attributes::{Data, DontFragment};
+    let tid = h.next_tid();
+    let mut buf = vec![0u8; 1500];
+    let mut w = MessageWriter::new(&mut buf, Class::Indication, Method::SEND, tid).unwrap();
+    w.push(&XorPeerAddress(peer)).unwrap();
+    if df {
+        w.push(&DontFragment).unwrap();
+    }
+    w.push(&Data(b"payload")).unwrap();
+    let n = w.finish(false).unwrap();
+    h.channel_data(from, &buf[..n])
+}
+
+/// RFC 8656 §7.2, §11.2, §12: DONT-FRAGMENT in an Allocate makes every ChannelData datagram of
+/// the allocation leave with DF; in a Send indication, that datagram. A server that cannot set
+/// DF answers the Allocate with 420 naming the attribute and drops such Send indications.
+#[test]
+fn dont_fragment_is_passed_on_or_refused_when_impossible() {
+    use icebreaker_stun::attributes::{DONT_FRAGMENT, DontFragment, UnknownAttributes};
+    use icebreaker_turn::Via;
+    let df_of = |relayed: &[(icebreaker_turn::ServerTransmit, Vec<u8>)]| -> Vec<bool> {
+        relayed
+            .iter()
+            .map(|(t, _)| match t.via {
+                Via::Relay { dont_fragment } => dont_fragment,
+                Via::Listener(_) => panic!("not relayed: {t:?}"),
+            })
+            .collect()
+    };
+    let peer = addr(PEER);
+    let other = addr("192.0.2.11:40000");
+
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&DontFragment).unwrap();
+    });
+    assert_eq!(a.class, Class::Success, "{a:?}");
+    assert_eq!(h.bind(addr(C), 0x4000, peer).class, Class::Success);
+    assert_eq!(
+        df_of(&h.channel_data(addr(C), &channel_frame(0x4000, b"x"))),
+        [true]
+    );
+    // Without DONT-FRAGMENT, DF is the indication's to ask for.
+    h.allocate(other);
+    assert_eq!(h.permit(other, peer).class, Class::Success);
+    assert_eq!(df_of(&send_with_df(&mut h, other, peer, true)), [true]);
+    assert_eq!(df_of(&send_with_df(&mut h, other, peer, false)), [false]);
+
+    let mut h = Harness::with(icebreaker_turn::ServerConfig {
+        dont_fragment: false,
+        ..common::config()
+    });
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        w.push(&DontFragment).unwrap();
+    });
+    assert_eq!(a.code, Some(420), "{a:?}");
+    let unknown: Vec<_> = a
+        .msg()
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(unknown, [DONT_FRAGMENT]);
+    h.allocate(addr(C));
+    assert_eq!(h.permit(addr(C), peer).class, Class::Success);
+    assert!(send_with_df(&mut h, addr(C), peer, true).is_empty());
+    assert_eq!(df_of(&send_with_df(&mut h, addr(C), peer, false)), [false]);
+}
