@@ -34,7 +34,7 @@ use rand_chacha::rand_core::{Rng as _, SeedableRng};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, emit, fail};
@@ -209,8 +209,7 @@ impl SocketPorts {
     }
 
     fn bind(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let sock = std::net::UdpSocket::bind(addr)?;
-        let bound = sock.local_addr()?;
+        let (sock, bound) = relayed_socket(addr)?;
         if self.used.contains(&bound) {
             return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
         }
@@ -218,6 +217,15 @@ impl SocketPorts {
         let _ = self.events.send(PortEvent::Bound(bound, sock));
         Ok(bound)
     }
+}
+
+/// A relayed socket bound at `addr`, and the address it got: with DF clear, whatever the
+/// OS default, until a datagram asks for DF ([`Relay::with_df`]).
+fn relayed_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, SocketAddr)> {
+    let sock = std::net::UdpSocket::bind(addr)?;
+    let bound = sock.local_addr()?;
+    set_dont_fragment(&sock, bound, false)?;
+    Ok((sock, bound))
 }
 
 impl PortAllocator for SocketPorts {
@@ -239,16 +247,13 @@ impl PortAllocator for SocketPorts {
                 continue;
             }
             // Bind first, then check the OS's choice: a socket dropped here frees the port.
-            let sock = match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
-                Ok(s) => s,
+            let (sock, bound) = match relayed_socket(SocketAddr::new(ip, port)) {
+                Ok(bound) => bound,
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 Err(e) => {
                     tracing::warn!("cannot bind a relayed socket on {ip}: {e}");
                     return Err(PortError::Exhausted);
                 }
-            };
-            let Ok(bound) = sock.local_addr() else {
-                continue;
             };
             if (even && !bound.port().is_multiple_of(2)) || self.used.contains(&bound) {
                 continue;
@@ -297,15 +302,15 @@ struct Relay {
     /// The sending handle (the receiving task has its own, on the same socket).
     tx: std::net::UdpSocket,
     task: JoinHandle<()>,
-    /// Whether the socket is set to send with DF; it starts with the OS default, and switches
-    /// only when a datagram asks for the other setting (an allocation's ChannelData all ask
-    /// for the same).
+    /// Whether the socket is set to send with DF. It is bound without, and switches only when
+    /// a datagram asks for the other setting (only Send indications with DONT-FRAGMENT ask
+    /// for DF).
     df: Cell<bool>,
 }
 
 impl Relay {
-    /// The socket, set to send with DF or not (RFC 8656 §7.2, §11.2, §12); an error means
-    /// the datagram must not be sent.
+    /// The socket, set to send with DF or not (RFC 8656 §11.2, §14); an error means the
+    /// datagram must not be sent.
     fn with_df(
         &self,
         addr: SocketAddr,
@@ -324,8 +329,9 @@ const DF_SUPPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"))
 
 /// Sets `sock` (bound at `addr`) to send with the DF bit and never fragment at the source
 /// (`IP_PMTUDISC_DO`, `IPV6_PMTUDISC_DO`: a datagram longer than the path MTU the kernel
-/// knows is refused), or back to the default, which sets DF only on what fits the path MTU
-/// and fragments the rest (`IP_PMTUDISC_WANT`).
+/// knows is refused), or with DF clear (`IP_PMTUDISC_DONT`; Linux's default, `WANT`, would
+/// set DF on whatever fits the path MTU it knows). IPv6 has no DF bit; off, it keeps the
+/// default, `IPV6_PMTUDISC_WANT`: fragment at the source what exceeds the path MTU.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn set_dont_fragment(
     sock: &std::net::UdpSocket,
@@ -334,7 +340,7 @@ fn set_dont_fragment(
 ) -> std::io::Result<()> {
     use rustix::net::sockopt::{self, Ipv4PathMtuDiscovery as V4, Ipv6PathMtuDiscovery as V6};
     let set = match addr {
-        SocketAddr::V4(_) => sockopt::set_ip_mtu_discover(sock, if on { V4::DO } else { V4::WANT }),
+        SocketAddr::V4(_) => sockopt::set_ip_mtu_discover(sock, if on { V4::DO } else { V4::DONT }),
         SocketAddr::V6(_) => {
             sockopt::set_ipv6_mtu_discover(sock, if on { V6::DO } else { V6::WANT })
         }
@@ -663,22 +669,46 @@ fn send_all(sock: &impl std::os::fd::AsFd, msgs: &[(SocketAddr, &[u8])]) {
     }
 }
 
-/// The TCP and TLS connections being served, and the limits on how many are.
+/// The TCP and TLS connections being served, and the limits on how many are. Admitting one
+/// costs O(1) whatever the limits: finished tasks are reaped as they finish, and each source's
+/// count is kept by the connections themselves.
 struct Connections {
-    /// Each connection's task, with the source it counts against.
-    live: Vec<(IpAddr, JoinHandle<()>)>,
+    /// The connections' tasks (aborted when this is dropped).
+    tasks: JoinSet<()>,
     max: usize,
-    per_source: usize,
+    /// With `--max-connections-per-ip`: the limit, and the live connections by source.
+    per_source: Option<(usize, SourceCounts)>,
     full: Refusals,
     full_for_source: Refusals,
 }
 
+/// Live connections by source ([`source_of`]).
+type SourceCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// A connection's place in its source's count, given back when its task ends (or is aborted).
+struct SourceSlot {
+    counts: SourceCounts,
+    source: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
 impl Connections {
-    fn new(max: usize, per_source: usize) -> Self {
+    fn new(max: usize, per_source: Option<usize>) -> Self {
         Self {
-            live: Vec::new(),
+            tasks: JoinSet::new(),
             max,
-            per_source,
+            per_source: per_source.map(|n| (n, Arc::default())),
             full: Refusals::new("too many TCP and TLS connections"),
             full_for_source: Refusals::new(
                 "too many TCP and TLS connections from one address (--max-connections-per-ip)",
@@ -686,37 +716,46 @@ impl Connections {
         }
     }
 
-    /// Whether a connection just accepted from `client` may be served; when not, the refusal
-    /// is logged and the caller drops the stream.
-    fn admit(&mut self, now: Instant, client: SocketAddr) -> bool {
-        self.live.retain(|(_, task)| !task.is_finished());
-        if self.live.len() >= self.max {
+    /// Serves a connection just accepted from `client` with `task`, unless a limit refuses
+    /// it: then the refusal is logged, and dropping `task` unstarted closes the stream.
+    fn serve<F>(&mut self, now: Instant, client: SocketAddr, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        while self.tasks.try_join_next().is_some() {}
+        if self.tasks.len() >= self.max {
             self.full.refused(now, client);
-            return false;
+            return;
         }
-        let source = source_of(client.ip());
-        if self.live.iter().filter(|(s, _)| *s == source).count() >= self.per_source {
-            self.full_for_source.refused(now, client);
-            return false;
-        }
-        true
-    }
-
-    /// Counts the task serving a connection `admit` let in.
-    fn serve(&mut self, client: SocketAddr, task: JoinHandle<()>) {
-        self.live.push((source_of(client.ip()), task));
-    }
-
-    fn abort_all(&self) {
-        for (_, task) in &self.live {
-            task.abort();
-        }
+        let slot = match &self.per_source {
+            None => None,
+            Some((limit, counts)) => {
+                let source = source_of(client.ip());
+                let mut c = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = c.entry(source).or_insert(0);
+                if *n >= *limit {
+                    drop(c);
+                    self.full_for_source.refused(now, client);
+                    return;
+                }
+                *n += 1;
+                Some(SourceSlot {
+                    counts: Arc::clone(counts),
+                    source,
+                })
+            }
+        };
+        self.tasks.spawn(async move {
+            let _slot = slot;
+            task.await;
+        });
     }
 }
 
 /// What a connection counts against for `--max-connections-per-ip`: its IPv4 address (also
-/// when mapped into IPv6), or its IPv6 /64, the least a site is given, so that one host cannot
-/// sidestep the limit by walking its own prefix.
+/// when mapped into IPv6), or its IPv6 /64, the usual size of one subnet, so that a host
+/// cannot sidestep the limit with the addresses of its own /64. A site given a shorter prefix
+/// still has that many /64s, and the clients of one Teredo or NAT64 relay share one.
 fn source_of(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
@@ -982,6 +1021,18 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         }
         None => args.listen.ip(),
     };
+    // An IPv6 socket bound to an IPv4-mapped address sends IPv4, and the DF bit is an IPv4
+    // socket option: the relay could not keep its DONT-FRAGMENT promise.
+    if let IpAddr::V6(v6) = relay_ip
+        && v6.to_ipv4_mapped().is_some()
+    {
+        return fail(
+            EXIT_BAD_INPUT,
+            format_args!(
+                "the relay address {v6} is IPv4-mapped: give --relay-ip the IPv4 address itself"
+            ),
+        );
+    }
     let (nonce_secret, rng_seed, port_seed) = match (entropy32(), entropy32(), entropy32()) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(EXIT_FAILURE, e),
@@ -1083,7 +1134,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     let max = args
         .max_connections
         .map_or(MAX_TCP_CONNECTIONS, |n| n as usize);
-    let per_source = args.max_connections_per_ip.map_or(max, |n| n as usize);
+    let per_source = args.max_connections_per_ip.map(|n| n as usize);
     let mut connections = Connections::new(max, per_source);
     loop {
         let deadline = {
@@ -1099,10 +1150,8 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             },
             r = tcp.accept() => match r {
                 Ok((stream, client)) => {
-                    if connections.admit(Instant::now(), client) {
-                        let _ = stream.set_nodelay(true);
-                        connections.serve(client, tokio::spawn(tcp_connection(Arc::downgrade(&core), stream, client, stream_idle)));
-                    }
+                    let _ = stream.set_nodelay(true);
+                    connections.serve(Instant::now(), client, tcp_connection(Arc::downgrade(&core), stream, client, stream_idle));
                 }
                 Err(e) => {
                     tracing::debug!("TCP accept error: {e}");
@@ -1111,10 +1160,8 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             },
             r = accept_tls(tls.as_ref()) => match r {
                 Ok((stream, client, acceptor)) => {
-                    if connections.admit(Instant::now(), client) {
-                        let _ = stream.set_nodelay(true);
-                        connections.serve(client, tokio::spawn(tls_connection(Arc::downgrade(&core), acceptor, stream, client, stream_idle)));
-                    }
+                    let _ = stream.set_nodelay(true);
+                    connections.serve(Instant::now(), client, tls_connection(Arc::downgrade(&core), acceptor, stream, client, stream_idle));
                 }
                 Err(e) => {
                     tracing::debug!("TLS accept error: {e}");
@@ -1129,7 +1176,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         }
     }
     tracing::info!("shutting down");
-    connections.abort_all();
+    drop(connections);
     let mut c = lock(&core);
     for (_, relay) in c.relays.drain() {
         relay.task.abort();
@@ -1175,6 +1222,26 @@ enum TurnServerLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Relayed sockets are bound with DF clear (not Linux's default, which sets DF on what fits
+    /// the path MTU), switch to DF for a datagram that asks, and back.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn relayed_sockets_start_with_df_clear_and_switch() {
+        use rustix::net::sockopt::{Ipv4PathMtuDiscovery as V4, ip_mtu_discover};
+        let (tx, rx) = std_mpsc::channel();
+        let mut ports = SocketPorts::new(IpAddr::from([127, 0, 0, 1]), None, [1; 32], tx);
+        let addr = ports.allocate(AddressFamily::V4, false).unwrap();
+        let Ok(PortEvent::Bound(bound, sock)) = rx.try_recv() else {
+            panic!("no socket bound");
+        };
+        assert_eq!(bound, addr);
+        assert_eq!(ip_mtu_discover(&sock).unwrap(), V4::DONT);
+        set_dont_fragment(&sock, addr, true).unwrap();
+        assert_eq!(ip_mtu_discover(&sock).unwrap(), V4::DO);
+        set_dont_fragment(&sock, addr, false).unwrap();
+        assert_eq!(ip_mtu_discover(&sock).unwrap(), V4::DONT);
+    }
 
     #[test]
     fn connections_count_against_an_ipv4_address_or_an_ipv6_64() {

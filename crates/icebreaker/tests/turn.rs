@@ -410,6 +410,17 @@ fn bad_arguments_are_bad_input() {
                 "r",
                 "--user",
                 "a:b",
+                "--relay-ip",
+                "::ffff:127.0.0.1",
+            ]),
+            "IPv4-mapped",
+        ),
+        (
+            server(&[
+                "--realm",
+                "r",
+                "--user",
+                "a:b",
                 "--max-connections-per-ip",
                 "65537",
             ]),
@@ -797,8 +808,23 @@ fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Whether the server kept `stream` open: a refused connection is closed at once, and an
-/// admitted one waits for a request (`--stream-idle` is 30 s).
+/// Whether the server closes `stream` within 5 s: a refused connection is closed at once.
+fn closed(stream: &mut TcpStream) -> bool {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    match stream.read(&mut [0u8; 16]) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// Whether the server kept `stream` open for 300 ms: an admitted connection waits for a
+/// request (`--stream-idle` is 30 s).
 fn kept(stream: &mut TcpStream) -> bool {
     use std::io::Read as _;
     stream
@@ -827,7 +853,7 @@ fn connection_limits_refuse_the_excess() {
     assert!(kept(&mut a1) && kept(&mut a2));
     let mut a3 = connect_from("127.0.0.1", server.addr);
     assert!(
-        !kept(&mut a3),
+        closed(&mut a3),
         "a third connection from 127.0.0.1 was served"
     );
     let mut b1 = connect_from("127.0.0.2", server.addr);
@@ -836,7 +862,7 @@ fn connection_limits_refuse_the_excess() {
         "127.0.0.2 was refused for 127.0.0.1's connections"
     );
     let mut b2 = connect_from("127.0.0.2", server.addr);
-    assert!(!kept(&mut b2), "a fourth connection was served");
+    assert!(closed(&mut b2), "a fourth connection was served");
     // Closing one frees its slot (the server notices asynchronously: bounded retries).
     drop(a1);
     let freed = (0..20).any(|_| {
@@ -854,6 +880,16 @@ fn connection_limits_refuse_the_excess() {
     drop((a2, b1));
 }
 
+/// Whether this process runs as root (`/proc/self/status`: real uid 0).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().any(|l| {
+            l.strip_prefix("Uid:")
+                .is_some_and(|u| u.split_whitespace().next() == Some("0"))
+        })
+    })
+}
+
 /// Set in the environment of this test binary when it runs again inside a network namespace.
 const IN_NAMESPACE: &str = "ICEBREAKER_TEST_IN_NAMESPACE";
 
@@ -861,12 +897,23 @@ const IN_NAMESPACE: &str = "ICEBREAKER_TEST_IN_NAMESPACE";
 /// whose `lo` is up and whose route to 127.0.0.3 has an MTU of 1280 bytes; panics unless it
 /// ran and passed.
 fn rerun_in_namespace(name: &str) {
+    let userns = ["--user", "--map-root-user", "--net"];
+    let probe = std::process::Command::new("unshare")
+        .args(userns)
+        .args(["ip", "link", "set", "lo", "up"])
+        .output();
+    // As root, namespaces always work (CI runs as root): only elsewhere may they be missing.
+    if !probe.is_ok_and(|o| o.status.success()) && !running_as_root() {
+        eprintln!("{name}: skipped: no user and network namespaces here (unshare, ip)");
+        return;
+    }
     let exe = std::env::current_exe().unwrap();
     let script = "ip link set lo up && \
                   ip route add local 127.0.0.3/32 dev lo mtu lock 1280 table local && \
                   exec \"$0\" \"$@\"";
     let out = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--net", "sh", "-c", script])
+        .args(userns)
+        .args(["sh", "-c", script])
         .arg(exe)
         .args(["--exact", name, "--nocapture", "--test-threads", "1"])
         .env(IN_NAMESPACE, "1")
@@ -883,24 +930,33 @@ fn rerun_in_namespace(name: &str) {
     );
 }
 
-/// Whether a `len`-byte datagram sent by `turn` to `peer` through the relay reaches it.
+/// Whether a `len`-byte datagram sent by `turn` to `peer` through the relay reaches it. When it
+/// does not, a small one sent after it must: the relay was not merely slow.
 fn reaches(turn: &mut Turn, peer: &UdpSocket, len: usize, fill: u8) -> bool {
     let to = peer.local_addr().unwrap();
-    turn.client.send_to(to, &vec![fill; len]).unwrap();
-    turn.flush();
-    let mut buf = vec![0u8; 2048];
-    while let Ok(n) = peer.recv(&mut buf) {
-        if n == len && buf[0] == fill {
-            return true;
+    let arrives = |turn: &mut Turn, len: usize, fill: u8| {
+        turn.client.send_to(to, &vec![fill; len]).unwrap();
+        turn.flush();
+        let mut buf = vec![0u8; 2048];
+        while let Ok(n) = peer.recv(&mut buf) {
+            if n == len && buf[0] == fill {
+                return true;
+            }
         }
+        false
+    };
+    if arrives(turn, len, fill) {
+        return true;
     }
+    assert!(arrives(turn, 100, !fill), "the relay passed nothing on");
     false
 }
 
 /// RFC 8656 DONT-FRAGMENT on the wire. The peer is behind a route with an MTU of 1280: a
-/// 1400-byte datagram reaches it only as fragments. Relayed with DF (the allocation asked for
-/// it), it cannot leave the relay, while 1000 bytes still do; relayed without, 1400 bytes
-/// arrive. Both as Send indications (which then carry DONT-FRAGMENT) and as ChannelData.
+/// 1400-byte datagram reaches it only as fragments. Relayed for a Send indication carrying
+/// DONT-FRAGMENT, it cannot leave the relay, while 1000 bytes still do; relayed for anything
+/// else (a Send indication without it, ChannelData), DF is clear and 1400 bytes arrive,
+/// through the same relayed socket too.
 #[test]
 fn dont_fragment_reaches_the_wire() {
     if std::env::var_os(IN_NAMESPACE).is_none() {
@@ -912,6 +968,7 @@ fn dont_fragment_reaches_the_wire() {
         .unwrap();
     let at = peer.local_addr().unwrap();
 
+    // This client puts DONT-FRAGMENT in its Allocate and in each Send indication.
     let mut df = Turn::udp(server.addr, |c| c.dont_fragment = true);
     df.allocate().unwrap();
     df.permit(at);
@@ -924,30 +981,19 @@ fn dont_fragment_reaches_the_wire() {
         "DF Send indication, 1000 bytes"
     );
     df.bind(at);
-    assert!(
-        !reaches(&mut df, &peer, 1400, 3),
-        "DF ChannelData, 1400 bytes"
-    );
-    assert!(
-        reaches(&mut df, &peer, 1000, 4),
-        "DF ChannelData, 1000 bytes"
-    );
+    // ChannelData cannot ask for DF; the relayed socket switches back.
+    assert!(reaches(&mut df, &peer, 1400, 3), "ChannelData, 1400 bytes");
 
     let mut plain = Turn::udp(server.addr, |_| {});
     plain.allocate().unwrap();
     plain.permit(at);
     assert!(
-        reaches(&mut plain, &peer, 1400, 5),
+        reaches(&mut plain, &peer, 1400, 4),
         "Send indication, 1400 bytes"
     );
     plain.bind(at);
     assert!(
-        reaches(&mut plain, &peer, 1400, 6),
+        reaches(&mut plain, &peer, 1400, 5),
         "ChannelData, 1400 bytes"
-    );
-    // The DF allocation's relayed socket kept its setting through the other's traffic.
-    assert!(
-        !reaches(&mut df, &peer, 1400, 7),
-        "DF ChannelData again, 1400 bytes"
     );
 }

@@ -68,9 +68,11 @@ pub struct ClientConfig {
     pub even_port: Option<bool>,
     /// RESERVATION-TOKEN from an earlier EVEN-PORT allocation.
     pub reservation_token: Option<[u8; 8]>,
-    /// DONT-FRAGMENT in the Allocate request and in every Send indication: the server sends
-    /// everything relayed for this client with the DF bit set. A server that cannot answers
-    /// the Allocate with 420 (Unknown Attribute); the client may then try without.
+    /// DONT-FRAGMENT in the Allocate request (is DF supported?) and in every Send indication
+    /// (relay this with the DF bit set). A server that cannot set DF answers the Allocate with
+    /// 420 (Unknown Attribute); the client may then try without. ChannelData cannot ask: it
+    /// leaves the relay with DF clear (RFC 8656 §14), so data that must not be fragmented
+    /// goes as Send indications (no channel bound to that peer).
     pub dont_fragment: bool,
     /// LIFETIME to ask for; the server's default when `None`.
     pub lifetime: Option<Duration>,

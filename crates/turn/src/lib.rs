@@ -86,13 +86,15 @@
 //! - [x] TURN REST API ephemeral credentials (draft-uberti-behave-turn-rest-00)
 //! - [x] RFC 6890 / IANA special-purpose address registries (peer policy)
 //! - [x] RFC 7983 demultiplexing of STUN and ChannelData
-//! - [x] RFC 8656 §7.2, §11.2 DONT-FRAGMENT: passed on per datagram as
-//!   `Via::Relay { dont_fragment }` (the allocation's for ChannelData, the indication's for
-//!   Send); a transport that cannot set DF turns [`ServerConfig::dont_fragment`] off, and
-//!   the server then answers it in an Allocate with 420 and drops Send indications carrying
-//!   it. The `icebreaker` runtime sets `IP_PMTUDISC_DO` (`IPV6_PMTUDISC_DO`) on the relayed
-//!   socket for such datagrams; [`ClientConfig::dont_fragment`] asks for it in the Allocate
-//!   and in every Send indication
+//! - [x] RFC 8656 §7.2, §11.2, §14 DONT-FRAGMENT: a Send indication carrying it is relayed
+//!   as `Via::Relay { dont_fragment: true }`, everything else with the DF bit clear (§14's
+//!   alternate behaviour: a UDP socket cannot see the incoming DF bit to copy it); in an
+//!   Allocate it asks whether DF is supported. A transport that cannot set DF turns
+//!   [`ServerConfig::dont_fragment`] off, and the server then answers it in an Allocate with
+//!   420 and drops Send indications carrying it. The `icebreaker` runtime sends with
+//!   `IP_PMTUDISC_DO` (`IPV6_PMTUDISC_DO`) for DF and `IP_PMTUDISC_DONT` (IPv6: the
+//!   default, `IPV6_PMTUDISC_WANT`) otherwise; [`ClientConfig::dont_fragment`] puts it in the
+//!   Allocate and in every Send indication
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented
 //! - [ ] ICMP attribute relaying: the server never sends ICMP (the runtime does not read ICMP)
 

@@ -112,8 +112,9 @@ pub struct ServerConfig {
     /// Reason phrases in error answers; off by default.
     pub reason_phrases: bool,
     /// Whether the relayed sockets can send with the DF bit set (on by default). Off, a
-    /// DONT-FRAGMENT in an Allocate is an unknown attribute (420) and a Send indication
-    /// carrying it is dropped, as RFC 8656 §7.2 and §11.2 ask of a server that cannot.
+    /// DONT-FRAGMENT in an Allocate (the client asking whether DF is supported) is an
+    /// unknown attribute (420) and a Send indication carrying it is dropped, as RFC 8656
+    /// §7.2 and §11.2 ask of a server that cannot.
     pub dont_fragment: bool,
 }
 
@@ -157,10 +158,12 @@ pub enum Via {
     Listener(Transport),
     /// The relayed UDP socket bound at `from`: data to a peer.
     Relay {
-        /// Send with the DF bit set, and without fragmenting at the source for IPv6: the
-        /// allocation was made with DONT-FRAGMENT, or the Send indication carries it. Only
-        /// ever `true` when [`ServerConfig::dont_fragment`] is; a datagram that cannot be
-        /// sent so must be dropped.
+        /// Send with the DF bit set (IPv4), and without fragmenting at the source: the Send
+        /// indication carrying the data asked with DONT-FRAGMENT. Only ever `true` when
+        /// [`ServerConfig::dont_fragment`] is; a datagram that cannot be sent so must be
+        /// dropped. `false`: the DF bit clear, the alternate behaviour of RFC 8656 §14 (the
+        /// preferred one copies the DF bit of the packet the data came in, which a UDP socket
+        /// does not see).
         dont_fragment: bool,
     },
 }
@@ -273,7 +276,6 @@ struct Allocation {
     /// without refreshes or deletes both (RFC 8656 §7.1). The allocation lives as long as
     /// one of them does.
     expires: [Instant; 2],
-    dont_fragment: bool,
     permissions: Permissions,
     channels: BTreeMap<u16, Channel>,
     peer_channels: BTreeMap<SocketAddr, u16>,
@@ -813,7 +815,6 @@ impl<P: PortAllocator> Server<P> {
         {
             return ClientRelay::Dropped;
         }
-        let dont_fragment = alloc.dont_fragment;
         if let Some(bw) = self.config.bandwidth {
             let ok = self
                 .allocations
@@ -829,7 +830,12 @@ impl<P: PortAllocator> Server<P> {
             transmit: ServerTransmit {
                 from: relay,
                 to: peer,
-                via: Via::Relay { dont_fragment },
+                // RFC 8656 §14: application data other than a Send indication carrying
+                // DONT-FRAGMENT leaves with the DF bit of the packet it came in, which a UDP
+                // socket cannot see; the alternate behaviour takes that bit as 0.
+                via: Via::Relay {
+                    dont_fragment: false,
+                },
             },
             data: cd.data(),
         }
@@ -1455,7 +1461,9 @@ impl<P: PortAllocator> Server<P> {
             Some(RequestedTransport::UDP) => {}
             Some(_) => return Err(Reject::Code(codes::UNSUPPORTED_TRANSPORT)),
         }
-        let dont_fragment = msg.get::<DontFragment>().map_err(|_| bad())?.is_some();
+        // DONT-FRAGMENT in an Allocate only asks whether the server can set DF (RFC 8656
+        // §18.8): it can, or the attribute would have been answered 420 as unknown.
+        msg.get::<DontFragment>().map_err(|_| bad())?;
         let token = msg.get::<ReservationToken>().map_err(|_| bad())?;
         let even = msg.get::<EvenPort>().map_err(|_| bad())?;
         let requested = msg.get::<RequestedAddressFamily>().map_err(|_| bad())?;
@@ -1592,7 +1600,6 @@ impl<P: PortAllocator> Server<P> {
                 family_error,
                 relayed,
                 expires: [expires; 2],
-                dont_fragment,
                 permissions: Permissions::default(),
                 channels: BTreeMap::new(),
                 peer_channels: BTreeMap::new(),

@@ -982,9 +982,11 @@ fn send_with_df(
     h.channel_data(from, &buf[..n])
 }
 
-/// RFC 8656 §7.2, §11.2, §12: DONT-FRAGMENT in an Allocate makes every ChannelData datagram of
-/// the allocation leave with DF; in a Send indication, that datagram. A server that cannot set
-/// DF answers the Allocate with 420 naming the attribute and drops such Send indications.
+/// RFC 8656 §7.2, §11.2, §14: DONT-FRAGMENT in a Send indication makes that datagram leave with
+/// DF, on any allocation; everything else leaves with DF clear, ChannelData of an allocation
+/// made with DONT-FRAGMENT too (in an Allocate it only asks whether DF is supported). A server
+/// that cannot set DF answers the Allocate with 420 naming the attribute and drops such Send
+/// indications.
 #[test]
 fn dont_fragment_is_passed_on_or_refused_when_impossible() {
     use icebreaker_stun::attributes::{DONT_FRAGMENT, DontFragment, UnknownAttributes};
@@ -1010,9 +1012,12 @@ fn dont_fragment_is_passed_on_or_refused_when_impossible() {
     assert_eq!(h.bind(addr(C), 0x4000, peer).class, Class::Success);
     assert_eq!(
         df_of(&h.channel_data(addr(C), &channel_frame(0x4000, b"x"))),
-        [true]
+        [false]
     );
-    // Without DONT-FRAGMENT, DF is the indication's to ask for.
+    // The channel is bound, but a Send indication still goes as one.
+    assert_eq!(df_of(&send_with_df(&mut h, addr(C), peer, true)), [true]);
+    assert_eq!(df_of(&send_with_df(&mut h, addr(C), peer, false)), [false]);
+    // An allocation made without DONT-FRAGMENT: DF is still each indication's to ask for.
     h.allocate(other);
     assert_eq!(h.permit(other, peer).class, Class::Success);
     assert_eq!(df_of(&send_with_df(&mut h, other, peer, true)), [true]);
