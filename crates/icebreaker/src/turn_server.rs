@@ -619,8 +619,8 @@ fn listener_input(core: &Shared, udp: &UdpSocket, listen: SocketAddr, batch: &mu
                 }
             }
         }
-        // One `sendmmsg` per relayed socket (and DF setting: one allocation's ChannelData all
-        // have the same): gather each socket's datagrams, in order.
+        // One `sendmmsg` per relayed socket and DF setting (the core relays ChannelData with
+        // DF clear, so in practice one per socket): gather each one's datagrams, in order.
         let mut sent = [false; BATCH];
         for i in 0..ready {
             if sent[i] {
