@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use icebreaker_stun::attributes::{
     self, ErrorCode, IceControlled, IceControlling, MAX_WRITTEN_USERNAME_LEN, Priority,
-    USE_CANDIDATE, UnknownAttributes, UseCandidate, Username, XorMappedAddress, codes,
+    USE_CANDIDATE, UnknownAttributes, UnknownList, UseCandidate, Username, XorMappedAddress, codes,
 };
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::transaction::{
@@ -458,7 +458,7 @@ fn push_answer(
 }
 
 /// Largest answer: header, then XOR-MAPPED-ADDRESS (IPv6: 24) or ERROR-CODE (8) and
-/// UNKNOWN-ATTRIBUTES (4 + 2 × [`MAX_UNKNOWN`]), then MESSAGE-INTEGRITY (24) and FINGERPRINT (8).
+/// UNKNOWN-ATTRIBUTES (4 + 2 × [`UnknownList::CAPACITY`]), then MESSAGE-INTEGRITY (24) and FINGERPRINT (8).
 const ANSWER_MAX: usize = 128;
 /// Whether the agent acts on comprehension-required attribute `t` in a check: others (a
 /// CHANGE-REQUEST, say, which the STUN codec knows but a check has no use for) get a 420.
@@ -473,9 +473,7 @@ fn check_attribute(t: AttributeType) -> bool {
     )
 }
 
-/// Unknown attributes a 420 lists at most; the check is refused all the same.
-const MAX_UNKNOWN: usize = 16;
-const _: () = assert!(20 + 8 + (4 + 2 * MAX_UNKNOWN) + 24 + 8 <= ANSWER_MAX);
+const _: () = assert!(20 + 8 + (4 + 2 * UnknownList::CAPACITY) + 24 + 8 <= ANSWER_MAX);
 /// Largest check: header, USERNAME at its longest, PRIORITY, the role, USE-CANDIDATE,
 /// MESSAGE-INTEGRITY and FINGERPRINT.
 const CHECK_LEN: usize = 20 + (4 + MAX_WRITTEN_USERNAME_LEN) + 8 + 12 + 4 + 24 + 8;
@@ -1475,17 +1473,10 @@ impl Agent {
             return Err(RecvError::BadStun);
         }
         // RFC 8489 §6.3.1.1: comprehension-required attributes we do not know get a 420 that
-        // lists them (at most MAX_UNKNOWN of them), and the check is not taken.
-        let mut unknown = [AttributeType(0); MAX_UNKNOWN];
-        let mut n = 0;
-        for t in msg.unknown_comprehension_required(check_attribute) {
-            if n < MAX_UNKNOWN && !unknown[..n].contains(&t) {
-                unknown[n] = t;
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.error_answer(from, to, tid, codes::UNKNOWN_ATTRIBUTE, &unknown[..n]);
+        // lists them, and the check is not taken.
+        let unknown = msg.unknown_attributes(check_attribute);
+        if !unknown.is_empty() {
+            self.error_answer(from, to, tid, codes::UNKNOWN_ATTRIBUTE, unknown.as_slice());
             return Err(RecvError::BadStun);
         }
         let priority = match msg.get::<Priority>() {

@@ -1028,6 +1028,100 @@ impl EncodeAttribute for UnknownAttributes<'_> {
     }
 }
 
+/// The comprehension-required attribute types a request carried that its receiver does not
+/// know: what the 420 (Unknown Attribute) response lists in UNKNOWN-ATTRIBUTES (RFC 8489
+/// §6.3.1.1). Each type appears once, in the order first seen, and at most
+/// [`UnknownList::CAPACITY`] of them, so that a request stuffed with unknown attributes cannot
+/// make its answer grow; the list is kept inline and never allocates.
+///
+/// [`Message::unknown_attributes`](crate::Message::unknown_attributes) collects one.
+///
+/// ```
+/// use icebreaker_stun::attributes::{UnknownList, CHANGE_REQUEST};
+///
+/// let mut unknown = UnknownList::new();
+/// assert!(unknown.is_empty());
+/// unknown.push(CHANGE_REQUEST);
+/// unknown.push(CHANGE_REQUEST);
+/// assert_eq!(unknown.as_slice(), &[CHANGE_REQUEST]);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnknownList {
+    types: [AttributeType; Self::CAPACITY],
+    len: usize,
+}
+
+impl UnknownList {
+    /// The most types a list holds: a 420 lists the first 16 unknown types (36 bytes of
+    /// attribute), and the request fails either way.
+    pub const CAPACITY: usize = 16;
+
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            types: [AttributeType(0); Self::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Adds `t` unless it is listed already or the list is full.
+    pub fn push(&mut self, t: AttributeType) {
+        if self.contains(t) {
+            return;
+        }
+        if let Some(slot) = self.types.get_mut(self.len) {
+            *slot = t;
+            self.len += 1;
+        }
+    }
+
+    /// Whether `t` is listed.
+    pub fn contains(&self, t: AttributeType) -> bool {
+        self.as_slice().contains(&t)
+    }
+
+    /// The listed types, in the order first seen.
+    pub fn as_slice(&self) -> &[AttributeType] {
+        self.types.get(..self.len).unwrap_or_default()
+    }
+
+    /// How many types are listed.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is listed: the request may go on.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The UNKNOWN-ATTRIBUTES attribute listing these types, for
+    /// [`MessageWriter::push`](crate::MessageWriter::push).
+    pub fn attribute(&self) -> UnknownAttributes<'_> {
+        UnknownAttributes::List(self.as_slice())
+    }
+}
+
+impl Default for UnknownList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for UnknownList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl Extend<AttributeType> for UnknownList {
+    fn extend<I: IntoIterator<Item = AttributeType>>(&mut self, iter: I) {
+        for t in iter {
+            self.push(t);
+        }
+    }
+}
+
 /// A password algorithm number (RFC 8489 §18.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PasswordAlgorithmId(pub u16);

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::attributes::Attribute;
+use crate::attributes::{Attribute, UnknownList};
 use crate::error::{IntegrityError, ParseError};
 use crate::integrity::Key;
 
@@ -464,6 +464,22 @@ impl<'a> Message<'a> {
         self.attributes()
             .map(|a| a.attr_type)
             .filter(move |t| t.is_comprehension_required() && !known(*t))
+    }
+
+    /// The comprehension-required attributes that `known` does not recognise, each once and at
+    /// most [`UnknownList::CAPACITY`]: what a 420 (Unknown Attribute) response lists (RFC 8489
+    /// §6.3.1.1). Empty when the request may go on.
+    pub fn unknown_attributes(&self, known: impl Fn(AttributeType) -> bool) -> UnknownList {
+        let mut list = UnknownList::new();
+        for a in self.attributes() {
+            if a.attr_type.is_comprehension_required() && !known(a.attr_type) {
+                list.push(a.attr_type);
+                if list.len() == UnknownList::CAPACITY {
+                    break;
+                }
+            }
+        }
+        list
     }
 
     /// Whether the message carries MESSAGE-INTEGRITY.

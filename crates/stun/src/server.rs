@@ -204,32 +204,22 @@ impl BindingServer {
             return None;
         }
         // RFC 8489 §6.3.1: unknown comprehension-required attributes get a 420 that lists them.
-        let mut unknown = [AttributeType(0); 16];
-        let mut n = 0;
-        for t in msg.unknown_comprehension_required(known_attribute) {
-            if n < unknown.len() {
-                unknown[n] = t;
-                n += 1;
-            }
-        }
+        let mut unknown = msg.unknown_attributes(known_attribute);
         let rfc5780 = self.config.other.is_some() && self.config.primary.is_some();
         let Ok(change) = msg.get::<ChangeRequest>() else {
             return self.error(from, to, tid, codes::BAD_REQUEST, &[], fingerprint, out);
         };
         if change.is_some() && !rfc5780 {
             // RFC 5780 §6.1: without an alternate address, CHANGE-REQUEST is an unknown attribute.
-            if n < unknown.len() && !unknown[..n].contains(&CHANGE_REQUEST) {
-                unknown[n] = CHANGE_REQUEST;
-                n += 1;
-            }
+            unknown.push(CHANGE_REQUEST);
         }
-        if n > 0 {
+        if !unknown.is_empty() {
             return self.error(
                 from,
                 to,
                 tid,
                 codes::UNKNOWN_ATTRIBUTE,
-                &unknown[..n],
+                unknown.as_slice(),
                 fingerprint,
                 out,
             );

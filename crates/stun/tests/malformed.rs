@@ -680,6 +680,30 @@ fn unknown_comprehension_required_attribute_is_listed_for_420() {
     assert_eq!(msg.get_raw(AttributeType(0x0030)).unwrap().value, b"what");
 }
 
+/// What a 420 lists: each unknown comprehension-required type once, in order, and no more
+/// than `UnknownList::CAPACITY` of them however many the request carries.
+#[test]
+fn the_420_list_names_each_unknown_type_once_and_is_bounded() {
+    let mut body = tlv(0x0030, b"a");
+    body.extend_from_slice(&tlv(0x8030, b"b")); // comprehension-optional: not listed
+    body.extend_from_slice(&tlv(0x0030, b"c")); // a repeat: listed once
+    for t in 0x0040..0x0060u16 {
+        body.extend_from_slice(&tlv(t, &[]));
+    }
+    let b = message(&body);
+    let msg = Message::parse(&b).unwrap();
+    let list = msg.unknown_attributes(attributes::is_known);
+    assert_eq!(list.len(), attributes::UnknownList::CAPACITY);
+    let expected: Vec<AttributeType> = core::iter::once(AttributeType(0x0030))
+        .chain((0x0040..0x004f).map(AttributeType))
+        .collect();
+    assert_eq!(list.as_slice(), &expected[..]);
+    // Known types are not listed; a caller that knows everything gets an empty list.
+    assert!(msg.unknown_attributes(|_| true).is_empty());
+    // The list encodes as UNKNOWN-ATTRIBUTES.
+    assert_eq!(list.attribute().iter().collect::<Vec<_>>(), expected);
+}
+
 #[test]
 fn unknown_comprehension_optional_attributes_are_not_listed() {
     let mut body = tlv(0x8030, b"x");

@@ -24,7 +24,7 @@ use icebreaker_stun::attributes::{
     self, AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data,
     DontFragment, ErrorCode, EvenPort, Lifetime, Nonce, PasswordAlgorithm, PasswordAlgorithmId,
     PasswordAlgorithms, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
-    Software, UnknownAttributes, Userhash, Username, XorMappedAddress, XorPeerAddress,
+    Software, UnknownAttributes, UnknownList, Userhash, Username, XorMappedAddress, XorPeerAddress,
     XorRelayedAddress, codes,
 };
 use icebreaker_stun::integrity::{Key, NonceCookie, Preparation};
@@ -417,7 +417,7 @@ enum Reject {
     /// 438 with a fresh nonce.
     Stale,
     /// 420 with these unknown attributes.
-    Unknown([AttributeType; 8], usize),
+    Unknown(UnknownList),
 }
 
 /// The TURN server state machine. `P` supplies relayed addresses.
@@ -1187,13 +1187,13 @@ impl<P: PortAllocator> Server<P> {
         match r {
             Reject::Code(c) => self.error(now, ft, msg, c, &[], len, authed),
             Reject::Stale => self.error(now, ft, msg, codes::STALE_NONCE, &[], len, authed),
-            Reject::Unknown(list, n) => {
+            Reject::Unknown(list) => {
                 self.error(
                     now,
                     ft,
                     msg,
                     codes::UNKNOWN_ATTRIBUTE,
-                    list.get(..n).unwrap_or_default(),
+                    list.as_slice(),
                     len,
                     authed,
                 );
@@ -1381,16 +1381,9 @@ impl<P: PortAllocator> Server<P> {
         // DONT-FRAGMENT in an Allocate when DF cannot be set (RFC 8656 §7.2).
         let df_unknown = method == Method::ALLOCATE && !self.config.dont_fragment;
         let known = move |t| is_known(t) && !(df_unknown && t == attributes::DONT_FRAGMENT);
-        let mut unknown = [AttributeType(0); 8];
-        let mut n = 0;
-        for t in msg.unknown_comprehension_required(known) {
-            if let Some(slot) = unknown.get_mut(n) {
-                *slot = t;
-                n += 1;
-            }
-        }
-        let outcome = if n > 0 {
-            Err(Reject::Unknown(unknown, n))
+        let unknown = msg.unknown_attributes(known);
+        let outcome = if !unknown.is_empty() {
+            Err(Reject::Unknown(unknown))
         } else {
             match method {
                 Method::ALLOCATE => self.allocate(now, ft, msg, &authed),

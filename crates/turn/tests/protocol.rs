@@ -249,6 +249,31 @@ fn unknown_comprehension_required_attribute_is_420() {
     assert_eq!(a.code, Some(420));
 }
 
+/// The 420 lists each unknown type once, in order, up to 16 of them.
+#[test]
+fn the_420_lists_each_unknown_type_once() {
+    use icebreaker_stun::AttributeType;
+    use icebreaker_stun::attributes::UnknownAttributes;
+    let mut h = Harness::new();
+    let a = h.ask(addr(C), Method::ALLOCATE, |w| {
+        w.push(&RequestedTransport::UDP).unwrap();
+        for t in [0x0077, 0x0078, 0x0077].into_iter().chain(0x0100..0x0120) {
+            w.push_raw(AttributeType(t), &[]).unwrap();
+        }
+    });
+    assert_eq!(a.code, Some(420));
+    let msg = a.msg();
+    let listed: Vec<u16> = msg
+        .get::<UnknownAttributes<'_>>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|t| t.0)
+        .collect();
+    let expected: Vec<u16> = [0x0077, 0x0078].into_iter().chain(0x0100..0x010e).collect();
+    assert_eq!(listed, expected);
+}
+
 #[test]
 fn user_quota_is_486_and_total_quota_is_508() {
     let mut h = Harness::with(icebreaker_turn::ServerConfig {
