@@ -194,6 +194,7 @@ async fn real() -> DemoResult<()> {
         max_connections: None,
         max_connections_per_ip: None,
         stream_idle: None,
+        stream_queue_total: None,
         tls_listen: None,
         cert: None,
         key: None,

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use icebreaker_stun::attributes::AddressFamily;
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
+use icebreaker_stun::{Class, Method};
 use icebreaker_turn::{
     Cidr, ClientRelay, FiveTuple, PeerPolicy, PeerRelay, PortAllocator, PortError, Server,
     ServerConfig, ServerTransmit, Transport, Via,
@@ -46,10 +47,21 @@ use crate::udp_batch::{BATCH, RecvBatch, grow_buffers, send_to_many_coalesced};
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
 /// Frames queued towards one TCP or TLS client; beyond, frames are dropped (as UDP would).
 const TCP_QUEUE: usize = 256;
-/// Bytes queued towards one TCP or TLS client (frames waiting for the kernel's send buffer);
-/// beyond, frames are dropped (as UDP would). Frames are up to 64 KiB, so without this a
-/// client that stops reading could hold [`TCP_QUEUE`] × 64 KiB of the server's memory.
+/// Of those, the slots peer data cannot take: room kept for the server's answers, since a
+/// stream client never retransmits a request, so that a peer flooding an allocation cannot
+/// leave its client's requests (a Refresh, say) unanswered.
+const TCP_QUEUE_ANSWERS: usize = 16;
+/// Bytes of peer data queued towards one TCP or TLS client (frames waiting for the kernel's
+/// send buffer); beyond, peer data is dropped (as UDP would). Frames are up to 64 KiB, so
+/// without this a client that stops reading could hold [`TCP_QUEUE`] × 64 KiB of the server's
+/// memory.
 const TCP_QUEUE_BYTES: usize = 256 << 10;
+/// Bytes of answers queued towards one TCP or TLS client, apart from peer data's budget.
+const TCP_ANSWER_BYTES: usize = 16 << 10;
+/// Peer data queued towards all TCP and TLS clients together, in KiB, by default
+/// (`--stream-queue-total`): 64 MiB, where 1024 clients that stop reading would otherwise
+/// hold 1024 × [`TCP_QUEUE_BYTES`].
+const STREAM_QUEUE_TOTAL_KIB: u64 = 64 << 10;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
@@ -113,6 +125,11 @@ pub struct TurnServerArgs {
     /// or since its allocation ended (default 30).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stream_idle: Option<u64>,
+    /// KiB of peer data queued towards all TCP and TLS clients together, waiting for clients
+    /// that read slower than their peers send; beyond, such data is dropped, as UDP would
+    /// (default 65536, 64 MiB; each client may queue at most 256 KiB of it).
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(64..=16 << 20))]
+    pub stream_queue_total: Option<u64>,
     /// Also serve TURN over TLS here: `IP:PORT`, or an IP for port 5349 (needs --cert, --key).
     #[arg(long, value_name = "ADDR", value_parser = parse_tls_listen, requires_all = ["cert", "key"])]
     pub tls_listen: Option<SocketAddr>,
@@ -290,6 +307,8 @@ struct Core {
     relays: HashMap<SocketAddr, Relay>,
     /// TCP and TLS connections by (client, local address).
     tcp: HashMap<(SocketAddr, SocketAddr), StreamOut>,
+    /// Bytes of peer data all of them may queue together.
+    stream_budget: Arc<Semaphore>,
     port_events: std_mpsc::Receiver<PortEvent>,
     buf: Vec<u8>,
     me: Weak<Mutex<Self>>,
@@ -364,23 +383,60 @@ fn set_dont_fragment(
 }
 
 /// The way out to one TCP or TLS client: a queue of frames for its writer task, bounded in
-/// frames by the channel and in bytes by the semaphore, whose permits travel with each frame
-/// and return when it has been written (or dropped).
+/// frames by the channel and in bytes by semaphores, whose permits travel with each frame and
+/// return when it has been written (or dropped). Peer data and the server's answers have
+/// separate budgets, so that a flood of the one cannot crowd out the other.
 struct StreamOut {
-    frames: mpsc::Sender<(Vec<u8>, OwnedSemaphorePermit)>,
-    bytes: Arc<Semaphore>,
+    frames: mpsc::Sender<QueuedFrame>,
+    /// Bytes of peer data this connection may queue.
+    data: Arc<Semaphore>,
+    /// Bytes of answers this connection may queue.
+    answers: Arc<Semaphore>,
+    /// Bytes of peer data all connections may queue together.
+    total: Arc<Semaphore>,
+}
+
+/// A frame on its way to a stream client, with the budget it holds until written.
+struct QueuedFrame {
+    bytes: Vec<u8>,
+    _budget: OwnedSemaphorePermit,
+    _total: Option<OwnedSemaphorePermit>,
+}
+
+/// Whether a frame for a client carries a peer's data (ChannelData or a Data indication)
+/// rather than an answer to the client's own request.
+fn is_peer_data(frame: &[u8]) -> bool {
+    const DATA_INDICATION: u16 = icebreaker_stun::message_type(Class::Indication, Method::DATA);
+    match frame {
+        [b, ..] if b & 0xc0 == 0x40 => true,
+        [t0, t1, ..] => u16::from_be_bytes([*t0, *t1]) == DATA_INDICATION,
+        _ => false,
+    }
 }
 
 impl StreamOut {
-    /// Queues a copy of `frame`, or refuses it when the queue is full in frames or bytes.
+    /// Queues a copy of `frame`, or refuses it when its budget is spent: peer data leaves the
+    /// last [`TCP_QUEUE_ANSWERS`] slots to answers, and counts against this connection's and
+    /// the server-wide budget; answers have a budget of their own.
     fn queue(&self, frame: &[u8]) -> std::io::Result<()> {
         let full = || std::io::Error::new(std::io::ErrorKind::WouldBlock, "TCP queue full");
         let n = u32::try_from(frame.len()).map_err(|_| full())?;
-        let permit = Arc::clone(&self.bytes)
-            .try_acquire_many_owned(n)
-            .map_err(|_| full())?;
+        let take = |budget: &Arc<Semaphore>| Arc::clone(budget).try_acquire_many_owned(n);
+        let (budget, total) = if is_peer_data(frame) {
+            if self.frames.capacity() <= TCP_QUEUE_ANSWERS {
+                return Err(full());
+            }
+            let budget = take(&self.data).map_err(|_| full())?;
+            (budget, Some(take(&self.total).map_err(|_| full())?))
+        } else {
+            (take(&self.answers).map_err(|_| full())?, None)
+        };
         self.frames
-            .try_send((frame.to_vec(), permit))
+            .try_send(QueuedFrame {
+                bytes: frame.to_vec(),
+                _budget: budget,
+                _total: total,
+            })
             .map_err(|_| full())
     }
 }
@@ -819,20 +875,25 @@ async fn stream_connection<S>(
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let (frames, mut rx) = mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>(TCP_QUEUE);
+    let (frames, mut rx) = mpsc::channel::<QueuedFrame>(TCP_QUEUE);
     {
         let Some(core) = core.upgrade() else {
             return;
         };
-        let bytes = Arc::new(Semaphore::new(TCP_QUEUE_BYTES));
-        lock(&core)
-            .tcp
-            .insert((client, local), StreamOut { frames, bytes });
+        let mut c = lock(&core);
+        let out = StreamOut {
+            frames,
+            data: Arc::new(Semaphore::new(TCP_QUEUE_BYTES)),
+            answers: Arc::new(Semaphore::new(TCP_ANSWER_BYTES)),
+            total: Arc::clone(&c.stream_budget),
+        };
+        c.tcp.insert((client, local), out);
     }
     let writer = tokio::spawn(async move {
-        // The permit is held until its frame is written: the bytes are in the kernel's hands.
-        while let Some((frame, _permit)) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
+        // The permits are held until their frame is written: the bytes are in the kernel's
+        // hands.
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame.bytes).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
@@ -1060,6 +1121,15 @@ pub async fn run(args: TurnServerArgs) -> u8 {
     };
     let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
 
+    // At most 16 GiB (clap's range), which fits a semaphore's permits on 64-bit targets.
+    let stream_queue_total = args
+        .stream_queue_total
+        .unwrap_or(STREAM_QUEUE_TOTAL_KIB)
+        .saturating_mul(1024)
+        .try_into()
+        .unwrap_or(Semaphore::MAX_PERMITS)
+        .min(Semaphore::MAX_PERMITS);
+
     let mut policy = PeerPolicy::new();
     for c in &args.allow_peer {
         policy.allow(*c);
@@ -1109,6 +1179,7 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             udp: udp_tx,
             relays: HashMap::new(),
             tcp: HashMap::new(),
+            stream_budget: Arc::new(Semaphore::new(stream_queue_total)),
             port_events: events_rx,
             buf: Vec::new(),
             me: me.clone(),

@@ -751,11 +751,7 @@ fn a_tcp_allocation_is_freed_when_its_connection_closes() {
 fn a_tcp_client_that_stops_reading_holds_bounded_server_memory() {
     let server = start(&["--allow-peer", "127.0.0.0/8"]);
     let pid = server.server.child.0.id();
-    let rss_kib = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
+    let rss_kib = || rss_kib(pid);
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut turn = Turn::tcp(server.addr);
     let relayed = turn.allocate().unwrap();
@@ -766,13 +762,7 @@ fn a_tcp_client_that_stops_reading_holds_bounded_server_memory() {
     let before = rss_kib();
     // 60 MB at the relayed address, paced so that the server reads nearly all of it, while the
     // client reads nothing. Before the byte budget, 256 queued frames of 60 KB held 15 MB.
-    let payload = vec![7u8; 60_000];
-    for i in 0..1_000 {
-        let _ = peer.send_to(&payload, relayed);
-        if i % 2 == 1 {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
+    flood(&peer, relayed, 60_000, 1_000);
     thread::sleep(Duration::from_millis(500));
     let grown = rss_kib().saturating_sub(before);
     eprintln!("the server grew by {grown} KiB");
@@ -791,6 +781,118 @@ fn a_tcp_client_that_stops_reading_holds_bounded_server_memory() {
     let echo = Echo::start();
     let out = client(&server.addr.to_string(), echo.addr, &["--json"]);
     out.expect_code(0);
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Sends `count` datagrams of `len` bytes from `peer` to `relayed`, paced so that the server
+/// reads nearly all of them.
+fn flood(peer: &UdpSocket, relayed: SocketAddr, len: usize, count: usize) {
+    let payload = vec![7u8; len];
+    // About 120 KB a millisecond, within what a relayed socket's receive buffer absorbs.
+    let per_ms = (120_000 / len).max(1);
+    for i in 0..count {
+        let _ = peer.send_to(&payload, relayed);
+        if i % per_ms == per_ms - 1 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Peer data cannot crowd the server's answers out of a TCP client's queue: a client whose
+/// queue is full of peer data (it stopped reading) still gets the answer to its next request,
+/// which over TCP it would never retransmit.
+#[test]
+fn a_tcp_client_flooded_by_its_peer_still_gets_its_answers() {
+    use icebreaker_turn::{Event, Received};
+    use std::time::Instant;
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut turn = Turn::tcp(server.addr);
+    let relayed = turn.allocate().unwrap();
+    turn.permit(peer.local_addr().unwrap());
+    // 5 MB of 500-byte datagrams: the kernel's buffers fill, then the server's queue, whose
+    // 256 frames hold only 137 KB, so it is full in frames before it is full in bytes.
+    flood(&peer, relayed, 500, 10_000);
+    thread::sleep(Duration::from_millis(300));
+    turn.client
+        .create_permission(Instant::now(), "127.0.0.9".parse().unwrap())
+        .unwrap();
+    turn.flush();
+    thread::sleep(Duration::from_millis(300));
+    // Reading again: the peer's data, then the answer.
+    let (mut data, mut other, mut quiet) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while quiet < 3 && Instant::now() < deadline {
+        let got = turn.read(|r| match r {
+            Received::PeerData { .. } => data += 1,
+            _ => other += 1,
+        });
+        match got {
+            None => break,
+            Some(true) => quiet = 0,
+            Some(false) => quiet += 1,
+        }
+    }
+    let mut created = false;
+    while let Some(e) = turn.client.poll_event() {
+        created |= matches!(e, Event::PermissionCreated(_));
+    }
+    assert!(
+        data > 256,
+        "only {data} datagrams from the peer were queued"
+    );
+    assert!(
+        created && other == 1,
+        "the CreatePermission answer was lost behind the peer's data \
+         ({data} data messages, {other} other)"
+    );
+}
+
+/// `--stream-queue-total` bounds the peer data queued towards all TCP clients together.
+#[test]
+fn tcp_clients_that_stop_reading_share_one_memory_budget() {
+    const CLIENTS: usize = 8;
+    // 256 KiB for all: what one client alone may queue.
+    let server = start(&["--allow-peer", "127.0.0.0/8", "--stream-queue-total", "256"]);
+    let pid = server.server.child.0.id();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut turn = Turn::tcp(server.addr);
+        let relayed = turn.allocate().unwrap();
+        turn.permit(peer.local_addr().unwrap());
+        // One datagram first, so that the relayed sockets' receive slots exist before measuring.
+        peer.send_to(&[1; 60_000], relayed).unwrap();
+        clients.push((turn, relayed));
+    }
+    thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(pid);
+    // 6 MB towards each client, none of which reads: each would queue 256 KiB, 2 MiB in all,
+    // without the shared budget.
+    for (_, relayed) in &clients {
+        flood(&peer, *relayed, 60_000, 100);
+    }
+    thread::sleep(Duration::from_millis(500));
+    let grown = rss_kib(pid).saturating_sub(before);
+    eprintln!("the server grew by {grown} KiB for {CLIENTS} clients");
+    assert!(
+        grown < 1024,
+        "the server grew by {grown} KiB for {CLIENTS} clients that stopped reading"
+    );
+    // Reading again: every client gets whole Data indications, and nothing else.
+    for (turn, _) in &mut clients {
+        let (whole, other) = turn.drain();
+        assert!(
+            whole > 0 && other == 0,
+            "{whole} whole, {other} other frames"
+        );
+    }
 }
 
 /// Connects to `server` over TCP from `local` (an address on `lo`, port chosen by the OS).
