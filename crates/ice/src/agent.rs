@@ -498,6 +498,8 @@ pub struct Agent {
     rng: ChaCha20Rng,
     controlling: bool,
     tie_breaker: u64,
+    /// The pacing the peer asked for (`a=ice-pacing`); zero until it says.
+    remote_ta: Duration,
     local_creds: Credentials,
     local_key: Key,
     /// USERNAME of our checks, `remote-ufrag:local-ufrag`, made when the remote credentials arrive.
@@ -574,6 +576,7 @@ impl Agent {
             local_creds: local,
             controlling,
             tie_breaker,
+            remote_ta: Duration::ZERO,
             rng,
             config,
             check_username: None,
@@ -622,6 +625,19 @@ impl Agent {
     /// Whether this is an ICE-lite agent.
     pub fn is_lite(&self) -> bool {
         self.config.lite
+    }
+
+    /// Takes the pacing the peer signalled (`a=ice-pacing`, RFC 8839 §5.5; 50 ms when its
+    /// description has none): both agents pace at the larger of the two values, so from the
+    /// next check on this agent paces at the larger of `ta` and [`AgentConfig::ta`].
+    pub fn set_remote_pacing(&mut self, ta: Duration) {
+        self.remote_ta = ta;
+    }
+
+    /// Ta, the pacing in use (RFC 8445 §14.2): the larger of [`AgentConfig::ta`] and what the
+    /// peer asked for with [`set_remote_pacing`](Self::set_remote_pacing).
+    pub fn pacing(&self) -> Duration {
+        self.config.ta.max(self.remote_ta)
     }
 
     /// Takes the role signalling decided, best before [`start`](Self::start): RFC 8445 §6.1.1
@@ -863,7 +879,7 @@ impl Agent {
             Some(PendingGather::Relay(i)) => self.relays[i].client.allocate(now),
             None => {}
         }
-        self.next_gather = (!self.pending_gathers.is_empty()).then(|| now + self.config.ta);
+        self.next_gather = (!self.pending_gathers.is_empty()).then(|| now + self.pacing());
     }
 
     fn start_gather(&mut self, now: Instant, base: SocketAddr, component: u16, server: SocketAddr) {
@@ -1996,7 +2012,7 @@ impl Agent {
         // Pacing: one new check every Ta.
         if self.next_check.is_some_and(|at| now >= at) && self.remote_key.is_some() {
             self.next_check = if self.send_next_check(now) {
-                Some(now + self.config.ta)
+                Some(now + self.pacing())
             } else {
                 None
             };
@@ -2066,7 +2082,7 @@ impl Agent {
         let b = &self.pairs[best];
         let component = self.locals[b.local].cand.component;
         let cap = self.first_valid_at? + self.config.nomination_delay;
-        let patience = b.rtt.map(|rtt| (rtt * 2).max(self.config.ta));
+        let patience = b.rtt.map(|rtt| (rtt * 2).max(self.pacing()));
         self.pairs
             .iter()
             .filter(|p| p.priority > b.priority && self.locals[p.local].cand.component == component)
@@ -2180,8 +2196,7 @@ impl Agent {
             .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
             .count();
         let scaled = self
-            .config
-            .ta
+            .pacing()
             .saturating_mul(u32::try_from(under_way).unwrap_or(u32::MAX));
         if scaled > config.rto {
             config.rto = scaled;

@@ -2,7 +2,7 @@
 //!
 //! A sans-IO ICE agent (RFC 8445) for one data stream: candidates and their RFC 8839 lines,
 //! priorities, pairing and pruning, the check list with its frozen/waiting/in-progress states
-//! and Ta pacing, triggered checks, peer-reflexive candidates, role conflicts, regular
+//! and Ta pacing (at the larger of both agents' values), triggered checks, peer-reflexive candidates, role conflicts, regular
 //! nomination (and aggressive nomination from a peer accepted), trickle (RFC 8838), consent
 //! freshness (RFC 7675), restarts, ICE-lite and mDNS remote candidates.
 //!

@@ -783,6 +783,30 @@ fn many_checks_keep_to_one_per_ta() {
     );
 }
 
+/// RFC 8839 §5.5: when the peer asks for slower pacing than ours, new checks leave at its
+/// pace; a faster one changes nothing.
+#[test]
+fn checks_are_paced_at_the_larger_of_both_agents_values() {
+    let first_checks = |remote: Duration| {
+        let mut a = Agent::new(controlling(), creds('a'));
+        a.set_remote_pacing(remote);
+        a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+        a.set_remote_credentials(creds('b')).unwrap();
+        for n in 1..=5 {
+            a.add_remote_candidate(dead_host(n)).unwrap();
+        }
+        let sends = sent_alone(&mut a, Duration::from_secs(2));
+        sends.iter().take(5).map(|s| s.0).collect::<Vec<_>>()
+    };
+    let gaps = |times: Vec<Duration>| times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    let ours = AgentConfig::default().ta;
+    assert_eq!(
+        gaps(first_checks(Duration::from_millis(200))),
+        [Duration::from_millis(200); 4]
+    );
+    assert_eq!(gaps(first_checks(Duration::from_millis(5))), [ours; 4]);
+}
+
 /// One server for STUN and TURN over UDP (`--stun X --turn X`): the Binding request and the
 /// Allocate leave the same socket for the same address, and the Binding answer must reach the
 /// gathering, not be taken by the TURN client as a stray answer of its own.

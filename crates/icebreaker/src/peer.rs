@@ -40,7 +40,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use icebreaker_ice::{
@@ -696,6 +696,10 @@ impl Peer {
         if self.agent.is_lite() {
             // RFC 8839 §5.3: so that a full peer takes the controlling role.
             b.attribute(&Attribute::IceLite);
+        } else {
+            // RFC 8839 §5.5: the pacing this agent checks at (a lite agent sends no checks).
+            let ms = self.agent.pacing().as_millis();
+            b.attribute(&Attribute::IcePacing(u32::try_from(ms).unwrap_or(u32::MAX)));
         }
         let Some(offer) = offer else {
             b.attribute(&Attribute::Group(Group {
@@ -804,6 +808,15 @@ impl Peer {
         self.agent
             .set_remote_credentials(Credentials { ufrag, pwd })
             .map_err(DescriptionError::Credentials)?;
+        // RFC 8839 §5.5: both agents pace their checks at the larger of the two values, the
+        // peer's being 50 ms when it does not say.
+        let pacing = |a: &Attribute<'_>| match a {
+            Attribute::IcePacing(ms) => Some(*ms),
+            _ => None,
+        };
+        let ms = desc.find(pacing).or_else(|| section.find(pacing));
+        self.agent
+            .set_remote_pacing(Duration::from_millis(ms.map_or(50, u64::from)));
         // RFC 8445 §6.1.1: facing an ICE-lite peer, the full agent controls, offer or answer.
         let lite = |a: &Attribute<'_>| matches!(a, Attribute::IceLite).then_some(());
         if desc.find(lite).or_else(|| section.find(lite)).is_some() {
@@ -1057,8 +1070,6 @@ impl Endpoint for Peer {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn config(role: Role, seed: u8) -> PeerConfig {
@@ -1272,6 +1283,41 @@ mod tests {
         let mut d = Peer::new(config(Role::Answerer, 4), now);
         assert!(connect(&mut c, &mut d, now, Duration::from_secs(5)));
         assert!(c.agent().is_controlling() && !d.agent().is_controlling());
+    }
+
+    /// RFC 8839 §5.5: each side announces its pacing, and both check at the larger value.
+    #[test]
+    fn both_peers_pace_their_checks_at_the_larger_announced_value() {
+        let now = Instant::now();
+        let mut slow = config(Role::Offerer, 1);
+        slow.agent.ta = Duration::from_millis(200);
+        let mut a = Peer::new(slow, now);
+        let Some(Signal::Offer { sdp }) = a.poll_signal() else {
+            panic!("no offer");
+        };
+        assert!(sdp.contains("\r\na=ice-pacing:200\r\n"), "{sdp}");
+        let mut b = Peer::new(config(Role::Answerer, 2), now);
+        assert_eq!(b.agent().pacing(), Duration::from_millis(50));
+        b.handle_signal(now, Signal::Offer { sdp });
+        assert_eq!(b.agent().pacing(), Duration::from_millis(200));
+        let answer = std::iter::from_fn(|| b.poll_signal())
+            .find_map(|s| match s {
+                Signal::Answer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("an answer");
+        assert!(answer.contains("\r\na=ice-pacing:200\r\n"), "{answer}");
+        a.handle_signal(now, Signal::Answer { sdp: answer });
+        assert_eq!(a.agent().pacing(), Duration::from_millis(200));
+        assert!(connect(&mut a, &mut b, now, Duration::from_secs(5)));
+
+        // A description without the attribute means 50 ms: the faster side keeps its own.
+        let mut c = Peer::new(config(Role::Answerer, 3), now);
+        let offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                     m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
+                     a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\na=mid:0\r\n";
+        c.handle_signal(now, Signal::Offer { sdp: offer.into() });
+        assert_eq!(c.agent().pacing(), Duration::from_millis(50));
     }
 
     /// Each report goes once, where `PeerConfig::reports` says: as typed events with the bytes

@@ -579,6 +579,9 @@ pub(crate) fn attribute<'a>(
             b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
                 scan::list(i, ICE, "ice option tag")
             })?))),
+            b"ice-pacing" => out.push(Attribute::IcePacing(line(v, |i| {
+                scan::num(i, "pacing in milliseconds")
+            })?)),
             b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
             b"setup" => out.push(Attribute::Setup(setup(v)?)),
             b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),
@@ -658,10 +661,10 @@ fn flag_attribute(name: &str) -> R<'_, Attribute<'_>> {
         b"recvonly" => Attribute::Direction(Direction::RecvOnly),
         b"inactive" => Attribute::Direction(Direction::Inactive),
         b"bundle-only" => Attribute::BundleOnly,
-        b"ice-ufrag" | b"ice-pwd" | b"ice-options" | b"candidate" | b"remote-candidates"
-        | b"fingerprint" | b"setup" | b"tls-id" | b"mid" | b"group" | b"msid"
-        | b"msid-semantic" | b"extmap" | b"rtpmap" | b"fmtp" | b"rtcp" | b"rtcp-fb" | b"ssrc"
-        | b"ssrc-group" | b"rid" | b"simulcast" | b"sctp-port" | b"max-message-size"
+        b"ice-ufrag" | b"ice-pwd" | b"ice-options" | b"ice-pacing" | b"candidate"
+        | b"remote-candidates" | b"fingerprint" | b"setup" | b"tls-id" | b"mid" | b"group"
+        | b"msid" | b"msid-semantic" | b"extmap" | b"rtpmap" | b"fmtp" | b"rtcp" | b"rtcp-fb"
+        | b"ssrc" | b"ssrc-group" | b"rid" | b"simulcast" | b"sctp-port" | b"max-message-size"
         | b"sctpmap" | b"ptime" | b"maxptime" | b"framerate" => {
             return Err(expected(
                 name.get(name.len()..).unwrap_or(""),

@@ -69,7 +69,7 @@
 //! - [ ] RFC 5322 `addr-spec`, for `e=`: dot-atoms, quoted local parts and domain literals; no
 //!   comments, folding white space around the parts or obsolete forms
 //! - [x] RFC 8839 SDP offer/answer procedures for ICE (`candidate` grammar, `ice-ufrag`,
-//!   `ice-pwd`, `ice-options`, `ice-lite`, `ice-mismatch`, `remote-candidates`)
+//!   `ice-pwd`, `ice-options`, `ice-pacing`, `ice-lite`, `ice-mismatch`, `remote-candidates`)
 //! - [x] RFC 8840 trickle ICE in SDP (`end-of-candidates`)
 //! - [x] RFC 8122 (`fingerprint`), RFC 4145 (`setup`), RFC 8842 (`tls-id`)
 //! - [x] RFC 5888 (`mid`, `group`), RFC 8843 BUNDLE (`bundle-only`)

@@ -395,6 +395,10 @@ pub enum Attribute<'a> {
     IcePwd(&'a str),
     /// `a=ice-options` (RFC 8839 §5.6), space-separated tokens.
     IceOptions(IceOptions<'a>),
+    /// `a=ice-pacing` (RFC 8839 §5.5): the pacing of new checks the agent wants, in
+    /// milliseconds (50 when absent); both agents use the larger of the two. The grammar allows
+    /// ten digits; values beyond `u32` (49 days) are refused as out of range.
+    IcePacing(u32),
     /// `a=ice-lite` (RFC 8839 §5.3).
     IceLite,
     /// `a=ice-mismatch` (RFC 8839 §5.2).

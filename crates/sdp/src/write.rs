@@ -414,6 +414,10 @@ pub(crate) fn attribute<const LINE: bool>(out: &mut String, a: &Attribute<'_>) {
                 out.push_str(l);
             }
         }
+        Attribute::IcePacing(ms) => {
+            name::<LINE>(out, "a=ice-pacing:");
+            push_u64(out, u64::from(*ms));
+        }
         Attribute::SctpPort(p) => {
             name::<LINE>(out, "a=sctp-port:");
             push_u64(out, u64::from(*p));

@@ -115,6 +115,31 @@ fn ufrag_shorter_than_4_chars() {
     expect(&text, 5, 11, ErrorKind::BadPwdLength);
 }
 
+/// `a=ice-pacing` (RFC 8839 §5.5) is a number of milliseconds, and written back as read.
+#[test]
+fn ice_pacing_is_milliseconds() {
+    let text = with_head("a=ice-pacing:200\r\n");
+    let p = parse_strict(&text).unwrap();
+    assert_eq!(p.attributes, [Attribute::IcePacing(200)]);
+    assert_eq!(p.to_string(), text);
+    expect(
+        &with_head("a=ice-pacing:fast\r\n"),
+        5,
+        14,
+        ErrorKind::Syntax {
+            expected: "pacing in milliseconds",
+        },
+    );
+    expect(
+        &with_head("a=ice-pacing:4294967296\r\n"),
+        5,
+        14,
+        ErrorKind::NumberOutOfRange,
+    );
+    let e = parse_strict(&with_head("a=ice-pacing:50ms\r\n")).expect_err("strict must refuse");
+    assert_eq!((e.line, e.column), (5, 16), "{e}");
+}
+
 #[test]
 fn cr_inside_a_value() {
     let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=a\rb\r\nt=0 0\r\n";

@@ -119,6 +119,7 @@ fn attribute() -> impl Strategy<Value = Attribute<'static>> {
         .prop_map(Attribute::Setup),
         token().prop_map(Attribute::Mid),
         re("[A-Za-z0-9+/_-]{20,40}").prop_map(Attribute::TlsId),
+        any::<u32>().prop_map(Attribute::IcePacing),
         any::<u16>().prop_map(Attribute::SctpPort),
         any::<u64>().prop_map(Attribute::MaxMessageSize),
         re("[1-9][0-9]{0,3}(\\.[0-9]{1,2})?").prop_map(|s| Attribute::Ptime(Decimal(s))),
