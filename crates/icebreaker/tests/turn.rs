@@ -30,10 +30,15 @@ impl TurnServer {
 
 /// Starts `turn-server` on 127.0.0.1 (realm icebreaker.test, user alice:secret) with `extra`.
 fn start(extra: &[&str]) -> TurnServer {
+    start_on("127.0.0.1:0", extra)
+}
+
+/// Starts `turn-server` listening (and relaying) on `listen`, with `extra`.
+fn start_on(listen: &str, extra: &[&str]) -> TurnServer {
     let mut args = vec![
         "turn-server",
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--realm",
         "icebreaker.test",
         "--user",
@@ -563,9 +568,15 @@ impl Turn {
         })
     }
 
-    /// A client over UDP from 127.0.0.1, its configuration adjusted by `configure`.
+    /// A client over UDP from 127.0.0.1 (::1 for a server on IPv6), its configuration adjusted
+    /// by `configure`.
     fn udp(server: SocketAddr, configure: impl FnOnce(&mut icebreaker_turn::ClientConfig)) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let sock = UdpSocket::bind(local).unwrap();
         sock.connect(server).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -996,9 +1007,9 @@ fn running_as_root() -> bool {
 const IN_NAMESPACE: &str = "ICEBREAKER_TEST_IN_NAMESPACE";
 
 /// Runs the test `name` of this binary again, alone, in a new user and network namespace
-/// whose `lo` is up and whose route to 127.0.0.3 has an MTU of 1280 bytes; panics unless it
-/// ran and passed.
-fn rerun_in_namespace(name: &str) {
+/// whose `lo` is up, after the shell command `setup` (which narrows an MTU to 1280 bytes);
+/// panics unless it ran and passed.
+fn rerun_in_namespace(name: &str, setup: &str) {
     let userns = ["--user", "--map-root-user", "--net"];
     let probe = std::process::Command::new("unshare")
         .args(userns)
@@ -1010,12 +1021,10 @@ fn rerun_in_namespace(name: &str) {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let script = "ip link set lo up && \
-                  ip route add local 127.0.0.3/32 dev lo mtu lock 1280 table local && \
-                  exec \"$0\" \"$@\"";
+    let script = format!("ip link set lo up && {setup} && exec \"$0\" \"$@\"");
     let out = std::process::Command::new("unshare")
         .args(userns)
-        .args(["sh", "-c", script])
+        .args(["sh", "-c", &script])
         .arg(exe)
         .args(["--exact", name, "--nocapture", "--test-threads", "1"])
         .env(IN_NAMESPACE, "1")
@@ -1062,7 +1071,10 @@ fn reaches(turn: &mut Turn, peer: &UdpSocket, len: usize, fill: u8) -> bool {
 #[test]
 fn dont_fragment_reaches_the_wire() {
     if std::env::var_os(IN_NAMESPACE).is_none() {
-        return rerun_in_namespace("dont_fragment_reaches_the_wire");
+        return rerun_in_namespace(
+            "dont_fragment_reaches_the_wire",
+            "ip route add local 127.0.0.3/32 dev lo mtu lock 1280 table local",
+        );
     }
     let server = start(&["--allow-peer", "127.0.0.0/8"]);
     let peer = UdpSocket::bind("127.0.0.3:0").unwrap();
@@ -1098,4 +1110,40 @@ fn dont_fragment_reaches_the_wire() {
         reaches(&mut plain, &peer, 1400, 5),
         "ChannelData, 1400 bytes"
     );
+}
+
+/// DONT-FRAGMENT over IPv6, which has no DF bit: the relay must not fragment at the source
+/// (`IPV6_PMTUDISC_DO`), so with `lo`'s MTU at 1280 a 1400-byte datagram cannot leave it, while
+/// without DONT-FRAGMENT it leaves in fragments and arrives whole.
+#[test]
+fn dont_fragment_reaches_the_wire_over_ipv6() {
+    use icebreaker_stun::attributes::AddressFamily;
+    if std::env::var_os(IN_NAMESPACE).is_none() {
+        return rerun_in_namespace(
+            "dont_fragment_reaches_the_wire_over_ipv6",
+            "ip link set lo mtu 1280",
+        );
+    }
+    let server = start_on("[::1]:0", &["--allow-peer", "::1/128"]);
+    let peer = UdpSocket::bind("[::1]:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let at = peer.local_addr().unwrap();
+
+    let mut df = Turn::udp(server.addr, |c| {
+        c.dont_fragment = true;
+        c.requested_family = Some(AddressFamily::V6);
+    });
+    assert!(df.allocate().unwrap().is_ipv6());
+    df.permit(at);
+    assert!(
+        !reaches(&mut df, &peer, 1400, 1),
+        "DF Send indication, 1400 bytes"
+    );
+    assert!(
+        reaches(&mut df, &peer, 1000, 2),
+        "DF Send indication, 1000 bytes"
+    );
+    df.bind(at);
+    assert!(reaches(&mut df, &peer, 1400, 3), "ChannelData, 1400 bytes");
 }
