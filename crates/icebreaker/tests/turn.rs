@@ -1063,6 +1063,21 @@ fn reaches(turn: &mut Turn, peer: &UdpSocket, len: usize, fill: u8) -> bool {
     false
 }
 
+/// For `df`, allocated and asking for DONT-FRAGMENT, towards `peer` behind a 1280-byte MTU: a
+/// 1400-byte Send indication cannot leave the relay while 1000 bytes do, and ChannelData, which
+/// cannot ask for DF, arrives at 1400 bytes through the same relayed socket, switched back.
+fn check_dont_fragment(df: &mut Turn, peer: &UdpSocket) {
+    let at = peer.local_addr().unwrap();
+    df.permit(at);
+    assert!(
+        !reaches(df, peer, 1400, 1),
+        "DF Send indication, 1400 bytes"
+    );
+    assert!(reaches(df, peer, 1000, 2), "DF Send indication, 1000 bytes");
+    df.bind(at);
+    assert!(reaches(df, peer, 1400, 3), "ChannelData, 1400 bytes");
+}
+
 /// RFC 8656 DONT-FRAGMENT on the wire. The peer is behind a route with an MTU of 1280: a
 /// 1400-byte datagram reaches it only as fragments. Relayed for a Send indication carrying
 /// DONT-FRAGMENT, it cannot leave the relay, while 1000 bytes still do; relayed for anything
@@ -1085,18 +1100,7 @@ fn dont_fragment_reaches_the_wire() {
     // This client puts DONT-FRAGMENT in its Allocate and in each Send indication.
     let mut df = Turn::udp(server.addr, |c| c.dont_fragment = true);
     df.allocate().unwrap();
-    df.permit(at);
-    assert!(
-        !reaches(&mut df, &peer, 1400, 1),
-        "DF Send indication, 1400 bytes"
-    );
-    assert!(
-        reaches(&mut df, &peer, 1000, 2),
-        "DF Send indication, 1000 bytes"
-    );
-    df.bind(at);
-    // ChannelData cannot ask for DF; the relayed socket switches back.
-    assert!(reaches(&mut df, &peer, 1400, 3), "ChannelData, 1400 bytes");
+    check_dont_fragment(&mut df, &peer);
 
     let mut plain = Turn::udp(server.addr, |_| {});
     plain.allocate().unwrap();
@@ -1128,22 +1132,10 @@ fn dont_fragment_reaches_the_wire_over_ipv6() {
     let peer = UdpSocket::bind("[::1]:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let at = peer.local_addr().unwrap();
-
     let mut df = Turn::udp(server.addr, |c| {
         c.dont_fragment = true;
         c.requested_family = Some(AddressFamily::V6);
     });
     assert!(df.allocate().unwrap().is_ipv6());
-    df.permit(at);
-    assert!(
-        !reaches(&mut df, &peer, 1400, 1),
-        "DF Send indication, 1400 bytes"
-    );
-    assert!(
-        reaches(&mut df, &peer, 1000, 2),
-        "DF Send indication, 1000 bytes"
-    );
-    df.bind(at);
-    assert!(reaches(&mut df, &peer, 1400, 3), "ChannelData, 1400 bytes");
+    check_dont_fragment(&mut df, &peer);
 }
