@@ -457,6 +457,9 @@ fn push_answer(
     }
 }
 
+/// The slowest pacing a peer can impose with `a=ice-pacing` ([`Agent::set_remote_pacing`]).
+pub const MAX_REMOTE_PACING: Duration = Duration::from_secs(1);
+
 /// Largest answer: header, then XOR-MAPPED-ADDRESS (IPv6: 24) or ERROR-CODE (8) and
 /// UNKNOWN-ATTRIBUTES (4 + 2 × [`UnknownList::CAPACITY`]), then MESSAGE-INTEGRITY (24) and FINGERPRINT (8).
 const ANSWER_MAX: usize = 128;
@@ -629,15 +632,22 @@ impl Agent {
 
     /// Takes the pacing the peer signalled (`a=ice-pacing`, RFC 8839 §5.5; 50 ms when its
     /// description has none): both agents pace at the larger of the two values, so from the
-    /// next check on this agent paces at the larger of `ta` and [`AgentConfig::ta`].
+    /// next check on this agent paces at the larger of `ta` and [`AgentConfig::ta`]. A value
+    /// above [`MAX_REMOTE_PACING`] is taken as that much: the RFC sets no bound, and a peer
+    /// asking for days between checks would stall the agent without ever failing it.
     pub fn set_remote_pacing(&mut self, ta: Duration) {
-        self.remote_ta = ta;
+        self.remote_ta = ta.min(MAX_REMOTE_PACING);
     }
 
     /// Ta, the pacing in use (RFC 8445 §14.2): the larger of [`AgentConfig::ta`] and what the
     /// peer asked for with [`set_remote_pacing`](Self::set_remote_pacing).
     pub fn pacing(&self) -> Duration {
         self.config.ta.max(self.remote_ta)
+    }
+
+    /// The configuration the agent was made with.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
     }
 
     /// Takes the role signalling decided, best before [`start`](Self::start): RFC 8445 §6.1.1

@@ -75,8 +75,8 @@ mod candidate;
 pub mod fuzz;
 
 pub use agent::{
-    Agent, AgentConfig, Credentials, Error, Event, Received, RecvError, State, Stats, Transmit,
-    TurnServer, TurnTransport,
+    Agent, AgentConfig, Credentials, Error, Event, MAX_REMOTE_PACING, Received, RecvError, State,
+    Stats, Transmit, TurnServer, TurnTransport,
 };
 pub use candidate::{
     Candidate, CandidateError, CandidateKind, TcpType, Transport, candidate_priority,

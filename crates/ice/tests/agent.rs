@@ -795,7 +795,7 @@ fn checks_are_paced_at_the_larger_of_both_agents_values() {
         for n in 1..=5 {
             a.add_remote_candidate(dead_host(n)).unwrap();
         }
-        let sends = sent_alone(&mut a, Duration::from_secs(2));
+        let sends = sent_alone(&mut a, Duration::from_secs(6));
         sends.iter().take(5).map(|s| s.0).collect::<Vec<_>>()
     };
     let gaps = |times: Vec<Duration>| times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
@@ -805,6 +805,11 @@ fn checks_are_paced_at_the_larger_of_both_agents_values() {
         [Duration::from_millis(200); 4]
     );
     assert_eq!(gaps(first_checks(Duration::from_millis(5))), [ours; 4]);
+    // A peer cannot stall the checks: days between checks are taken as a second.
+    assert_eq!(
+        gaps(first_checks(Duration::from_secs(4_294_967))),
+        [icebreaker_ice::MAX_REMOTE_PACING; 4]
+    );
 }
 
 /// One server for STUN and TURN over UDP (`--stun X --turn X`): the Binding request and the

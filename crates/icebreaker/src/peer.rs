@@ -697,8 +697,9 @@ impl Peer {
             // RFC 8839 §5.3: so that a full peer takes the controlling role.
             b.attribute(&Attribute::IceLite);
         } else {
-            // RFC 8839 §5.5: the pacing this agent checks at (a lite agent sends no checks).
-            let ms = self.agent.pacing().as_millis();
+            // RFC 8839 §5.5: the pacing this agent wants (a lite agent sends no checks); the
+            // agent itself takes the larger of it and the peer's.
+            let ms = self.agent.config().ta.as_millis();
             b.attribute(&Attribute::IcePacing(u32::try_from(ms).unwrap_or(u32::MAX)));
         }
         let Some(offer) = offer else {
@@ -1306,7 +1307,8 @@ mod tests {
                 _ => None,
             })
             .expect("an answer");
-        assert!(answer.contains("\r\na=ice-pacing:200\r\n"), "{answer}");
+        // The answerer announces its own pacing, and still paces at the larger one.
+        assert!(answer.contains("\r\na=ice-pacing:50\r\n"), "{answer}");
         a.handle_signal(now, Signal::Answer { sdp: answer });
         assert_eq!(a.agent().pacing(), Duration::from_millis(200));
         assert!(connect(&mut a, &mut b, now, Duration::from_secs(5)));

@@ -128,7 +128,7 @@ pub struct TurnServerArgs {
     /// KiB of peer data queued towards all TCP and TLS clients together, waiting for clients
     /// that read slower than their peers send; beyond, such data is dropped, as UDP would
     /// (default 65536, 64 MiB; each client may queue at most 256 KiB of it).
-    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(64..=16 << 20))]
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(256..=16 << 20))]
     pub stream_queue_total: Option<u64>,
     /// Also serve TURN over TLS here: `IP:PORT`, or an IP for port 5349 (needs --cert, --key).
     #[arg(long, value_name = "ADDR", value_parser = parse_tls_listen, requires_all = ["cert", "key"])]

@@ -548,6 +548,17 @@ pub(crate) fn split_attribute(content: &str) -> (&str, Option<&str>, bool, Hot) 
     }
 }
 
+/// `pacing-value = 1*10DIGIT` (RFC 8839 §5.5), milliseconds; values beyond `u32` are refused as
+/// out of range.
+fn ice_pacing<'a>(i: &mut &'a str) -> R<'a, u32> {
+    let at = *i;
+    let ms = scan::num(i, "pacing in milliseconds")?;
+    if at.len() - i.len() > 10 {
+        return Err(expected(at, "at most 10 digits"));
+    }
+    Ok(ms)
+}
+
 /// Parses an attribute into `out`: typed when the name is one we know, [`Attribute::Other`]
 /// otherwise. `hot` is [`Hot::of`] the name, or [`Hot::No`] for a name that is no hot one.
 /// Each typed value is built right where it is stored; nothing is pushed on error.
@@ -579,9 +590,7 @@ pub(crate) fn attribute<'a>(
             b"ice-options" => out.push(Attribute::IceOptions(IceOptions(line(v, |i| {
                 scan::list(i, ICE, "ice option tag")
             })?))),
-            b"ice-pacing" => out.push(Attribute::IcePacing(line(v, |i| {
-                scan::num(i, "pacing in milliseconds")
-            })?)),
+            b"ice-pacing" => out.push(Attribute::IcePacing(line(v, ice_pacing)?)),
             b"fingerprint" => out.push(Attribute::Fingerprint(line(v, fingerprint)?)),
             b"setup" => out.push(Attribute::Setup(setup(v)?)),
             b"mid" => out.push(Attribute::Mid(line(v, |i| token(i, "identification tag"))?)),

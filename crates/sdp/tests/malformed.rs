@@ -136,6 +136,14 @@ fn ice_pacing_is_milliseconds() {
         14,
         ErrorKind::NumberOutOfRange,
     );
+    expect(
+        &with_head("a=ice-pacing:00000000050\r\n"),
+        5,
+        14,
+        ErrorKind::Syntax {
+            expected: "at most 10 digits",
+        },
+    );
     let e = parse_strict(&with_head("a=ice-pacing:50ms\r\n")).expect_err("strict must refuse");
     assert_eq!((e.line, e.column), (5, 16), "{e}");
 }
