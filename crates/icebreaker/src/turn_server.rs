@@ -66,7 +66,8 @@ const STREAM_QUEUE_TOTAL_KIB: u64 = 64 << 10;
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
-/// How long a TCP or TLS connection may go without an allocation, by default (`--stream-idle`).
+/// How long a TCP or TLS connection may go without an allocation, or without taking a frame the
+/// server is writing to it, by default (`--stream-idle`).
 const STREAM_IDLE_SECS: u64 = 30;
 /// Kernel buffer asked for on the listening UDP socket, which every client shares.
 const LISTENER_BUFFER: usize = 4 << 20;
@@ -122,7 +123,8 @@ pub struct TurnServerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections_per_ip: Option<u32>,
     /// Close a TCP or TLS connection that has had no allocation for this long, from its start
-    /// or since its allocation ended (default 30).
+    /// or since its allocation ended, or that has not taken a frame the server is writing to it
+    /// for this long (default 30).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stream_idle: Option<u64>,
     /// KiB of peer data queued towards all TCP and TLS clients together, waiting for clients
@@ -889,12 +891,20 @@ async fn stream_connection<S>(
         };
         c.tcp.insert((client, local), out);
     }
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         // The permits are held until their frame is written: the bytes are in the kernel's
-        // hands.
+        // hands. A client that takes longer than `idle` to take one frame is not reading: the
+        // writer gives up, and with it the connection, so that what its queue holds of the
+        // server-wide budget returns.
         while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame.bytes).await.is_err() || wr.flush().await.is_err() {
-                break;
+            let write = async {
+                wr.write_all(&frame.bytes).await?;
+                wr.flush().await
+            };
+            match tokio::time::timeout(idle, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => return,
             }
         }
         let _ = wr.shutdown().await;
@@ -913,6 +923,10 @@ async fn stream_connection<S>(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
+            _ = &mut writer => {
+                tracing::debug!(%client, "not reading for {idle:?}: closing");
+                break;
+            }
             () = tokio::time::sleep_until((allocated_at + idle).into()) => {
                 let Some(core) = core.upgrade() else {
                     break;

@@ -906,6 +906,44 @@ fn tcp_clients_that_stop_reading_share_one_memory_budget() {
     }
 }
 
+/// A TCP client that stops reading holds part of the server-wide budget only for
+/// `--stream-idle`: then its connection is closed, and the budget serves others again.
+#[test]
+fn a_tcp_client_that_stops_reading_is_closed_and_its_budget_returns() {
+    use std::time::Instant;
+    let server = start(&[
+        "--allow-peer",
+        "127.0.0.0/8",
+        "--stream-queue-total",
+        "256",
+        "--stream-idle",
+        "1",
+    ]);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut stuck = Turn::tcp(server.addr);
+    let relayed = stuck.allocate().unwrap();
+    stuck.permit(peer.local_addr().unwrap());
+    let mut reader = Turn::tcp(server.addr);
+    let relayed_reader = reader.allocate().unwrap();
+    reader.permit(peer.local_addr().unwrap());
+    // The kernel's buffers fill, then the server's queue takes the whole budget of 256 KiB.
+    flood(&peer, relayed, 60_000, 200);
+    // Past --stream-idle without taking a frame, the stuck client is closed.
+    thread::sleep(Duration::from_millis(2_500));
+    flood(&peer, relayed_reader, 60_000, 5);
+    let (whole, other) = reader.drain();
+    assert!(
+        whole > 0 && other == 0,
+        "the reading client got {whole} whole and {other} other frames: the budget was still held"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut closed = false;
+    while !closed && Instant::now() < deadline {
+        closed = stuck.read(|_| {}).is_none();
+    }
+    assert!(closed, "the client that stopped reading was not closed");
+}
+
 /// Connects to `server` over TCP from `local` (an address on `lo`, port chosen by the OS).
 fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
     let rt = tokio::runtime::Builder::new_current_thread()
