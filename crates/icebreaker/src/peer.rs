@@ -1206,6 +1206,16 @@ mod tests {
         assert!(matches!(b.poll_signal(), Some(Signal::Error { .. })));
     }
 
+    /// The answer `answerer` signalled, the signals before it dropped.
+    fn answer_of(answerer: &mut Peer) -> String {
+        std::iter::from_fn(|| answerer.poll_signal())
+            .find_map(|s| match s {
+                Signal::Answer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("an answer")
+    }
+
     /// Two peers wired back to back in virtual time: signalling and datagrams delivered at
     /// once, timers run as they fall due. Returns whether both connected within `limit`.
     fn connect(a: &mut Peer, b: &mut Peer, start: Instant, limit: Duration) -> bool {
@@ -1269,12 +1279,7 @@ mod tests {
         b.handle_signal(now, Signal::Offer { sdp });
         assert!(b.agent().is_controlling());
         assert!(!a.agent().is_controlling());
-        let answer = std::iter::from_fn(|| b.poll_signal())
-            .find_map(|s| match s {
-                Signal::Answer { sdp } => Some(sdp),
-                _ => None,
-            })
-            .expect("an answer");
+        let answer = answer_of(&mut b);
         assert!(!answer.contains("ice-lite"), "{answer}");
         a.handle_signal(now, Signal::Answer { sdp: answer });
         assert!(connect(&mut a, &mut b, now, Duration::from_secs(5)));
@@ -1301,12 +1306,7 @@ mod tests {
         assert_eq!(b.agent().pacing(), Duration::from_millis(50));
         b.handle_signal(now, Signal::Offer { sdp });
         assert_eq!(b.agent().pacing(), Duration::from_millis(200));
-        let answer = std::iter::from_fn(|| b.poll_signal())
-            .find_map(|s| match s {
-                Signal::Answer { sdp } => Some(sdp),
-                _ => None,
-            })
-            .expect("an answer");
+        let answer = answer_of(&mut b);
         // The answerer announces its own pacing, and still paces at the larger one.
         assert!(answer.contains("\r\na=ice-pacing:50\r\n"), "{answer}");
         a.handle_signal(now, Signal::Answer { sdp: answer });

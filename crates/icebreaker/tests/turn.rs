@@ -673,15 +673,15 @@ impl Turn {
     }
 
     /// Reads until 600 ms pass without data (at most 10 s): how many messages carried a
-    /// 60 000-byte payload from a peer, and how many were anything else.
-    fn drain(&mut self) -> (usize, usize) {
+    /// `len`-byte payload from a peer, and how many were anything else.
+    fn drain(&mut self, len: usize) -> (usize, usize) {
         use icebreaker_turn::Received;
         use std::time::Instant;
         let (mut whole, mut other, mut quiet) = (0, 0, 0);
         let deadline = Instant::now() + Duration::from_secs(10);
         while quiet < 3 && Instant::now() < deadline {
             let got = self.read(|r| match r {
-                Received::PeerData { data, .. } if data.len() == 60_000 => whole += 1,
+                Received::PeerData { data, .. } if data.len() == len => whole += 1,
                 _ => other += 1,
             });
             match got {
@@ -782,7 +782,7 @@ fn a_tcp_client_that_stops_reading_holds_bounded_server_memory() {
         "the server grew by {grown} KiB for one client that stopped reading"
     );
     // Reading again: every frame that arrives is a whole Data indication from the peer.
-    let (whole, other) = turn.drain();
+    let (whole, other) = turn.drain(60_000);
     assert!(
         whole > 0 && other == 0,
         "{whole} whole, {other} other frames"
@@ -820,7 +820,7 @@ fn flood(peer: &UdpSocket, relayed: SocketAddr, len: usize, count: usize) {
 /// which over TCP it would never retransmit.
 #[test]
 fn a_tcp_client_flooded_by_its_peer_still_gets_its_answers() {
-    use icebreaker_turn::{Event, Received};
+    use icebreaker_turn::Event;
     use std::time::Instant;
     let server = start(&["--allow-peer", "127.0.0.0/8"]);
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -837,19 +837,7 @@ fn a_tcp_client_flooded_by_its_peer_still_gets_its_answers() {
     turn.flush();
     thread::sleep(Duration::from_millis(300));
     // Reading again: the peer's data, then the answer.
-    let (mut data, mut other, mut quiet) = (0, 0, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while quiet < 3 && Instant::now() < deadline {
-        let got = turn.read(|r| match r {
-            Received::PeerData { .. } => data += 1,
-            _ => other += 1,
-        });
-        match got {
-            None => break,
-            Some(true) => quiet = 0,
-            Some(false) => quiet += 1,
-        }
-    }
+    let (data, other) = turn.drain(500);
     let mut created = false;
     while let Some(e) = turn.client.poll_event() {
         created |= matches!(e, Event::PermissionCreated(_));
@@ -898,7 +886,7 @@ fn tcp_clients_that_stop_reading_share_one_memory_budget() {
     );
     // Reading again: every client gets whole Data indications, and nothing else.
     for (turn, _) in &mut clients {
-        let (whole, other) = turn.drain();
+        let (whole, other) = turn.drain(60_000);
         assert!(
             whole > 0 && other == 0,
             "{whole} whole, {other} other frames"
@@ -931,7 +919,7 @@ fn a_tcp_client_that_stops_reading_is_closed_and_its_budget_returns() {
     // Past --stream-idle without taking a frame, the stuck client is closed.
     thread::sleep(Duration::from_millis(2_500));
     flood(&peer, relayed_reader, 60_000, 5);
-    let (whole, other) = reader.drain();
+    let (whole, other) = reader.drain(60_000);
     assert!(
         whole > 0 && other == 0,
         "the reading client got {whole} whole and {other} other frames: the budget was still held"

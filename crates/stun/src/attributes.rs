@@ -1114,14 +1114,6 @@ impl core::fmt::Debug for UnknownList {
     }
 }
 
-impl Extend<AttributeType> for UnknownList {
-    fn extend<I: IntoIterator<Item = AttributeType>>(&mut self, iter: I) {
-        for t in iter {
-            self.push(t);
-        }
-    }
-}
-
 /// A password algorithm number (RFC 8489 §18.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PasswordAlgorithmId(pub u16);

@@ -469,14 +469,12 @@ impl<'a> Message<'a> {
     /// The comprehension-required attributes that `known` does not recognise, each once and at
     /// most [`UnknownList::CAPACITY`]: what a 420 (Unknown Attribute) response lists (RFC 8489
     /// §6.3.1.1). Empty when the request may go on.
-    pub fn unknown_attributes(&self, known: impl Fn(AttributeType) -> bool) -> UnknownList {
+    pub fn unknown_attributes(&self, known: impl Fn(AttributeType) -> bool + 'a) -> UnknownList {
         let mut list = UnknownList::new();
-        for a in self.attributes() {
-            if a.attr_type.is_comprehension_required() && !known(a.attr_type) {
-                list.push(a.attr_type);
-                if list.len() == UnknownList::CAPACITY {
-                    break;
-                }
+        for t in self.unknown_comprehension_required(known) {
+            list.push(t);
+            if list.len() == UnknownList::CAPACITY {
+                break;
             }
         }
         list
