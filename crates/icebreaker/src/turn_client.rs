@@ -41,6 +41,12 @@ pub struct TurnClientArgs {
     /// as ChannelData, instead of CreatePermission and a Send indication.
     #[arg(long)]
     pub channel: bool,
+    /// Ask the server to relay the datagram with the DF bit set (DONT-FRAGMENT in the Allocate
+    /// and the Send indication). A server that cannot answers 420; the allocation is then made
+    /// without it, and the output says DF was refused. Not with `--channel`: ChannelData
+    /// leaves the relay with DF clear.
+    #[arg(long, conflicts_with = "channel")]
+    pub dont_fragment: bool,
     /// Keep the allocation this many milliseconds after the answer, its timers running,
     /// before deleting it: long enough for a server's nonce to go stale, the deletion shows
     /// the 438 (Stale Nonce) answer handled.
@@ -385,6 +391,8 @@ pub async fn run(args: TurnClientArgs) -> u8 {
     if args.peer.is_ipv6() {
         config.requested_family = Some(AddressFamily::V6);
     }
+    config.dont_fragment = args.dont_fragment;
+    config.dont_fragment_fallback = true;
     let mut client = Client::new(config);
     let deadline = Instant::now() + Duration::from_millis(args.timeout);
     let result = exchange(&mut conn, &mut client, (server, local), &args, deadline).await;
@@ -443,6 +451,7 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                     "received": String::from_utf8_lossy(&x.data),
                     "received_hex": hex::encode(&x.data),
                     "deleted": deleted,
+                    "dont_fragment": args.dont_fragment.then(|| client.dont_fragment()),
                     "rtt_ms": x.rtt.as_secs_f64() * 1000.0,
                 });
                 emit(&format!("{v}\n"));
@@ -456,6 +465,13 @@ pub async fn run(args: TurnClientArgs) -> u8 {
                 out += &format!("sent to          {}  {:?}\n", args.peer, args.message);
                 if let Some(c) = x.channel {
                     out += &format!("over channel     {c:#06x}\n");
+                }
+                if args.dont_fragment {
+                    out += if client.dont_fragment() {
+                        "dont fragment    accepted: the relay sends with the DF bit set\n"
+                    } else {
+                        "dont fragment    refused: the server cannot set DF (420), sent without\n"
+                    };
                 }
                 out += &format!(
                     "received from    {}  {:?}\n",

@@ -162,6 +162,34 @@ fn a_channel_carries_the_datagram() {
     assert!(out.json()["channel"].is_null());
 }
 
+/// `--dont-fragment`: the Allocate and the Send indication carry DONT-FRAGMENT, which this
+/// server supports on Linux, and the output says it was accepted (text and JSON); without the
+/// flag the JSON field is null. ChannelData cannot carry it, so `--channel` is refused.
+#[test]
+fn dont_fragment_is_asked_for_and_reported() {
+    let server = start(&["--allow-peer", "127.0.0.0/8"]);
+    let echo = Echo::start();
+    let addr = server.addr.to_string();
+    let out = client(&addr, echo.addr, &["--dont-fragment", "--json"]);
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["dont_fragment"], true, "{v}");
+    assert_eq!(v["received"], "hello from icebreaker");
+    let out = client(&addr, echo.addr, &["--dont-fragment"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("dont fragment    accepted"),
+        "{}",
+        out.stdout
+    );
+    let out = client(&addr, echo.addr, &["--json"]);
+    out.expect_code(0);
+    assert!(out.json()["dont_fragment"].is_null());
+    let out = client(&addr, echo.addr, &["--dont-fragment", "--channel"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--channel"), "{}", out.stderr);
+}
+
 /// `--hold` past the server's `--nonce-lifetime`: the deletion goes out with a stale nonce,
 /// takes the 438 and its fresh nonce, and is confirmed on the retry.
 #[test]

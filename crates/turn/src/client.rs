@@ -9,8 +9,8 @@ use icebreaker_stun::attributes::{
     self, AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateServer, Attribute,
     ChannelNumber, Data, DontFragment, ErrorCode, EvenPort, Lifetime, Nonce, PasswordAlgorithm,
     PasswordAlgorithmId, PasswordAlgorithms, Realm, RequestedAddressFamily, RequestedTransport,
-    ReservationToken, Software, Userhash, Username, XorMappedAddress, XorPeerAddress,
-    XorRelayedAddress, codes,
+    ReservationToken, Software, UnknownAttributes, Userhash, Username, XorMappedAddress,
+    XorPeerAddress, XorRelayedAddress, codes,
 };
 use icebreaker_stun::integrity::{Key, NonceCookie, Preparation};
 use icebreaker_stun::transaction::{
@@ -70,10 +70,16 @@ pub struct ClientConfig {
     pub reservation_token: Option<[u8; 8]>,
     /// DONT-FRAGMENT in the Allocate request (is DF supported?) and in every Send indication
     /// (relay this with the DF bit set). A server that cannot set DF answers the Allocate with
-    /// 420 (Unknown Attribute); the client may then try without. ChannelData cannot ask: it
-    /// leaves the relay with DF clear (RFC 8656 §14), so data that must not be fragmented
-    /// goes as Send indications (no channel bound to that peer).
+    /// 420 (Unknown Attribute), which fails it unless `dont_fragment_fallback` is set.
+    /// ChannelData cannot ask: it leaves the relay with DF clear (RFC 8656 §14), so data that
+    /// must not be fragmented goes as Send indications (no channel bound to that peer).
     pub dont_fragment: bool,
+    /// With `dont_fragment`: when the server answers the Allocate with 420 and lists
+    /// DONT-FRAGMENT among the attributes it does not know, allocate again without it
+    /// (RFC 8656 §7.4 allows the retry) and report [`Event::DontFragmentRefused`]; Send
+    /// indications then go without it ([`Client::dont_fragment`] turns false). Off by
+    /// default: a caller that needs DF learns the server cannot, from the failed Allocate.
+    pub dont_fragment_fallback: bool,
     /// LIFETIME to ask for; the server's default when `None`.
     pub lifetime: Option<Duration>,
     /// Send USERHASH instead of USERNAME when the server offers it.
@@ -101,6 +107,7 @@ impl ClientConfig {
             even_port: None,
             reservation_token: None,
             dont_fragment: false,
+            dont_fragment_fallback: false,
             lifetime: None,
             use_userhash: false,
             software: None,
@@ -179,6 +186,10 @@ pub enum Event {
         /// The channel number.
         channel: u16,
     },
+    /// The server answered the Allocate's DONT-FRAGMENT with 420 (Unknown Attribute): it
+    /// cannot relay with the DF bit set. With [`ClientConfig::dont_fragment_fallback`] the
+    /// Allocate goes again without it, and Send indications stop asking for DF.
+    DontFragmentRefused,
     /// A 300 (Try Alternate) was followed.
     Redirected {
         /// The new server.
@@ -337,6 +348,13 @@ impl Client {
             events: VecDeque::new(),
             now: None,
         }
+    }
+
+    /// Whether the Allocate and Send indications carry DONT-FRAGMENT: the configured value,
+    /// until a server that cannot set DF made the client fall back
+    /// ([`ClientConfig::dont_fragment_fallback`]).
+    pub fn dont_fragment(&self) -> bool {
+        self.config.dont_fragment
     }
 
     /// Where the client stands.
@@ -817,6 +835,22 @@ impl Client {
                 } else {
                     self.fail(now, i, code);
                 }
+            }
+            Some(codes::UNKNOWN_ATTRIBUTE)
+                if op == Operation::Allocate
+                    && self.config.dont_fragment
+                    && self.config.dont_fragment_fallback
+                    && msg
+                        .get::<UnknownAttributes<'_>>()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|u| u.iter().any(|t| t == DontFragment::TYPE)) =>
+            {
+                // RFC 8656 §7.4: the server does not support DONT-FRAGMENT; the retry goes
+                // without it. It cannot loop: the flag is off for good.
+                self.config.dont_fragment = false;
+                self.events.push_back(Event::DontFragmentRefused);
+                self.retry(now, i);
             }
             Some(codes::TRY_ALTERNATE) if op == Operation::Allocate => {
                 // Followed only when authenticated (checked above: signed and verified), to an

@@ -157,12 +157,15 @@ pub fn fuzz_server(epoch: Instant, data: &[u8]) {
 
 /// Client fuzzing: `data` is a sequence of records `[dt, flags, len, bytes...]` delivered as
 /// datagrams from the server; with bit 0 of `flags` the transaction id of the last request sent
-/// is patched in, so fuzzed responses reach the response handling.
+/// is patched in, so fuzzed responses reach the response handling. An input of odd length
+/// has the client ask for DONT-FRAGMENT, with the fallback after a 420.
 #[doc(hidden)]
 pub fn fuzz_client(epoch: Instant, data: &[u8]) {
     let t0 = epoch;
     let mut cc = ClientConfig::new(addr(CLIENT), addr(SERVER), "alice", "secret");
     cc.rng_seed = [6; 32];
+    cc.dont_fragment = data.len() % 2 == 1;
+    cc.dont_fragment_fallback = true;
     let mut client = Client::new(cc);
     client.allocate(t0);
     let mut now = t0;

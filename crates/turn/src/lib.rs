@@ -94,7 +94,8 @@
 //!   420 and drops Send indications carrying it. The `icebreaker` runtime sends with
 //!   `IP_PMTUDISC_DO` (`IPV6_PMTUDISC_DO`) for DF and `IP_PMTUDISC_DONT` (IPv6: the
 //!   default, `IPV6_PMTUDISC_WANT`) otherwise; [`ClientConfig::dont_fragment`] puts it in the
-//!   Allocate and in every Send indication
+//!   Allocate and in every Send indication, and with [`ClientConfig::dont_fragment_fallback`]
+//!   a 420 naming it makes the client allocate again without it (§7.4)
 //! - [ ] RFC 6062 TCP allocations, RFC 7635 OAuth, RFC 8016 mobility: not implemented
 //! - [ ] ICMP attribute relaying: the server never sends ICMP (the runtime does not read ICMP)
 

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use common::addr;
 use icebreaker_stun::attributes::{
-    AlternateServer, ErrorCode, Lifetime, PasswordAlgorithmId, XorMappedAddress, XorRelayedAddress,
+    AlternateServer, ErrorCode, Lifetime, PasswordAlgorithmId, UnknownAttributes, XorMappedAddress,
+    XorRelayedAddress,
 };
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_stun::integrity::{Key, Preparation};
 use icebreaker_stun::{AttributeType, Class, Integrity, Message, MessageWriter};
 use icebreaker_turn::{
-    Client, ClientConfig, Event, Operation, Received, Server, State, Transport, Via,
+    Client, ClientConfig, Event, Operation, Received, Server, ServerConfig, State, Transport, Via,
 };
 
 const C: &str = "192.0.2.10:40000";
@@ -25,6 +26,8 @@ struct Net {
     now: Instant,
     /// Datagrams the relay sent to peers: (relayed address, peer, bytes).
     at_peers: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Whether each of `at_peers` was to leave with the DF bit set.
+    df: Vec<bool>,
     /// Peer data the client received.
     received: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<Event>,
@@ -33,16 +36,27 @@ struct Net {
 
 impl Net {
     fn new(transport: Transport) -> Self {
+        Self::with(|_| {}, |c| c.transport = transport)
+    }
+
+    /// `common::config()` and alice's client, each changed by its closure.
+    fn with(
+        server: impl FnOnce(&mut ServerConfig),
+        client: impl FnOnce(&mut ClientConfig),
+    ) -> Self {
         let now = Instant::now();
-        let server = Server::new(common::config(), common::pool(), now);
+        let mut sc = common::config();
+        server(&mut sc);
         let mut cc = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
         cc.rng_seed = [42; 32];
-        cc.transport = transport;
+        client(&mut cc);
+        let transport = cc.transport;
         Self {
-            server,
+            server: Server::new(sc, common::pool(), now),
             client: Client::new(cc),
             now,
             at_peers: Vec::new(),
+            df: Vec::new(),
             received: Vec::new(),
             events: Vec::new(),
             transport,
@@ -80,7 +94,10 @@ impl Net {
             while let Some(t) = self.server.poll_transmit(&mut buf) {
                 moved = true;
                 match t.via {
-                    Via::Relay { .. } => self.at_peers.push((t.from, t.to, buf.clone())),
+                    Via::Relay { dont_fragment } => {
+                        self.at_peers.push((t.from, t.to, buf.clone()));
+                        self.df.push(dont_fragment);
+                    }
                     Via::Listener(tr) => {
                         assert_eq!(tr, self.transport);
                         if tr != Transport::Udp {
@@ -243,6 +260,100 @@ fn refused_permission_is_an_event_with_the_code() {
     );
 }
 
+/// Allocates with DONT-FRAGMENT on a server that can (`server_df`) or cannot set DF, with or
+/// without the fallback, then sends one Send indication to PEER; returns the net.
+fn allocate_with_dont_fragment(server_df: bool, fallback: bool) -> Net {
+    let mut n = Net::with(
+        |s| s.dont_fragment = server_df,
+        |c| {
+            c.dont_fragment = true;
+            c.dont_fragment_fallback = fallback;
+        },
+    );
+    n.client.allocate(n.now);
+    n.pump();
+    if n.client.state() == State::Allocated {
+        let peer = addr(PEER);
+        n.client.create_permission(n.now, peer.ip()).unwrap();
+        n.pump();
+        n.client.send_to(peer, b"df?").unwrap();
+        n.pump();
+    }
+    n
+}
+
+#[test]
+fn dont_fragment_falls_back_when_the_server_cannot_set_df() {
+    // A server that can: DF asked and passed on; no fallback needed.
+    let n = allocate_with_dont_fragment(true, true);
+    assert!(
+        !n.events.contains(&Event::DontFragmentRefused),
+        "{:?}",
+        n.events
+    );
+    assert!(n.client.dont_fragment());
+    assert_eq!(n.df, [true]);
+
+    // A server that cannot, without the fallback: the Allocate fails with 420.
+    let n = allocate_with_dont_fragment(false, false);
+    assert_eq!(n.client.state(), State::Closed);
+    assert!(
+        n.events.contains(&Event::Failed {
+            operation: Operation::Allocate,
+            code: Some(420)
+        }),
+        "{:?}",
+        n.events
+    );
+
+    // With the fallback: allocated without DF, and the Send indication no longer asks for it.
+    let n = allocate_with_dont_fragment(false, true);
+    assert_eq!(n.client.state(), State::Allocated, "{:?}", n.events);
+    assert_eq!(n.events.first(), Some(&Event::DontFragmentRefused));
+    assert!(
+        !n.events.iter().any(|e| matches!(e, Event::Failed { .. })),
+        "{:?}",
+        n.events
+    );
+    assert!(!n.client.dont_fragment());
+    assert_eq!(n.at_peers.len(), 1);
+    assert_eq!(n.df, [false]);
+}
+
+/// Only an authenticated 420 that names DONT-FRAGMENT makes the client fall back: one naming
+/// another attribute fails the Allocate, and an unsigned one is ignored like any other
+/// unauthenticated answer to a signed request.
+#[test]
+fn dont_fragment_fallback_needs_a_signed_420_naming_it() {
+    let df = |c: &mut ClientConfig| {
+        c.dont_fragment = true;
+        c.dont_fragment_fallback = true;
+    };
+    let refuse = |t: u16| {
+        move |w: &mut MessageWriter<'_>| {
+            w.push(&ErrorCode::bare(420)).unwrap();
+            w.push(&UnknownAttributes::List(&[AttributeType(t)]))
+                .unwrap();
+        }
+    };
+    let (client, events) = answer_allocate_with(df, Class::Error, true, refuse(0x7f00));
+    assert_eq!(
+        events,
+        [Event::Failed {
+            operation: Operation::Allocate,
+            code: Some(420)
+        }]
+    );
+    assert!(client.dont_fragment());
+    let (client, events) = answer_allocate_with(df, Class::Error, false, refuse(0x001a));
+    assert!(events.is_empty(), "{events:?}");
+    assert!(client.dont_fragment());
+    let (client, events) = answer_allocate_with(df, Class::Error, true, refuse(0x001a));
+    assert_eq!(events, [Event::DontFragmentRefused]);
+    assert!(!client.dont_fragment());
+    assert_eq!(client.state(), State::Allocating);
+}
+
 #[test]
 fn wrong_password_fails_with_401() {
     let now = Instant::now();
@@ -280,14 +391,21 @@ fn answer_allocate(
     signed: bool,
     write: impl FnOnce(&mut MessageWriter<'_>),
 ) -> (Client, Vec<Event>) {
+    answer_allocate_with(|_| {}, class, signed, write)
+}
+
+/// [`answer_allocate`] with the client's configuration changed by `config`.
+fn answer_allocate_with(
+    config: impl FnOnce(&mut ClientConfig),
+    class: Class,
+    signed: bool,
+    write: impl FnOnce(&mut MessageWriter<'_>),
+) -> (Client, Vec<Event>) {
     let now = Instant::now();
     let mut server = Server::new(common::config(), common::pool(), now);
-    let mut client = Client::new(ClientConfig::new(
-        addr(C),
-        addr(common::SERVER),
-        "alice",
-        "alice-pass",
-    ));
+    let mut cc = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
+    config(&mut cc);
+    let mut client = Client::new(cc);
     client.allocate(now);
     let mut buf = Vec::new();
     let t = client.poll_transmit(&mut buf).unwrap();

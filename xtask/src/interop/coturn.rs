@@ -76,6 +76,11 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
         },
         Case {
             peer: "coturn",
+            name: "turnserver + icebreaker turn-client --dont-fragment (udp4)",
+            roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
+        },
+        Case {
+            peer: "coturn",
             name: "turnserver + icebreaker turn-client --hold (438 Stale Nonce)",
             roles: "coturn turnserver as TURN server, icebreaker turn-client as client",
         },
@@ -175,32 +180,36 @@ fn coturn_as_server(bin: &Path, dir: &Path, report: &mut Report) {
             ))
         }
     });
-    let turn = |uri: String, echo: &Echo, tag: &str, channel: bool| {
-        turn_client_case(bin, dir, &log, &uri, echo, tag, channel)
+    let turn = |uri: String, echo: &Echo, tag: &str, how: Relayed| {
+        turn_client_case(bin, dir, &log, &uri, echo, tag, how)
     };
     let tcp4 = format!("turn:{server4}?transport=tcp");
     let tcp6 = format!("turn:{server6}?transport=tcp");
+    use Relayed::{Channel, DontFragment, Indication};
     report.case(cases[3], || {
-        turn(server4.to_string(), &echo4, "udp4", false)
+        turn(server4.to_string(), &echo4, "udp4", Indication)
     });
-    report.case(cases[4], || turn(tcp4.clone(), &echo4, "tcp4", false));
+    report.case(cases[4], || turn(tcp4.clone(), &echo4, "tcp4", Indication));
     report.case(cases[5], || {
-        turn(server6.to_string(), &echo6, "udp6", false)
+        turn(server6.to_string(), &echo6, "udp6", Indication)
     });
-    report.case(cases[6], || turn(tcp6.clone(), &echo6, "tcp6", false));
+    report.case(cases[6], || turn(tcp6.clone(), &echo6, "tcp6", Indication));
     report.case(cases[7], || {
-        turn(server4.to_string(), &echo4, "udp4 channel", true)
+        turn(server4.to_string(), &echo4, "udp4 channel", Channel)
     });
     report.case(cases[8], || {
-        turn(tcp4.clone(), &echo4, "tcp4 channel", true)
+        turn(tcp4.clone(), &echo4, "tcp4 channel", Channel)
     });
     report.case(cases[9], || {
-        turn(server6.to_string(), &echo6, "udp6 channel", true)
+        turn(server6.to_string(), &echo6, "udp6 channel", Channel)
     });
     report.case(cases[10], || {
-        stale_nonce_case(bin, dir, &log, server4, &echo4)
+        turn(server4.to_string(), &echo4, "udp4 df", DontFragment)
     });
     report.case(cases[11], || {
+        stale_nonce_case(bin, dir, &log, server4, &echo4)
+    });
+    report.case(cases[12], || {
         let from = log.len();
         let ran = run_bounded(
             "icebreaker turn-client wrong password",
@@ -346,8 +355,19 @@ fn stale_nonce_case(
     }
 }
 
-/// `icebreaker turn-client` through coturn to the echo peer, checked at all three: with a
-/// permission and Send/Data indications, or (`channel`) a channel binding and ChannelData.
+/// How `turn-client` gets its datagram through the relay.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Relayed {
+    /// A permission and Send/Data indications.
+    Indication,
+    /// A channel binding and ChannelData (`--channel`).
+    Channel,
+    /// As `Indication`, with DONT-FRAGMENT in the Allocate and the Send indication
+    /// (`--dont-fragment`), which coturn supports on Linux.
+    DontFragment,
+}
+
+/// `icebreaker turn-client` through coturn to the echo peer, checked at all three.
 fn turn_client_case(
     bin: &Path,
     dir: &Path,
@@ -355,8 +375,9 @@ fn turn_client_case(
     uri: &str,
     echo: &Echo,
     tag: &str,
-    channel: bool,
+    how: Relayed,
 ) -> Verdict {
+    let channel = how == Relayed::Channel;
     let _ = echo.take();
     let from = log.len();
     let message = payload(tag);
@@ -366,7 +387,8 @@ fn turn_client_case(
             .arg("--message")
             .arg(&message)
             .args(["--timeout", "5000", "--json"])
-            .args(channel.then_some("--channel")),
+            .args(channel.then_some("--channel"))
+            .args((how == Relayed::DontFragment).then_some("--dont-fragment")),
         dir,
         TOOL_LIMIT,
     );
@@ -393,6 +415,14 @@ fn turn_client_case(
         )
     };
     let bound = json_field(&ran.out, "channel").and_then(|c| c.parse::<u16>().ok());
+    let dont_fragment = json_field(&ran.out, "dont_fragment").filter(|v| v != "null");
+    let df_wanted = (how == Relayed::DontFragment).then_some("true");
+    if dont_fragment.as_deref() != df_wanted {
+        return Verdict::Failed(format!(
+            "wanted dont_fragment {df_wanted:?} in the client's output, saw {dont_fragment:?}; {}",
+            last()
+        ));
+    }
     if channel != bound.is_some_and(|c| (0x4000..=0x4fff).contains(&c)) {
         return Verdict::Failed(format!(
             "wanted a channel: {channel}, the client bound {bound:?}; {}",
@@ -450,8 +480,13 @@ fn turn_client_case(
                 ));
             }
             let over = bound.map_or(String::new(), |c| format!(" over channel {c:#06x}"));
+            let df = if df_wanted.is_some() {
+                "; coturn accepted DONT-FRAGMENT (no 420) and relayed the Send indication"
+            } else {
+                ""
+            };
             Verdict::Ok(format!(
-                "coturn: 401 then ALLOCATE and {permit} success, peer usage rp=1 rb={n} sp=1 sb={n}; echo peer got the {n} bytes{over} from the relayed {relayed}, the same {n} bytes came back"
+                "coturn: 401 then ALLOCATE and {permit} success, peer usage rp=1 rb={n} sp=1 sb={n}; echo peer got the {n} bytes{over} from the relayed {relayed}, the same {n} bytes came back{df}"
             ))
         }
         Err(e) => Verdict::Failed(format!("{e}; {}", last())),
