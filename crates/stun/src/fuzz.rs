@@ -644,6 +644,15 @@ pub fn fuzz_integrity(data: &[u8]) {
     let key = Key::new(r.bytes(80));
     let tid = TransactionId::new(r.array());
     let username = r.text(64);
+    // OpaqueString (RFC 8265) on arbitrary text: no panic, and what it yields, it takes back
+    // unchanged (enforcement is idempotent).
+    if let Ok(once) = crate::integrity::opaque_string(&username) {
+        assert_eq!(
+            crate::integrity::opaque_string(&once).as_deref(),
+            Ok(&*once),
+            "OpaqueString is not idempotent on {username:?}"
+        );
+    }
     let payload = r.bytes(256);
     let mut buf = [0u8; 512];
     let mut w = MessageWriter::new(&mut buf, class_of(flags >> 5), Method::BINDING, tid)

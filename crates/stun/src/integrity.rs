@@ -9,7 +9,6 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::attributes::PasswordAlgorithmId;
 use crate::error::{CredentialError, IntegrityError};
@@ -27,10 +26,19 @@ pub enum Preparation {
     None,
 }
 
-/// Prepares a string with the OpaqueString profile of RFC 8265 §4.2: non-ASCII spaces become
-/// U+0020, the result is NFC-normalised, and control characters (and an empty result) are
-/// refused.
+/// Enforces the OpaqueString profile of RFC 8265 §4.2 on a string, in RFC 8264 §7's order:
+/// non-ASCII spaces become U+0020, the result is NFC-normalised, and then every code point of
+/// it must be allowed in the PRECIS FreeformClass (RFC 8264 §4.3: no controls, unassigned,
+/// default-ignorable or old Hangul jamo code points, and the contextual rules for joiners, the
+/// middle dot and the like hold). An empty result is refused. Printable ASCII is returned as
+/// it is, borrowed; anything else goes through the `precis-profiles` crate's tables.
+///
+/// The classes are checked after normalisation, not before (as `precis-profiles`' own
+/// `enforce` does): U+0387 GREEK ANO TELEIA normalises to U+00B7 MIDDLE DOT, which is allowed
+/// only between two `l`s, so checking first would yield a string that the profile refuses.
 pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
+    use precis_core::profile::Rules as _;
+    use precis_core::{Error, FreeformClass, StringClass as _, UnexpectedError};
     if s.is_empty() {
         return Err(CredentialError::Empty);
     }
@@ -38,37 +46,21 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
         // Printable ASCII is already in its OpaqueString form.
         return Ok(Cow::Borrowed(s));
     }
-    let mapped: String = s
-        .chars()
-        .map(|c| {
-            if c != ' ' && is_space_separator(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .nfc()
-        .collect();
-    if let Some(at) = mapped
-        .chars()
-        .position(|c| c.is_control() || is_noncharacter(c))
-    {
-        return Err(CredentialError::Prohibited { at });
-    }
-    Ok(Cow::Owned(mapped))
-}
-
-fn is_space_separator(c: char) -> bool {
-    // Unicode general category Zs.
-    matches!(
-        c,
-        '\u{00a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
-    )
-}
-
-fn is_noncharacter(c: char) -> bool {
-    let v = u32::from(c);
-    (0xfdd0..=0xfdef).contains(&v) || v & 0xfffe == 0xfffe
+    let profile = precis_profiles::OpaqueString::new();
+    let refused = |e| match e {
+        Error::BadCodepoint(info)
+        | Error::Unexpected(
+            UnexpectedError::ContextRuleNotApplicable(info)
+            | UnexpectedError::MissingContextRule(info),
+        ) => CredentialError::Prohibited { at: info.position },
+        Error::Invalid | Error::Unexpected(_) => CredentialError::Prohibited { at: 0 },
+    };
+    let mapped = profile
+        .additional_mapping_rule(s)
+        .and_then(|m| profile.normalization_rule(m))
+        .map_err(refused)?;
+    FreeformClass::default().allows(&*mapped).map_err(refused)?;
+    Ok(mapped)
 }
 
 /// Prepares a string as `prep` says.

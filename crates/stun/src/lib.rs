@@ -59,7 +59,7 @@
 //! - [x] RFC 5780 NAT behaviour discovery: server side and client
 //! - [x] RFC 8445 / RFC 8656 attributes (ICE, TURN), RFC 8656 §12 ChannelData
 //! - [x] RFC 7983 demultiplexing
-//! - [x] RFC 8265 OpaqueString, RFC 4013 SASLprep (password preparation)
+//! - [x] RFC 8265 OpaqueString (RFC 8264 FreeformClass), RFC 4013 SASLprep (password preparation)
 
 pub mod attributes;
 mod channel_data;

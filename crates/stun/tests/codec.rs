@@ -193,6 +193,44 @@ fn opaque_string_refuses_control_characters() {
     );
 }
 
+/// RFC 8264 §4.3: FreeformClass refuses more than controls: unassigned code points,
+/// default-ignorable ones (a soft hyphen, a zero-width space, a byte-order mark), old Hangul
+/// jamo, noncharacters, and a zero-width joiner outside the context that allows it (after a
+/// virama). Assigned symbols and letters of any script pass.
+#[test]
+fn opaque_string_refuses_what_freeform_class_disallows() {
+    for (s, at) in [
+        ("ab\u{0378}", 2),  // unassigned (Greek block gap)
+        ("a\u{00AD}b", 1),  // SOFT HYPHEN: default ignorable
+        ("a\u{200B}b", 1),  // ZERO WIDTH SPACE: default ignorable
+        ("\u{FEFF}pwd", 0), // BYTE ORDER MARK: default ignorable
+        ("x\u{1100}", 1),   // HANGUL CHOSEONG KIYEOK: old Hangul jamo
+        ("x\u{FDD0}", 1),   // noncharacter
+        ("ab\u{200D}", 2),  // ZERO WIDTH JOINER without its context (CONTEXTJ)
+        ("a\u{00B7}b", 1),  // MIDDLE DOT outside l·l (CONTEXTO)
+        // GREEK ANO TELEIA normalises to MIDDLE DOT, and the rules hold after normalisation
+        // (RFC 8264 §7), or the result would be refused when prepared again (found by
+        // fuzz_integrity).
+        ("a\u{0387}b", 1),
+    ] {
+        assert_eq!(
+            opaque_string(s),
+            Err(CredentialError::Prohibited { at }),
+            "{s:?}"
+        );
+    }
+    for s in [
+        "Passwörd",
+        "密码",
+        "пароль",
+        "☠🐒",
+        "\u{0915}\u{094D}\u{200D}",
+    ] {
+        assert_eq!(opaque_string(s).as_deref(), Ok(s), "{s:?}");
+    }
+    assert_eq!(opaque_string("l\u{0387}l").as_deref(), Ok("l\u{00B7}l"));
+}
+
 #[test]
 fn opaque_string_refuses_empty() {
     assert_eq!(opaque_string(""), Err(CredentialError::Empty));
