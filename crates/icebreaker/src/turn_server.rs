@@ -895,7 +895,7 @@ async fn stream_connection<S>(
         // The permits are held until their frame is written: the bytes are in the kernel's
         // hands. A client that takes longer than `idle` to take one frame is not reading: the
         // writer gives up, and with it the connection, so that what its queue holds of the
-        // server-wide budget returns.
+        // server-wide budget returns. It returns why it stopped, for the log.
         while let Some(frame) = rx.recv().await {
             let write = async {
                 wr.write_all(&frame.bytes).await?;
@@ -903,11 +903,15 @@ async fn stream_connection<S>(
             };
             match tokio::time::timeout(idle, write).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => return,
+                Ok(Err(e)) => {
+                    let _ = wr.shutdown().await;
+                    return format!("cannot write: {e}");
+                }
+                Err(_) => return format!("not reading for {idle:?}"),
             }
         }
         let _ = wr.shutdown().await;
+        "its queue was closed".to_owned()
     });
     let mut framer = StreamFramer::new(FramerConfig::default());
     let mut rbuf = vec![0u8; 16 * 1024];
@@ -923,8 +927,9 @@ async fn stream_connection<S>(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
-            _ = &mut writer => {
-                tracing::debug!(%client, "not reading for {idle:?}: closing");
+            why = &mut writer => {
+                let why = why.unwrap_or_else(|e| format!("its writer ended: {e}"));
+                tracing::debug!(%client, "{why}: closing");
                 break;
             }
             () = tokio::time::sleep_until((allocated_at + idle).into()) => {
