@@ -172,9 +172,28 @@ fn rfc5769_long_term_with_saslprep() {
 }
 
 #[test]
-fn rfc5769_long_term_without_saslprep_is_invalid() {
-    // OpaqueString keeps the soft hyphen and friends, so the key differs.
+fn rfc5769_long_term_password_is_refused_by_opaque_string() {
+    // SASLprep maps the soft hyphen to nothing; OpaqueString's FreeformClass (RFC 8264 §4.3)
+    // refuses it, a default-ignorable code point, so without --saslprep the password is not
+    // a credential at all: exit 2, naming the character's position.
     let spec = "マトリックス:example.org:The\u{ad}M\u{aa}tr\u{2168}";
+    let out = run(&[
+        "stun",
+        "decode",
+        &compact(REQUEST_LONG_TERM),
+        "--json",
+        "--long-term",
+        spec,
+    ]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("unusable credential: credential has a prohibited character at 3"),
+        "{}",
+        out.stderr
+    );
+    // With a password OpaqueString takes but whose key differs, the integrity is invalid.
+    let spec = "マトリックス:example.org:TheMatr\u{2168}";
     let (code, j, stderr) = decode_json(REQUEST_LONG_TERM, &["--long-term", spec]);
     assert_eq!(code, Some(1));
     assert_eq!(j["integrity"], "invalid");

@@ -26,19 +26,21 @@ pub enum Preparation {
     None,
 }
 
-/// Enforces the OpaqueString profile of RFC 8265 §4.2 on a string, in RFC 8264 §7's order:
-/// non-ASCII spaces become U+0020, the result is NFC-normalised, and then every code point of
-/// it must be allowed in the PRECIS FreeformClass (RFC 8264 §4.3: no controls, unassigned,
+/// Enforces the OpaqueString profile of RFC 8265 §4.2 on a string. Its code points must be
+/// allowed in the PRECIS FreeformClass (RFC 8264 §4.3: no controls, unassigned,
 /// default-ignorable or old Hangul jamo code points, and the contextual rules for joiners, the
-/// middle dot and the like hold). An empty result is refused. Printable ASCII is returned as
-/// it is, borrowed; anything else goes through the `precis-profiles` crate's tables.
+/// middle dot and the like hold); non-ASCII spaces become U+0020; the result is NFC-normalised,
+/// and must again be allowed in the class and not empty. Printable ASCII is returned as it is,
+/// borrowed; anything else is checked against the `precis-core` crate's tables.
 ///
-/// The classes are checked after normalisation, not before (as `precis-profiles`' own
-/// `enforce` does): U+0387 GREEK ANO TELEIA normalises to U+00B7 MIDDLE DOT, which is allowed
-/// only between two `l`s, so checking first would yield a string that the profile refuses.
+/// The class is checked on the input (RFC 8265 §4.2.1's preparation, which enforcement
+/// includes) and again after normalisation (RFC 8264 §7 puts the behavioural rules last):
+/// U+0387 GREEK ANO TELEIA is allowed but normalises to U+00B7 MIDDLE DOT, which is allowed
+/// only between two `l`s, so checking the input alone would yield a string that the profile
+/// refuses when it is prepared again. A refusal names the first offending code point, by
+/// character index, of the input or (after normalisation) of the normalised string.
 pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
     use precis_core::profile::Rules as _;
-    use precis_core::{Error, FreeformClass, StringClass as _, UnexpectedError};
     if s.is_empty() {
         return Err(CredentialError::Empty);
     }
@@ -46,21 +48,34 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
         // Printable ASCII is already in its OpaqueString form.
         return Ok(Cow::Borrowed(s));
     }
-    let profile = precis_profiles::OpaqueString::new();
-    let refused = |e| match e {
-        Error::BadCodepoint(info)
-        | Error::Unexpected(
-            UnexpectedError::ContextRuleNotApplicable(info)
-            | UnexpectedError::MissingContextRule(info),
-        ) => CredentialError::Prohibited { at: info.position },
-        Error::Invalid | Error::Unexpected(_) => CredentialError::Prohibited { at: 0 },
+    let refuse = |s: &str| match first_outside_freeform(s) {
+        Some(at) => Err(CredentialError::Prohibited { at }),
+        None => Ok(()),
     };
+    refuse(s)?;
+    let profile = precis_profiles::OpaqueString::new();
     let mapped = profile
         .additional_mapping_rule(s)
         .and_then(|m| profile.normalization_rule(m))
-        .map_err(refused)?;
-    FreeformClass::default().allows(&*mapped).map_err(refused)?;
+        .map_err(|_| CredentialError::Prohibited { at: 0 })?;
+    refuse(&mapped)?;
     Ok(mapped)
+}
+
+/// The character index of the first code point of `s` that the PRECIS FreeformClass does not
+/// allow, its contextual rules included (a rule that would look past either end refuses).
+fn first_outside_freeform(s: &str) -> Option<usize> {
+    use precis_core::{DerivedPropertyValue as Value, FreeformClass, StringClass as _};
+    let class = FreeformClass::default();
+    s.chars().enumerate().find_map(|(at, c)| {
+        let allowed = match class.get_value_from_char(c) {
+            Value::PValid | Value::SpecClassPval => true,
+            Value::ContextJ | Value::ContextO => precis_core::context::get_context_rule(c.into())
+                .is_some_and(|rule| rule(s, at) == Ok(true)),
+            Value::SpecClassDis | Value::Disallowed | Value::Unassigned => false,
+        };
+        (!allowed).then_some(at)
+    })
 }
 
 /// Prepares a string as `prep` says.

@@ -212,6 +212,13 @@ fn opaque_string_refuses_what_freeform_class_disallows() {
         // (RFC 8264 §7), or the result would be refused when prepared again (found by
         // fuzz_integrity).
         ("a\u{0387}b", 1),
+        // Context rules that would look past either end refuse, at the character.
+        ("pass\u{00B7}", 4),
+        ("x\u{0375}", 1),
+        ("\u{0628}\u{200C}", 1),
+        // Conjoining jamo are refused as given, though NFC would compose them into U+AC00
+        // (RFC 8265 §4.2.2: enforcement includes preparation's class check).
+        ("\u{1100}\u{1161}", 0),
     ] {
         assert_eq!(
             opaque_string(s),

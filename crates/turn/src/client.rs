@@ -74,8 +74,8 @@ pub struct ClientConfig {
     /// ChannelData cannot ask: it leaves the relay with DF clear (RFC 8656 §14), so data that
     /// must not be fragmented goes as Send indications (no channel bound to that peer).
     pub dont_fragment: bool,
-    /// With `dont_fragment`: when the server answers the Allocate with 420 and lists
-    /// DONT-FRAGMENT among the attributes it does not know, allocate again without it
+    /// With `dont_fragment`: when the server answers the Allocate with an authenticated 420
+    /// that lists DONT-FRAGMENT among the attributes it does not know, allocate again without it
     /// (RFC 8656 §7.4 allows the retry) and report [`Event::DontFragmentRefused`]; Send
     /// indications then go without it ([`Client::dont_fragment`] turns false). Off by
     /// default: a caller that needs DF learns the server cannot, from the failed Allocate.
@@ -309,6 +309,8 @@ pub struct Client {
     by_number: BTreeMap<u16, SocketAddr>,
     next_channel: u16,
     redirects: u8,
+    /// This server answered DONT-FRAGMENT with 420 (and the fallback is on).
+    dont_fragment_refused: bool,
     queue: VecDeque<(Transmit, Vec<u8>)>,
     events: VecDeque<Event>,
     now: Option<Instant>,
@@ -343,6 +345,7 @@ impl Client {
             channels: BTreeMap::new(),
             by_number: BTreeMap::new(),
             next_channel: *CHANNEL_RANGE.start(),
+            dont_fragment_refused: false,
             redirects: 0,
             queue: VecDeque::new(),
             events: VecDeque::new(),
@@ -351,10 +354,10 @@ impl Client {
     }
 
     /// Whether the Allocate and Send indications carry DONT-FRAGMENT: the configured value,
-    /// until a server that cannot set DF made the client fall back
+    /// unless the server cannot set DF and the client fell back
     /// ([`ClientConfig::dont_fragment_fallback`]).
     pub fn dont_fragment(&self) -> bool {
-        self.config.dont_fragment
+        self.config.dont_fragment && !self.dont_fragment_refused
     }
 
     /// Where the client stands.
@@ -556,7 +559,7 @@ impl Client {
         )
         .map_err(map)?;
         w.push(&XorPeerAddress(peer)).map_err(map)?;
-        if self.config.dont_fragment {
+        if self.dont_fragment() {
             w.push(&DontFragment).map_err(map)?;
         }
         w.push(&Data(data)).map_err(map)?;
@@ -627,7 +630,7 @@ impl Client {
                         w.push(&EvenPort { reserve }).ok()?;
                     }
                 }
-                if c.dont_fragment {
+                if c.dont_fragment && !self.dont_fragment_refused {
                     w.push(&DontFragment).ok()?;
                 }
             }
@@ -836,9 +839,14 @@ impl Client {
                     self.fail(now, i, code);
                 }
             }
+            // Only an authenticated 420 counts (a server checks credentials before attributes,
+            // so a real one always is): an unsigned one to the first Allocate would let anyone
+            // on the path turn DF off.
             Some(codes::UNKNOWN_ATTRIBUTE)
                 if op == Operation::Allocate
-                    && self.config.dont_fragment
+                    && signed
+                    && verified
+                    && self.dont_fragment()
                     && self.config.dont_fragment_fallback
                     && msg
                         .get::<UnknownAttributes<'_>>()
@@ -847,10 +855,15 @@ impl Client {
                         .is_some_and(|u| u.iter().any(|t| t == DontFragment::TYPE)) =>
             {
                 // RFC 8656 §7.4: the server does not support DONT-FRAGMENT; the retry goes
-                // without it. It cannot loop: the flag is off for good.
-                self.config.dont_fragment = false;
+                // without it (and keeps the 438 count). It cannot loop: the flag stays off for
+                // this server.
+                let stale = self.pending.get(i).map_or(0, |p| p.stale);
+                self.dont_fragment_refused = true;
                 self.events.push_back(Event::DontFragmentRefused);
                 self.retry(now, i);
+                if let Some(p) = self.pending.last_mut() {
+                    p.stale = stale;
+                }
             }
             Some(codes::TRY_ALTERNATE) if op == Operation::Allocate => {
                 // Followed only when authenticated (checked above: signed and verified), to an
@@ -868,6 +881,7 @@ impl Client {
                         self.pending.clear();
                         self.config.server = to;
                         self.creds = None;
+                        self.dont_fragment_refused = false;
                         self.events.push_back(Event::Redirected { to });
                         self.start(now, Operation::Allocate, None);
                     }

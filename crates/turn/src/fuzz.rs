@@ -158,7 +158,8 @@ pub fn fuzz_server(epoch: Instant, data: &[u8]) {
 /// Client fuzzing: `data` is a sequence of records `[dt, flags, len, bytes...]` delivered as
 /// datagrams from the server; with bit 0 of `flags` the transaction id of the last request sent
 /// is patched in, so fuzzed responses reach the response handling. An input of odd length
-/// has the client ask for DONT-FRAGMENT, with the fallback after a 420.
+/// has the client ask for DONT-FRAGMENT with the fallback on (which only an authenticated 420
+/// may trigger: an unsigned one, as fuzzed input makes, must fail the Allocate).
 #[doc(hidden)]
 pub fn fuzz_client(epoch: Instant, data: &[u8]) {
     let t0 = epoch;

@@ -348,6 +348,33 @@ fn dont_fragment_fallback_needs_a_signed_420_naming_it() {
     let (client, events) = answer_allocate_with(df, Class::Error, false, refuse(0x001a));
     assert!(events.is_empty(), "{events:?}");
     assert!(client.dont_fragment());
+    // The first Allocate carries no credentials, so its answers cannot be authenticated: a 420
+    // to it fails the Allocate like any other error, and leaves DF asked for.
+    let now = Instant::now();
+    let mut client = Client::new({
+        let mut c = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
+        df(&mut c);
+        c
+    });
+    client.allocate(now);
+    let mut buf = Vec::new();
+    let _ = client.poll_transmit(&mut buf).unwrap();
+    let req = Message::parse(&buf).unwrap();
+    let mut out = [0u8; 256];
+    let mut w =
+        MessageWriter::new(&mut out, Class::Error, req.method(), req.transaction_id()).unwrap();
+    refuse(0x001a)(&mut w);
+    let len = w.finish(false).unwrap();
+    let _ = client.handle_receive(now, addr(common::SERVER), addr(C), &out[..len]);
+    let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert_eq!(
+        events,
+        [Event::Failed {
+            operation: Operation::Allocate,
+            code: Some(420)
+        }]
+    );
+    assert!(client.dont_fragment());
     let (client, events) = answer_allocate_with(df, Class::Error, true, refuse(0x001a));
     assert_eq!(events, [Event::DontFragmentRefused]);
     assert!(!client.dont_fragment());
