@@ -336,14 +336,12 @@ fn dont_fragment_fallback_needs_a_signed_420_naming_it() {
                 .unwrap();
         }
     };
+    let failed = [Event::Failed {
+        operation: Operation::Allocate,
+        code: Some(420),
+    }];
     let (client, events) = answer_allocate_with(df, Class::Error, true, refuse(0x7f00));
-    assert_eq!(
-        events,
-        [Event::Failed {
-            operation: Operation::Allocate,
-            code: Some(420)
-        }]
-    );
+    assert_eq!(events, failed);
     assert!(client.dont_fragment());
     let (client, events) = answer_allocate_with(df, Class::Error, false, refuse(0x001a));
     assert!(events.is_empty(), "{events:?}");
@@ -367,13 +365,7 @@ fn dont_fragment_fallback_needs_a_signed_420_naming_it() {
     let len = w.finish(false).unwrap();
     let _ = client.handle_receive(now, addr(common::SERVER), addr(C), &out[..len]);
     let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
-    assert_eq!(
-        events,
-        [Event::Failed {
-            operation: Operation::Allocate,
-            code: Some(420)
-        }]
-    );
+    assert_eq!(events, failed);
     assert!(client.dont_fragment());
     let (client, events) = answer_allocate_with(df, Class::Error, true, refuse(0x001a));
     assert_eq!(events, [Event::DontFragmentRefused]);
