@@ -630,7 +630,7 @@ impl Client {
                         w.push(&EvenPort { reserve }).ok()?;
                     }
                 }
-                if c.dont_fragment && !self.dont_fragment_refused {
+                if self.dont_fragment() {
                     w.push(&DontFragment).ok()?;
                 }
             }

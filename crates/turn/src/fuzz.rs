@@ -165,7 +165,7 @@ pub fn fuzz_client(epoch: Instant, data: &[u8]) {
     let t0 = epoch;
     let mut cc = ClientConfig::new(addr(CLIENT), addr(SERVER), "alice", "secret");
     cc.rng_seed = [6; 32];
-    cc.dont_fragment = data.len() % 2 == 1;
+    cc.dont_fragment = !data.len().is_multiple_of(2);
     cc.dont_fragment_fallback = true;
     let mut client = Client::new(cc);
     client.allocate(t0);
