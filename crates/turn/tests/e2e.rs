@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::addr;
 use icebreaker_stun::attributes::{
-    AlternateServer, ErrorCode, Lifetime, PasswordAlgorithmId, UnknownAttributes, XorMappedAddress,
-    XorRelayedAddress,
+    AlternateServer, Attribute, DontFragment, ErrorCode, Lifetime, Nonce, PasswordAlgorithmId,
+    Realm, UnknownAttributes, XorMappedAddress, XorRelayedAddress,
 };
 use icebreaker_stun::framing::{FramerConfig, StreamFramer};
 use icebreaker_stun::integrity::{Key, Preparation};
@@ -371,6 +371,149 @@ fn dont_fragment_fallback_needs_a_signed_420_naming_it() {
     assert_eq!(events, [Event::DontFragmentRefused]);
     assert!(!client.dont_fragment());
     assert_eq!(client.state(), State::Allocating);
+}
+
+/// One hand-made answer: its class, whether it is signed, and what it carries.
+type Answer = (Class, bool, Box<dyn Fn(&mut MessageWriter<'_>)>);
+
+/// Starts an Allocate with the client's configuration changed by `config`, then answers each
+/// request the client sends with the next of `answers`, as an RFC 5389 server would (a nonce
+/// without the RFC 8489 cookie, so MD5 key and MESSAGE-INTEGRITY). Returns the
+/// client, where each request went and whether it asked for DONT-FRAGMENT (including the one
+/// the last answer caused, if any), and the events.
+fn script(
+    config: impl FnOnce(&mut ClientConfig),
+    answers: Vec<Answer>,
+) -> (Client, Vec<(SocketAddr, bool)>, Vec<Event>) {
+    let now = Instant::now();
+    let mut cc = ClientConfig::new(addr(C), addr(common::SERVER), "alice", "alice-pass");
+    config(&mut cc);
+    let mut client = Client::new(cc);
+    client.allocate(now);
+    let key = Key::long_term(
+        "alice",
+        common::REALM,
+        "alice-pass",
+        PasswordAlgorithmId::MD5,
+        Preparation::OpaqueString,
+    )
+    .unwrap();
+    let (mut buf, mut sent) = (Vec::new(), Vec::new());
+    for (class, signed, write) in answers {
+        let t = client.poll_transmit(&mut buf).expect("a request to answer");
+        let req = Message::parse(&buf).unwrap();
+        sent.push((t.to, req.has(DontFragment::TYPE)));
+        let mut out = [0u8; 256];
+        let mut w =
+            MessageWriter::new(&mut out, class, req.method(), req.transaction_id()).unwrap();
+        write(&mut w);
+        let len = if signed {
+            w.finish_with_integrity(&key, Integrity::Sha1, false)
+        } else {
+            w.finish(false)
+        }
+        .unwrap();
+        let _ = client.handle_receive(now, t.to, addr(C), &out[..len]);
+    }
+    if let Some(t) = client.poll_transmit(&mut buf) {
+        sent.push((t.to, Message::parse(&buf).unwrap().has(DontFragment::TYPE)));
+    }
+    let events = std::iter::from_fn(|| client.poll_event()).collect();
+    (client, sent, events)
+}
+
+/// An answer with ERROR-CODE `code`, REALM and a fresh NONCE (a 401 or a 438).
+fn challenge(code: u16, signed: bool) -> Answer {
+    let write = move |w: &mut MessageWriter<'_>| {
+        w.push(&ErrorCode::bare(code)).unwrap();
+        w.push(&Realm(common::REALM)).unwrap();
+        w.push(&Nonce(&format!("nonce-{code}"))).unwrap();
+    };
+    (Class::Error, signed, Box::new(write))
+}
+
+/// A signed 420 naming DONT-FRAGMENT.
+fn df_refused() -> Answer {
+    let write = |w: &mut MessageWriter<'_>| {
+        w.push(&ErrorCode::bare(420)).unwrap();
+        w.push(&UnknownAttributes::List(&[DontFragment::TYPE]))
+            .unwrap();
+    };
+    (Class::Error, true, Box::new(write))
+}
+
+fn with_df_fallback(c: &mut ClientConfig) {
+    c.dont_fragment = true;
+    c.dont_fragment_fallback = true;
+}
+
+/// The retry without DONT-FRAGMENT keeps the count of 438s: the fallback does not buy a server
+/// more stale nonces than the client allows (three).
+#[test]
+fn dont_fragment_fallback_keeps_the_stale_nonce_count() {
+    let stale_then_refused = |stale: usize| {
+        let mut answers = vec![challenge(401, false)];
+        answers.extend((0..stale).map(|_| challenge(438, false)));
+        answers.push(df_refused());
+        answers.push(challenge(438, false));
+        script(with_df_fallback, answers)
+    };
+    // Two 438s, the 420, a third 438: still retried, without DF.
+    let (client, sent, events) = stale_then_refused(2);
+    assert_eq!(events, [Event::DontFragmentRefused]);
+    assert_eq!(client.state(), State::Allocating);
+    let df: Vec<bool> = sent.iter().map(|s| s.1).collect();
+    assert_eq!(df, [true, true, true, true, false, false]);
+    // Three 438s, the 420, a fourth 438: that one fails the Allocate.
+    let (client, sent, events) = stale_then_refused(3);
+    assert_eq!(
+        events,
+        [
+            Event::DontFragmentRefused,
+            Event::Failed {
+                operation: Operation::Allocate,
+                code: Some(438)
+            }
+        ]
+    );
+    assert_eq!(client.state(), State::Closed);
+    assert_eq!(sent.len(), 6, "no request after the fourth 438: {sent:?}");
+}
+
+/// A refusal holds for the server that made it: after a 300 to another server, the client asks
+/// that one for DONT-FRAGMENT again.
+#[test]
+fn dont_fragment_is_asked_again_after_a_redirect() {
+    let redirect = |w: &mut MessageWriter<'_>| {
+        w.push(&ErrorCode::bare(300)).unwrap();
+        w.push(&AlternateServer(addr("8.8.4.4:3478"))).unwrap();
+    };
+    let answers: Vec<Answer> = vec![
+        challenge(401, false),
+        df_refused(),
+        (Class::Error, true, Box::new(redirect)),
+    ];
+    let (client, sent, events) = script(with_df_fallback, answers);
+    assert_eq!(
+        events,
+        [
+            Event::DontFragmentRefused,
+            Event::Redirected {
+                to: addr("8.8.4.4:3478")
+            }
+        ]
+    );
+    assert!(client.dont_fragment());
+    let server = addr(common::SERVER);
+    assert_eq!(
+        sent,
+        [
+            (server, true),
+            (server, true),
+            (server, false),
+            (addr("8.8.4.4:3478"), true)
+        ]
+    );
 }
 
 #[test]
