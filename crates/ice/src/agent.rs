@@ -1155,8 +1155,15 @@ impl Agent {
         self.start(now);
     }
 
-    /// Closes the agent: no more checks or data.
-    pub fn close(&mut self) {
+    /// Closes the agent: no more checks or data. Its TURN allocations are deleted (RFC 8656
+    /// §7.2: a Refresh with LIFETIME 0), so that each server frees the relayed address now
+    /// rather than when the allocation would expire; one still being made is deleted as soon
+    /// as it succeeds. Until [`releasing`](Self::releasing) turns false, keep sending what
+    /// [`poll_transmit`](Self::poll_transmit) and
+    /// [`poll_stream_transmit`](Self::poll_stream_transmit) give, and feeding the servers'
+    /// answers and the timers: the agent handles nothing else once closed.
+    pub fn close(&mut self, now: Instant) {
+        let now = self.clamp(now);
         self.pairs.iter_mut().for_each(|p| {
             p.check = None;
             p.cancelled.clear();
@@ -1167,7 +1174,32 @@ impl Agent {
         self.consent.clear();
         self.selected.clear();
         self.previous.clear();
+        self.answers.clear();
         self.set_state(State::Closed);
+        self.release_relays(now);
+    }
+
+    /// Whether a closed agent is still deleting a TURN allocation (or waiting for one still
+    /// being made, to delete it): the Refresh is retransmitted, and given up after the TURN
+    /// client's transaction timeout (RFC 8489 §6.2.1), so this turns false on its own.
+    pub fn releasing(&self) -> bool {
+        self.state == State::Closed
+            && self.relays.iter().any(|r| {
+                matches!(
+                    r.client.state(),
+                    icebreaker_turn::State::Allocating | icebreaker_turn::State::Deleting
+                )
+            })
+    }
+
+    /// Once closed: deletes each allocation that exists (and drops what its client reported).
+    fn release_relays(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            while r.client.poll_event().is_some() {}
+            if r.client.state() == icebreaker_turn::State::Allocated {
+                let _ = r.client.delete(now);
+            }
+        }
     }
 
     fn recompute_priorities(&mut self) {
@@ -1338,9 +1370,6 @@ impl Agent {
         data: &'a [u8],
     ) -> Result<Received<'a>, RecvError> {
         let now = self.clamp(now);
-        if self.state == State::Closed {
-            return Err(RecvError::UnknownSource);
-        }
         // TURN traffic from one of our servers over UDP: the client's own answers, or peer
         // data that arrived on a relayed address.
         if let Some(i) = self
@@ -1350,6 +1379,9 @@ impl Agent {
             && let Some(r) = self.receive_from_relay(now, i, from, to, data)
         {
             return r;
+        }
+        if self.state == State::Closed {
+            return Err(RecvError::UnknownSource);
         }
         self.receive_direct(now, from, to, data)
     }
@@ -1369,9 +1401,6 @@ impl Agent {
         frame: &'a [u8],
     ) -> Result<Received<'a>, RecvError> {
         let now = self.clamp(now);
-        if self.state == State::Closed {
-            return Err(RecvError::UnknownSource);
-        }
         let i = self
             .relays
             .iter()
@@ -1392,7 +1421,16 @@ impl Agent {
         to: SocketAddr,
         data: &'a [u8],
     ) -> Option<Result<Received<'a>, RecvError>> {
-        match self.relays[i].client.handle_receive(now, from, to, data) {
+        let received = self.relays[i].client.handle_receive(now, from, to, data);
+        if self.state == State::Closed {
+            // Only the answers to a delete (or to an Allocate made before the close) matter.
+            self.release_relays(now);
+            return Some(match received {
+                icebreaker_turn::Received::Handled => Ok(Received::Stun),
+                _ => Err(RecvError::UnknownSource),
+            });
+        }
+        match received {
             icebreaker_turn::Received::Handled => {
                 self.relay_events();
                 Some(Ok(Received::Stun))
@@ -1979,7 +2017,14 @@ impl Agent {
     /// Advances timers: pacing of new checks, retransmissions, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clamp(now);
-        if !self.started || self.state == State::Closed {
+        if self.state == State::Closed {
+            for r in &mut self.relays {
+                r.client.handle_timeout(now);
+            }
+            self.release_relays(now);
+            return;
+        }
+        if !self.started {
             return;
         }
         // Gathering.
@@ -2462,7 +2507,14 @@ impl Agent {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.started || self.state == State::Closed {
+        if self.state == State::Closed {
+            return self
+                .relays
+                .iter()
+                .filter_map(|r| r.client.poll_timeout())
+                .min();
+        }
+        if !self.started {
             return None;
         }
         let mut t = self.next_check.filter(|_| self.remote_key.is_some());

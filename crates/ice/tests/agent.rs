@@ -1553,3 +1553,126 @@ fn a_check_with_an_unknown_required_attribute_gets_a_420() {
     assert_eq!(Message::parse(&accepted).unwrap().class(), Class::Success);
     assert_eq!(a.pair_count(), 1);
 }
+
+/// An agent with one UDP TURN server (alice's), and that server, in process.
+fn agent_with_turn_server(now: Instant) -> (Agent, icebreaker_turn::Server) {
+    use icebreaker_turn::{PortPool, Server, ServerConfig};
+    let server = addr("203.0.113.1:3478");
+    let config = ServerConfig {
+        realm: "example.org".into(),
+        users: vec![("alice".into(), "secret".into())],
+        own_addresses: vec![server.ip()],
+        listen: vec![server],
+        ..Default::default()
+    };
+    let pool = PortPool::new(Some(server.ip()), None, 49152..=65535, [7; 32]);
+    let mut a = Agent::new(
+        AgentConfig {
+            turn_servers: vec![TurnServer {
+                server,
+                transport: TurnTransport::Udp,
+                username: "alice".into(),
+                password: "secret".into(),
+            }],
+            ..controlling()
+        },
+        creds('a'),
+    );
+    a.add_host_candidate(addr("192.0.2.1:5000"), 1).unwrap();
+    a.start(now);
+    (a, Server::new(config, pool, now))
+}
+
+/// Carries what the agent and the server send each other until neither has more (bounded).
+fn exchange(a: &mut Agent, server: &mut icebreaker_turn::Server, now: Instant) {
+    let mut buf = Vec::new();
+    for _ in 0..16 {
+        let mut moved = false;
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            server.handle_receive(now, t.from, t.to, &buf);
+            moved = true;
+        }
+        while let Some(t) = server.poll_transmit(&mut buf) {
+            let _ = a.handle_receive(now, t.from, t.to, &buf);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+/// RFC 8656 §7.2: closing the agent deletes its allocation (a Refresh with LIFETIME 0), so the
+/// server frees the relayed address at once; `releasing` says when that is confirmed.
+#[test]
+fn closing_deletes_the_turn_allocation() {
+    let now = Instant::now();
+    let (mut a, mut server) = agent_with_turn_server(now);
+    a.handle_timeout(now);
+    exchange(&mut a, &mut server, now);
+    assert!(
+        a.local_candidates()
+            .any(|c| c.kind == CandidateKind::Relayed),
+        "no relayed candidate"
+    );
+    assert_eq!(server.stats().allocations, 1);
+    assert!(!a.releasing(), "releasing before the close");
+    a.close(now);
+    assert_eq!(a.state(), State::Closed);
+    assert!(a.releasing());
+    assert!(a.poll_timeout().is_some(), "no retransmission timer");
+    exchange(&mut a, &mut server, now);
+    assert_eq!(server.stats().allocations, 0);
+    assert!(!a.releasing());
+    assert_eq!(a.poll_timeout(), None);
+}
+
+/// An Allocate still in flight at the close is deleted as soon as it succeeds, and its relayed
+/// address is not reported; a server that never answers the deletion is given up on after the
+/// transaction timeout, so `releasing` turns false on its own.
+#[test]
+fn closing_while_allocating_deletes_the_allocation_when_made() {
+    let now = Instant::now();
+    let (mut a, mut server) = agent_with_turn_server(now);
+    a.handle_timeout(now);
+    let mut buf = Vec::new();
+    let t = a.poll_transmit(&mut buf).expect("the first Allocate");
+    server.handle_receive(now, t.from, t.to, &buf);
+    a.close(now);
+    assert!(a.releasing(), "the Allocate in flight is not waited for");
+    while a.poll_event().is_some() {}
+    // The 401, the signed Allocate and its success, the Refresh and its success.
+    exchange(&mut a, &mut server, now);
+    assert_eq!(server.stats().allocations, 0);
+    assert!(!a.releasing());
+    assert_eq!(a.local_candidates().count(), 1, "only the host candidate");
+    assert_eq!(a.poll_event(), None);
+
+    // The same, with the server gone silent after the allocation: the Refresh is retransmitted,
+    // then given up on.
+    let (mut a, mut server) = agent_with_turn_server(now);
+    a.handle_timeout(now);
+    exchange(&mut a, &mut server, now);
+    a.close(now);
+    let mut refreshes = 0;
+    let mut at = now;
+    while let Some(next) = a.poll_timeout() {
+        assert!(
+            next - now < Duration::from_secs(60),
+            "still releasing at {next:?}"
+        );
+        while a.poll_transmit(&mut buf).is_some() {
+            refreshes += 1;
+        }
+        at = next;
+        a.handle_timeout(at);
+    }
+    assert!(!a.releasing());
+    assert!(refreshes > 1, "{refreshes} Refresh sent");
+    assert!(
+        at - now >= Duration::from_secs(7),
+        "given up after {:?}",
+        at - now
+    );
+    assert_eq!(server.stats().allocations, 1);
+}

@@ -16,6 +16,9 @@
 //! agent's frames and cuts what comes back into frames for the same channel. A connection that
 //! fails or closes is not reopened: the allocation lived on it (RFC 6062 §4.1), and the agent's
 //! TURN client gives up on its own.
+//!
+//! Stopping closes the peer, which deletes its TURN allocations; the loop keeps sending and
+//! reading until the servers confirm (at most 1 s) before it ends the tasks.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -138,6 +141,9 @@ impl fmt::Debug for StreamTurn {
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 /// Frames waiting for one stream connection; more are dropped, as a full socket would.
 const STREAM_QUEUE: usize = 64;
+/// How long a stopping peer waits for its TURN servers to confirm the deletions: the first
+/// Refresh and one retransmission.
+const RELEASE_LIMIT: Duration = Duration::from_secs(1);
 
 /// What the reader tasks hand the loop: arrived on local address `local` from `from`, read at
 /// `at`; `stream` for a frame from a stream TURN connection.
@@ -195,7 +201,12 @@ pub async fn run(
     // Stream connections feed the same channel; without any, every sender belongs to a reader.
     let frames_tx = (!options.stream_turns.is_empty()).then(|| dgram_tx.clone());
     drop(dgram_tx);
-    let mut streams: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut streams = Streams {
+        turns: options.stream_turns.clone(),
+        frames: frames_tx,
+        open: HashMap::new(),
+        tasks: Vec::new(),
+    };
     // mDNS answers come back here from their resolving tasks (at most 32 wait at a time).
     let (mdns_tx, mut mdns_rx) = mpsc::channel::<(String, Option<std::net::IpAddr>)>(32);
     let mut peer = Peer::new(options.config.clone(), Instant::now());
@@ -204,35 +215,8 @@ pub async fn run(
     let mut buf = Vec::new();
     let mut shutdown = core::pin::pin!(shutdown);
     loop {
-        while let Some(t) = peer.poll_transmit(&mut buf) {
-            match sockets.iter().find(|(local, _)| *local == t.from) {
-                Some((_, s)) => {
-                    if let Err(e) = s.send_to(&buf, t.to).await {
-                        tracing::debug!(from = %t.from, to = %t.to, "send failed: {e}");
-                    }
-                }
-                None => tracing::debug!(from = %t.from, "no socket for this address"),
-            }
-        }
-        while let Some(t) = peer.poll_stream_transmit(&mut buf) {
-            let tx = match streams.entry((t.from, t.to)) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let turn = options.stream_turns.iter().find(|s| s.server == t.to);
-                    let (Some(turn), Some(frames)) = (turn, &frames_tx) else {
-                        tracing::debug!(to = %t.to, "no stream TURN server at this address");
-                        continue;
-                    };
-                    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-                    let task = stream_task(t.from, turn.clone(), rx, frames.clone());
-                    readers.push(tokio::spawn(task));
-                    e.insert(tx)
-                }
-            };
-            if tx.try_send(buf.clone()).is_err() {
-                tracing::debug!(to = %t.to, "TURN connection closed or backed up: frame dropped");
-            }
-        }
+        send_datagrams(&mut peer, &sockets, &mut buf).await;
+        streams.send_frames(&mut peer, &mut buf);
         while let Some(s) = peer.poll_signal() {
             if output.send(s).await.is_err() {
                 tracing::debug!("output closed");
@@ -264,6 +248,11 @@ pub async fn run(
                         && peer.state() != icebreaker_ice::State::Connected
                     {
                         tracing::info!("an offer arrived: answering it instead of offering");
+                        // The offerer's allocations go first: the answerer makes its own from
+                        // the same sockets, which a server would refuse (437) while they last.
+                        peer.close(Instant::now());
+                        send_datagrams(&mut peer, &sockets, &mut buf).await;
+                        streams.send_frames(&mut peer, &mut buf);
                         options.config.role = Role::Answerer;
                         peer = Peer::new(options.config.clone(), Instant::now());
                     }
@@ -278,8 +267,87 @@ pub async fn run(
             () = sleep_until(deadline) => peer.handle_timeout(Instant::now()),
         }
     }
-    for r in readers {
+    // Stopping: the TURN allocations are deleted (waiting at most RELEASE_LIMIT for the
+    // servers' answers) rather than left to expire with their relayed ports open.
+    peer.close(Instant::now());
+    let until = Instant::now() + RELEASE_LIMIT;
+    loop {
+        send_datagrams(&mut peer, &sockets, &mut buf).await;
+        streams.send_frames(&mut peer, &mut buf);
+        if !peer.releasing() {
+            break;
+        }
+        let deadline = peer.poll_timeout().map_or(until, |t| t.min(until));
+        tokio::select! {
+            d = dgrams.recv() => match d {
+                Some(d) if d.stream => peer.handle_stream_receive(d.at, d.from, d.local, &d.data),
+                Some(d) => peer.handle_receive(d.at, d.from, d.local, &d.data),
+                None => break,
+            },
+            () = sleep_until(Some(deadline)) => {
+                if Instant::now() >= until {
+                    tracing::debug!("a TURN allocation was not deleted within {RELEASE_LIMIT:?}");
+                    break;
+                }
+                peer.handle_timeout(Instant::now());
+            }
+        }
+    }
+    for r in readers.into_iter().chain(streams.tasks) {
         r.abort();
+    }
+}
+
+/// Sends what the peer has to send over UDP, each datagram from the socket of its address.
+async fn send_datagrams(
+    peer: &mut Peer,
+    sockets: &[(SocketAddr, Arc<UdpSocket>)],
+    buf: &mut Vec<u8>,
+) {
+    while let Some(t) = peer.poll_transmit(buf) {
+        match sockets.iter().find(|(local, _)| *local == t.from) {
+            Some((_, s)) => {
+                if let Err(e) = s.send_to(buf, t.to).await {
+                    tracing::debug!(from = %t.from, to = %t.to, "send failed: {e}");
+                }
+            }
+            None => tracing::debug!(from = %t.from, "no socket for this address"),
+        }
+    }
+}
+
+/// The connections to TURN servers reached over TCP or TLS, one per (host address, server),
+/// opened when the peer first sends on it.
+struct Streams {
+    turns: Vec<StreamTurn>,
+    /// Where the connections' tasks hand their frames (`None` without stream servers).
+    frames: Option<mpsc::Sender<Incoming>>,
+    open: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Streams {
+    /// Queues what the peer has for its stream TURN servers, opening connections as needed.
+    fn send_frames(&mut self, peer: &mut Peer, buf: &mut Vec<u8>) {
+        while let Some(t) = peer.poll_stream_transmit(buf) {
+            let tx = match self.open.entry((t.from, t.to)) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let turn = self.turns.iter().find(|s| s.server == t.to);
+                    let (Some(turn), Some(frames)) = (turn, &self.frames) else {
+                        tracing::debug!(to = %t.to, "no stream TURN server at this address");
+                        continue;
+                    };
+                    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+                    let task = stream_task(t.from, turn.clone(), rx, frames.clone());
+                    self.tasks.push(tokio::spawn(task));
+                    e.insert(tx)
+                }
+            };
+            if tx.try_send(buf.clone()).is_err() {
+                tracing::debug!(to = %t.to, "TURN connection closed or backed up: frame dropped");
+            }
+        }
     }
 }
 

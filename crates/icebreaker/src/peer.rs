@@ -578,6 +578,20 @@ impl Peer {
         t
     }
 
+    /// Closes the session: no more checks or data, and the TURN allocations are deleted
+    /// ([`Agent::close`]). Keep sending, feeding datagrams and running the timers while
+    /// [`releasing`](Self::releasing).
+    pub fn close(&mut self, now: Instant) {
+        self.now = Some(now);
+        self.agent.close(now);
+        self.drain_agent();
+    }
+
+    /// Whether a closed session is still deleting a TURN allocation ([`Agent::releasing`]).
+    pub fn releasing(&self) -> bool {
+        self.agent.releasing()
+    }
+
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.agent.poll_timeout()

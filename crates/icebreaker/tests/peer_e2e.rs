@@ -584,6 +584,37 @@ fn an_untrusted_turns_server_is_refused() {
     );
 }
 
+/// A peer stopped with SIGTERM deletes its allocation: with `--user-quota 1`, a second peer
+/// of the same user gets a relayed candidate at once, not a 486 until the first allocation
+/// expires.
+#[test]
+fn a_stopped_peer_releases_its_turn_allocation() {
+    let (_turn, turn_addr, _) = turn_server(&["--user-quota", "1"]);
+    let uri = format!("turn:{turn_addr}?transport=udp");
+    let args = [
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "offer",
+        "--loopback",
+        "--relay-only",
+        "--turn",
+        &uri,
+        "--turn-user",
+        "alice",
+        "--turn-pass",
+        "secret",
+    ];
+    for n in 1..=3 {
+        let mut p = Proc::spawn(&args);
+        p.expect(&format!("peer {n}'s relayed candidate"), |l| {
+            l.contains("typ relay")
+        });
+        stops_cleanly_on_sigterm(&mut p, "peer with an allocation");
+    }
+}
+
 /// Sends SIGTERM to `p` and waits (bounded) for exit status 0.
 fn stops_cleanly_on_sigterm(p: &mut Proc, what: &str) {
     let pid = p._child.0.id();
