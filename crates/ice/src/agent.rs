@@ -123,6 +123,21 @@ pub enum Event {
     /// A remote candidate carries an mDNS name: resolve it and call
     /// [`Agent::resolve_mdns`].
     ResolveMdns(String),
+    /// A STUN or TURN server gave no candidate (a browser's `icecandidateerror`): gathering
+    /// goes on without it.
+    CandidateError {
+        /// The server.
+        server: SocketAddr,
+        /// The host address the request left from.
+        base: SocketAddr,
+        /// A TURN Allocate (else a STUN Binding request).
+        relay: bool,
+        /// The server's error code (a TURN server's 401 is a wrong username or password, 486
+        /// its quota); `None` when no answer came within the transaction timeout, or the
+        /// answer could not be used (RFC 8489 §6.3: an unknown comprehension-required
+        /// attribute, a success without the mapped address).
+        code: Option<u16>,
+    },
 }
 
 /// Agent settings.
@@ -1054,11 +1069,25 @@ impl Agent {
     fn relay_events(&mut self) {
         for i in 0..self.relays.len() {
             while let Some(e) = self.relays[i].client.poll_event() {
-                let icebreaker_turn::Event::Allocated {
-                    relayed, mapped, ..
-                } = e
-                else {
-                    continue;
+                let (relayed, mapped) = match e {
+                    icebreaker_turn::Event::Allocated {
+                        relayed, mapped, ..
+                    } => (relayed, mapped),
+                    icebreaker_turn::Event::Failed {
+                        operation: icebreaker_turn::Operation::Allocate,
+                        code,
+                    } => {
+                        let r = &self.relays[i];
+                        let (server, base) = (r.client.server(), r.base);
+                        self.push_event(Event::CandidateError {
+                            server,
+                            base,
+                            relay: true,
+                            code,
+                        });
+                        continue;
+                    }
+                    _ => continue,
                 };
                 let relay = &self.relays[i];
                 let (base, component, server) =
@@ -1733,12 +1762,24 @@ impl Agent {
                     ..
                 }
             );
-            if let (true, Ok(Some(XorMappedAddress(mapped)))) =
-                (success, msg.get::<XorMappedAddress>())
-            {
-                let g = &self.gathers[g];
-                let (base, component, server) = (g.base, g.component, g.server);
-                self.add_server_reflexive(base, mapped, component, server);
+            let g = &self.gathers[g];
+            let (base, component, server) = (g.base, g.component, g.server);
+            match (success, msg.get::<XorMappedAddress>()) {
+                (true, Ok(Some(XorMappedAddress(mapped)))) => {
+                    self.add_server_reflexive(base, mapped, component, server);
+                }
+                _ => {
+                    let code = match (msg.class(), msg.get::<ErrorCode<'_>>()) {
+                        (Class::Error, Ok(Some(e))) if !success => Some(e.code),
+                        _ => None,
+                    };
+                    self.push_event(Event::CandidateError {
+                        server,
+                        base,
+                        relay: false,
+                        code,
+                    });
+                }
             }
             return Ok(());
         }
@@ -2029,8 +2070,19 @@ impl Agent {
         }
         // Gathering.
         self.pace_gathering(now);
-        for g in &mut self.gathers {
+        for i in 0..self.gathers.len() {
+            let g = &mut self.gathers[i];
+            let answered = g.tx.is_finished();
             g.tx.handle_timeout(now);
+            if !answered && g.tx.is_finished() {
+                let (server, base) = (g.server, g.base);
+                self.push_event(Event::CandidateError {
+                    server,
+                    base,
+                    relay: false,
+                    code: None,
+                });
+            }
         }
         for r in &mut self.relays {
             r.client.handle_timeout(now);

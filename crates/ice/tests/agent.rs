@@ -1556,6 +1556,11 @@ fn a_check_with_an_unknown_required_attribute_gets_a_420() {
 
 /// An agent with one UDP TURN server (alice's), and that server, in process.
 fn agent_with_turn_server(now: Instant) -> (Agent, icebreaker_turn::Server) {
+    agent_with_turn_password(now, "secret")
+}
+
+/// [`agent_with_turn_server`], the agent using `password`.
+fn agent_with_turn_password(now: Instant, password: &str) -> (Agent, icebreaker_turn::Server) {
     use icebreaker_turn::{PortPool, Server, ServerConfig};
     let server = addr("203.0.113.1:3478");
     let config = ServerConfig {
@@ -1572,7 +1577,7 @@ fn agent_with_turn_server(now: Instant) -> (Agent, icebreaker_turn::Server) {
                 server,
                 transport: TurnTransport::Udp,
                 username: "alice".into(),
-                password: "secret".into(),
+                password: password.into(),
             }],
             ..controlling()
         },
@@ -1675,4 +1680,90 @@ fn closing_while_allocating_deletes_the_allocation_when_made() {
         at - now
     );
     assert_eq!(server.stats().allocations, 1);
+}
+
+/// A server that gives no candidate says so (a browser's `icecandidateerror`): a TURN server
+/// refusing the password (401), a STUN server answering with an error, one never answering
+/// (after its transaction timeout); gathering still completes.
+#[test]
+fn a_server_that_gives_no_candidate_is_reported() {
+    use icebreaker_stun::attributes::ErrorCode;
+    use icebreaker_stun::{Class, Message, MessageWriter};
+    let now = Instant::now();
+    let (mut a, mut server) = agent_with_turn_password(now, "wrong");
+    a.handle_timeout(now);
+    exchange(&mut a, &mut server, now);
+    // Gathering completes on the timer the failure set.
+    assert_eq!(a.poll_timeout(), Some(now));
+    a.handle_timeout(now);
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    let error = Event::CandidateError {
+        server: addr("203.0.113.1:3478"),
+        base: addr("192.0.2.1:5000"),
+        relay: true,
+        code: Some(401),
+    };
+    assert!(events.contains(&error), "{events:?}");
+    assert!(events.contains(&Event::GatheringComplete), "{events:?}");
+    assert_eq!(server.stats().allocations, 0);
+
+    // Two STUN servers: the first answers 400, the second never.
+    let (s1, s2) = (addr("203.0.113.1:3478"), addr("203.0.113.2:3478"));
+    let host = addr("192.0.2.1:5000");
+    let mut a = Agent::new(
+        AgentConfig {
+            stun_servers: vec![s1, s2],
+            ..controlling()
+        },
+        creds('a'),
+    );
+    a.add_host_candidate(host, 1).unwrap();
+    a.start(now);
+    let mut buf = Vec::new();
+    let mut at = now;
+    let mut events = Vec::new();
+    while at - now < Duration::from_secs(60) && !events.contains(&Event::GatheringComplete) {
+        a.handle_timeout(at);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            if t.to != s1 {
+                continue;
+            }
+            let request = Message::parse(&buf).unwrap();
+            let mut answer = vec![0u8; 64];
+            let mut w = MessageWriter::new(
+                &mut answer,
+                Class::Error,
+                request.method(),
+                request.transaction_id(),
+            )
+            .unwrap();
+            w.push(&ErrorCode::bare(400)).unwrap();
+            let n = w.finish(true).unwrap();
+            a.handle_receive(at, s1, host, &answer[..n]).unwrap();
+        }
+        events.extend(std::iter::from_fn(|| a.poll_event()));
+        at = a.poll_timeout().unwrap_or(at + Duration::from_secs(1));
+    }
+    let errors: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::CandidateError { .. }))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            &Event::CandidateError {
+                server: s1,
+                base: host,
+                relay: false,
+                code: Some(400)
+            },
+            &Event::CandidateError {
+                server: s2,
+                base: host,
+                relay: false,
+                code: None
+            }
+        ]
+    );
+    assert!(events.contains(&Event::GatheringComplete), "{events:?}");
 }

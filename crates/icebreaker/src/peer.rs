@@ -679,6 +679,28 @@ impl Peer {
                 IceEvent::RoleChanged { controlling } => {
                     tracing::debug!(controlling, "ICE role changed after a conflict");
                 }
+                IceEvent::CandidateError {
+                    server,
+                    base,
+                    relay,
+                    code,
+                } => {
+                    let (what, candidate) = if relay {
+                        ("TURN", "relayed")
+                    } else {
+                        ("STUN", "server-reflexive")
+                    };
+                    let why = match code {
+                        Some(c) => match icebreaker_stun::attributes::codes::reason(c) {
+                            Some(reason) => format!("{c} {reason}"),
+                            None => format!("error {c}"),
+                        },
+                        None => "no usable answer".to_owned(),
+                    };
+                    self.push_signal(Signal::error(format_args!(
+                        "{what} server {server}: no {candidate} candidate for {base}: {why}"
+                    )));
+                }
                 _ => {}
             }
         }

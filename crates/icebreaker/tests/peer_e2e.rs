@@ -584,6 +584,43 @@ fn an_untrusted_turns_server_is_refused() {
     );
 }
 
+/// A TURN server that refuses the password gives no relayed candidate, and the peer says why
+/// in an error line (it was silent before).
+#[test]
+fn a_refused_turn_password_is_reported() {
+    let (_turn, turn_addr, _) = turn_server(&[]);
+    let uri = format!("turn:{turn_addr}?transport=udp");
+    let mut p = Proc::spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "offer",
+        "--loopback",
+        "--relay-only",
+        "--turn",
+        &uri,
+        "--turn-user",
+        "alice",
+        "--turn-pass",
+        "wrong",
+    ]);
+    let line = p.expect("the error line", |l| l.contains(r#""type":"error""#));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "TURN server {turn_addr}: no relayed candidate for 127.0.0.1:"
+        )) && message.ends_with(": 401 Unauthenticated"),
+        "{message}"
+    );
+    assert!(
+        !p.seen.iter().any(|l| l.contains("typ relay")),
+        "{:?}",
+        p.seen
+    );
+}
+
 /// A peer stopped with SIGTERM deletes its allocation: with `--user-quota 1`, a second peer
 /// of the same user gets a relayed candidate at once, not a 486 until the first allocation
 /// expires.
