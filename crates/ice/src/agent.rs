@@ -21,7 +21,9 @@ pub use icebreaker_turn::Transport as TurnTransport;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use crate::candidate::{Candidate, CandidateKind, Transport, local_preference, pair_priority};
+use crate::candidate::{
+    Candidate, CandidateKind, Transport, is_ipv6, local_preference, pair_priority,
+};
 
 pub use icebreaker_stun::Transmit;
 
@@ -767,16 +769,12 @@ impl Agent {
         {
             return Ok(());
         }
-        let index = self
-            .locals
-            .iter()
-            .filter(|l| l.cand.kind == CandidateKind::Host)
-            .count();
+        let rank = self.rank(CandidateKind::Host, &address.ip());
         let foundation = self.foundation(CandidateKind::Host, address.ip(), None);
         let cand = Candidate::new(
             CandidateKind::Host,
             address,
-            local_preference(&address.ip(), index),
+            local_preference(&address.ip(), rank),
             component,
             foundation,
         );
@@ -1048,21 +1046,26 @@ impl Agent {
         if mapped == base || self.locals.len() >= MAX_LOCAL_CANDIDATES {
             return;
         }
-        let index = self
-            .locals
-            .iter()
-            .filter(|l| l.cand.kind == CandidateKind::ServerReflexive)
-            .count();
+        let rank = self.rank(CandidateKind::ServerReflexive, &mapped.ip());
         let foundation = self.foundation(CandidateKind::ServerReflexive, base.ip(), Some(server));
         let mut c = Candidate::new(
             CandidateKind::ServerReflexive,
             mapped,
-            local_preference(&mapped.ip(), index),
+            local_preference(&mapped.ip(), rank),
             component,
             foundation,
         );
         c.related = Some(base);
         self.add_local(c, base, None);
+    }
+
+    /// How many local candidates of `kind` there are in `ip`'s address family: the rank of the
+    /// next one for [`local_preference`] (RFC 8421 §4: the families alternate).
+    fn rank(&self, kind: CandidateKind, ip: &IpAddr) -> usize {
+        self.locals
+            .iter()
+            .filter(|l| l.cand.kind == kind && is_ipv6(&l.cand.address.ip()) == is_ipv6(ip))
+            .count()
     }
 
     /// Handles what the TURN clients report: relayed (and server-reflexive) candidates.
@@ -1095,16 +1098,17 @@ impl Agent {
                 if let Some(mapped) = mapped {
                     self.add_server_reflexive(base, mapped, component, server);
                 }
-                for (n, address) in relayed.into_iter().enumerate() {
+                for address in relayed {
                     if self.locals.len() >= MAX_LOCAL_CANDIDATES {
                         break;
                     }
                     let foundation =
                         self.foundation(CandidateKind::Relayed, base.ip(), Some(server));
+                    let rank = self.rank(CandidateKind::Relayed, &address.ip());
                     let mut c = Candidate::new(
                         CandidateKind::Relayed,
                         address,
-                        local_preference(&address.ip(), i * 2 + n),
+                        local_preference(&address.ip(), rank),
                         component,
                         foundation,
                     );

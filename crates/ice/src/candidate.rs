@@ -86,14 +86,20 @@ pub const fn pair_priority(controlling: u32, controlled: u32) -> u64 {
     (min << 32) + 2 * max + if g > d { 1 } else { 0 }
 }
 
-/// A local preference that prefers IPv6 over IPv4 (RFC 8421 §4) and earlier interfaces over later
-/// ones: `index` is the interface's position in the caller's list.
-pub fn local_preference(ip: &IpAddr, index: usize) -> u16 {
-    let family: u16 = match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => 0xe000,
-        _ => 0xc000,
-    };
-    family.saturating_sub(index.min(0x1fff) as u16)
+/// The local preference of the `rank`-th (from 0) candidate of its type and address family
+/// (RFC 8421 §4): the families alternate, IPv6 first (IPv6 rank 0, IPv4 rank 0, IPv6 rank 1,
+/// ...), so a broken family costs the other one check per candidate rather than one per
+/// candidate of its own, while every local preference stays distinct. An IPv4-mapped IPv6
+/// address counts as IPv4.
+pub fn local_preference(ip: &IpAddr, rank: usize) -> u16 {
+    // At most 0x7ffe × 2 + 1 = 0xfffd below 0xffff: never negative.
+    let step = 2 * rank.min(0x7ffe) + usize::from(!is_ipv6(ip));
+    u16::try_from(0xffff - step).unwrap_or(0)
+}
+
+/// Whether `ip` counts as IPv6 for [`local_preference`].
+pub(crate) fn is_ipv6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
 }
 
 /// One candidate, owned.
@@ -325,6 +331,28 @@ mod tests {
             local_preference(&"::2".parse().unwrap(), 0)
                 > local_preference(&"10.0.0.1".parse().unwrap(), 0)
         );
+    }
+
+    /// RFC 8421 §4: IPv6 and IPv4 alternate, IPv6 first, all distinct, down to the last rank.
+    #[test]
+    fn local_preferences_interleave_the_families() {
+        let (v6, v4, mapped): (IpAddr, IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+            "::ffff:192.0.2.1".parse().unwrap(),
+        );
+        let order = [
+            local_preference(&v6, 0),
+            local_preference(&v4, 0),
+            local_preference(&v6, 1),
+            local_preference(&v4, 1),
+            local_preference(&v6, 2),
+        ];
+        assert_eq!(order, [0xffff, 0xfffe, 0xfffd, 0xfffc, 0xfffb]);
+        assert_eq!(local_preference(&mapped, 3), local_preference(&v4, 3));
+        assert_eq!(local_preference(&v4, 0x7ffe), 2);
+        assert_eq!(local_preference(&v4, usize::MAX), 2);
+        assert_eq!(local_preference(&v6, usize::MAX), 3);
     }
 
     #[test]

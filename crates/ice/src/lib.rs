@@ -60,7 +60,7 @@
 //!
 //! - [x] RFC 8445 ICE: gathering (host, server-reflexive), priorities, pairing, check lists,
 //!   triggered checks, peer-reflexive candidates, role conflicts, regular nomination, ICE-lite
-//! - [x] RFC 8421 IPv6 preference in local preferences
+//! - [x] RFC 8421 local preferences: IPv6 first, the families alternating
 //! - [x] RFC 8838 trickle ICE: candidates at any time, end-of-candidates
 //! - [x] RFC 7675 consent freshness
 //! - [x] RFC 8839 candidate lines (through icebreaker-sdp's grammar), mDNS host names

@@ -293,6 +293,53 @@ fn nomination_does_not_wait_out_the_delay_for_a_pair_that_never_answers() {
     assert!(took <= Duration::from_millis(130), "took {took:?}");
 }
 
+/// RFC 8421 §4: with three IPv6 addresses and one IPv4 address on each side and IPv6 broken,
+/// the IPv4 pair is checked second (the families alternate), not after every IPv6 pair, so
+/// the agents connect as fast as with one address of each family.
+#[test]
+fn a_broken_family_costs_one_check_not_one_per_address() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &[
+            "[2001:db8::1]:5000",
+            "[2001:db8::11]:5000",
+            "[2001:db8::21]:5000",
+            "192.0.2.1:5000",
+        ],
+        &[
+            "[2001:db8::2]:6000",
+            "[2001:db8::12]:6000",
+            "[2001:db8::22]:6000",
+            "192.0.2.2:6000",
+        ],
+        true,
+    );
+    let order: Vec<SocketAddr> = {
+        let mut hosts: Vec<_> = p.a.local_candidates().collect();
+        hosts.sort_by_key(|c| std::cmp::Reverse(c.priority));
+        hosts.iter().map(|c| c.address).collect()
+    };
+    assert_eq!(
+        order,
+        [
+            addr("[2001:db8::1]:5000"),
+            addr("192.0.2.1:5000"),
+            addr("[2001:db8::11]:5000"),
+            addr("[2001:db8::21]:5000"),
+        ]
+    );
+    p.drop = Box::new(|from, _, _| from.is_ipv6());
+    let took = p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    assert_eq!(
+        selected(&p.a_events).unwrap(),
+        (addr("192.0.2.1:5000"), addr("192.0.2.2:6000"))
+    );
+    // As in the one-address case above: the IPv4 check leaves a Ta after the first IPv6 one.
+    assert!(took <= Duration::from_millis(130), "took {took:?}");
+}
+
 /// On a long round trip the same rule still waits for a better pair that answers within twice
 /// the working pair's round trip: IPv4 takes 100 ms, IPv6 160 ms, and IPv6 is nominated.
 #[test]
