@@ -20,7 +20,8 @@
 //! reported: as signals (JSON lines, what the `peer` command prints) or as typed events.
 //!
 //! The session is data-only. An offer has one `m=application 9 UDP/DTLS/SCTP
-//! webrtc-datachannel` section with `ice-ufrag`, `ice-pwd`, `ice-options:trickle`, `mid`, the
+//! webrtc-datachannel` section with `ice-ufrag`, `ice-pwd`, `ice-options:trickle ice2` (RFC 8838,
+//! and RFC 8445 §10's mark of an RFC 8445 agent), `mid`, the
 //! candidates known when the description is made, and `end-of-candidates` once gathering is
 //! done; candidates found later are trickled as `{"type":"candidate",...}` messages. An answer
 //! mirrors the offer's sections in order, each with its own media type: it takes the section
@@ -943,7 +944,7 @@ fn with_ice<'a>(
     m = m
         .with(Attribute::IceUfrag(&creds.ufrag))
         .with(Attribute::IcePwd(&creds.pwd))
-        .with(Attribute::IceOptions(IceOptions("trickle")));
+        .with(Attribute::IceOptions(IceOptions("trickle ice2")));
     if let Some(mid) = mid {
         m = m.with(Attribute::Mid(mid));
     }
@@ -1212,7 +1213,7 @@ mod tests {
         for needle in [
             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n",
             "c=IN IP4 0.0.0.0\r\n",
-            "a=ice-options:trickle\r\n",
+            "a=ice-options:trickle ice2\r\n",
             "a=mid:0\r\n",
             "a=group:BUNDLE 0\r\n",
             "a=candidate:",
