@@ -1104,7 +1104,17 @@ impl Agent {
                     }
                     let foundation =
                         self.foundation(CandidateKind::Relayed, base.ip(), Some(server));
-                    let rank = self.rank(CandidateKind::Relayed, &address.ip());
+                    // A relay reached over UDP before TCP before TLS, whatever the order of the
+                    // servers (a stream adds head-of-line blocking, TLS a handshake and its
+                    // overhead): each transport is ranked below every candidate of the one
+                    // before (there are at most MAX_LOCAL_CANDIDATES of them).
+                    let transport = match self.relays[i].client.transport() {
+                        TurnTransport::Udp => 0,
+                        TurnTransport::Tcp => 1,
+                        TurnTransport::Tls => 2,
+                    };
+                    let rank = self.rank(CandidateKind::Relayed, &address.ip())
+                        + transport * MAX_LOCAL_CANDIDATES;
                     let mut c = Candidate::new(
                         CandidateKind::Relayed,
                         address,

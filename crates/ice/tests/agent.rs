@@ -1814,3 +1814,105 @@ fn a_server_that_gives_no_candidate_is_reported() {
     );
     assert!(events.contains(&Event::GatheringComplete), "{events:?}");
 }
+
+/// A relay reached over UDP is preferred to one over TCP, and that to one over TLS, whatever
+/// the order the TURN servers were listed in (here TLS first, UDP last).
+#[test]
+fn relays_are_preferred_udp_then_tcp_then_tls() {
+    use icebreaker_stun::Message;
+    use icebreaker_stun::attributes::XorRelayedAddress;
+    use icebreaker_turn::{PortPool, Server, ServerConfig, Via};
+    let (plain, tls) = (addr("203.0.113.1:3478"), addr("203.0.113.1:5349"));
+    let host = addr("192.0.2.1:5000");
+    let mut server = {
+        let config = ServerConfig {
+            realm: "example.org".into(),
+            users: vec![("alice".into(), "secret".into())],
+            own_addresses: vec![plain.ip()],
+            listen: vec![plain, tls],
+            ..Default::default()
+        };
+        let pool = PortPool::new(Some(plain.ip()), None, 49152..=65535, [7; 32]);
+        Server::new(config, pool, Instant::now())
+    };
+    let turn = |server, transport| TurnServer {
+        server,
+        transport,
+        username: "alice".into(),
+        password: "secret".into(),
+    };
+    let mut a = Agent::new(
+        AgentConfig {
+            turn_servers: vec![
+                turn(tls, TurnTransport::Tls),
+                turn(plain, TurnTransport::Tcp),
+                turn(plain, TurnTransport::Udp),
+            ],
+            ..controlling()
+        },
+        creds('a'),
+    );
+    a.add_host_candidate(host, 1).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    let mut relayed_over = Vec::new();
+    let mut buf = Vec::new();
+    let mut now = t0;
+    while now - t0 < Duration::from_secs(2) {
+        a.handle_timeout(now);
+        for _ in 0..16 {
+            while let Some(t) = a.poll_transmit(&mut buf) {
+                server.handle_receive(now, t.from, t.to, &buf);
+            }
+            while let Some(t) = a.poll_stream_transmit(&mut buf) {
+                let transport = if t.to == tls {
+                    TurnTransport::Tls
+                } else {
+                    TurnTransport::Tcp
+                };
+                server.handle_receive_on(now, transport, t.from, t.to, &buf);
+            }
+            let mut moved = false;
+            while let Some(t) = server.poll_transmit(&mut buf) {
+                moved = true;
+                let Via::Listener(transport) = t.via else {
+                    continue;
+                };
+                if let Ok(Some(XorRelayedAddress(relayed))) =
+                    Message::parse(&buf).and_then(|m| m.get::<XorRelayedAddress>())
+                {
+                    relayed_over.push((transport, relayed));
+                }
+                let _ = if transport == TurnTransport::Udp {
+                    a.handle_receive(now, t.from, t.to, &buf)
+                } else {
+                    a.handle_stream_receive(now, t.from, t.to, &buf)
+                };
+            }
+            if !moved {
+                break;
+            }
+        }
+        now += Duration::from_millis(10);
+    }
+    assert_eq!(relayed_over.len(), 3, "{relayed_over:?}");
+    // The allocations were made in the order listed: TLS, TCP, UDP.
+    let order: Vec<TurnTransport> = relayed_over.iter().map(|r| r.0).collect();
+    assert_eq!(
+        order,
+        [TurnTransport::Tls, TurnTransport::Tcp, TurnTransport::Udp]
+    );
+    let priority = |transport| {
+        let (_, relayed) = relayed_over.iter().find(|r| r.0 == transport).unwrap();
+        a.local_candidates()
+            .find(|c| c.kind == CandidateKind::Relayed && c.address == *relayed)
+            .map(|c| c.priority)
+            .unwrap()
+    };
+    let (udp, tcp, tls) = (
+        priority(TurnTransport::Udp),
+        priority(TurnTransport::Tcp),
+        priority(TurnTransport::Tls),
+    );
+    assert!(udp > tcp && tcp > tls, "UDP {udp}, TCP {tcp}, TLS {tls}");
+}
