@@ -63,7 +63,7 @@ pub enum Command {
         command: crate::sim::SimCommand,
     },
     /// Run a TURN server (RFC 8656) on UDP and TCP.
-    TurnServer(crate::turn_server::TurnServerArgs),
+    TurnServer(Box<crate::turn_server::TurnServerArgs>),
     /// Allocate on a TURN server, permit a peer, send it a datagram, print what comes back.
     TurnClient(crate::turn_client::TurnClientArgs),
     /// WebSocket rooms of two peers relaying signalling messages.
@@ -193,7 +193,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::NatType(args) => with_runtime("warn", move || nat_type(args)),
         Command::Sdp { command } => crate::sdp::run(&command),
         Command::Sim { command } => crate::sim::run(&command),
-        Command::TurnServer(args) => with_runtime("info", move || crate::turn_server::run(args)),
+        Command::TurnServer(args) => with_runtime("info", move || crate::turn_server::run(*args)),
         Command::TurnClient(args) => with_runtime("warn", move || crate::turn_client::run(args)),
         Command::SignalServer(args) => with_runtime("info", move || crate::signal::run(args)),
         Command::Peer(args) => with_runtime("warn", move || crate::peer_cmd::run(args)),

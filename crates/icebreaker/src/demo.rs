@@ -184,6 +184,7 @@ async fn real() -> DemoResult<()> {
         // Relayed addresses on 127.0.0.2: a TURN server never relays to its own addresses, so
         // the peers live on 127.0.0.3.
         relay_ip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+        external_ip: None,
         ports: None,
         // Loopback is refused by default, as it should be on a real server.
         allow_peer: vec!["127.0.0.0/8".parse()?],

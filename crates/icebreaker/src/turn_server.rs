@@ -93,6 +93,11 @@ pub struct TurnServerArgs {
     /// wildcard).
     #[arg(long, value_name = "IP")]
     pub relay_ip: Option<IpAddr>,
+    /// The address relayed addresses are given to clients with (XOR-RELAYED-ADDRESS) when the
+    /// relay IP is behind a 1:1 NAT, as a cloud VM's private address is behind its public one:
+    /// the same family as the relay IP. The relayed sockets are still bound on the relay IP.
+    #[arg(long, value_name = "IP")]
+    pub external_ip: Option<IpAddr>,
     /// The relayed port range (default: any port the OS gives).
     #[arg(long, value_name = "LO-HI", value_parser = parse_ports)]
     pub ports: Option<(u16, u16)>,
@@ -142,7 +147,8 @@ pub struct TurnServerArgs {
     #[arg(long, value_name = "PEM", requires = "tls_listen")]
     pub key: Option<PathBuf>,
     /// Print JSON lines instead of text:
-    /// `{"type":"listening","udp":"...","tcp":"...","tls":"..."|null,"relay_ip":"..."}` once
+    /// `{"type":"listening","udp":"...","tcp":"...","tls":"..."|null,"relay_ip":"...",
+    /// "external_ip":"..."|null}` once
     /// bound, and `{"type":"stopped","allocations":N,"relayed":N,"relayed_bytes":N,"dropped":N}`
     /// on SIGINT or SIGTERM.
     #[arg(long)]
@@ -195,6 +201,9 @@ pub enum PortEvent {
 pub struct SocketPorts {
     v4: Option<IpAddr>,
     v6: Option<IpAddr>,
+    /// The IP the relayed addresses are shown with, when not the bound one (1:1 NAT): the
+    /// server core, and `used`, see only shown addresses.
+    external: Option<IpAddr>,
     range: Option<(u16, u16)>,
     rng: ChaCha20Rng,
     used: BTreeSet<SocketAddr>,
@@ -220,6 +229,7 @@ impl SocketPorts {
         Self {
             v4,
             v6,
+            external: None,
             range,
             rng: ChaCha20Rng::from_seed(seed),
             used: BTreeSet::new(),
@@ -227,14 +237,29 @@ impl SocketPorts {
         }
     }
 
+    /// Shows the relayed addresses with `ip` (the same family as the bound IP): a 1:1 NAT's
+    /// external address.
+    #[must_use]
+    pub fn with_external(mut self, ip: IpAddr) -> Self {
+        self.external = Some(ip);
+        self
+    }
+
+    /// The address the server core knows the socket bound at `bound` by.
+    fn shown(&self, bound: SocketAddr) -> SocketAddr {
+        SocketAddr::new(self.external.unwrap_or(bound.ip()), bound.port())
+    }
+
+    /// Binds at `addr` (a bound address, not a shown one).
     fn bind(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let (sock, bound) = relayed_socket(addr)?;
-        if self.used.contains(&bound) {
+        let shown = self.shown(bound);
+        if self.used.contains(&shown) {
             return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
         }
-        self.used.insert(bound);
-        let _ = self.events.send(PortEvent::Bound(bound, sock));
-        Ok(bound)
+        self.used.insert(shown);
+        let _ = self.events.send(PortEvent::Bound(shown, sock));
+        Ok(shown)
     }
 }
 
@@ -274,22 +299,33 @@ impl PortAllocator for SocketPorts {
                     return Err(PortError::Exhausted);
                 }
             };
-            if (even && !bound.port().is_multiple_of(2)) || self.used.contains(&bound) {
+            let shown = self.shown(bound);
+            if (even && !bound.port().is_multiple_of(2)) || self.used.contains(&shown) {
                 continue;
             }
-            self.used.insert(bound);
-            let _ = self.events.send(PortEvent::Bound(bound, sock));
-            return Ok(bound);
+            self.used.insert(shown);
+            let _ = self.events.send(PortEvent::Bound(shown, sock));
+            return Ok(shown);
         }
         Err(PortError::Exhausted)
     }
 
     fn reserve(&mut self, addr: SocketAddr) -> bool {
-        let ours = Some(addr.ip()) == self.v4 || Some(addr.ip()) == self.v6;
+        // `addr` is a shown address: the bound IP of its family, or the external one.
+        let bound_ip = match (self.external, addr.ip()) {
+            (Some(ext), ip) if ip == ext => self.v4.or(self.v6),
+            (Some(_), _) => None,
+            (None, ip) => [self.v4, self.v6].into_iter().flatten().find(|&b| b == ip),
+        };
         let in_range = self
             .range
             .is_none_or(|(lo, hi)| (lo..=hi).contains(&addr.port()));
-        ours && in_range && !self.used.contains(&addr) && self.bind(addr).is_ok()
+        match bound_ip {
+            Some(ip) if in_range && !self.used.contains(&addr) => {
+                self.bind(SocketAddr::new(ip, addr.port())).is_ok()
+            }
+            _ => false,
+        }
     }
 
     fn release(&mut self, addr: SocketAddr) {
@@ -1113,6 +1149,23 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             ),
         );
     }
+    match args.external_ip {
+        Some(ip) if ip.is_unspecified() || ip.is_multicast() => {
+            return fail(
+                EXIT_BAD_INPUT,
+                format_args!("--external-ip {ip} is not an address peers can send to"),
+            );
+        }
+        Some(ip) if ip.is_ipv4() != relay_ip.is_ipv4() => {
+            return fail(
+                EXIT_BAD_INPUT,
+                format_args!(
+                    "--external-ip {ip} and the relay address {relay_ip} are of different families"
+                ),
+            );
+        }
+        _ => {}
+    }
     let (nonce_secret, rng_seed, port_seed) = match (entropy32(), entropy32(), entropy32()) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(EXIT_FAILURE, e),
@@ -1158,9 +1211,13 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut own = vec![relay_ip];
-    for ip in [Some(listen.ip()), tls_addr.map(|a| a.ip())]
-        .into_iter()
-        .flatten()
+    for ip in [
+        Some(listen.ip()),
+        tls_addr.map(|a| a.ip()),
+        args.external_ip,
+    ]
+    .into_iter()
+    .flatten()
     {
         if !ip.is_unspecified() && !own.contains(&ip) {
             own.push(ip);
@@ -1190,7 +1247,10 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         ..defaults
     };
     let (events_tx, events_rx) = std_mpsc::channel();
-    let ports = SocketPorts::new(relay_ip, args.ports, port_seed, events_tx);
+    let mut ports = SocketPorts::new(relay_ip, args.ports, port_seed, events_tx);
+    if let Some(ip) = args.external_ip {
+        ports = ports.with_external(ip);
+    }
     let server = Server::new(config, ports, Instant::now());
     let core: Shared = Arc::new_cyclic(|me| {
         Mutex::new(Core {
@@ -1211,11 +1271,15 @@ pub async fn run(args: TurnServerArgs) -> u8 {
             tcp: listen,
             tls: tls_addr,
             relay_ip,
+            external_ip: args.external_ip,
         });
     } else {
         let tls_note = tls_addr.map_or(String::new(), |a| format!(" and {a} (tls)"));
+        let external_note = args
+            .external_ip
+            .map_or(String::new(), |ip| format!(" (shown to clients as {ip})"));
         emit(&format!(
-            "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}\n"
+            "listening on {listen} (udp, tcp){tls_note}, relaying on {relay_ip}{external_note}\n"
         ));
     }
     let mut stop = core::pin::pin!(stop);
@@ -1299,6 +1363,8 @@ enum TurnServerLine {
         tcp: SocketAddr,
         tls: Option<SocketAddr>,
         relay_ip: IpAddr,
+        /// `--external-ip`, when given.
+        external_ip: Option<IpAddr>,
     },
     /// Stopped by a signal: allocations still live then, and what was relayed.
     Stopped {
@@ -1331,6 +1397,44 @@ mod tests {
         assert_eq!(ip_mtu_discover(&sock).unwrap(), V4::DO);
         set_dont_fragment(&sock, addr, false).unwrap();
         assert_eq!(ip_mtu_discover(&sock).unwrap(), V4::DONT);
+    }
+
+    /// With an external IP the server core sees only shown addresses: an allocation, a
+    /// reservation (EVEN-PORT's R bit, then RESERVATION-TOKEN) and a release all go by the
+    /// external IP, while the sockets are bound on the relay IP at the same ports.
+    #[test]
+    fn an_external_ip_is_shown_and_the_relay_ip_bound() {
+        let (tx, rx) = std_mpsc::channel();
+        let (relay, external) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([192, 0, 2, 9]));
+        let mut ports = SocketPorts::new(relay, None, [1; 32], tx).with_external(external);
+        let shown = ports.allocate(AddressFamily::V4, false).unwrap();
+        assert_eq!(shown.ip(), external);
+        let Ok(PortEvent::Bound(key, sock)) = rx.try_recv() else {
+            panic!("no socket bound");
+        };
+        assert_eq!(key, shown);
+        assert_eq!(
+            sock.local_addr().unwrap(),
+            SocketAddr::new(relay, shown.port())
+        );
+        drop(sock);
+        // The next port, reserved by its shown address; the bound address is not ours to give.
+        let free = std::net::UdpSocket::bind((relay, 0)).unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        assert!(!ports.reserve(SocketAddr::new(relay, port)));
+        assert!(ports.reserve(SocketAddr::new(external, port)));
+        let Ok(PortEvent::Bound(key, sock)) = rx.try_recv() else {
+            panic!("no socket bound for the reservation");
+        };
+        assert_eq!(key, SocketAddr::new(external, port));
+        assert_eq!(sock.local_addr().unwrap(), SocketAddr::new(relay, port));
+        assert!(
+            !ports.reserve(SocketAddr::new(external, port)),
+            "reserved twice"
+        );
+        ports.release(shown);
+        assert!(matches!(rx.try_recv(), Ok(PortEvent::Released(a)) if a == shown));
     }
 
     #[test]

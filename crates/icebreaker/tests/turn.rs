@@ -263,6 +263,38 @@ fn json_lines_name_the_addresses_and_count_what_was_relayed() {
     assert_eq!(stopped["allocations"], 0, "{stopped}");
 }
 
+/// `--external-ip`: clients are given relayed addresses with the external IP (where a 1:1 NAT
+/// would take peers' datagrams to the relay IP), while the datagrams still leave from, and
+/// come back to, the relay IP at the same port.
+#[test]
+fn clients_are_given_the_external_ip() {
+    let server = start(&["--allow-peer", "127.0.0.0/8", "--external-ip", "127.0.0.3"]);
+    assert_eq!(server.listening["relay_ip"], "127.0.0.1");
+    assert_eq!(server.listening["external_ip"], "127.0.0.3");
+    // An echo peer that notes where each datagram came from.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let peer = sock.local_addr().unwrap();
+    let echo = thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let (n, from) = sock.recv_from(&mut buf).ok()?;
+        sock.send_to(&buf[..n], from).ok()?;
+        Some(from)
+    });
+    let out = client(
+        &server.addr.to_string(),
+        peer,
+        &["--json", "--message", "through a 1:1 NAT"],
+    );
+    out.expect_code(0);
+    let v = out.json();
+    assert_eq!(v["received"], "through a 1:1 NAT", "{v}");
+    let relayed: SocketAddr = v["relayed"][0].as_str().unwrap().parse().unwrap();
+    assert_eq!(relayed.ip().to_string(), "127.0.0.3", "{v}");
+    let from = echo.join().unwrap().expect("the echo peer got nothing");
+    assert_eq!(from, SocketAddr::from(([127, 0, 0, 1], relayed.port())));
+}
+
 #[test]
 fn loopback_peer_works_when_allowed_udp_and_tcp() {
     let server = start(&["--allow-peer", "127.0.0.0/8"]);
@@ -417,6 +449,14 @@ fn bad_arguments_are_bad_input() {
             "",
         ),
         (client("turns:127.0.0.1?transport=udp", "a:b"), "DTLS"),
+        (
+            server(&["--realm", "r", "--user", "a:b", "--external-ip", "::1"]),
+            "different families",
+        ),
+        (
+            server(&["--realm", "r", "--user", "a:b", "--external-ip", "0.0.0.0"]),
+            "not an address peers can send to",
+        ),
         // --tls-listen without a certificate, and a certificate that is not PEM.
         (
             server(&[&["--realm", "r", "--user", "a:b"][..], &tls].concat()),
