@@ -261,6 +261,8 @@ pub enum Error {
         /// Its length in bytes.
         len: usize,
     },
+    /// The agent is closed ([`Agent::close`]): it takes no more candidates.
+    Closed,
 }
 
 impl fmt::Display for Error {
@@ -272,6 +274,7 @@ impl fmt::Display for Error {
             Self::LiteNeedsHost => f.write_str("an ICE-lite agent only has host candidates"),
             Self::NotConnected => f.write_str("no selected pair"),
             Self::Relay => f.write_str("the TURN allocation cannot carry this datagram"),
+            Self::Closed => f.write_str("the agent is closed"),
             Self::UsernameTooLong { len } => write!(
                 f,
                 "the check USERNAME remote-ufrag:local-ufrag would be {len} bytes; STUN allows {MAX_WRITTEN_USERNAME_LEN}"
@@ -719,6 +722,11 @@ impl Agent {
     }
 
     fn set_state(&mut self, s: State) {
+        if self.state == State::Closed {
+            // Final: nothing a closed agent still handles (its TURN clients' answers, a late
+            // end-of-candidates) changes it.
+            return;
+        }
         if s == State::Failed {
             // A restart that fails ends the old pair's use too.
             self.previous.clear();
@@ -756,6 +764,9 @@ impl Agent {
     /// allocation on each TURN server) join a queue that [`start`](Self::start) and then
     /// [`handle_timeout`](Self::handle_timeout) work through, one per Ta (RFC 8445 §14).
     pub fn add_host_candidate(&mut self, address: SocketAddr, component: u16) -> Result<(), Error> {
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
         if component == 0 || component > self.config.components {
             return Err(Error::BadComponent(component));
         }
@@ -943,6 +954,9 @@ impl Agent {
     /// Adds a remote candidate (signalled or trickled). mDNS candidates raise
     /// [`Event::ResolveMdns`] and wait for [`resolve_mdns`](Self::resolve_mdns).
     pub fn add_remote_candidate(&mut self, cand: Candidate) -> Result<(), Error> {
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
         if cand.component == 0 || cand.component > self.config.components {
             return Err(Error::BadComponent(cand.component));
         }
@@ -1133,8 +1147,12 @@ impl Agent {
     /// candidates forgotten. The selected pairs keep carrying data until new ones are selected,
     /// but no longer than the consent they had lasts (RFC 7675 §5.1: nothing can refresh it, the
     /// restart drops the credentials consent checks are made with), and not once the restart
-    /// has failed.
+    /// has failed. A closed agent stays closed: this does nothing then.
     pub fn restart(&mut self, now: Instant, local: Credentials) {
+        if self.state == State::Closed {
+            // A closed agent stays closed.
+            return;
+        }
         let now = self.clamp(now);
         for (&component, &pair) in &self.selected {
             let p = &self.pairs[pair];
@@ -1218,6 +1236,7 @@ impl Agent {
         self.selected.clear();
         self.previous.clear();
         self.answers.clear();
+        self.pending_mdns.clear();
         self.set_state(State::Closed);
         self.release_relays(now);
     }

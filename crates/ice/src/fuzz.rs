@@ -10,7 +10,7 @@ use icebreaker_stun::attributes::{
 use icebreaker_stun::integrity::Key;
 use icebreaker_stun::{Class, Integrity, MessageWriter, Method, TransactionId};
 
-use crate::{Agent, AgentConfig, Candidate, Credentials, TurnServer, TurnTransport};
+use crate::{Agent, AgentConfig, Candidate, Credentials, Event, State, TurnServer, TurnTransport};
 
 /// The candidate grammar: whatever parses writes back to a line that parses to the same thing.
 pub fn fuzz_candidate(data: &[u8]) {
@@ -66,6 +66,7 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
     let mut rest = data.get(1..).unwrap_or_default();
     let mut buf = Vec::new();
     let mut tid = 0u32;
+    let mut closed = false;
     while let [op, len, tail @ ..] = rest {
         let n = usize::from(*len).min(tail.len());
         let (payload, next) = tail.split_at(n);
@@ -128,10 +129,21 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
                     let _ = agent.handle_receive(now, from, local, &out[..len]);
                 }
             }
+            5 if payload.first() == Some(&0xc1) => {
+                // Closed: the TURN allocation is deleted, and nothing else happens any more.
+                while agent.poll_event().is_some() {}
+                agent.close(now);
+                closed = true;
+            }
             _ => {
                 while agent.poll_transmit(&mut buf).is_some() {}
                 while agent.poll_stream_transmit(&mut buf).is_some() {}
-                while agent.poll_event().is_some() {}
+                while let Some(e) = agent.poll_event() {
+                    assert!(
+                        !closed || matches!(e, Event::StateChanged(State::Closed)),
+                        "{e:?} after the close"
+                    );
+                }
             }
         }
         assert!(agent.remote_candidates().len() <= max_remote);

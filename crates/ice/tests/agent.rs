@@ -1916,3 +1916,28 @@ fn relays_are_preferred_udp_then_tcp_then_tls() {
     );
     assert!(udp > tcp && tcp > tls, "UDP {udp}, TCP {tcp}, TLS {tls}");
 }
+
+/// Closing is final: no candidates are taken, a late end-of-candidates or restart changes
+/// nothing, and the agent reports nothing more.
+#[test]
+fn a_closed_agent_stays_closed() {
+    let mut p = Pair::hosts();
+    p.run(Duration::from_secs(10), Pair::connected);
+    let now = p.now;
+    p.a.close(now);
+    while p.a.poll_event().is_some() {}
+    assert_eq!(
+        p.a.add_host_candidate(addr("192.0.2.9:5000"), 1),
+        Err(Error::Closed)
+    );
+    let remote = Candidate::parse("candidate:9 1 udp 2130706431 192.0.2.99 7000 typ host").unwrap();
+    assert_eq!(p.a.add_remote_candidate(remote), Err(Error::Closed));
+    p.a.end_of_remote_candidates();
+    p.a.restart(now, creds('z'));
+    p.a.handle_timeout(now + Duration::from_secs(60));
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.poll_event(), None);
+    assert_eq!(p.a.poll_timeout(), None);
+    let mut buf = Vec::new();
+    assert!(p.a.poll_transmit(&mut buf).is_none());
+}
