@@ -819,6 +819,9 @@ impl Agent {
     /// Adds an already-known local candidate (for example a relayed one obtained elsewhere)
     /// whose checks and data leave from `base`.
     pub fn add_local_candidate(&mut self, cand: Candidate, base: SocketAddr) -> Result<(), Error> {
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
         if cand.component == 0 || cand.component > self.config.components {
             return Err(Error::BadComponent(cand.component));
         }
@@ -1237,6 +1240,8 @@ impl Agent {
         self.previous.clear();
         self.answers.clear();
         self.pending_mdns.clear();
+        // Checks already wrapped for a stream TURN server: no more checks.
+        self.stream_out.clear();
         self.set_state(State::Closed);
         self.release_relays(now);
     }

@@ -1931,7 +1931,11 @@ fn a_closed_agent_stays_closed() {
         Err(Error::Closed)
     );
     let remote = Candidate::parse("candidate:9 1 udp 2130706431 192.0.2.99 7000 typ host").unwrap();
-    assert_eq!(p.a.add_remote_candidate(remote), Err(Error::Closed));
+    assert_eq!(p.a.add_remote_candidate(remote.clone()), Err(Error::Closed));
+    assert_eq!(
+        p.a.add_local_candidate(remote, addr("192.0.2.99:7000")),
+        Err(Error::Closed)
+    );
     p.a.end_of_remote_candidates();
     p.a.restart(now, creds('z'));
     p.a.handle_timeout(now + Duration::from_secs(60));

@@ -248,11 +248,12 @@ pub async fn run(
                         && peer.state() != icebreaker_ice::State::Connected
                     {
                         tracing::info!("an offer arrived: answering it instead of offering");
-                        // The offerer's allocations go first: the answerer makes its own from
-                        // the same sockets, which a server would refuse (437) while they last.
-                        peer.close(Instant::now());
-                        send_datagrams(&mut peer, &sockets, &mut buf).await;
-                        streams.send_frames(&mut peer, &mut buf);
+                        // The offerer's allocations go first (those still being made too): the
+                        // answerer makes its own from the same sockets, which a server would
+                        // refuse (437) while they last.
+                        if !release(&mut peer, &sockets, &mut streams, &mut dgrams, &mut buf).await {
+                            break;
+                        }
                         options.config.role = Role::Answerer;
                         peer = Peer::new(options.config.clone(), Instant::now());
                     }
@@ -267,34 +268,47 @@ pub async fn run(
             () = sleep_until(deadline) => peer.handle_timeout(Instant::now()),
         }
     }
-    // Stopping: the TURN allocations are deleted (waiting at most RELEASE_LIMIT for the
-    // servers' answers) rather than left to expire with their relayed ports open.
+    // Stopping: the TURN allocations are deleted rather than left to expire with their relayed
+    // ports open.
+    release(&mut peer, &sockets, &mut streams, &mut dgrams, &mut buf).await;
+    for r in readers.into_iter().chain(streams.tasks) {
+        r.abort();
+    }
+}
+
+/// Closes `peer` and waits, at most [`RELEASE_LIMIT`], for its TURN servers to confirm that
+/// its allocations are deleted (those still being made are deleted once made). `false` when
+/// the readers are gone.
+async fn release(
+    peer: &mut Peer,
+    sockets: &[(SocketAddr, Arc<UdpSocket>)],
+    streams: &mut Streams,
+    dgrams: &mut mpsc::Receiver<Incoming>,
+    buf: &mut Vec<u8>,
+) -> bool {
     peer.close(Instant::now());
     let until = Instant::now() + RELEASE_LIMIT;
     loop {
-        send_datagrams(&mut peer, &sockets, &mut buf).await;
-        streams.send_frames(&mut peer, &mut buf);
+        send_datagrams(peer, sockets, buf).await;
+        streams.send_frames(peer, buf);
         if !peer.releasing() {
-            break;
+            return true;
         }
         let deadline = peer.poll_timeout().map_or(until, |t| t.min(until));
         tokio::select! {
             d = dgrams.recv() => match d {
                 Some(d) if d.stream => peer.handle_stream_receive(d.at, d.from, d.local, &d.data),
                 Some(d) => peer.handle_receive(d.at, d.from, d.local, &d.data),
-                None => break,
+                None => return false,
             },
             () = sleep_until(Some(deadline)) => {
                 if Instant::now() >= until {
                     tracing::debug!("a TURN allocation was not deleted within {RELEASE_LIMIT:?}");
-                    break;
+                    return true;
                 }
                 peer.handle_timeout(Instant::now());
             }
         }
-    }
-    for r in readers.into_iter().chain(streams.tasks) {
-        r.abort();
     }
 }
 

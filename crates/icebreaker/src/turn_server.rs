@@ -1156,6 +1156,12 @@ pub async fn run(args: TurnServerArgs) -> u8 {
                 format_args!("--external-ip {ip} is not an address peers can send to"),
             );
         }
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+            return fail(
+                EXIT_BAD_INPUT,
+                format_args!("--external-ip {v6} is IPv4-mapped: give the IPv4 address itself"),
+            );
+        }
         Some(ip) if ip.is_ipv4() != relay_ip.is_ipv4() => {
             return fail(
                 EXIT_BAD_INPUT,
@@ -1236,7 +1242,17 @@ pub async fn run(args: TurnServerArgs) -> u8 {
         unix_time,
         peer_policy: policy,
         own_addresses: own,
-        listen: [Some(listen), tls_addr].into_iter().flatten().collect(),
+        // Behind a 1:1 NAT the listening ports are reached at the external IP too: never
+        // relayed to either.
+        listen: [Some(listen), tls_addr]
+            .into_iter()
+            .flatten()
+            .flat_map(|a| {
+                let external = args.external_ip.map(|ip| SocketAddr::new(ip, a.port()));
+                [Some(a), external]
+            })
+            .flatten()
+            .collect(),
         user_quota: args.user_quota.unwrap_or(defaults.user_quota),
         total_quota: args.total_quota.unwrap_or(defaults.total_quota),
         software: args.software.clone(),

@@ -457,6 +457,22 @@ fn bad_arguments_are_bad_input() {
             server(&["--realm", "r", "--user", "a:b", "--external-ip", "0.0.0.0"]),
             "not an address peers can send to",
         ),
+        (
+            [
+                "turn-server",
+                "--listen",
+                "[::1]:0",
+                "--realm",
+                "r",
+                "--user",
+                "a:b",
+                "--external-ip",
+                "::ffff:192.0.2.1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "IPv4-mapped",
+        ),
         // --tls-listen without a certificate, and a certificate that is not PEM.
         (
             server(&[&["--realm", "r", "--user", "a:b"][..], &tls].concat()),

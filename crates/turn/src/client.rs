@@ -567,32 +567,27 @@ impl Client {
     }
 
     fn start(&mut self, now: Instant, op: Operation, lifetime: Option<u32>) {
-        if self.pending.len() >= MAX_PENDING {
-            self.events.push_back(Event::Failed {
-                operation: op,
-                code: None,
+        let tx = (self.pending.len() < MAX_PENDING)
+            .then(|| self.build(op, lifetime))
+            .flatten()
+            .and_then(|(bytes, signed)| {
+                let tx =
+                    ClientTransaction::new(now, self.config.server, bytes, self.config.transaction)
+                        .ok()?;
+                Some((tx, signed))
             });
-            return;
-        }
-        match self.build(op, lifetime) {
-            Some((bytes, signed)) => match ClientTransaction::new(
-                now,
-                self.config.server,
-                bytes,
-                self.config.transaction,
-            ) {
-                Ok(tx) => self.pending.push(Pending {
-                    op,
-                    lifetime,
-                    tx,
-                    signed,
-                    stale: 0,
-                }),
-                Err(_) => self.events.push_back(Event::Failed {
-                    operation: op,
-                    code: None,
-                }),
-            },
+        match tx {
+            Some((tx, signed)) => self.pending.push(Pending {
+                op,
+                lifetime,
+                tx,
+                signed,
+                stale: 0,
+            }),
+            // An Allocate or a delete that cannot even be sent (64 transactions pending, a
+            // request over MAX_REQUEST) ends the client, as its failure would: it must not
+            // stay Allocating or Deleting with nothing under way.
+            None if op == Operation::Allocate || lifetime == Some(0) => self.failed(op, None),
             None => self.events.push_back(Event::Failed {
                 operation: op,
                 code: None,
@@ -1088,8 +1083,19 @@ impl Client {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let txs = self.pending.iter().filter_map(|p| p.tx.poll_timeout());
-        let perms = self.permissions.values().filter_map(|p| p.refresh_at);
-        let chans = self.channels.values().filter_map(|c| c.refresh_at);
+        // Refreshes run only while allocated (`handle_timeout` skips them otherwise): a due
+        // one must not be reported while a delete is under way, or the caller would spin.
+        let allocated = self.state == State::Allocated;
+        let perms = self
+            .permissions
+            .values()
+            .filter_map(|p| p.refresh_at)
+            .filter(|_| allocated);
+        let chans = self
+            .channels
+            .values()
+            .filter_map(|c| c.refresh_at)
+            .filter(|_| allocated);
         txs.chain(perms).chain(chans).chain(self.refresh_at).min()
     }
 

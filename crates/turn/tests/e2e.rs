@@ -792,3 +792,57 @@ fn the_client_deletes_one_family_of_a_dual_allocation() {
     assert_eq!(net.client.state(), State::Allocated);
     assert_eq!(net.server.relayed_addresses(&tuple), relayed[..1]);
 }
+
+/// A delete that cannot be sent (64 transactions already pending) ends the client rather than
+/// leaving it Deleting with nothing under way; and while a delete is out, a permission refresh
+/// falling due is not reported as a timer (`handle_timeout` would not run it, and a caller
+/// would spin on a past deadline).
+#[test]
+fn a_delete_never_leaves_the_client_stuck() {
+    // 64 CreatePermissions nobody answers, then the delete.
+    let mut n = Net::new(Transport::Udp);
+    n.client.allocate(n.now);
+    n.pump();
+    assert_eq!(n.client.state(), State::Allocated);
+    let mut buf = Vec::new();
+    for i in 0..64u8 {
+        n.client
+            .create_permission(n.now, std::net::IpAddr::from([8, 8, 9, i]))
+            .unwrap();
+    }
+    while n.client.poll_transmit(&mut buf).is_some() {}
+    n.client.delete(n.now).unwrap();
+    assert_eq!(n.client.state(), State::Closed);
+    let events: Vec<Event> = std::iter::from_fn(|| n.client.poll_event()).collect();
+    assert!(
+        events.contains(&Event::Failed {
+            operation: Operation::Refresh,
+            code: None
+        }),
+        "{events:?}"
+    );
+
+    // A permission, then, 10 s before its refresh (240 s), a delete the server never answers.
+    let mut n = Net::new(Transport::Udp);
+    n.client.allocate(n.now);
+    n.pump();
+    n.client.create_permission(n.now, addr(PEER).ip()).unwrap();
+    n.pump();
+    let t1 = n.now + Duration::from_secs(230);
+    n.client.handle_timeout(t1);
+    n.client.delete(t1).unwrap();
+    while n.client.poll_transmit(&mut buf).is_some() {}
+    let mut at = t1;
+    let mut steps = 0;
+    while let Some(next) = n.client.poll_timeout() {
+        steps += 1;
+        assert!(steps < 100, "{steps} timers");
+        assert!(next > at, "a deadline already past: {next:?} at {at:?}");
+        at = next;
+        n.client.handle_timeout(at);
+        while n.client.poll_transmit(&mut buf).is_some() {}
+    }
+    // Given up after the transaction timeout, across the permission's refresh time.
+    assert!(at - t1 > Duration::from_secs(10), "{:?}", at - t1);
+    assert_eq!(n.client.state(), State::Closed);
+}
