@@ -584,13 +584,11 @@ fn an_untrusted_turns_server_is_refused() {
     );
 }
 
-/// A TURN server that refuses the password gives no relayed candidate, and the peer says why
-/// in an error line (it was silent before).
-#[test]
-fn a_refused_turn_password_is_reported() {
-    let (_turn, turn_addr, _) = turn_server(&[]);
+/// `peer --signal stdio --role offer --relay-only` on loopback, relayed through the UDP TURN
+/// server at `turn_addr` as alice with `password`.
+fn relay_only_offerer(turn_addr: &str, password: &str) -> Proc {
     let uri = format!("turn:{turn_addr}?transport=udp");
-    let mut p = Proc::spawn(&[
+    Proc::spawn(&[
         "peer",
         "--signal",
         "stdio",
@@ -603,8 +601,16 @@ fn a_refused_turn_password_is_reported() {
         "--turn-user",
         "alice",
         "--turn-pass",
-        "wrong",
-    ]);
+        password,
+    ])
+}
+
+/// A TURN server that refuses the password gives no relayed candidate, and the peer says why
+/// in an error line (it was silent before).
+#[test]
+fn a_refused_turn_password_is_reported() {
+    let (_turn, turn_addr, _) = turn_server(&[]);
+    let mut p = relay_only_offerer(&turn_addr, "wrong");
     let line = p.expect("the error line", |l| l.contains(r#""type":"error""#));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let message = v["message"].as_str().unwrap();
@@ -627,24 +633,8 @@ fn a_refused_turn_password_is_reported() {
 #[test]
 fn a_stopped_peer_releases_its_turn_allocation() {
     let (_turn, turn_addr, _) = turn_server(&["--user-quota", "1"]);
-    let uri = format!("turn:{turn_addr}?transport=udp");
-    let args = [
-        "peer",
-        "--signal",
-        "stdio",
-        "--role",
-        "offer",
-        "--loopback",
-        "--relay-only",
-        "--turn",
-        &uri,
-        "--turn-user",
-        "alice",
-        "--turn-pass",
-        "secret",
-    ];
     for n in 1..=3 {
-        let mut p = Proc::spawn(&args);
+        let mut p = relay_only_offerer(&turn_addr, "secret");
         p.expect(&format!("peer {n}'s relayed candidate"), |l| {
             l.contains("typ relay")
         });
