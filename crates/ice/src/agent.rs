@@ -1112,6 +1112,16 @@ impl Agent {
                 let relay = &self.relays[i];
                 let (base, component, server) =
                     (relay.base, relay.component, relay.client.server());
+                // A relay reached over UDP before TCP before TLS, whatever the order of the
+                // servers (a stream adds head-of-line blocking, TLS a handshake and its
+                // overhead): each transport is ranked below every candidate of the one before
+                // (there are at most MAX_LOCAL_CANDIDATES of them).
+                let transport_rank = MAX_LOCAL_CANDIDATES
+                    * match relay.client.transport() {
+                        TurnTransport::Udp => 0,
+                        TurnTransport::Tcp => 1,
+                        TurnTransport::Tls => 2,
+                    };
                 if let Some(mapped) = mapped {
                     self.add_server_reflexive(base, mapped, component, server);
                 }
@@ -1121,17 +1131,7 @@ impl Agent {
                     }
                     let foundation =
                         self.foundation(CandidateKind::Relayed, base.ip(), Some(server));
-                    // A relay reached over UDP before TCP before TLS, whatever the order of the
-                    // servers (a stream adds head-of-line blocking, TLS a handshake and its
-                    // overhead): each transport is ranked below every candidate of the one
-                    // before (there are at most MAX_LOCAL_CANDIDATES of them).
-                    let transport = match self.relays[i].client.transport() {
-                        TurnTransport::Udp => 0,
-                        TurnTransport::Tcp => 1,
-                        TurnTransport::Tls => 2,
-                    };
-                    let rank = self.rank(CandidateKind::Relayed, &address.ip())
-                        + transport * MAX_LOCAL_CANDIDATES;
+                    let rank = self.rank(CandidateKind::Relayed, &address.ip()) + transport_rank;
                     let mut c = Candidate::new(
                         CandidateKind::Relayed,
                         address,
@@ -1808,7 +1808,7 @@ impl Agent {
                 }
                 _ => {
                     let code = match (msg.class(), msg.get::<ErrorCode<'_>>()) {
-                        (Class::Error, Ok(Some(e))) if !success => Some(e.code),
+                        (Class::Error, Ok(Some(e))) => Some(e.code),
                         _ => None,
                     };
                     self.push_event(Event::CandidateError {

@@ -155,6 +155,17 @@ struct Incoming {
     stream: bool,
 }
 
+impl Incoming {
+    /// Hands it to the peer: a frame from a stream TURN connection, or a datagram.
+    fn feed(self, peer: &mut Peer) {
+        if self.stream {
+            peer.handle_stream_receive(self.at, self.from, self.local, &self.data);
+        } else {
+            peer.handle_receive(self.at, self.from, self.local, &self.data);
+        }
+    }
+}
+
 /// Runs a peer on `sockets` until `shutdown` completes or the input channel closes and the peer
 /// has nothing left to do. Signals from `input` go to the peer; everything the peer signals goes
 /// to `output`.
@@ -236,8 +247,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             d = dgrams.recv() => match d {
-                Some(d) if d.stream => peer.handle_stream_receive(d.at, d.from, d.local, &d.data),
-                Some(d) => peer.handle_receive(d.at, d.from, d.local, &d.data),
+                Some(d) => d.feed(&mut peer),
                 None => break,
             },
             msg = input.recv(), if input_open => match msg {
@@ -297,8 +307,7 @@ async fn release(
         let deadline = peer.poll_timeout().map_or(until, |t| t.min(until));
         tokio::select! {
             d = dgrams.recv() => match d {
-                Some(d) if d.stream => peer.handle_stream_receive(d.at, d.from, d.local, &d.data),
-                Some(d) => peer.handle_receive(d.at, d.from, d.local, &d.data),
+                Some(d) => d.feed(peer),
                 None => return false,
             },
             () = sleep_until(Some(deadline)) => {

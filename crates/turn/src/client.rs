@@ -1085,18 +1085,13 @@ impl Client {
         let txs = self.pending.iter().filter_map(|p| p.tx.poll_timeout());
         // Refreshes run only while allocated (`handle_timeout` skips them otherwise): a due
         // one must not be reported while a delete is under way, or the caller would spin.
-        let allocated = self.state == State::Allocated;
-        let perms = self
+        let refreshes = self
             .permissions
             .values()
             .filter_map(|p| p.refresh_at)
-            .filter(|_| allocated);
-        let chans = self
-            .channels
-            .values()
-            .filter_map(|c| c.refresh_at)
-            .filter(|_| allocated);
-        txs.chain(perms).chain(chans).chain(self.refresh_at).min()
+            .chain(self.channels.values().filter_map(|c| c.refresh_at))
+            .filter(|_| self.state == State::Allocated);
+        txs.chain(refreshes).chain(self.refresh_at).min()
     }
 
     /// The next datagram to send: its bytes replace the contents of `buf`.
