@@ -29,7 +29,7 @@ struct Side {
 /// Two [`Peer`]s, an offerer and an answerer, whose signalling and datagrams the input
 /// controls. Each op byte delivers the next signal to one side, delivers, drops or corrupts the
 /// next datagram, hands a side a signalling message or datagram made of input bytes, answers
-/// an mDNS query, or lets time pass. The first byte's flags make either side ICE-lite and choose
+/// an mDNS query, restarts ICE on one side (a new offer), or lets time pass. The first byte's flags make either side ICE-lite and choose
 /// where each reports ([`Reports`]). Checks: every signal a peer emits survives its own JSON
 /// round trip, every report goes where the peer was told to send it, every datagram leaves
 /// from the sender's host address, and nothing panics.
@@ -126,6 +126,7 @@ pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
                         .handle_receive(now, other, sides[side].host, bytes);
                 }
             }
+            _ if op >> 3 & 7 == 0 => sides[side].peer.handle_signal(now, Signal::Restart),
             _ => {
                 now += Duration::from_millis(u64::from(op >> 3 & 7) * 40);
                 for s in &mut sides {

@@ -23,13 +23,22 @@
 //! webrtc-datachannel` section with `ice-ufrag`, `ice-pwd`, `ice-options:trickle ice2` (RFC 8838,
 //! and RFC 8445 §10's mark of an RFC 8445 agent), `mid`, the
 //! candidates known when the description is made, and `end-of-candidates` once gathering is
-//! done; candidates found later are trickled as `{"type":"candidate",...}` messages. An answer
+//! done; candidates found later are trickled as `{"type":"candidate",...}` messages, each with
+//! the `usernameFragment` of its description. An answer
 //! mirrors the offer's sections in order, each with its own media type: it takes the section
 //! that tags the offer's BUNDLE group (an answerer cannot reject it, RFC 8843 §7.3.3) and the
 //! bundled data section; an audio or video section it takes is `inactive`, with one codec (the
 //! offer's first that is not rtx, red, FEC, DTMF or comfort noise); every other section is
 //! rejected with port 0. The offerer is the controlling agent, unless one side is ICE-lite
 //! (`a=ice-lite`): then the full one controls (RFC 8445 §6.1.1).
+//!
+//! Once the first exchange is done, either side may offer again. An offer with new credentials
+//! restarts ICE (RFC 8445 §9; [`Peer::restart`] or [`Signal::Restart`] make one, and a
+//! browser's `restartIce()` sends one): both sides take fresh credentials, the restart's offerer
+//! controls, candidates of the replaced session are dropped, and the old pair carries data
+//! until a new one is selected. An offer with the same credentials is answered without a
+//! restart. Offers that cross are settled as in JSEP's perfect negotiation: the first offerer
+//! refuses the other's, the first answerer withdraws its own and answers.
 //!
 //! **Application data are raw UDP datagrams over the selected pair.** DTLS and SCTP (what a
 //! browser's data channel runs over ICE) are out of scope: a browser's offer is understood and its
@@ -99,7 +108,19 @@ pub enum Signal {
             skip_serializing_if = "Option::is_none"
         )]
         sdp_mline_index: Option<u32>,
+        /// The `ice-ufrag` of the description the candidate belongs to: a candidate of an
+        /// earlier ICE session (before a restart) is dropped rather than checked.
+        #[serde(
+            rename = "usernameFragment",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        username_fragment: Option<String>,
     },
+    /// Restart ICE (in): a new offer with fresh credentials goes to the other side, which
+    /// answers with fresh credentials of its own (RFC 8445 §9, RFC 8839 §4.4.1.1.1). The
+    /// connection keeps carrying data until a new pair is selected.
+    Restart,
     /// The ICE connection state (out): new, checking, connected, completed, failed,
     /// disconnected, closed.
     State {
@@ -269,8 +290,16 @@ impl Weight for Signal {
         match self {
             Self::Offer { sdp } | Self::Answer { sdp } => sdp.len(),
             Self::Candidate {
-                candidate, sdp_mid, ..
-            } => candidate.len() + sdp_mid.as_ref().map_or(0, String::len),
+                candidate,
+                sdp_mid,
+                username_fragment,
+                ..
+            } => {
+                candidate.len()
+                    + sdp_mid.as_ref().map_or(0, String::len)
+                    + username_fragment.as_ref().map_or(0, String::len)
+            }
+            Self::Restart => 0,
             Self::State { state } => state.len(),
             Self::Selected { local, remote } => local.len() + remote.len(),
             Self::Send { data } | Self::Message { data } => data.len(),
@@ -348,7 +377,8 @@ pub enum DescriptionError {
     NoMedia,
     /// Neither the bundled section nor the session carries `ice-ufrag` and `ice-pwd`.
     NoCredentials,
-    /// An offer to the offerer, or an answer to the answerer (or a second one).
+    /// An offer to the offerer, an answer to the answerer, an answer with no offer of ours
+    /// waiting for it, or an offer while ours waits (glare, refused by the first offerer).
     WrongState(&'static str),
     /// The agent refused the description's credentials.
     Credentials(icebreaker_ice::Error),
@@ -378,8 +408,22 @@ pub struct Peer {
     session_id: u64,
     /// Our description has been sent: later candidates are trickled.
     described: bool,
-    /// The remote description has been applied.
+    /// A remote description has been applied.
     remote_applied: bool,
+    /// An offer of ours waits for its answer.
+    awaiting_answer: bool,
+    /// That offer restarts ICE: the agent already has fresh local credentials, and candidates
+    /// trickled for the session being replaced are dropped.
+    restarting: bool,
+    /// The credentials of the remote description applied last (a change in an offer is an ICE
+    /// restart, RFC 8839 §4.4.1.1.1), and whether it was ICE-lite.
+    remote_creds: Option<Credentials>,
+    remote_lite: bool,
+    /// The remote offer answered last: a restart offer from this side mirrors its sections
+    /// (a subsequent offer keeps every `m=` line, RFC 3264 §8).
+    last_offer: Option<String>,
+    /// Fresh credentials for restarts, drawn from the configured seed.
+    rng: ChaCha20Rng,
     /// Local candidates (lines) not yet in a description nor trickled.
     pending_local: Vec<String>,
     gathering_done: bool,
@@ -425,6 +469,12 @@ impl Peer {
             session_id,
             described: false,
             remote_applied: false,
+            awaiting_answer: config.role == Role::Offerer,
+            restarting: false,
+            remote_creds: None,
+            remote_lite: false,
+            last_offer: None,
+            rng,
             pending_local: Vec::new(),
             gathering_done: false,
             mid: "0".into(),
@@ -442,7 +492,8 @@ impl Peer {
         if peer.role == Role::Offerer {
             peer.agent.start(now);
             peer.drain_agent();
-            match peer.description(None) {
+            let lines = std::mem::take(&mut peer.pending_local);
+            match peer.description(None, &lines) {
                 // The offer goes first, before the state reports of the start.
                 Ok(sdp) => peer.signals.push_front(Signal::Offer { sdp }),
                 Err(e) => {
@@ -459,7 +510,7 @@ impl Peer {
         &self.agent
     }
 
-    /// Offerer or answerer.
+    /// Offerer or answerer of the first exchange (either side may offer later, to restart ICE).
     pub fn role(&self) -> Role {
         self.role
     }
@@ -475,7 +526,7 @@ impl Peer {
     }
 
     /// Handles one signalling message from the other peer (offer, answer, candidate) or from
-    /// the local user (send). Problems become [`Signal::Error`] messages.
+    /// the local user (send, restart). Problems become [`Signal::Error`] messages.
     pub fn handle_signal(&mut self, now: Instant, msg: Signal) {
         self.now = Some(now);
         match msg {
@@ -493,8 +544,15 @@ impl Peer {
                 candidate,
                 sdp_mid,
                 sdp_mline_index,
-            } => self.remote_candidate(&candidate, sdp_mid.as_deref(), sdp_mline_index),
+                username_fragment,
+            } => self.remote_candidate(
+                &candidate,
+                sdp_mid.as_deref(),
+                sdp_mline_index,
+                username_fragment.as_deref(),
+            ),
             Signal::Send { data } => self.send(data.as_bytes()),
+            Signal::Restart => self.restart(now),
             Signal::Error { message } => {
                 tracing::warn!("the other side reports an error: {message}");
             }
@@ -639,6 +697,7 @@ impl Peer {
                             candidate: line,
                             sdp_mid: Some(self.mid.clone()),
                             sdp_mline_index: Some(self.mline),
+                            username_fragment: Some(self.agent.local_credentials().ufrag.clone()),
                         });
                     } else if self.pending_local.len() < 64 {
                         self.pending_local.push(line);
@@ -651,6 +710,7 @@ impl Peer {
                             candidate: String::new(),
                             sdp_mid: Some(self.mid.clone()),
                             sdp_mline_index: Some(self.mline),
+                            username_fragment: Some(self.agent.local_credentials().ufrag.clone()),
                         });
                     }
                 }
@@ -707,7 +767,8 @@ impl Peer {
         }
     }
 
-    /// Our description: the answer to `offer`, or an offer with one data section.
+    /// Our description, with our candidate `lines`: the answer to `offer`, or an offer with one
+    /// data section.
     ///
     /// The answer mirrors every offered section in order, with its media type and proto (RFC
     /// 3264 §6). It takes the section our transport belongs to (the offer's BUNDLE tag, which an
@@ -715,18 +776,16 @@ impl Peer {
     /// bundled data section too; it rejects the rest with port 0 and leaves them out of its
     /// BUNDLE group.
     fn description(
-        &mut self,
+        &self,
         offer: Option<&SessionDescription<'_>>,
+        lines: &[String],
     ) -> Result<String, icebreaker_sdp::Error> {
         let creds = self.agent.local_credentials().clone();
-        let lines: Vec<String> = self
-            .pending_local
-            .drain(..)
-            .map(|l| l.strip_prefix("candidate:").unwrap_or(&l).to_owned())
-            .collect();
         let candidates: Vec<icebreaker_sdp::Candidate<'_>> = lines
             .iter()
-            .filter_map(|l| icebreaker_sdp::Candidate::parse(l).ok())
+            .filter_map(|l| {
+                icebreaker_sdp::Candidate::parse(l.strip_prefix("candidate:").unwrap_or(l)).ok()
+            })
             .collect();
         let ours = Some((&candidates[..], self.gathering_done));
         let mut b = SessionBuilder::new(self.session_id, 1);
@@ -803,27 +862,89 @@ impl Peer {
         b.build()
     }
 
+    /// Restarts ICE (RFC 8445 §9): fresh local credentials, the remote candidates forgotten,
+    /// and a new offer for the other side, which answers with fresh credentials of its own.
+    /// The offerer of a restart is the controlling agent (unless it is ICE-lite); the selected
+    /// pair keeps carrying data until a new one is selected. Refused (an error message) before
+    /// a first exchange has finished, while an offer waits for its answer, or once closed.
+    pub fn restart(&mut self, now: Instant) {
+        self.now = Some(now);
+        let refused = if self.agent.state() == State::Closed {
+            Some("the session is closed")
+        } else if self.awaiting_answer {
+            Some("an offer is already waiting for its answer")
+        } else if !self.remote_applied {
+            Some("there is no session yet (no offer was answered)")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            self.push_signal(Signal::error(format_args!("cannot restart ICE: {why}")));
+            return;
+        }
+        // From the first answerer, the new offer mirrors the sections of the offer it answered.
+        let offer = self.last_offer.clone();
+        let offer = match offer.as_deref().map(icebreaker_sdp::parse).transpose() {
+            Ok(offer) => offer,
+            Err(e) => {
+                // It was parsed when it arrived: this cannot happen.
+                self.push_signal(Signal::error(format_args!("cannot restart ICE: {e}")));
+                return;
+            }
+        };
+        self.restart_agent(now, true);
+        self.restarting = true;
+        self.awaiting_answer = true;
+        self.remote_creds = None;
+        let lines = std::mem::take(&mut self.pending_local);
+        match self.description(offer.as_ref(), &lines) {
+            Ok(sdp) => self.push_signal(Signal::Offer { sdp }),
+            Err(e) => self.push_signal(Signal::error(format_args!("cannot build the offer: {e}"))),
+        }
+        self.described = true;
+        self.drain_agent();
+    }
+
+    /// Restarts the agent with fresh credentials, in the role the restart's offer/answer gives
+    /// it; its candidates, signalled again, wait in `pending_local` for the description.
+    fn restart_agent(&mut self, now: Instant, offering: bool) {
+        let creds = Credentials::random(&mut self.rng);
+        self.described = false;
+        self.pending_local.clear();
+        self.gathering_done = false;
+        self.agent.restart(now, creds);
+        // RFC 8445 §6.1.1 as for the first exchange: the offerer controls, and facing an
+        // ICE-lite peer the full agent does whichever side offered.
+        self.agent.set_controlling(offering || self.remote_lite);
+        self.drain_agent();
+    }
+
     fn apply_remote(
         &mut self,
         now: Instant,
         sdp: &str,
         is_offer: bool,
     ) -> Result<(), DescriptionError> {
-        match (is_offer, self.role, self.remote_applied) {
-            (_, _, true) => {
-                return Err(DescriptionError::WrongState(
-                    "a remote description was already applied (renegotiation is not supported)",
-                ));
+        if self.agent.state() == State::Closed {
+            return Err(DescriptionError::WrongState("the session is closed"));
+        }
+        // Glare (both sides offered at once): the first offerer's offer wins and the first
+        // answerer withdraws its own (the "polite" side of JSEP's perfect negotiation).
+        let withdrawn = is_offer && self.awaiting_answer;
+        match (is_offer, self.role) {
+            (true, Role::Offerer) if self.awaiting_answer => {
+                return Err(DescriptionError::WrongState(if self.remote_applied {
+                    "an offer of ours is waiting for its answer (both sides offered: the first offerer's offer goes on)"
+                } else {
+                    "this peer is the offerer: it expects an answer"
+                }));
             }
-            (true, Role::Offerer, _) => {
-                return Err(DescriptionError::WrongState(
-                    "this peer is the offerer: it expects an answer",
-                ));
-            }
-            (false, Role::Answerer, _) => {
-                return Err(DescriptionError::WrongState(
-                    "this peer is the answerer: it expects an offer",
-                ));
+            (false, _) if !self.awaiting_answer => {
+                return Err(DescriptionError::WrongState(if self.remote_applied {
+                    "no offer of ours is waiting for an answer"
+                } else {
+                    "this peer is the answerer: it expects an offer"
+                }));
             }
             _ => {}
         }
@@ -843,9 +964,28 @@ impl Peer {
         let (Some(ufrag), Some(pwd)) = (ufrag, pwd) else {
             return Err(DescriptionError::NoCredentials);
         };
+        let creds = Credentials { ufrag, pwd };
+        // RFC 8445 §6.1.1: facing an ICE-lite peer, the full agent controls, offer or answer.
+        let lite = |a: &Attribute<'_>| matches!(a, Attribute::IceLite).then_some(());
+        self.remote_lite = desc.find(lite).or_else(|| section.find(lite)).is_some();
+        if withdrawn {
+            self.awaiting_answer = false;
+            self.restarting = false;
+        }
+        // RFC 8839 §4.4.1.1.1: an offer with other credentials restarts ICE (a description
+        // that only moves them between session and media level does not change them). So
+        // does one that meets our own withdrawn restart: the agent's fresh credentials were
+        // never answered.
+        let restart = is_offer
+            && self.remote_applied
+            && (withdrawn || self.remote_creds.as_ref() != Some(&creds));
+        if restart {
+            self.restart_agent(now, false);
+        }
         self.agent
-            .set_remote_credentials(Credentials { ufrag, pwd })
+            .set_remote_credentials(creds.clone())
             .map_err(DescriptionError::Credentials)?;
+        self.remote_creds = Some(creds);
         // RFC 8839 §5.5: both agents pace their checks at the larger of the two values, the
         // peer's being 50 ms when it does not say.
         let pacing = |a: &Attribute<'_>| match a {
@@ -855,12 +995,14 @@ impl Peer {
         let ms = desc.find(pacing).or_else(|| section.find(pacing));
         self.agent
             .set_remote_pacing(Duration::from_millis(ms.map_or(50, u64::from)));
-        // RFC 8445 §6.1.1: facing an ICE-lite peer, the full agent controls, offer or answer.
-        let lite = |a: &Attribute<'_>| matches!(a, Attribute::IceLite).then_some(());
-        if desc.find(lite).or_else(|| section.find(lite)).is_some() {
+        if self.remote_lite {
             self.agent.set_controlling(true);
         }
         self.remote_applied = true;
+        if !is_offer {
+            self.awaiting_answer = false;
+            self.restarting = false;
+        }
         if is_offer {
             self.mline = index as u32;
             self.mid = section.mid().unwrap_or("0").to_owned();
@@ -869,6 +1011,7 @@ impl Peer {
                 && desc
                     .bundle()
                     .is_some_and(|mut mids| mids.any(|m| Some(m) == section.mid()));
+            self.last_offer = Some(sdp.to_owned());
         }
         for c in section.candidates() {
             match Candidate::try_from(c) {
@@ -887,7 +1030,18 @@ impl Peer {
         if is_offer {
             self.agent.start(now);
             self.drain_agent();
-            match self.description(Some(&desc)) {
+            // A first answer, or the answer to a restart, carries the candidates signalled
+            // since the agent (re)started; the answer to any other subsequent offer all the
+            // candidates of the session going on (RFC 8839 §4.4.2).
+            let lines = if self.described {
+                self.agent
+                    .local_candidates()
+                    .map(ToString::to_string)
+                    .collect()
+            } else {
+                std::mem::take(&mut self.pending_local)
+            };
+            match self.description(Some(&desc), &lines) {
                 Ok(sdp) => self.push_signal(Signal::Answer { sdp }),
                 Err(e) => {
                     self.push_signal(Signal::error(format_args!("cannot build the answer: {e}")));
@@ -898,7 +1052,22 @@ impl Peer {
         Ok(())
     }
 
-    fn remote_candidate(&mut self, line: &str, mid: Option<&str>, mline: Option<u32>) {
+    fn remote_candidate(
+        &mut self,
+        line: &str,
+        mid: Option<&str>,
+        mline: Option<u32>,
+        ufrag: Option<&str>,
+    ) {
+        // While our restart waits for its answer, what arrives belongs to the session being
+        // replaced (the answer comes before the candidates that go with it); so does a
+        // candidate tagged with other credentials than the remote description's.
+        if self.restarting
+            || ufrag.is_some_and(|u| self.remote_creds.as_ref().is_some_and(|c| c.ufrag != u))
+        {
+            tracing::debug!("candidate of an earlier ICE session ignored: {line}");
+            return;
+        }
         // With BUNDLE, only the bundled transport's candidates matter (browsers trickle the
         // same candidates for every section before the answer arrives).
         if self.remote_applied
@@ -1202,6 +1371,13 @@ mod tests {
             Signal::Send { data: "hi".into() }.to_json(),
             r#"{"type":"send","data":"hi"}"#
         );
+        assert_eq!(Signal::parse(r#"{"type":"restart"}"#), Ok(Signal::Restart));
+        assert_eq!(Signal::Restart.to_json(), r#"{"type":"restart"}"#);
+        assert!(!Signal::Restart.is_for_remote());
+        assert!(matches!(
+            b,
+            Ok(Signal::Candidate { username_fragment: Some(ref u), .. }) if u == "x"
+        ));
     }
 
     #[test]
@@ -1256,6 +1432,21 @@ mod tests {
     /// Two peers wired back to back in virtual time: signalling and datagrams delivered at
     /// once, timers run as they fall due. Returns whether both connected within `limit`.
     fn connect(a: &mut Peer, b: &mut Peer, start: Instant, limit: Duration) -> bool {
+        run_until(a, b, start, limit, |a, b| {
+            a.is_connected() && b.is_connected()
+        })
+        .is_some()
+    }
+
+    /// Runs two peers as [`connect`] does until `done` holds; returns when, or `None` after
+    /// `limit`.
+    fn run_until(
+        a: &mut Peer,
+        b: &mut Peer,
+        start: Instant,
+        limit: Duration,
+        done: impl Fn(&Peer, &Peer) -> bool,
+    ) -> Option<Instant> {
         let mut now = start;
         let mut buf = Vec::new();
         while now < start + limit {
@@ -1265,8 +1456,8 @@ mod tests {
                     break;
                 }
             }
-            if a.is_connected() && b.is_connected() {
-                return true;
+            if done(a, b) {
+                return Some(now);
             }
             let next = [a.poll_timeout(), b.poll_timeout()]
                 .into_iter()
@@ -1278,7 +1469,7 @@ mod tests {
             a.handle_timeout(now);
             b.handle_timeout(now);
         }
-        false
+        None
     }
 
     /// Delivers what `from` has for `to`; returns whether anything moved.
@@ -1657,6 +1848,307 @@ m=application 9 UDP/DTLS/SCTP",
         assert_eq!(sections(&answer)[1], (MediaType::Video, 9, "96"));
         assert!(answer.contains("a=rtpmap:96 VP8/90000\r\n"), "{answer}");
         assert!(!answer.contains("rtx"), "{answer}");
+    }
+
+    /// The `a=ice-ufrag` of a description.
+    fn ufrag(sdp: &str) -> &str {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .expect("an ice-ufrag")
+    }
+
+    /// The offer `offerer` signalled, the signals before it dropped.
+    fn offer_of(offerer: &mut Peer) -> String {
+        std::iter::from_fn(|| offerer.poll_signal())
+            .find_map(|s| match s {
+                Signal::Offer { sdp } => Some(sdp),
+                _ => None,
+            })
+            .expect("an offer")
+    }
+
+    /// The error messages among what `peer` signalled.
+    fn errors(peer: &mut Peer) -> Vec<String> {
+        std::iter::from_fn(|| peer.poll_signal())
+            .filter_map(|s| match s {
+                Signal::Error { message } => Some(message),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn settled(p: &Peer) -> bool {
+        p.is_connected() && matches!(p.state(), State::Connected | State::Completed)
+    }
+
+    /// Sends `text` from `from` and runs both peers until `to` reports it.
+    fn delivers(from: &mut Peer, to: &mut Peer, now: Instant, text: &str) -> bool {
+        from.send(text.as_bytes());
+        let mut buf = Vec::new();
+        while let Some(t) = from.poll_transmit(&mut buf) {
+            to.handle_receive(now, t.from, t.to, &buf);
+        }
+        std::iter::from_fn(|| to.poll_signal())
+            .any(|s| matches!(s, Signal::Message { data } if data == text))
+    }
+
+    /// RFC 8445 §9 through signalling, started by either side: the restart's offer and its
+    /// answer carry fresh credentials, the agents check again (the new session's checks are
+    /// signed with the new passwords: nothing else can bring them back to connected), the
+    /// offerer of the restart controls, and data flows again.
+    #[test]
+    fn either_side_restarts_ice_through_an_offer_with_fresh_credentials() {
+        for restarter in [Role::Offerer, Role::Answerer] {
+            let start = Instant::now();
+            let mut a = Peer::new(config(Role::Offerer, 1), start);
+            let mut b = Peer::new(config(Role::Answerer, 2), start);
+            assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+            let (r, o) = match restarter {
+                Role::Offerer => (&mut a, &mut b),
+                Role::Answerer => (&mut b, &mut a),
+            };
+            let before = (
+                r.agent().local_credentials().clone(),
+                o.agent().local_credentials().clone(),
+            );
+            while r.poll_signal().is_some() {}
+            while o.poll_signal().is_some() {}
+            let now = start + Duration::from_secs(6);
+            r.handle_signal(now, Signal::Restart);
+            let offer = offer_of(r);
+            assert_eq!(ufrag(&offer), r.agent().local_credentials().ufrag);
+            assert_ne!(r.agent().local_credentials(), &before.0, "{restarter:?}");
+            assert!(offer.contains("a=candidate:"), "{offer}");
+            assert_eq!(r.state(), State::Checking);
+            // The old pair carries data until a new one is selected.
+            assert!(r.is_connected());
+            o.handle_signal(now, Signal::Offer { sdp: offer });
+            let answer = answer_of(o);
+            assert_eq!(ufrag(&answer), o.agent().local_credentials().ufrag);
+            assert_ne!(o.agent().local_credentials(), &before.1, "{restarter:?}");
+            assert_eq!(o.state(), State::Checking);
+            r.handle_signal(now, Signal::Answer { sdp: answer });
+            assert!(errors(r).is_empty());
+            assert!(
+                run_until(r, o, now, Duration::from_secs(5), |r, o| settled(r)
+                    && settled(o))
+                .is_some(),
+                "{restarter:?}: {:?} {:?}",
+                r.state(),
+                o.state()
+            );
+            assert!(r.agent().is_controlling() && !o.agent().is_controlling());
+            let later = now + Duration::from_secs(5);
+            assert!(delivers(r, o, later, "after the restart"));
+            assert!(delivers(o, r, later, "both ways"));
+        }
+    }
+
+    /// What a restart is for: the path broke (nothing gets through until consent is lost and
+    /// the agents fail), then one side restarts and both connect again.
+    #[test]
+    fn a_failed_session_connects_again_after_a_restart() {
+        let start = Instant::now();
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+        // The network drops everything for a minute.
+        let mut now = start + Duration::from_secs(5);
+        let mut buf = Vec::new();
+        while now < start + Duration::from_secs(65) {
+            for p in [&mut a, &mut b] {
+                while p.poll_transmit(&mut buf).is_some() {}
+                while p.poll_signal().is_some() {}
+                p.handle_timeout(now);
+            }
+            now += Duration::from_millis(100);
+        }
+        assert_eq!((a.state(), b.state()), (State::Failed, State::Failed));
+        b.handle_signal(now, Signal::Restart);
+        assert!(
+            run_until(&mut a, &mut b, now, Duration::from_secs(5), |a, b| settled(
+                a
+            )
+                && settled(b))
+            .is_some(),
+            "{:?} {:?}",
+            a.state(),
+            b.state()
+        );
+        assert!(delivers(
+            &mut a,
+            &mut b,
+            now + Duration::from_secs(5),
+            "back"
+        ));
+    }
+
+    /// A subsequent offer with the same credentials (a browser adding a track) is answered
+    /// with the same credentials and every candidate, and restarts nothing.
+    #[test]
+    fn a_subsequent_offer_without_new_credentials_restarts_nothing() {
+        let start = Instant::now();
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        let offer = offer_of(&mut a);
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        b.handle_signal(start, Signal::Offer { sdp: offer.clone() });
+        let first = answer_of(&mut b);
+        a.handle_signal(start, Signal::Answer { sdp: first.clone() });
+        assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+        while b.poll_signal().is_some() {}
+        let now = start + Duration::from_secs(6);
+        let state = b.state();
+        b.handle_signal(now, Signal::Offer { sdp: offer });
+        let signals: Vec<Signal> = std::iter::from_fn(|| b.poll_signal()).collect();
+        let [Signal::Answer { sdp }] = &signals[..] else {
+            panic!("{signals:?}");
+        };
+        assert_eq!(ufrag(sdp), ufrag(&first));
+        assert!(
+            sdp.contains("a=candidate:") && sdp.contains("a=end-of-candidates"),
+            "{sdp}"
+        );
+        assert_eq!(b.state(), state);
+        assert!(b.is_connected());
+    }
+
+    /// Both sides restart at once: the first offerer's offer goes on, the first answerer
+    /// withdraws its own and answers, and the session connects with the credentials of that
+    /// exchange.
+    #[test]
+    fn restarts_that_cross_are_settled_by_the_first_offerer() {
+        let start = Instant::now();
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+        while a.poll_signal().is_some() {}
+        while b.poll_signal().is_some() {}
+        let now = start + Duration::from_secs(6);
+        a.handle_signal(now, Signal::Restart);
+        b.handle_signal(now, Signal::Restart);
+        let (a_offer, b_offer) = (offer_of(&mut a), offer_of(&mut b));
+        a.handle_signal(now, Signal::Offer { sdp: b_offer });
+        let refused = errors(&mut a);
+        assert!(
+            refused.len() == 1 && refused[0].contains("waiting for its answer"),
+            "{refused:?}"
+        );
+        b.handle_signal(
+            now,
+            Signal::Offer {
+                sdp: a_offer.clone(),
+            },
+        );
+        let answer = answer_of(&mut b);
+        assert_eq!(ufrag(&answer), b.agent().local_credentials().ufrag);
+        a.handle_signal(now, Signal::Answer { sdp: answer });
+        assert!(errors(&mut a).is_empty());
+        assert!(
+            run_until(&mut a, &mut b, now, Duration::from_secs(5), |a, b| settled(
+                a
+            )
+                && settled(b))
+            .is_some()
+        );
+        assert!(a.agent().is_controlling() && !b.agent().is_controlling());
+        assert!(delivers(
+            &mut a,
+            &mut b,
+            now + Duration::from_secs(5),
+            "settled"
+        ));
+        // The withdrawn offer waits for nothing: the first answerer can restart again.
+        b.handle_signal(now + Duration::from_secs(5), Signal::Restart);
+        let _ = offer_of(&mut b);
+    }
+
+    /// Candidates of the session a restart replaces are dropped: those trickled while the
+    /// restart waits for its answer, and those tagged with the old credentials.
+    #[test]
+    fn candidates_of_the_replaced_session_are_dropped() {
+        let start = Instant::now();
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+        let old_a = a.agent().local_credentials().ufrag.clone();
+        let candidate = |ufrag: Option<&str>, port: u16| Signal::Candidate {
+            candidate: format!("candidate:9 1 udp 2122260223 192.0.2.99 {port} typ host"),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+            username_fragment: ufrag.map(str::to_owned),
+        };
+        let now = start + Duration::from_secs(6);
+        b.handle_signal(now, Signal::Restart);
+        let offer = offer_of(&mut b);
+        let known = |p: &Peer, port: u16| {
+            p.agent()
+                .remote_candidates()
+                .iter()
+                .any(|c| c.address.port() == port)
+        };
+        // Waiting for the answer: whatever arrives belongs to the old session.
+        b.handle_signal(now, candidate(None, 7001));
+        assert!(!known(&b, 7001));
+        a.handle_signal(now, Signal::Offer { sdp: offer });
+        let answer = answer_of(&mut a);
+        let new_a = ufrag(&answer).to_owned();
+        b.handle_signal(now, Signal::Answer { sdp: answer });
+        b.handle_signal(now, candidate(Some(&old_a), 7002));
+        assert!(!known(&b, 7002));
+        b.handle_signal(now, candidate(Some(&new_a), 7003));
+        b.handle_signal(now, candidate(None, 7004));
+        assert!(known(&b, 7003) && known(&b, 7004));
+        // Our own trickled candidates carry our credentials.
+        let mut c = Peer::new(config(Role::Offerer, 3), start);
+        let ufrag = c.agent().local_credentials().ufrag.clone();
+        c.handle_timeout(start + Duration::from_secs(1));
+        let _ = offer_of(&mut c);
+        c.agent
+            .add_host_candidate(SocketAddr::from(([192, 0, 2, 3], 5001)), 1)
+            .unwrap();
+        c.drain_agent();
+        let trickled: Vec<Signal> = std::iter::from_fn(|| c.poll_signal()).collect();
+        assert!(
+            trickled.iter().any(|s| matches!(
+                s,
+                Signal::Candidate { username_fragment: Some(u), candidate, .. }
+                    if *u == ufrag && candidate.contains("5001")
+            )),
+            "{trickled:?}"
+        );
+    }
+
+    #[test]
+    fn a_restart_or_an_answer_out_of_turn_is_refused() {
+        let start = Instant::now();
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        b.handle_signal(start, Signal::Restart);
+        let e = errors(&mut b);
+        assert!(e.len() == 1 && e[0].contains("no session yet"), "{e:?}");
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        a.handle_signal(start, Signal::Restart);
+        let e = errors(&mut a);
+        assert!(e.len() == 1 && e[0].contains("already waiting"), "{e:?}");
+        let mut a = Peer::new(config(Role::Offerer, 1), start);
+        let mut b = Peer::new(config(Role::Answerer, 2), start);
+        assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+        // An answer when no offer of ours waits for one.
+        let offer = {
+            let mut x = Peer::new(config(Role::Offerer, 4), start);
+            offer_of(&mut x)
+        };
+        let mut y = Peer::new(config(Role::Answerer, 5), start);
+        y.handle_signal(start, Signal::Offer { sdp: offer });
+        let stray = answer_of(&mut y);
+        while a.poll_signal().is_some() {}
+        a.handle_signal(start, Signal::Answer { sdp: stray });
+        let e = errors(&mut a);
+        assert!(e.len() == 1 && e[0].contains("no offer of ours"), "{e:?}");
+        a.close(start);
+        a.handle_signal(start, Signal::Restart);
+        let e = errors(&mut a);
+        assert!(e.len() == 1 && e[0].contains("closed"), "{e:?}");
+        assert_eq!(a.state(), State::Closed);
     }
 
     #[test]

@@ -315,7 +315,9 @@ fn from_room(text: &str) -> FromRoom {
         Ok(Signal::Error { message }) => {
             FromRoom::Show(error_json(&format!("signalling server: {message}")))
         }
-        Ok(_) => FromRoom::Ignore("a report or a send, which only the local side makes".into()),
+        Ok(_) => FromRoom::Ignore(
+            "a report, a send or a restart, which only the local side makes".into(),
+        ),
         Err(e) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v["type"] == "left" || v["type"] == "joined" => {
                 FromRoom::Show(text.to_owned())
@@ -414,6 +416,7 @@ mod tests {
         // The other side may not make this one send, nor report states in its name.
         for text in [
             r#"{"type":"send","data":"make me say this"}"#,
+            r#"{"type":"restart"}"#,
             r#"{"type":"message","data":"forged"}"#,
             r#"{"type":"state","state":"failed"}"#,
             r#"{"type":"state","state":1}"#,

@@ -114,6 +114,45 @@ fn two_peers_through_signal_server() {
     });
 }
 
+/// `{"type":"restart"}` on stdin restarts ICE through the room: the restarting side offers
+/// again with fresh credentials, the other answers with fresh ones, both check again
+/// (checking, then connected with a pair selected again) and data flows both ways after it.
+/// Run from the second peer (the first answerer), so the offer goes the other way round too.
+#[test]
+fn a_restart_on_stdin_reconnects_both_peers_through_the_room() {
+    let (_server, addr) = signal_server();
+    let url = format!("ws://{addr}/room-restart");
+    let mut a = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    thread::sleep(Duration::from_millis(200));
+    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    b.send(r#"{"type":"restart"}"#);
+    for p in [&mut b, &mut a] {
+        p.expect("checking again", |l| l.contains(r#""state":"checking""#));
+        p.expect("a pair selected again", |l| {
+            l.starts_with(r#"{"type":"selected""#)
+        });
+        p.expect("connected again", |l| l.contains(r#""state":"connected""#));
+    }
+    a.send("after the restart");
+    b.expect("A's message", |l| {
+        l == r#"{"type":"message","data":"after the restart"}"#
+    });
+    b.send("and back");
+    a.expect("B's message", |l| {
+        l == r#"{"type":"message","data":"and back"}"#
+    });
+    for p in [&a, &b] {
+        assert!(
+            !p.seen.iter().any(|l| l.contains(r#""type":"error""#)),
+            "{}",
+            p.seen.join("\n")
+        );
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn signal_server_survives_bad_input() {
     let (_server, addr) = signal_server();
