@@ -1049,6 +1049,9 @@ impl Agent {
             self.next_gather.get_or_insert(now);
         }
         self.pace_gathering(now);
+        // With no server to ask (or nothing left to ask one), gathering is done at once, not
+        // at the next timer: a peer that does not trickle can describe itself now.
+        self.check_gathering_done();
     }
 
     /// A server-reflexive candidate learned from `server` (a STUN Binding or a TURN Allocate).
@@ -2126,11 +2129,7 @@ impl Agent {
             r.client.handle_timeout(now);
         }
         self.relay_events();
-        if !self.gathering_done && self.gathering_finished() {
-            self.gathering_done = true;
-            self.push_event(Event::GatheringComplete);
-            self.fail_if_hopeless();
-        }
+        self.check_gathering_done();
         // Check transactions.
         let mut failed = false;
         let mut awaited = false;
@@ -2467,6 +2466,15 @@ impl Agent {
             }
         }
         self.set_state(State::Failed);
+    }
+
+    /// Reports the end of gathering once nothing is left to gather.
+    fn check_gathering_done(&mut self) {
+        if !self.gathering_done && self.gathering_finished() {
+            self.gathering_done = true;
+            self.push_event(Event::GatheringComplete);
+            self.fail_if_hopeless();
+        }
     }
 
     fn gathering_finished(&self) -> bool {

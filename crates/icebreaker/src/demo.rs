@@ -282,6 +282,7 @@ async fn ws_peer(
             agent,
             host_addresses: Vec::new(),
             reports: Reports::Signals,
+            trickle: true,
         },
         auto_role: false,
         stream_turns: Vec::new(),

@@ -29,8 +29,9 @@ struct Side {
 /// Two [`Peer`]s, an offerer and an answerer, whose signalling and datagrams the input
 /// controls. Each op byte delivers the next signal to one side, delivers, drops or corrupts the
 /// next datagram, hands a side a signalling message or datagram made of input bytes, answers
-/// an mDNS query, restarts ICE on one side (a new offer), or lets time pass. The first byte's flags make either side ICE-lite and choose
-/// where each reports ([`Reports`]). Checks: every signal a peer emits survives its own JSON
+/// an mDNS query, restarts ICE on one side (a new offer), or lets time pass. The first byte's
+/// flags make either side ICE-lite, choose where each reports ([`Reports`]) and whether it
+/// trickles. Checks: every signal a peer emits survives its own JSON
 /// round trip, every report goes where the peer was told to send it, every datagram leaves
 /// from the sender's host address, and nothing panics.
 /// Returns whether both peers were connected at the end (so that tests can tell a seed reaches
@@ -54,6 +55,7 @@ pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
             },
             host_addresses: vec![host],
             reports,
+            trickle: flags & (bit << 4) == 0,
         };
         Side {
             peer: Peer::new(config, epoch),

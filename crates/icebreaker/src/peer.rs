@@ -24,7 +24,9 @@
 //! and RFC 8445 §10's mark of an RFC 8445 agent), `mid`, the
 //! candidates known when the description is made, and `end-of-candidates` once gathering is
 //! done; candidates found later are trickled as `{"type":"candidate",...}` messages, each with
-//! the `usernameFragment` of its description. An answer
+//! the `usernameFragment` of its description. Without trickle ([`PeerConfig::trickle`] false,
+//! or facing a peer whose description leaves `trickle` out, RFC 8838), a description waits for
+//! gathering to finish and carries every candidate, and nothing is trickled. An answer
 //! mirrors the offer's sections in order, each with its own media type: it takes the section
 //! that tags the offer's BUNDLE group (an answerer cannot reject it, RFC 8843 §7.3.3) and the
 //! bundled data section; an audio or video section it takes is `inactive`, with one codec (the
@@ -250,6 +252,13 @@ pub struct PeerConfig {
     pub host_addresses: Vec<SocketAddr>,
     /// Where the state, the selected pair and received data are reported.
     pub reports: Reports,
+    /// Trickle ICE (RFC 8838, what browsers do): a description goes out at once with the
+    /// candidates known, and those found later follow as candidate messages. Without it, each
+    /// description waits until gathering is done and carries every candidate and
+    /// `end-of-candidates`, with `trickle` left out of its `a=ice-options`: one message each
+    /// way is the whole exchange (a QR code, a pasted message). A trickling peer also answers
+    /// a description that leaves `trickle` out that way, and trickles nothing to it.
+    pub trickle: bool,
 }
 
 /// Where a [`Peer`] reports what happens to it: the ICE state, the selected pair and the
@@ -400,6 +409,13 @@ impl fmt::Display for DescriptionError {
 
 impl std::error::Error for DescriptionError {}
 
+/// Which description a [`Peer`] holds back until gathering is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Offer,
+    Answer,
+}
+
 /// The sans-IO peer; see the module documentation.
 #[derive(Debug)]
 pub struct Peer {
@@ -424,6 +440,12 @@ pub struct Peer {
     last_offer: Option<String>,
     /// Fresh credentials for restarts, drawn from the configured seed.
     rng: ChaCha20Rng,
+    /// Whether we trickle ([`PeerConfig::trickle`]), and whether the remote's last
+    /// description said it takes trickled candidates (assumed until one says otherwise).
+    trickle: bool,
+    remote_trickle: bool,
+    /// A description that waits for gathering to finish (not trickling).
+    held: Option<Held>,
     /// Local candidates (lines) not yet in a description nor trickled.
     pending_local: Vec<String>,
     gathering_done: bool,
@@ -475,6 +497,9 @@ impl Peer {
             remote_lite: false,
             last_offer: None,
             rng,
+            trickle: config.trickle,
+            remote_trickle: true,
+            held: None,
             pending_local: Vec::new(),
             gathering_done: false,
             mid: "0".into(),
@@ -492,17 +517,61 @@ impl Peer {
         if peer.role == Role::Offerer {
             peer.agent.start(now);
             peer.drain_agent();
-            let lines = std::mem::take(&mut peer.pending_local);
-            match peer.description(None, &lines) {
-                // The offer goes first, before the state reports of the start.
-                Ok(sdp) => peer.signals.push_front(Signal::Offer { sdp }),
-                Err(e) => {
-                    peer.push_signal(Signal::error(format_args!("cannot build the offer: {e}")))
-                }
-            }
-            peer.described = true;
+            // A trickled offer goes first, before the state reports of the start.
+            peer.describe(Held::Offer, true);
         }
         peer
+    }
+
+    /// Whether candidates go to the other side as they are found.
+    fn trickling(&self) -> bool {
+        self.trickle && self.remote_trickle
+    }
+
+    /// Sends our offer or answer now, or, when not trickling, once gathering is done (from
+    /// [`drain_agent`](Self::drain_agent)). A description mirrors the sections of the last
+    /// remote offer, when there was one.
+    fn describe(&mut self, what: Held, first: bool) {
+        if !self.trickling() && !self.gathering_done {
+            self.held = Some(what);
+            return;
+        }
+        self.held = None;
+        // A first description, or one after a restart, carries the candidates signalled since
+        // the agent (re)started; a later one every candidate of the session going on (RFC 8839
+        // §4.4.2).
+        let lines = if self.described {
+            self.agent
+                .local_candidates()
+                .map(ToString::to_string)
+                .collect()
+        } else {
+            std::mem::take(&mut self.pending_local)
+        };
+        let offer = self.last_offer.clone();
+        let built = match offer.as_deref().map(icebreaker_sdp::parse).transpose() {
+            Ok(offer) => self.description(offer.as_ref(), &lines),
+            Err(e) => Err(e),
+        };
+        let (signal, what) = match (built, what) {
+            (Ok(sdp), Held::Offer) => (Signal::Offer { sdp }, "offer"),
+            (Ok(sdp), Held::Answer) => (Signal::Answer { sdp }, "answer"),
+            (Err(e), Held::Offer) => (
+                Signal::error(format_args!("cannot build the offer: {e}")),
+                "",
+            ),
+            (Err(e), Held::Answer) => (
+                Signal::error(format_args!("cannot build the answer: {e}")),
+                "",
+            ),
+        };
+        tracing::debug!("{what} described");
+        if first {
+            self.signals.push_front(signal);
+        } else {
+            self.push_signal(signal);
+        }
+        self.described = true;
     }
 
     /// The wrapped ICE agent (read-only).
@@ -693,6 +762,9 @@ impl Peer {
                 IceEvent::LocalCandidate(c) => {
                     let line = c.to_string();
                     if self.described {
+                        if !self.trickling() {
+                            continue;
+                        }
                         self.push_signal(Signal::Candidate {
                             candidate: line,
                             sdp_mid: Some(self.mid.clone()),
@@ -705,7 +777,9 @@ impl Peer {
                 }
                 IceEvent::GatheringComplete => {
                     self.gathering_done = true;
-                    if self.described {
+                    if let Some(what) = self.held {
+                        self.describe(what, false);
+                    } else if self.described && self.trickling() {
                         self.push_signal(Signal::Candidate {
                             candidate: String::new(),
                             sdp_mid: Some(self.mid.clone()),
@@ -788,6 +862,8 @@ impl Peer {
             })
             .collect();
         let ours = Some((&candidates[..], self.gathering_done));
+        // RFC 8838 §4: `trickle` only when we do; `ice2` always (RFC 8445 §10).
+        let options = if self.trickle { "trickle ice2" } else { "ice2" };
         let mut b = SessionBuilder::new(self.session_id, 1);
         if self.agent.is_lite() {
             // RFC 8839 §5.3: so that a full peer takes the controlling role.
@@ -810,7 +886,7 @@ impl Peer {
                 "webrtc-datachannel",
             )
             .with_connection(Connection::ip4("0.0.0.0"));
-            b.media(&with_ice(data, &creds, Some(&self.mid), ours));
+            b.media(&with_ice(data, options, &creds, Some(&self.mid), ours));
             return b.build();
         };
         let takes = takes(offer, self.mline as usize, self.with_bundle);
@@ -852,6 +928,7 @@ impl Peer {
                 }
                 Take::Transport | Take::Bundled => with_ice(
                     accepted(offered, formats),
+                    options,
                     &creds,
                     mid,
                     ours.filter(|_| *take == Take::Transport),
@@ -882,26 +959,12 @@ impl Peer {
             self.push_signal(Signal::error(format_args!("cannot restart ICE: {why}")));
             return;
         }
-        // From the first answerer, the new offer mirrors the sections of the offer it answered.
-        let offer = self.last_offer.clone();
-        let offer = match offer.as_deref().map(icebreaker_sdp::parse).transpose() {
-            Ok(offer) => offer,
-            Err(e) => {
-                // It was parsed when it arrived: this cannot happen.
-                self.push_signal(Signal::error(format_args!("cannot restart ICE: {e}")));
-                return;
-            }
-        };
         self.restart_agent(now, true);
         self.restarting = true;
         self.awaiting_answer = true;
         self.remote_creds = None;
-        let lines = std::mem::take(&mut self.pending_local);
-        match self.description(offer.as_ref(), &lines) {
-            Ok(sdp) => self.push_signal(Signal::Offer { sdp }),
-            Err(e) => self.push_signal(Signal::error(format_args!("cannot build the offer: {e}"))),
-        }
-        self.described = true;
+        // From the first answerer, the new offer mirrors the sections of the offer it answered.
+        self.describe(Held::Offer, false);
         self.drain_agent();
     }
 
@@ -939,6 +1002,11 @@ impl Peer {
                     "this peer is the offerer: it expects an answer"
                 }));
             }
+            (false, _) if self.held == Some(Held::Offer) => {
+                return Err(DescriptionError::WrongState(
+                    "our offer has not been sent yet (it waits for gathering to finish)",
+                ));
+            }
             (false, _) if !self.awaiting_answer => {
                 return Err(DescriptionError::WrongState(if self.remote_applied {
                     "no offer of ours is waiting for an answer"
@@ -971,7 +1039,18 @@ impl Peer {
         if withdrawn {
             self.awaiting_answer = false;
             self.restarting = false;
+            self.held = None;
         }
+        // RFC 8838 §5.1: a peer that does not say `trickle` gets a full description and no
+        // trickled candidates.
+        let options = |a: &Attribute<'_>| match a {
+            Attribute::IceOptions(o) => Some(o.0.split_whitespace().any(|t| t == "trickle")),
+            _ => None,
+        };
+        self.remote_trickle = section
+            .find(options)
+            .or_else(|| desc.find(options))
+            .unwrap_or(false);
         // RFC 8839 §4.4.1.1.1: an offer with other credentials restarts ICE (a description
         // that only moves them between session and media level does not change them). So
         // does one that meets our own withdrawn restart: the agent's fresh credentials were
@@ -1030,24 +1109,7 @@ impl Peer {
         if is_offer {
             self.agent.start(now);
             self.drain_agent();
-            // A first answer, or the answer to a restart, carries the candidates signalled
-            // since the agent (re)started; the answer to any other subsequent offer all the
-            // candidates of the session going on (RFC 8839 §4.4.2).
-            let lines = if self.described {
-                self.agent
-                    .local_candidates()
-                    .map(ToString::to_string)
-                    .collect()
-            } else {
-                std::mem::take(&mut self.pending_local)
-            };
-            match self.description(Some(&desc), &lines) {
-                Ok(sdp) => self.push_signal(Signal::Answer { sdp }),
-                Err(e) => {
-                    self.push_signal(Signal::error(format_args!("cannot build the answer: {e}")));
-                }
-            }
-            self.described = true;
+            self.describe(Held::Answer, false);
         }
         Ok(())
     }
@@ -1102,10 +1164,11 @@ impl Peer {
     }
 }
 
-/// `m` with our ICE credentials and options, its `mid`, and with `transport` our candidates and
+/// `m` with our ICE `options`, credentials, its `mid`, and with `transport` our candidates and
 /// whether gathering is done.
 fn with_ice<'a>(
     mut m: Media<'a>,
+    options: &'a str,
     creds: &'a Credentials,
     mid: Option<&'a str>,
     transport: Option<(&[icebreaker_sdp::Candidate<'a>], bool)>,
@@ -1113,7 +1176,7 @@ fn with_ice<'a>(
     m = m
         .with(Attribute::IceUfrag(&creds.ufrag))
         .with(Attribute::IcePwd(&creds.pwd))
-        .with(Attribute::IceOptions(IceOptions("trickle ice2")));
+        .with(Attribute::IceOptions(IceOptions(options)));
     if let Some(mid) = mid {
         m = m.with(Attribute::Mid(mid));
     }
@@ -1288,6 +1351,7 @@ mod tests {
             },
             host_addresses: vec![SocketAddr::from(([192, 0, 2, seed], 5000))],
             reports: Reports::Signals,
+            trickle: true,
         }
     }
 
@@ -1981,6 +2045,53 @@ m=application 9 UDP/DTLS/SCTP",
             now + Duration::from_secs(5),
             "back"
         ));
+    }
+
+    /// RFC 8838: an answer (or offer) without `trickle`, or without `a=ice-options` at all,
+    /// comes from a peer that takes no trickled candidates: our later candidates and our
+    /// end-of-candidates are not sent to it. And a peer configured not to trickle says so.
+    #[test]
+    fn nothing_is_trickled_to_a_peer_that_does_not_trickle() {
+        for answer_options in ["a=ice-options:ice2\r\n", ""] {
+            let start = Instant::now();
+            let mut config_a = config(Role::Offerer, 1);
+            // A STUN server that never answers: gathering ends at its transaction timeout.
+            config_a.agent.stun_servers = vec![SocketAddr::from(([192, 0, 2, 200], 3478))];
+            let mut a = Peer::new(config_a, start);
+            let offer = offer_of(&mut a);
+            assert!(offer.contains("a=ice-options:trickle ice2"), "{offer}");
+            let mut b = Peer::new(
+                PeerConfig {
+                    trickle: false,
+                    ..config(Role::Answerer, 2)
+                },
+                start,
+            );
+            b.handle_signal(start, Signal::Offer { sdp: offer });
+            let answer = answer_of(&mut b);
+            assert!(answer.contains("a=ice-options:ice2\r\n"), "{answer}");
+            let answer = answer.replace("a=ice-options:ice2\r\n", answer_options);
+            a.handle_signal(start, Signal::Answer { sdp: answer });
+            let mut now = start;
+            while now < start + Duration::from_secs(60) {
+                now += Duration::from_millis(500);
+                a.handle_timeout(now);
+                while a.poll_transmit(&mut Vec::new()).is_some() {}
+            }
+            let signals: Vec<Signal> = std::iter::from_fn(|| a.poll_signal()).collect();
+            assert!(
+                signals
+                    .iter()
+                    .any(|s| matches!(s, Signal::Error { message } if message.contains("STUN"))),
+                "gathering ended: {signals:?}"
+            );
+            assert!(
+                !signals
+                    .iter()
+                    .any(|s| matches!(s, Signal::Candidate { .. })),
+                "{answer_options:?}: {signals:?}"
+            );
+        }
     }
 
     /// A subsequent offer with the same credentials (a browser adding a track) is answered

@@ -68,6 +68,11 @@ pub struct PeerArgs {
     /// Use relayed candidates only (hides the host's addresses; needs --turn).
     #[arg(long, requires = "turn")]
     pub relay_only: bool,
+    /// Do not trickle candidates: the offer or answer waits until gathering is done and carries
+    /// every candidate, so one message each way is the whole exchange (a QR code, a pasted
+    /// message). A peer that does not trickle is answered that way anyway (RFC 8838).
+    #[arg(long)]
+    pub no_trickle: bool,
     /// Be an ICE-lite agent (answers checks, never sends them; host candidates only).
     #[arg(long)]
     pub lite: bool,
@@ -285,6 +290,7 @@ pub async fn run(args: PeerArgs) -> u8 {
             agent,
             host_addresses: Vec::new(),
             reports: Reports::Signals,
+            trickle: !args.no_trickle,
         },
         auto_role,
         stream_turns,

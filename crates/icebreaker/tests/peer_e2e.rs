@@ -153,6 +153,57 @@ fn a_restart_on_stdin_reconnects_both_peers_through_the_room() {
     }
 }
 
+/// `--no-trickle`: one line each way is the whole exchange (as through a QR code or a pasted
+/// message). A's offer carries its candidates and end-of-candidates; B, which would trickle,
+/// answers a peer that does not in one piece too; neither prints a candidate message.
+#[test]
+fn without_trickle_one_description_each_way_connects() {
+    let mut a = Proc::spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "offer",
+        "--loopback",
+        "--no-trickle",
+    ]);
+    let mut b = Proc::spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--role",
+        "answer",
+        "--loopback",
+    ]);
+    let offer = a.expect("the offer", |l| l.starts_with(r#"{"type":"offer""#));
+    assert!(
+        offer.contains("a=candidate:") && offer.contains("a=end-of-candidates"),
+        "{offer}"
+    );
+    assert!(!offer.contains("trickle"), "{offer}");
+    b.send(&offer);
+    let answer = b.expect("the answer", |l| l.starts_with(r#"{"type":"answer""#));
+    assert!(
+        answer.contains("a=candidate:") && answer.contains("a=end-of-candidates"),
+        "{answer}"
+    );
+    a.send(&answer);
+    for p in [&mut a, &mut b] {
+        p.expect("connected", |l| l.contains(r#""state":"connected""#));
+    }
+    a.send("one line each way");
+    b.expect("A's message", |l| {
+        l == r#"{"type":"message","data":"one line each way"}"#
+    });
+    for p in [&a, &b] {
+        assert!(
+            !p.seen.iter().any(|l| l.contains(r#""type":"candidate""#)),
+            "{}",
+            p.seen.join("\n")
+        );
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn signal_server_survives_bad_input() {
     let (_server, addr) = signal_server();
@@ -274,6 +325,7 @@ async fn peer_over_stdio_with_a_harness() {
             },
             host_addresses: Vec::new(),
             reports: Reports::Signals,
+            trickle: true,
         },
         auto_role: false,
         stream_turns: Vec::new(),
@@ -355,6 +407,7 @@ async fn two_drivers_connect_over_ipv6() {
                 },
                 host_addresses: Vec::new(),
                 reports: Reports::Signals,
+                trickle: true,
             },
             auto_role: false,
             stream_turns: Vec::new(),

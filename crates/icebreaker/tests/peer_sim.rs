@@ -59,7 +59,10 @@ fn signal(sim: &mut Sim, a: HostId, b: HostId, log: &mut Vec<(char, Signal)>) {
     }
 }
 
-fn run(a_nat: &str, b_nat: &str, seed: u64) {
+/// A and B behind their NATs connect and A's message arrives; with `a_trickles` false, A's
+/// offer waits for its server-reflexive candidate, and B (which would trickle) answers the same
+/// way: everything is in the two descriptions.
+fn run(a_nat: &str, b_nat: &str, seed: u64, a_trickles: bool) {
     let epoch = Instant::now();
     let mut sim = Sim::new(seed, epoch);
     let stun_ip = sim.alloc_ip(RealmId::PUBLIC).unwrap();
@@ -96,6 +99,7 @@ fn run(a_nat: &str, b_nat: &str, seed: u64) {
             } else {
                 Reports::Signals
             },
+            trickle: a_trickles || role == Role::Answerer,
         };
         let p = Peer::new(config, epoch);
         ids.push(sim.add_host(realm, &[ip], Box::new(p)).unwrap());
@@ -164,16 +168,40 @@ fn run(a_nat: &str, b_nat: &str, seed: u64) {
         log.iter()
             .any(|(n, s)| *n == 'B' && matches!(s, Signal::Answer { .. }))
     );
+    if a_trickles {
+        assert!(
+            log.iter().any(|(_, s)| matches!(s, Signal::Candidate { candidate, .. } if candidate.contains("srflx"))),
+            "server-reflexive candidates are trickled"
+        );
+        return;
+    }
     assert!(
-        log.iter().any(
-            |(_, s)| matches!(s, Signal::Candidate { candidate, .. } if candidate.contains("srflx"))
-        ),
-        "server-reflexive candidates are trickled"
+        !log.iter()
+            .any(|(_, s)| matches!(s, Signal::Candidate { .. })),
+        "a candidate was trickled\n{}",
+        dump()
     );
+    for (n, s) in &log {
+        if let Signal::Offer { sdp } | Signal::Answer { sdp } = s {
+            assert!(
+                sdp.contains(" typ srflx") && sdp.contains("a=end-of-candidates"),
+                "{n}: {sdp}"
+            );
+            assert_eq!(sdp.contains("trickle"), *n == 'B', "{n}: {sdp}");
+        }
+    }
 }
 
 #[test]
 fn two_peers_behind_nats_connect_and_talk() {
-    run("port-restricted", "full-cone", 1);
-    run("restricted", "port-restricted", 2);
+    run("port-restricted", "full-cone", 1, true);
+    run("restricted", "port-restricted", 2, true);
+}
+
+/// RFC 8838: a peer that does not trickle, and the one answering it, put every candidate in
+/// their descriptions; one message each way connects them across the NATs.
+#[test]
+fn a_peer_that_does_not_trickle_connects_with_one_description_each_way() {
+    run("port-restricted", "full-cone", 3, false);
+    run("restricted", "port-restricted", 4, false);
 }
