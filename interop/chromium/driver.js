@@ -4,13 +4,19 @@
 //   node driver.js browser-offers        [--timeout-ms N]
 //   node driver.js browser-offers-media  [--timeout-ms N]
 //   node driver.js browser-answers       [--timeout-ms N]
+//   node driver.js browser-restarts      [--timeout-ms N]
+//   node driver.js icebreaker-restarts   [--timeout-ms N]
 //   node driver.js turn-relay --turn turn:HOST:PORT --user U --pass P [--timeout-ms N]
 //
 // The first two connect an RTCPeerConnection (with a data channel, so there is an
 // m=application section) to `icebreaker peer --signal stdio`: signalling messages are JSON
 // lines (DESIGN.md), written to stdout for icebreaker and read from stdin from icebreaker, the
 // harness (xtask) passing them on. `browser-offers-media` also sends the fake microphone and
-// camera, so the offer has audio, video and data sections, audio first (the BUNDLE tag). `turn-relay` connects two RTCPeerConnections of the page
+// camera, so the offer has audio, video and data sections, audio first (the BUNDLE tag).
+// The two restart cases connect once, then restart ICE (RFC 8445 §9) and wait for the new
+// session's pair: in `browser-restarts` icebreaker offers first and the browser restarts with
+// restartIce() and a new offer; in `icebreaker-restarts` the browser offers first and then sends
+// icebreaker `{"type":"restart"}`, so icebreaker offers again. `turn-relay` connects two RTCPeerConnections of the page
 // through a TURN server with iceTransportPolicy "relay" and sends one data channel message.
 // While connecting to icebreaker, each iceConnectionState is also printed as `STATE NAME`, and
 // `--link-only 1` passes icebreaker the candidates that are not on loopback instead of the
@@ -44,11 +50,14 @@ function result(fields) {
  * description without one. The harness adds a session-level placeholder fingerprint and setup
  * role (the DTLS handshake then fails, after ICE: only ICE connectivity is asserted here).
  */
+const FINGERPRINT = [...crypto.randomBytes(32)]
+  .map((b) => b.toString(16).padStart(2, '0').toUpperCase())
+  .join(':');
+
 function withPlaceholderDtls(sdp, setup) {
   if (/^a=fingerprint:/m.test(sdp)) return sdp;
-  const fp = [...crypto.randomBytes(32)]
-    .map((b) => b.toString(16).padStart(2, '0').toUpperCase())
-    .join(':');
+  // One fingerprint for the run: a later description (after an ICE restart) keeps it.
+  const fp = FINGERPRINT;
   const at = sdp.search(/^m=/m);
   if (at < 0) return sdp;
   return `${sdp.slice(0, at)}a=fingerprint:sha-256 ${fp}\r\na=setup:${setup}\r\n${sdp.slice(at)}`;
@@ -57,6 +66,12 @@ function withPlaceholderDtls(sdp, setup) {
 /** The candidate's address, from its SDP line (`candidate:F C T P ADDR PORT typ ...`). */
 function candidateAddress(line) {
   return line.replace(/^a=/, '').split(' ')[4];
+}
+
+/** The `a=setup` role a description gives its writer, if any. */
+function setupOf(sdp) {
+  const m = /^a=setup:(\w+)/m.exec(sdp);
+  return m && m[1];
 }
 
 /** Installs the page-side helpers: the selected pair from getStats, and a bounded wait. */
@@ -83,6 +98,10 @@ async function installHelpers(page) {
         relay_protocol: l.relayProtocol,
         remote_type: r.candidateType,
         remote_address: `${r.address}:${r.port}`,
+        local_ufrag: l.usernameFragment,
+        remote_ufrag: r.usernameFragment,
+        ice_role: transport && transport.iceRole,
+        pair_changes: transport && transport.selectedCandidatePairChanges,
         requests_sent: pair.requestsSent,
         responses_received: pair.responsesReceived,
         requests_received: pair.requestsReceived,
@@ -107,7 +126,7 @@ async function installHelpers(page) {
 }
 
 /** The browser against `icebreaker peer` over the JSON lines on stdio. */
-async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly) {
+async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly, restart) {
   const started = Date.now();
   const seen = { ice_states: 'new', icebreaker_state: '', icebreaker_errors: '0', trickled_out: '0', trickled_in: '0' };
   let described = false;
@@ -129,6 +148,10 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
     described = true;
     for (const m of queued.splice(0)) send(m);
   };
+  // The DTLS role the harness gives icebreaker in its answers: `active` at first; once the
+  // browser has answered icebreaker's offer, the opposite of the browser's choice, so that a
+  // later answer (after a restart) keeps the roles as they were.
+  let answerSetup = 'active';
   await page.exposeFunction('icebreakerSignal', toIcebreaker);
   await page.exposeFunction('icebreakerIceState', (s) => {
     seen.ice_states += `>${s}`;
@@ -170,17 +193,19 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
         switch (msg.type) {
           case 'offer': {
             const sdp = withPlaceholderDtls(msg.sdp, 'actpass');
+            described = false;
             const answer = await page.evaluate(async (sdp) => {
               await window.pc.setRemoteDescription({ type: 'offer', sdp });
               await window.pc.setLocalDescription();
               return window.pc.localDescription.sdp;
             }, sdp);
+            answerSetup = setupOf(answer) === 'passive' ? 'active' : 'passive';
             send({ type: 'answer', sdp: answer });
             described_();
             break;
           }
           case 'answer': {
-            const sdp = withPlaceholderDtls(msg.sdp, 'active');
+            const sdp = withPlaceholderDtls(msg.sdp, answerSetup);
             await page.evaluate((sdp) => window.pc.setRemoteDescription({ type: 'answer', sdp }), sdp);
             break;
           }
@@ -191,6 +216,8 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
             }
             const init = { candidate: msg.candidate || '', sdpMid: msg.sdpMid, sdpMLineIndex: msg.sdpMLineIndex };
             if (init.sdpMid == null && init.sdpMLineIndex == null) init.sdpMLineIndex = 0;
+            // The browser refuses a candidate whose ufrag matches no remote description.
+            if (msg.usernameFragment) init.usernameFragment = msg.usernameFragment;
             await page.evaluate((c) => window.pc.addIceCandidate(c), init);
             break;
           }
@@ -238,6 +265,10 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
       pair = await page.evaluate(() => window.selectedPair(window.pc));
     }
     Object.assign(seen, pair);
+    if (restart) await restartIce(page, browserOffers, seen, pair, left, () => {
+      described = false;
+      return described_;
+    });
     // What became of each offered section once icebreaker's description was applied.
     seen.sections = await page.evaluate(() =>
       window.pc
@@ -250,6 +281,66 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
   if (failure && !seen.error) seen.error = failure;
   lines.close();
   return seen;
+}
+
+/**
+ * Restarts ICE once connected: the browser with restartIce() and a new offer when icebreaker
+ * offered first, icebreaker (told with `{"type":"restart"}`) when the browser did. Waits for
+ * both descriptions to carry fresh ufrags and for a nominated pair of the new session (its
+ * local and remote candidates have the new ufrags), and records it in `seen`.
+ */
+async function restartIce(page, browserOffers, seen, first, left, hold) {
+  const ufrags = () =>
+    page.evaluate(() => {
+      const u = (d) => (d && /a=ice-ufrag:(\S+)/.exec(d.sdp)) || [];
+      return {
+        local: u(window.pc.localDescription)[1],
+        remote: u(window.pc.currentRemoteDescription)[1],
+        signaling: window.pc.signalingState,
+      };
+    });
+  const before = await ufrags();
+  seen.first_ufrags = `${before.local}/${before.remote}`;
+  seen.first_pair = `${first.local_address} -> ${first.remote_address}`;
+  seen.first_ice_role = first.ice_role;
+  if (browserOffers) {
+    send({ type: 'restart' });
+  } else {
+    // The new session's candidates wait until the offer is out.
+    const release = hold();
+    const offer = await page.evaluate(async () => {
+      window.pc.restartIce();
+      await window.pc.setLocalDescription();
+      return window.pc.localDescription.sdp;
+    });
+    send({ type: 'offer', sdp: offer });
+    release();
+  }
+  const until = Date.now() + left();
+  let now = before;
+  let pair = first;
+  while (Date.now() < until) {
+    now = await ufrags();
+    pair = await page.evaluate(() => window.selectedPair(window.pc));
+    if (
+      now.signaling === 'stable' &&
+      now.local !== before.local &&
+      now.remote &&
+      now.remote !== before.remote &&
+      pair.nominated &&
+      pair.local_ufrag === now.local &&
+      pair.remote_ufrag === now.remote
+    ) {
+      seen.restarted = 'true';
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  seen.ufrags = `${now.local}/${now.remote}`;
+  Object.assign(seen, pair);
+  if (!seen.restarted) {
+    seen.error = `no nominated pair of the restarted session (ufrags ${seen.first_ufrags} -> ${seen.ufrags}, signaling ${now.signaling}, pair ${pair.local_ufrag}/${pair.remote_ufrag} nominated ${pair.nominated})`;
+  }
 }
 
 /** Two peer connections of the page, relay-only through the TURN server, one message. */
@@ -314,7 +405,14 @@ async function main() {
   const [which, ...rest] = process.argv.slice(2);
   const f = flags(rest);
   const timeoutMs = Number(f['timeout-ms'] || 30000);
-  const cases = ['browser-offers', 'browser-offers-media', 'browser-answers', 'turn-relay'];
+  const cases = [
+    'browser-offers',
+    'browser-offers-media',
+    'browser-answers',
+    'browser-restarts',
+    'icebreaker-restarts',
+    'turn-relay',
+  ];
   if (!cases.includes(which)) {
     throw new Error(`unknown case ${which} (${cases.join(', ')})`);
   }
@@ -335,10 +433,11 @@ async function main() {
         ? await turnRelay(page, f.turn, f.user, f.pass, timeoutMs)
         : await againstIcebreaker(
             page,
-            which.startsWith('browser-offers'),
+            which.startsWith('browser-offers') || which === 'icebreaker-restarts',
             which === 'browser-offers-media',
             timeoutMs,
             f['link-only'] === '1',
+            which.endsWith('-restarts'),
           );
     seen.browser = browser.version();
     return seen;

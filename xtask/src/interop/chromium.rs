@@ -51,6 +51,16 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         },
         Case {
             peer: "chromium",
+            name: "browser restarts ICE (restartIce) after icebreaker's offer",
+            roles: "icebreaker peer offering, then answering the browser's restart offer (controlled after it); Chromium RTCPeerConnection answering, then restarting (controlling after it)",
+        },
+        Case {
+            peer: "chromium",
+            name: "icebreaker restarts ICE ({\"type\":\"restart\"}) after the browser's offer",
+            roles: "Chromium RTCPeerConnection offering, then answering icebreaker's restart offer (controlled after it); icebreaker peer answering, then restarting (controlling after it)",
+        },
+        Case {
+            peer: "chromium",
             name: "two peer connections relayed by icebreaker turn-server",
             roles: "icebreaker turn-server as TURN server, two Chromium RTCPeerConnections with iceTransportPolicy relay",
         },
@@ -74,11 +84,13 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
         Err(e) => format!("host loopback, no namespace: {e}"),
     };
     let ns = netns.as_ref().ok();
-    for (case, driven) in
-        cases
-            .iter()
-            .zip([Browser::Offers, Browser::OffersMedia, Browser::Answers])
-    {
+    for (case, driven) in cases.iter().zip([
+        Browser::Offers,
+        Browser::OffersMedia,
+        Browser::Answers,
+        Browser::Restarts,
+        Browser::IcebreakerRestarts,
+    ]) {
         report.case(*case, || {
             ice_case(
                 bin,
@@ -90,8 +102,8 @@ pub(super) fn cases(bin: &Path, dir: &Path, report: &mut Report) {
             )
         });
     }
-    report.case(cases[3], || turn_case(bin, dir, ns, &place));
-    report.case(cases[4], || capture_case(bin, dir, ns, &place));
+    report.case(cases[5], || turn_case(bin, dir, ns, &place));
+    report.case(cases[6], || capture_case(bin, dir, ns, &place));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,6 +277,8 @@ struct IcebreakerSide {
     states: Vec<String>,
     selected: Option<(String, String)>,
     candidates_in_sdp: usize,
+    /// The `a=ice-ufrag` of each description, in order.
+    ufrags: Vec<String>,
     trickled: usize,
     errors: Vec<String>,
     error_count: usize,
@@ -286,6 +300,12 @@ impl IcebreakerSide {
             }
             Some("offer" | "answer") => {
                 self.candidates_in_sdp = line.matches("a=candidate:").count();
+                if let Some((_, rest)) = line.split_once("a=ice-ufrag:") {
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/'))
+                        .unwrap_or(rest.len());
+                    self.ufrags.push(rest[..end].to_string());
+                }
             }
             Some("candidate") if json_field(line, "candidate").is_some_and(|c| !c.is_empty()) => {
                 self.trickled += 1;
@@ -344,6 +364,12 @@ pub(super) enum Browser {
     OffersMedia,
     /// icebreaker offers, the browser answers.
     Answers,
+    /// icebreaker offers, the browser answers; once connected the browser restarts ICE
+    /// (`restartIce()`, a new offer) and icebreaker answers.
+    Restarts,
+    /// The browser offers, icebreaker answers; once connected icebreaker restarts ICE
+    /// (`{"type":"restart"}`, a new offer) and the browser answers.
+    IcebreakerRestarts,
 }
 
 impl Browser {
@@ -353,6 +379,18 @@ impl Browser {
             Self::Offers => ("browser-offers", "answer"),
             Self::OffersMedia => ("browser-offers-media", "answer"),
             Self::Answers => ("browser-answers", "offer"),
+            Self::Restarts => ("browser-restarts", "offer"),
+            Self::IcebreakerRestarts => ("icebreaker-restarts", "answer"),
+        }
+    }
+
+    /// Whether the case restarts ICE, and then whose ICE role is controlling: the restart's
+    /// offerer's.
+    fn restart(self) -> Option<&'static str> {
+        match self {
+            Self::Restarts => Some("controlling"),
+            Self::IcebreakerRestarts => Some("controlled"),
+            Self::Offers | Self::OffersMedia | Self::Answers => None,
         }
     }
 }
@@ -547,11 +585,35 @@ pub(super) fn ice_case(
         Verdict::Failed(format!(
             "the browser trickled no candidate to icebreaker; {summary}"
         ))
+    } else if let Some(role) = driven.restart()
+        && let Some(why) = restart_failure(&ice, role, &field("ice_role"))
+    {
+        Verdict::Failed(format!(
+            "{why}; the browser's ufrags {} -> {}, its pair before {}, icebreaker's ufrags {:?}; {summary}",
+            field("first_ufrags"),
+            field("ufrags"),
+            field("first_pair"),
+            ice.ufrags
+        ))
     } else if driven == Browser::OffersMedia && !media_answered(&field("sections")) {
         Verdict::Failed(format!(
             "the browser did not keep audio (inactive: icebreaker sends no media) and data while dropping video; {summary}"
         ))
     } else {
+        let summary = if driven.restart().is_some() {
+            format!(
+                "restarted: the browser's ufrags (local/remote) {} -> {}, its ICE role {} -> {}, its selected pair {} -> the one below ({} changes), icebreaker's descriptions' ufrags {}; {summary}",
+                field("first_ufrags"),
+                field("ufrags"),
+                field("first_ice_role"),
+                field("ice_role"),
+                field("first_pair"),
+                field("pair_changes"),
+                ice.ufrags.join(" -> ")
+            )
+        } else {
+            summary
+        };
         let since = |b: Option<Instant>| Some(b?.saturating_duration_since(exchanged_at?));
         *times = ConnectTimes {
             other: since(browser_up_at),
@@ -664,6 +726,27 @@ fn is_description(line: &str) -> bool {
         json_field(line, "type").as_deref(),
         Some("offer" | "answer")
     )
+}
+
+/// Why a restart case failed on icebreaker's side or in the roles, if it did: icebreaker must
+/// have written two descriptions with different ufrags, checked again after the restart (two
+/// `checking` states), and the browser's ICE role after it must be `role`.
+fn restart_failure(ice: &IcebreakerSide, role: &str, browser_role: &str) -> Option<String> {
+    let checks = ice.states.iter().filter(|s| *s == "checking").count();
+    if ice.ufrags.len() < 2 || ice.ufrags[0] == ice.ufrags[ice.ufrags.len() - 1] {
+        Some("icebreaker did not describe a restarted session with fresh credentials".into())
+    } else if checks < 2 {
+        Some(format!(
+            "icebreaker did not check again after the restart (states {})",
+            ice.states.join(">")
+        ))
+    } else if browser_role != role {
+        Some(format!(
+            "the browser is {browser_role} after the restart, not {role} (the restart's offerer controls)"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Two RTCPeerConnections of one page, relay-only through icebreaker's `turn-server`.
