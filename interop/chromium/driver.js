@@ -19,7 +19,8 @@
 // icebreaker `{"type":"restart"}`, so icebreaker offers again. `turn-relay` connects two RTCPeerConnections of the page
 // through a TURN server with iceTransportPolicy "relay" and sends one data channel message.
 // While connecting to icebreaker, each iceConnectionState is also printed as `STATE NAME`, and
-// `--link-only 1` passes icebreaker the candidates that are not on loopback instead of the
+// `--stats 1` also asks icebreaker for `{"type":"stats"}` once connected and checks its report
+// against the browser's getStats (see compareStats). `--link-only 1` passes icebreaker the candidates that are not on loopback instead of the
 // loopback ones (`cargo xtask bench --peers ice`: icebreaker is in another namespace, at the
 // other end of a delay link, where the browser's 127.0.0.1 cannot be reached).
 //
@@ -105,6 +106,7 @@ async function installHelpers(page) {
         requests_sent: pair.requestsSent,
         responses_received: pair.responsesReceived,
         requests_received: pair.requestsReceived,
+        responses_sent: pair.responsesSent,
       };
     };
     window.iceConnected = (pc, ms) =>
@@ -126,7 +128,7 @@ async function installHelpers(page) {
 }
 
 /** The browser against `icebreaker peer` over the JSON lines on stdio. */
-async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly, restart) {
+async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly, restart, stats) {
   const started = Date.now();
   const seen = { ice_states: 'new', icebreaker_state: '', icebreaker_errors: '0', trickled_out: '0', trickled_in: '0' };
   let described = false;
@@ -176,7 +178,9 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
     );
   }, media);
 
-  // Messages from icebreaker, applied one after the other.
+  // Messages from icebreaker, applied one after the other; a stats report goes to whoever
+  // asked for it.
+  let statsWaiter = null;
   let chain = Promise.resolve();
   let failure = null;
   let trickledIn = 0;
@@ -224,6 +228,9 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
           case 'state':
             seen.icebreaker_state = msg.state;
             break;
+          case 'stats':
+            if (statsWaiter) statsWaiter(msg);
+            break;
           case 'error':
             seen.icebreaker_errors = String(Number(seen.icebreaker_errors) + 1);
             seen.last_icebreaker_error = msg.message;
@@ -265,6 +272,19 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
       pair = await page.evaluate(() => window.selectedPair(window.pc));
     }
     Object.assign(seen, pair);
+    if (stats) {
+      const ask = () =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(null), 3000);
+          statsWaiter = (msg) => {
+            clearTimeout(timer);
+            statsWaiter = null;
+            resolve(msg);
+          };
+          send({ type: 'stats' });
+        });
+      Object.assign(seen, await compareStats(page, ask));
+    }
     if (restart) await restartIce(page, browserOffers, seen, pair, left, () => {
       described = false;
       return described_;
@@ -281,6 +301,50 @@ async function againstIcebreaker(page, browserOffers, media, timeoutMs, linkOnly
   if (failure && !seen.error) seen.error = failure;
   lines.close();
   return seen;
+}
+
+/**
+ * Compares icebreaker's `{"type":"stats"}` report with the browser's getStats for the same
+ * path, read before and after it (Chromium caches its stats for a moment, hence the pauses): a
+ * side never counts more arrivals than the other had sent. Checks icebreaker sent (with its
+ * retransmissions) bound the browser's `requestsReceived` from before; icebreaker's
+ * `requestsReceived` is bounded by the browser's `requestsSent` from after, and likewise for
+ * responses. icebreaker's selected pair must be the browser's, seen from the other end.
+ */
+async function compareStats(page, ask) {
+  const pause = () => new Promise((r) => setTimeout(r, 300));
+  await pause();
+  const before = await page.evaluate(() => window.selectedPair(window.pc));
+  await pause();
+  const report = await ask();
+  await pause();
+  const after = await page.evaluate(() => window.selectedPair(window.pc));
+  if (!report || !Array.isArray(report.pairs)) return { stats_check: 'icebreaker sent no stats report' };
+  const mine = report.pairs.filter((p) => p.selected);
+  if (mine.length !== 1) return { stats_check: `icebreaker reports ${mine.length} selected pairs` };
+  const ours = mine[0];
+  const at = (line) => {
+    const f = line.split(' ');
+    return `${f[4]}:${f[5]}`;
+  };
+  const detail =
+    `icebreaker: ${ours.requestsSent} checks sent (${ours.consentRequestsSent} for consent, ` +
+    `${ours.retransmissionsSent} retransmitted), ${ours.responsesReceived} answered, ` +
+    `${ours.requestsReceived} received, ${ours.responsesSent} answered by it, ` +
+    `RTT ${(ours.currentRoundTripTime * 1000).toFixed(2)} ms; the browser before/after: ` +
+    `${before.requests_sent}/${after.requests_sent} sent, ${before.requests_received}/${after.requests_received} received, ` +
+    `${before.responses_sent}/${after.responses_sent} answered by it, ${before.responses_received}/${after.responses_received} answered`;
+  const wrong = [];
+  if (at(ours.local) !== after.remote_address || at(ours.remote) !== after.local_address) {
+    wrong.push(`icebreaker's selected ${at(ours.local)} -> ${at(ours.remote)} is not the browser's ${after.local_address} -> ${after.remote_address}`);
+  }
+  if (before.requests_received > ours.requestsSent + ours.retransmissionsSent) wrong.push('the browser received more checks than icebreaker counts sent');
+  if (before.responses_received > ours.responsesSent) wrong.push('the browser received more answers than icebreaker counts sent');
+  if (ours.requestsReceived > after.requests_sent) wrong.push('icebreaker counts more checks received than the browser sent');
+  if (ours.responsesReceived > after.responses_sent) wrong.push('icebreaker counts more answers received than the browser sent');
+  if (!(ours.responsesReceived > 0 && ours.requestsReceived > 0)) wrong.push('icebreaker counts no answer or no check on its selected pair');
+  if (!(ours.currentRoundTripTime > 0 && ours.currentRoundTripTime < 1)) wrong.push('icebreaker reports no round-trip time under a second');
+  return { stats_check: wrong.length ? wrong.join('; ') : 'ok', stats_detail: detail };
 }
 
 /**
@@ -438,6 +502,7 @@ async function main() {
             timeoutMs,
             f['link-only'] === '1',
             which.endsWith('-restarts'),
+            f.stats === '1',
           );
     seen.browser = browser.version();
     return seen;

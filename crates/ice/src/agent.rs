@@ -339,13 +339,104 @@ pub struct Stats {
     pub stun_dropped: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum PairState {
+/// A candidate pair's state in the check list (RFC 8445 §6.1.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PairState {
+    /// Waiting for a pair of the same foundation to succeed before it is checked.
     Frozen,
+    /// To be checked when its turn comes.
     Waiting,
+    /// A check is in flight.
     InProgress,
+    /// A check succeeded: the pair (or the valid pair it produced) works.
     Succeeded,
+    /// Its check failed or went unanswered.
     Failed,
+}
+
+impl PairState {
+    /// The name W3C's `RTCStatsIceCandidatePairState` gives it (`frozen`, `in-progress` ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Frozen => "frozen",
+            Self::Waiting => "waiting",
+            Self::InProgress => "in-progress",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What went over one candidate pair's 5-tuple, as W3C's `RTCIceCandidatePairStats` counts it.
+///
+/// Connectivity checks, consent checks (RFC 7675) and application data all count on the pair
+/// of the check list whose 5-tuple carried them (see [`Agent::pairs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairCounters {
+    /// Check requests sent (consent checks included, retransmissions not).
+    pub requests_sent: u64,
+    /// Of those, consent checks (RFC 7675), sent once the pair was selected.
+    pub consent_requests_sent: u64,
+    /// Retransmissions of those requests (RFC 8489 §6.2.1).
+    pub retransmissions_sent: u64,
+    /// Authenticated responses to them (successes and errors).
+    pub responses_received: u64,
+    /// The peer's authenticated checks that arrived on the pair.
+    pub requests_received: u64,
+    /// Success responses sent to those checks.
+    pub responses_sent: u64,
+    /// Round-trip time of the latest success response (a check's or a consent check's).
+    pub current_round_trip_time: Option<Duration>,
+    /// Round-trip times of all success responses, added up.
+    pub total_round_trip_time: Duration,
+    /// How many round trips [`total_round_trip_time`](Self::total_round_trip_time) adds up.
+    pub round_trip_time_measurements: u64,
+    /// When the peer's latest check arrived.
+    pub last_request_received: Option<Instant>,
+    /// When the latest response to one of our checks arrived.
+    pub last_response_received: Option<Instant>,
+    /// Application datagrams sent ([`Agent::send`]).
+    pub packets_sent: u64,
+    /// Their payload bytes (no TURN framing).
+    pub bytes_sent: u64,
+    /// Application datagrams received ([`Received::Data`]).
+    pub packets_received: u64,
+    /// Their payload bytes.
+    pub bytes_received: u64,
+}
+
+impl PairCounters {
+    fn round_trip(&mut self, rtt: Duration) {
+        self.current_round_trip_time = Some(rtt);
+        self.total_round_trip_time += rtt;
+        self.round_trip_time_measurements += 1;
+    }
+}
+
+/// One pair of the check list with what it carried ([`Agent::pairs`]): what W3C's
+/// `RTCIceCandidatePairStats` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairStats<'a> {
+    /// The local candidate checks leave from (host or relayed: RFC 8445 §6.1.2.4 pairs a
+    /// server-reflexive candidate through its base).
+    pub local: &'a Candidate,
+    /// The remote candidate.
+    pub remote: &'a Candidate,
+    /// When a success named a mapped address other than `local`'s (RFC 8445 §7.2.5.3.2: the
+    /// check went out through a NAT), the local candidate of the valid pair it produced: a
+    /// server-reflexive or peer-reflexive one. `None` while not valid, or when the valid pair
+    /// is this pair.
+    pub valid_local: Option<&'a Candidate>,
+    /// The pair's state.
+    pub state: PairState,
+    /// The pair priority (RFC 8445 §6.1.2.3), from the current roles.
+    pub priority: u64,
+    /// Nominated (its valid pair is).
+    pub nominated: bool,
+    /// Its valid pair is its component's selected pair.
+    pub selected: bool,
+    /// What went over it.
+    pub counters: PairCounters,
 }
 
 #[derive(Debug, Clone)]
@@ -373,6 +464,17 @@ impl Relay {
     fn stream(&self) -> bool {
         self.client.transport() != TurnTransport::Udp
     }
+}
+
+/// What [`Agent::wrap`] made of a datagram.
+enum Wrapped {
+    /// Send `buf` as a datagram.
+    Datagram(Transmit),
+    /// Queued for a TURN server reached over a stream (dropped if the queue was full, as a
+    /// full socket buffer would).
+    Stream,
+    /// The TURN client refused it.
+    Refused,
 }
 
 /// Most frames waiting for [`Agent::poll_stream_transmit`]; more are dropped, as a full socket
@@ -416,6 +518,10 @@ struct Pair {
     /// The controlling agent wants a USE-CANDIDATE check on this pair.
     nominating: bool,
     rtt: Option<Duration>,
+    /// In the check list (`false` for a valid pair a check of another pair produced).
+    listed: bool,
+    /// What went over the pair's 5-tuple (kept on the listed pair that checks it).
+    counters: PairCounters,
 }
 
 /// A gathering transaction waiting for its turn.
@@ -457,24 +563,26 @@ struct Answer {
     bytes: [u8; ANSWER_MAX],
 }
 
-/// Queues an answer written by `write`, unless the queue is full.
+/// Queues an answer written by `write`, unless the queue is full; whether it was queued.
 fn push_answer(
     answers: &mut VecDeque<Answer>,
     transmit: Transmit,
     write: impl FnOnce(&mut [u8]) -> Option<usize>,
-) {
+) -> bool {
     if answers.len() >= MAX_ANSWERS {
-        return;
+        return false;
     }
     let mut a = Answer {
         transmit,
         len: 0,
         bytes: [0; ANSWER_MAX],
     };
-    if let Some(n) = write(&mut a.bytes) {
-        a.len = n;
-        answers.push_back(a);
-    }
+    let Some(n) = write(&mut a.bytes) else {
+        return false;
+    };
+    a.len = n;
+    answers.push_back(a);
+    true
 }
 
 /// The slowest pacing a peer can impose with `a=ice-pacing` ([`Agent::set_remote_pacing`]).
@@ -707,6 +815,30 @@ impl Agent {
     /// Number of candidate pairs (check list plus valid pairs it produced).
     pub fn pair_count(&self) -> usize {
         self.pairs.len()
+    }
+
+    /// The pairs of the check list, each with its state and what went over it: one entry per
+    /// 5-tuple, as a browser's `getStats()` reports `candidate-pair`s. A pair that succeeded
+    /// through a NAT names the valid pair's local candidate in
+    /// [`valid_local`](PairStats::valid_local); the consent checks and data of that valid pair
+    /// count on this entry, whose 5-tuple carries them. A restart starts a new list.
+    pub fn pairs(&self) -> impl Iterator<Item = PairStats<'_>> {
+        self.pairs.iter().filter(|p| p.listed).map(|p| {
+            let valid = p.valid.map(|v| (v, &self.pairs[v]));
+            let component = self.remotes[p.remote].component;
+            PairStats {
+                local: &self.locals[p.local].cand,
+                remote: &self.remotes[p.remote],
+                valid_local: valid
+                    .filter(|(_, v)| v.local != p.local)
+                    .map(|(_, v)| &self.locals[v.local].cand),
+                state: p.state,
+                priority: p.priority,
+                nominated: valid.is_some_and(|(_, v)| v.nominated),
+                selected: valid.is_some_and(|(v, _)| self.selected.get(&component) == Some(&v)),
+                counters: p.counters,
+            }
+        })
     }
 
     /// The selected pair of a component: `(local, remote)` candidates.
@@ -1349,6 +1481,8 @@ impl Agent {
             nominate_on_success: false,
             nominating: false,
             rtt: None,
+            listed: true,
+            counters: PairCounters::default(),
         };
         match slot {
             Some(i) => self.pairs[i] = pair,
@@ -1561,14 +1695,16 @@ impl Agent {
         let valid = self
             .selected
             .values()
-            .map(|&i| &self.pairs[i])
-            .find(from_pair)
-            .or_else(|| self.pairs.iter().find(from_pair));
-        if let Some(p) = valid {
-            return Ok(Received::Data {
-                component: self.remotes[p.remote].component,
-                data,
-            });
+            .copied()
+            .find(|&i| from_pair(&&self.pairs[i]))
+            .or_else(|| self.pairs.iter().position(|p| from_pair(&p)));
+        if let Some(i) = valid {
+            let component = self.remotes[self.pairs[i].remote].component;
+            let checked_by = self.pairs[i].checked_by;
+            let counters = &mut self.pairs[checked_by].counters;
+            counters.packets_received += 1;
+            counters.bytes_received += data.len() as u64;
+            return Ok(Received::Data { component, data });
         }
         if let Some((&component, _)) = self
             .previous
@@ -1644,7 +1780,7 @@ impl Agent {
         let use_candidate = msg.has(USE_CANDIDATE);
         // The answer: XOR-MAPPED-ADDRESS of the source, MESSAGE-INTEGRITY, FINGERPRINT.
         let key = &self.local_key;
-        push_answer(&mut self.answers, Transmit { from: to, to: from }, |buf| {
+        let answered = push_answer(&mut self.answers, Transmit { from: to, to: from }, |buf| {
             let mut w = MessageWriter::new(buf, Class::Success, Method::BINDING, tid).ok()?;
             w.push(&XorMappedAddress(from)).ok()?;
             w.finish_with_integrity(key, Integrity::Sha1, true).ok()
@@ -1687,6 +1823,10 @@ impl Agent {
         let Some(pair) = self.form_pair(local, remote, true) else {
             return Ok(());
         };
+        let counters = &mut self.pairs[pair].counters;
+        counters.requests_received += 1;
+        counters.responses_sent += u64::from(answered);
+        counters.last_request_received = Some(now);
         if self.config.lite {
             // A lite agent does no checks: a check from the peer validates the pair, and
             // USE-CANDIDATE selects it (RFC 8445 §7.3.1.5 for lite implementations).
@@ -1841,9 +1981,24 @@ impl Agent {
                 from == self.remotes[p.remote].address && to == self.locals[p.local].base
             });
             if on_pair && msg.class() == Class::Success && msg.verify_integrity(key).is_ok() {
+                let mut rtt = None;
                 if let Some(k) = self.consent.get_mut(&component) {
-                    k.check = None;
+                    if let Some(mut tx) = k.check.take() {
+                        tx.handle_response(now, msg);
+                        if let TransactionState::Done { rtt: r, .. } = tx.state() {
+                            rtt = Some(r);
+                        }
+                    }
                     k.last_ok = now;
+                }
+                if let Some(&s) = self.selected.get(&component) {
+                    let i = self.pairs[s].checked_by;
+                    let counters = &mut self.pairs[i].counters;
+                    counters.responses_received += 1;
+                    counters.last_response_received = Some(now);
+                    if let Some(rtt) = rtt {
+                        counters.round_trip(rtt);
+                    }
                 }
                 let fresh = |k: &Consent| {
                     now.saturating_duration_since(k.last_ok) < self.config.disconnected_timeout
@@ -1869,6 +2024,9 @@ impl Agent {
             return Err(RecvError::BadStun);
         }
         let (local, remote) = (self.pairs[pair].local, self.pairs[pair].remote);
+        let counters = &mut self.pairs[pair].counters;
+        counters.responses_received += 1;
+        counters.last_response_received = Some(now);
         let cancelled = self.pairs[pair]
             .cancelled
             .iter()
@@ -2004,6 +2162,8 @@ impl Agent {
                         nominate_on_success: false,
                         nominating: false,
                         rtt,
+                        listed: false,
+                        counters: PairCounters::default(),
                     });
                     self.pairs.len() - 1
                 }
@@ -2020,6 +2180,9 @@ impl Agent {
         p.state = PairState::Succeeded;
         p.valid = Some(valid);
         p.rtt = rtt;
+        if let Some(rtt) = rtt {
+            p.counters.round_trip(rtt);
+        }
         self.first_valid_at.get_or_insert(now);
         // RFC 8445 §7.2.5.3.3: unfreeze the pairs with the same foundation.
         let foundation = self.pairs[pair].foundation.clone();
@@ -2497,7 +2660,7 @@ impl Agent {
         }
         loop {
             let t = self.poll_unwrapped(buf)?;
-            if let Some(t) = self.wrap(t, buf) {
+            if let Wrapped::Datagram(t) = self.wrap(t, buf) {
                 return Some(t);
             }
         }
@@ -2522,17 +2685,16 @@ impl Agent {
     }
 
     /// Sends what leaves from a relayed candidate through its TURN client (ChannelData when a
-    /// channel is bound, a Send indication otherwise). `None` when the client refuses, or when
-    /// the client is reached over a stream: then the frame waits for
-    /// [`poll_stream_transmit`](Self::poll_stream_transmit).
-    fn wrap(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// channel is bound, a Send indication otherwise); what leaves from any other candidate
+    /// goes as it is.
+    fn wrap(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Wrapped {
         let Some(relay) = self
             .locals
             .iter()
             .find(|l| l.base == t.from && l.relay.is_some())
             .and_then(|l| l.relay)
         else {
-            return Some(t);
+            return Wrapped::Datagram(t);
         };
         std::mem::swap(buf, &mut self.scratch);
         buf.clear();
@@ -2547,13 +2709,13 @@ impl Agent {
                     frame.extend_from_slice(buf.get(..n).unwrap_or_default());
                     self.stream_out.push_back((t, frame));
                 }
-                None
+                Wrapped::Stream
             }
             Ok((t, n)) => {
                 buf.truncate(n);
-                Some(t)
+                Wrapped::Datagram(t)
             }
-            Err(_) => None,
+            Err(_) => Wrapped::Refused,
         }
     }
 
@@ -2579,6 +2741,11 @@ impl Agent {
                     buf.clear();
                     buf.extend_from_slice(bytes);
                     self.stats.checks_sent += 1;
+                    if c.tx.sends() == 1 {
+                        p.counters.requests_sent += 1;
+                    } else {
+                        p.counters.retransmissions_sent += 1;
+                    }
                     return Some(Transmit {
                         from: locals[p.local].base,
                         to,
@@ -2594,10 +2761,17 @@ impl Agent {
             if let Some(bytes) = tx.poll_transmit() {
                 buf.clear();
                 buf.extend_from_slice(bytes);
-                return Some(Transmit {
-                    from: self.locals[self.pairs[pair].local].base,
-                    to,
-                });
+                let first = tx.sends() == 1;
+                let from = self.locals[self.pairs[pair].local].base;
+                let checked_by = self.pairs[pair].checked_by;
+                let counters = &mut self.pairs[checked_by].counters;
+                if first {
+                    counters.requests_sent += 1;
+                    counters.consent_requests_sent += 1;
+                } else {
+                    counters.retransmissions_sent += 1;
+                }
+                return Some(Transmit { from, to });
             }
         }
         None
@@ -2670,17 +2844,34 @@ impl Agent {
 
     /// Writes application data for `component` into `buf`, ready to send on the selected pair
     /// (or, during a restart, the previous pair): as it is on a direct pair, wrapped for the
-    /// TURN server on a relayed one. Returns where to send `buf`.
+    /// TURN server on a relayed one. Returns where to send `buf`; `None` when the pair is
+    /// relayed through a TURN server reached over TCP or TLS: the frame then waits for
+    /// [`poll_stream_transmit`](Self::poll_stream_transmit).
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] without a selected pair, [`Error::Relay`] when the TURN client
+    /// refuses the datagram (its allocation or permission is gone).
     pub fn send(
         &mut self,
         component: u16,
         data: &[u8],
         buf: &mut Vec<u8>,
-    ) -> Result<Transmit, Error> {
+    ) -> Result<Option<Transmit>, Error> {
         let path = self.send_path(component)?;
         buf.clear();
         buf.extend_from_slice(data);
-        self.wrap(path, buf).ok_or(Error::Relay)
+        let t = match self.wrap(path, buf) {
+            Wrapped::Datagram(t) => Some(t),
+            Wrapped::Stream => None,
+            Wrapped::Refused => return Err(Error::Relay),
+        };
+        if let Some(&s) = self.selected.get(&component) {
+            let i = self.pairs[s].checked_by;
+            let counters = &mut self.pairs[i].counters;
+            counters.packets_sent += 1;
+            counters.bytes_sent += data.len() as u64;
+        }
+        Ok(t)
     }
 
     /// The addresses of the selected pair of `component`: the local candidate's base (for a

@@ -12,6 +12,38 @@ use icebreaker_stun::{Class, Integrity, MessageWriter, Method, TransactionId};
 
 use crate::{Agent, AgentConfig, Candidate, Credentials, Event, State, TurnServer, TurnTransport};
 
+/// What [`Agent::pairs`] reports holds together: one entry per check-list pair, at most one
+/// selected (and that one nominated and succeeded), and counters that add up.
+fn check_pair_stats(agent: &Agent, max_pairs: usize) {
+    let mut listed = 0;
+    let mut selected = 0;
+    for p in agent.pairs() {
+        listed += 1;
+        let c = &p.counters;
+        if p.selected {
+            selected += 1;
+            assert!(
+                p.nominated && p.state == crate::PairState::Succeeded,
+                "{p:?}"
+            );
+        }
+        assert!(c.consent_requests_sent <= c.requests_sent, "{p:?}");
+        assert!(c.responses_sent <= c.requests_received, "{p:?}");
+        assert!(
+            c.round_trip_time_measurements <= c.responses_received,
+            "{p:?}"
+        );
+        assert_eq!(
+            c.current_round_trip_time.is_some(),
+            c.round_trip_time_measurements > 0
+        );
+        assert_eq!(c.last_request_received.is_some(), c.requests_received > 0);
+        assert_eq!(c.last_response_received.is_some(), c.responses_received > 0);
+    }
+    assert!(listed <= max_pairs, "{listed} pairs listed");
+    assert!(selected <= 1, "{selected} pairs selected for one component");
+}
+
 /// The candidate grammar: whatever parses writes back to a line that parses to the same thing.
 pub fn fuzz_candidate(data: &[u8]) {
     let Ok(text) = core::str::from_utf8(data) else {
@@ -136,6 +168,8 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
                 closed = true;
             }
             _ => {
+                // Application data, when a pair is selected.
+                let _ = agent.send(1, payload, &mut buf);
                 while agent.poll_transmit(&mut buf).is_some() {}
                 while agent.poll_stream_transmit(&mut buf).is_some() {}
                 while let Some(e) = agent.poll_event() {
@@ -148,6 +182,7 @@ pub fn fuzz_agent(epoch: Instant, data: &[u8]) {
         }
         assert!(agent.remote_candidates().len() <= max_remote);
         assert!(agent.pair_count() <= 2 * max_pairs + 1);
+        check_pair_stats(&agent, max_pairs);
     }
     while agent.poll_transmit(&mut buf).is_some() {}
     while agent.poll_stream_transmit(&mut buf).is_some() {}

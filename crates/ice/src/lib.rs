@@ -16,6 +16,8 @@
 //!                                            frames come back in handle_stream_receive
 //! poll_timeout()                             when to call handle_timeout next
 //! poll_event()                               candidates to signal, state, the selected pair
+//! pairs()                                    each candidate pair's state, checks, round trips
+//!                                            and data (what getStats() calls candidate-pairs)
 //! ```
 //!
 //! ## Example: two agents on one machine
@@ -75,8 +77,8 @@ mod candidate;
 pub mod fuzz;
 
 pub use agent::{
-    Agent, AgentConfig, Credentials, Error, Event, MAX_REMOTE_PACING, Received, RecvError, State,
-    Stats, Transmit, TurnServer, TurnTransport,
+    Agent, AgentConfig, Credentials, Error, Event, MAX_REMOTE_PACING, PairCounters, PairState,
+    PairStats, Received, RecvError, State, Stats, Transmit, TurnServer, TurnTransport,
 };
 pub use candidate::{
     Candidate, CandidateError, CandidateKind, TcpType, Transport, candidate_priority,

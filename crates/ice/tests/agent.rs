@@ -1187,6 +1187,155 @@ fn connects_under_30_percent_loss() {
     }
 }
 
+/// STUN requests and responses a tap saw going from A to B and from B to A.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Wire {
+    a_requests: u64,
+    a_responses: u64,
+    b_requests: u64,
+    b_responses: u64,
+    /// A's first request was dropped.
+    lost: bool,
+}
+
+/// Counts the Binding requests and responses that cross between A (192.0.2.1) and B, and
+/// drops A's first request when `lose_first` is set.
+fn tap(p: &mut Pair, lose_first: bool) -> std::rc::Rc<std::cell::Cell<Wire>> {
+    use icebreaker_stun::{Class, Message};
+    let wire = std::rc::Rc::new(std::cell::Cell::new(Wire::default()));
+    let seen = wire.clone();
+    let a_ip = addr("192.0.2.1:5000").ip();
+    p.drop = Box::new(move |from, _, bytes| {
+        let Ok(m) = Message::parse(bytes) else {
+            return false;
+        };
+        let mut w = seen.get();
+        let from_a = from.ip() == a_ip;
+        let request = m.class() == Class::Request;
+        if lose_first && from_a && request && !w.lost {
+            w.lost = true;
+            seen.set(w);
+            return true;
+        }
+        match (from_a, request) {
+            (true, true) => w.a_requests += 1,
+            (true, false) => w.a_responses += 1,
+            (false, true) => w.b_requests += 1,
+            (false, false) => w.b_responses += 1,
+        }
+        seen.set(w);
+        false
+    });
+    wire
+}
+
+/// Each side's one pair counts exactly what the tap saw cross the wire: checks, answers,
+/// consent checks, round-trip times (a fixed 25 ms each way: 50 ms) and application data.
+#[test]
+fn pair_stats_count_what_crossed_the_wire() {
+    let mut p = Pair::new(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+        true,
+    );
+    p.delay = fixed_delay(25);
+    let wire = tap(&mut p, false);
+    p.run(Duration::from_secs(10), Pair::connected);
+    assert!(p.connected());
+    // Let what is in flight land, then compare.
+    p.run(Duration::from_secs(1), |p| p.in_flight.is_empty());
+    let check = |p: &Pair, w: Wire| {
+        let [a] = p.a.pairs().collect::<Vec<_>>()[..] else {
+            panic!("A has one pair");
+        };
+        let [b] = p.b.pairs().collect::<Vec<_>>()[..] else {
+            panic!("B has one pair");
+        };
+        for (s, l, r) in [
+            (&a, "192.0.2.1:5000", "192.0.2.2:6000"),
+            (&b, "192.0.2.2:6000", "192.0.2.1:5000"),
+        ] {
+            assert_eq!((s.local.address, s.remote.address), (addr(l), addr(r)));
+            assert_eq!(s.state, icebreaker_ice::PairState::Succeeded);
+            assert!(s.selected && s.nominated && s.valid_local.is_none());
+        }
+        let (ac, bc) = (a.counters, b.counters);
+        assert_eq!(ac.retransmissions_sent + bc.retransmissions_sent, 0);
+        assert_eq!(ac.requests_sent, w.a_requests);
+        assert_eq!(bc.requests_received, w.a_requests);
+        assert_eq!(bc.responses_sent, w.b_responses);
+        assert_eq!(ac.responses_received, w.b_responses);
+        assert_eq!(bc.requests_sent, w.b_requests);
+        assert_eq!(ac.requests_received, w.b_requests);
+        assert_eq!(ac.responses_sent, w.a_responses);
+        assert_eq!(bc.responses_received, w.a_responses);
+        for c in [ac, bc] {
+            assert_eq!(c.current_round_trip_time, Some(Duration::from_millis(50)));
+            assert_eq!(c.round_trip_time_measurements, c.responses_received);
+            let n = u32::try_from(c.round_trip_time_measurements).unwrap();
+            assert_eq!(c.total_round_trip_time, Duration::from_millis(50) * n);
+            assert_eq!(c.last_response_received.is_some(), c.responses_received > 0);
+        }
+        (ac, bc)
+    };
+    let (a1, b1) = check(&p, wire.get());
+    assert_eq!(a1.consent_requests_sent + b1.consent_requests_sent, 0);
+    // A minute of consent checks (RFC 7675: every 4-6 s) on the selected pair.
+    p.run(Duration::from_secs(60), |_| false);
+    p.run(Duration::from_secs(1), |p| p.in_flight.is_empty());
+    let (a2, b2) = check(&p, wire.get());
+    for (before, after) in [(a1, a2), (b1, b2)] {
+        let consent = after.consent_requests_sent;
+        assert!(
+            (10..=15).contains(&consent),
+            "{consent} consent checks in 60 s"
+        );
+        assert_eq!(after.requests_sent, before.requests_sent + consent);
+    }
+    // Application data: payload bytes, on the pair that carried them.
+    let mut buf = Vec::new();
+    for payload in [&b"hello"[..], b"icebreaker"] {
+        let t = p.a.send(1, payload, &mut buf).unwrap().expect("a datagram");
+        assert!(matches!(
+            p.b.handle_receive(p.now, t.from, t.to, &buf),
+            Ok(Received::Data { .. })
+        ));
+    }
+    let (a3, b3) = check(&p, wire.get());
+    assert_eq!((a3.packets_sent, a3.bytes_sent), (2, 15));
+    assert_eq!((b3.packets_received, b3.bytes_received), (2, 15));
+    assert_eq!((a3.packets_received, b3.packets_sent), (0, 0));
+}
+
+/// A lost check is retransmitted, and the retransmission counts apart from the requests. (Only
+/// A knows the other's candidate, so no check of B's replaces the lost one.)
+#[test]
+fn pair_stats_count_retransmissions_apart() {
+    let (mut a, b) = agents(
+        controlling(),
+        controlled(),
+        &["192.0.2.1:5000"],
+        &["192.0.2.2:6000"],
+    );
+    a.add_remote_candidate(b.local_candidates().next().unwrap().clone())
+        .unwrap();
+    let mut p = Pair::start(a, b, fixed_delay(10));
+    let wire = tap(&mut p, true);
+    p.run(Duration::from_secs(10), Pair::connected);
+    p.run(Duration::from_secs(1), |p| p.in_flight.is_empty());
+    let a = p.a.pairs().next().unwrap().counters;
+    let b = p.b.pairs().next().unwrap().counters;
+    assert_eq!(a.retransmissions_sent, 1);
+    // The tap saw the retransmission arrive, not the lost request.
+    assert_eq!(
+        a.requests_sent + a.retransmissions_sent,
+        wire.get().a_requests + 1
+    );
+    assert_eq!(b.requests_received, wire.get().a_requests);
+}
+
 #[test]
 fn restart_keeps_data_flowing_until_the_new_pair_is_selected() {
     let mut p = Pair::hosts();

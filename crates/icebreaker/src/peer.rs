@@ -11,7 +11,7 @@
 //! poll_stream_transmit(&mut buf)     frames for a TURN server over TCP/TLS (from, to), whose
 //!                                    answers come back through handle_stream_receive
 //! poll_signal()                      messages to signal (offer, answer, candidate) or report
-//!                                    (state, selected, message, error)
+//!                                    (state, selected, message, error, stats)
 //! poll_timeout()                     when to call handle_timeout next
 //! poll_event()                       typed events: state, selected pair, application data
 //! ```
@@ -151,6 +151,140 @@ pub enum Signal {
         /// What, for a person.
         message: String,
     },
+    /// In, as `{"type":"stats"}`: a request for the candidate pairs' statistics. Out: the
+    /// pairs of the check list and what went over each ([`icebreaker_ice::Agent::pairs`]),
+    /// named as W3C's `RTCIceCandidatePairStats` names them.
+    Stats {
+        /// The pairs (empty in a request).
+        #[serde(default)]
+        pairs: Vec<PairReport>,
+    },
+}
+
+/// One candidate pair in a [`Signal::Stats`] report: its candidates as `candidate:` lines, its
+/// state, and the counters of [`icebreaker_ice::PairCounters`] (round-trip times in seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairReport {
+    /// The local candidate checks leave from.
+    pub local: String,
+    /// The remote candidate.
+    pub remote: String,
+    /// The valid pair's local candidate, when a check that went out through a NAT made it
+    /// another (server- or peer-reflexive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_local: Option<String>,
+    /// `frozen`, `waiting`, `in-progress`, `succeeded` or `failed`.
+    pub state: String,
+    /// The pair priority (RFC 8445 §6.1.2.3).
+    pub priority: u64,
+    /// Nominated.
+    pub nominated: bool,
+    /// The selected pair.
+    pub selected: bool,
+    /// Check requests sent, consent checks included, retransmissions not.
+    pub requests_sent: u64,
+    /// Of those, consent checks (RFC 7675).
+    pub consent_requests_sent: u64,
+    /// Retransmitted requests.
+    pub retransmissions_sent: u64,
+    /// Responses to our checks.
+    pub responses_received: u64,
+    /// The other side's checks.
+    pub requests_received: u64,
+    /// Success responses to them.
+    pub responses_sent: u64,
+    /// The latest round-trip time, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub current_round_trip_time: Option<Duration>,
+    /// All round-trip times added up, in seconds (over `responsesReceived` successes).
+    #[serde(default, with = "seconds")]
+    pub total_round_trip_time: Duration,
+    /// Application datagrams sent.
+    pub packets_sent: u64,
+    /// Their payload bytes.
+    pub bytes_sent: u64,
+    /// Application datagrams received.
+    pub packets_received: u64,
+    /// Their payload bytes.
+    pub bytes_received: u64,
+}
+
+impl PairReport {
+    fn new(s: &icebreaker_ice::PairStats<'_>) -> Self {
+        let c = &s.counters;
+        Self {
+            local: s.local.to_string(),
+            remote: s.remote.to_string(),
+            valid_local: s.valid_local.map(ToString::to_string),
+            state: s.state.as_str().into(),
+            priority: s.priority,
+            nominated: s.nominated,
+            selected: s.selected,
+            requests_sent: c.requests_sent,
+            consent_requests_sent: c.consent_requests_sent,
+            retransmissions_sent: c.retransmissions_sent,
+            responses_received: c.responses_received,
+            requests_received: c.requests_received,
+            responses_sent: c.responses_sent,
+            current_round_trip_time: c.current_round_trip_time,
+            total_round_trip_time: c.total_round_trip_time,
+            packets_sent: c.packets_sent,
+            bytes_sent: c.bytes_sent,
+            packets_received: c.packets_received,
+            bytes_received: c.bytes_received,
+        }
+    }
+}
+
+/// A [`Duration`] as a JSON number of seconds, as W3C's statistics give times. Within
+/// [`MAX_SECONDS`](seconds::MAX_SECONDS) a report survives its own JSON round trip to the
+/// nanosecond (the tests check it).
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    /// The longest time read: about 11.5 days, far below 2^53 nanoseconds, where seconds written
+    /// from nanoseconds read back as the same nanoseconds.
+    pub(super) const MAX_SECONDS: f64 = 1e6;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        if !(0.0..=MAX_SECONDS).contains(&secs) {
+            return Err(D::Error::custom(format_args!(
+                "{secs} is not a time of 0 to {MAX_SECONDS} seconds"
+            )));
+        }
+        Duration::try_from_secs_f64(secs).map_err(D::Error::custom)
+    }
+}
+
+/// An optional [`Duration`] as a JSON number of seconds.
+mod seconds_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)] // serde's `with` hands over a reference to the field
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::seconds::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::seconds")] Duration);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|Wrap(d)| d))
+    }
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -217,7 +351,7 @@ impl Signal {
     }
 
     /// Whether the message goes to the other peer (offer, answer, candidate), rather than being
-    /// a report for the local user (state, selected, message, error).
+    /// a report for the local user (state, selected, message, error, stats).
     pub fn is_for_remote(&self) -> bool {
         matches!(
             self,
@@ -313,6 +447,15 @@ impl Weight for Signal {
             Self::Selected { local, remote } => local.len() + remote.len(),
             Self::Send { data } | Self::Message { data } => data.len(),
             Self::Error { message } => message.len(),
+            Self::Stats { pairs } => pairs
+                .iter()
+                .map(|p| {
+                    p.local.len()
+                        + p.remote.len()
+                        + p.valid_local.as_ref().map_or(0, String::len)
+                        + size_of::<PairReport>()
+                })
+                .sum(),
         }
     }
 }
@@ -622,6 +765,10 @@ impl Peer {
             ),
             Signal::Send { data } => self.send(data.as_bytes()),
             Signal::Restart => self.restart(now),
+            Signal::Stats { .. } => {
+                let pairs = self.agent.pairs().map(|p| PairReport::new(&p)).collect();
+                self.push_signal(Signal::Stats { pairs });
+            }
             Signal::Error { message } => {
                 tracing::warn!("the other side reports an error: {message}");
             }
@@ -637,7 +784,9 @@ impl Peer {
     pub fn send(&mut self, data: &[u8]) {
         let mut buf = Vec::with_capacity(data.len() + 36);
         match self.agent.send(COMPONENT, data, &mut buf) {
-            Ok(t) => self.outgoing.push_back((t, buf)),
+            Ok(Some(t)) => self.outgoing.push_back((t, buf)),
+            // For a TURN server over TCP or TLS: poll_stream_transmit hands it over.
+            Ok(None) => {}
             Err(e) => self.push_signal(Signal::error(format_args!("cannot send: {e}"))),
         }
     }
@@ -1438,6 +1587,81 @@ mod tests {
         assert_eq!(Signal::parse(r#"{"type":"restart"}"#), Ok(Signal::Restart));
         assert_eq!(Signal::Restart.to_json(), r#"{"type":"restart"}"#);
         assert!(!Signal::Restart.is_for_remote());
+        let request = Signal::Stats { pairs: Vec::new() };
+        assert_eq!(Signal::parse(r#"{"type":"stats"}"#), Ok(request.clone()));
+        assert!(!request.is_for_remote());
+        // A report: W3C's names, times in seconds, no valid local candidate or RTT when none.
+        let report = PairReport {
+            local: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host".into(),
+            remote: "candidate:2 1 udp 2122260223 192.0.2.2 50000 typ host".into(),
+            valid_local: None,
+            state: "succeeded".into(),
+            priority: 7,
+            nominated: true,
+            selected: true,
+            requests_sent: 3,
+            consent_requests_sent: 1,
+            retransmissions_sent: 0,
+            responses_received: 2,
+            requests_received: 4,
+            responses_sent: 4,
+            current_round_trip_time: Some(Duration::from_millis(250)),
+            total_round_trip_time: Duration::from_millis(1500),
+            packets_sent: 5,
+            bytes_sent: 6,
+            packets_received: 7,
+            bytes_received: 8,
+        };
+        let json = Signal::Stats {
+            pairs: vec![report.clone()],
+        }
+        .to_json();
+        for field in [
+            r#""type":"stats","pairs":[{"#,
+            r#""state":"succeeded","priority":7,"nominated":true,"selected":true"#,
+            r#""requestsSent":3,"consentRequestsSent":1,"retransmissionsSent":0"#,
+            r#""responsesReceived":2,"requestsReceived":4,"responsesSent":4"#,
+            r#""currentRoundTripTime":0.25,"totalRoundTripTime":1.5"#,
+            r#""packetsSent":5,"bytesSent":6,"packetsReceived":7,"bytesReceived":8}]}"#,
+        ] {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        assert!(!json.contains("validLocal"), "{json}");
+        assert_eq!(
+            Signal::parse(&json),
+            Ok(Signal::Stats {
+                pairs: vec![report.clone()]
+            })
+        );
+        let quiet = PairReport {
+            current_round_trip_time: None,
+            ..report
+        };
+        let json = Signal::Stats { pairs: vec![quiet] }.to_json();
+        assert!(!json.contains("currentRoundTripTime"), "{json}");
+        for bad in ["-1", "1e7", "NaN"] {
+            assert!(matches!(
+                Signal::parse(&json.replace("1.5", bad)),
+                Err(SignalError::Json { .. })
+            ));
+        }
+        // Times come back to the nanosecond, over the whole range read.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = Duration::from_nanos(x % 1_000_000_000_000_001);
+            let json = format!(r#"{{"t":{}}}"#, t.as_secs_f64());
+            #[derive(Deserialize)]
+            struct T(#[serde(with = "seconds")] Duration);
+            #[derive(Deserialize)]
+            struct W {
+                t: T,
+            }
+            let back: W = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.t.0, t, "{json}");
+        }
         assert!(matches!(
             b,
             Ok(Signal::Candidate { username_fragment: Some(ref u), .. }) if u == "x"

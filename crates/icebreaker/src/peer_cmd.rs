@@ -322,7 +322,7 @@ fn from_room(text: &str) -> FromRoom {
             FromRoom::Show(error_json(&format!("signalling server: {message}")))
         }
         Ok(_) => FromRoom::Ignore(
-            "a report, a send or a restart, which only the local side makes".into(),
+            "a report or a request (send, restart, stats) that only the local side makes".into(),
         ),
         Err(e) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v["type"] == "left" || v["type"] == "joined" => {

@@ -112,6 +112,49 @@ fn two_peers_through_signal_server() {
     a.expect("B's message", |l| {
         l == r#"{"type":"message","data":"hi A"}"#
     });
+    let pair = selected_stats(&mut a);
+    assert!(
+        pair["local"].as_str().unwrap().contains(" typ host"),
+        "{pair}"
+    );
+    assert_eq!(
+        (pair["packetsSent"].as_u64(), pair["bytesSent"].as_u64()),
+        (Some(1), Some(19))
+    );
+    assert_eq!(
+        (
+            pair["packetsReceived"].as_u64(),
+            pair["bytesReceived"].as_u64()
+        ),
+        (Some(1), Some(4))
+    );
+}
+
+/// Asks a connected `peer` for `{"type":"stats"}` on stdin and returns its selected pair's
+/// report, after checking what every pair reported holds together.
+fn selected_stats(p: &mut Proc) -> serde_json::Value {
+    p.send(r#"{"type":"stats"}"#);
+    let line = p.expect("a stats report", |l| {
+        l.starts_with(r#"{"type":"stats","pairs":["#)
+    });
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let pairs = v["pairs"].as_array().unwrap();
+    for pair in pairs {
+        let n = |k: &str| pair[k].as_u64().unwrap_or_else(|| panic!("{k} in {pair}"));
+        assert!(n("consentRequestsSent") <= n("requestsSent"), "{pair}");
+        assert!(n("responsesSent") <= n("requestsReceived"), "{pair}");
+    }
+    let selected: Vec<_> = pairs.iter().filter(|p| p["selected"] == true).collect();
+    assert_eq!(selected.len(), 1, "{line}");
+    let pair = selected[0].clone();
+    assert_eq!(
+        (pair["state"].as_str(), pair["nominated"].as_bool()),
+        (Some("succeeded"), Some(true))
+    );
+    assert!(pair["responsesReceived"].as_u64() >= Some(1), "{pair}");
+    let rtt = pair["currentRoundTripTime"].as_f64().unwrap();
+    assert!(rtt > 0.0 && rtt < 1.0, "{pair}");
+    pair
 }
 
 /// `{"type":"restart"}` on stdin restarts ICE through the room: the restarting side offers
@@ -572,6 +615,29 @@ fn relay_only_session(room: &str, turn_uri: &str, extra: &[&str]) {
     a.expect("B's message", |l| {
         l == r#"{"type":"message","data":"and back"}"#
     });
+    // The relayed pair counted the payloads, not the TURN framing around them (over TCP and
+    // TLS too, where a send is a frame on the connection).
+    let pair = selected_stats(&mut a);
+    assert!(
+        !a.seen.iter().any(|l| l.contains(r#""type":"error""#)),
+        "{turn_uri}: {}",
+        a.seen.join("\n")
+    );
+    assert!(
+        pair["local"].as_str().unwrap().contains(" typ relay"),
+        "{pair}"
+    );
+    assert_eq!(
+        (pair["packetsSent"].as_u64(), pair["bytesSent"].as_u64()),
+        (Some(1), Some(17))
+    );
+    assert_eq!(
+        (
+            pair["packetsReceived"].as_u64(),
+            pair["bytesReceived"].as_u64()
+        ),
+        (Some(1), Some(8))
+    );
 }
 
 #[test]

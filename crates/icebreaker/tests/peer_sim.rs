@@ -160,6 +160,34 @@ fn run(a_nat: &str, b_nat: &str, seed: u64, a_trickles: bool) {
             .expect("a selected pair");
         assert_ne!(local.kind, CandidateKind::Relayed);
     }
+    // A's statistics, asked for as the `peer` command's stdin would: the selected pair leaves
+    // from A's host address, and its check came back mapped to A's server-reflexive one.
+    let now = sim.now();
+    peer(&mut sim, a).handle_signal(now, Signal::parse(r#"{"type":"stats"}"#).unwrap());
+    let Some(Signal::Stats { pairs }) = peer(&mut sim, a).poll_signal() else {
+        panic!("no stats report\n{}", dump());
+    };
+    let report = Signal::Stats {
+        pairs: pairs.clone(),
+    };
+    assert_eq!(Signal::parse(&report.to_json()), Ok(report));
+    let [selected] = pairs.iter().filter(|p| p.selected).collect::<Vec<_>>()[..] else {
+        panic!("one selected pair: {pairs:?}");
+    };
+    assert!(selected.local.contains(" typ host"), "{selected:?}");
+    let valid_local = selected.valid_local.as_deref().unwrap_or_default();
+    assert!(valid_local.contains(" typ srflx"), "{selected:?}");
+    assert!(
+        selected.nominated && selected.state == "succeeded",
+        "{selected:?}"
+    );
+    assert!(selected.responses_received >= 1 && selected.requests_received >= 1);
+    assert!(
+        selected
+            .current_round_trip_time
+            .is_some_and(|rtt| rtt > Duration::ZERO)
+    );
+    assert_eq!((selected.packets_sent, selected.bytes_sent), (1, 12));
     assert!(
         log.iter()
             .any(|(n, s)| *n == 'A' && matches!(s, Signal::Offer { .. }))

@@ -417,8 +417,12 @@ pub(super) fn ice_case(
         .arg(CASE_LIMIT.as_millis().to_string());
     // On a delay link the sides are in two namespaces, and the link's ends are the addresses
     // to use: icebreaker gathers its only one, the browser sends no 127.0.0.1 candidate.
-    if sites.link.is_none() {
+    // On loopback (interop, not the timed runs of `bench --peers ice`), icebreaker's
+    // `{"type":"stats"}` report is checked against the browser's getStats too.
+    let stats = sites.link.is_none();
+    if stats {
         peer_cmd.arg("--loopback");
+        driver_cmd.args(["--stats", "1"]);
     } else {
         driver_cmd.args(["--link-only", "1"]);
     }
@@ -585,6 +589,12 @@ pub(super) fn ice_case(
         Verdict::Failed(format!(
             "the browser trickled no candidate to icebreaker; {summary}"
         ))
+    } else if stats && field("stats_check") != "ok" {
+        Verdict::Failed(format!(
+            "icebreaker's stats report disagrees with the browser's getStats: {} ({}); {summary}",
+            field("stats_check"),
+            field("stats_detail")
+        ))
     } else if let Some(role) = driven.restart()
         && let Some(why) = restart_failure(&ice, role, &field("ice_role"))
     {
@@ -600,6 +610,11 @@ pub(super) fn ice_case(
             "the browser did not keep audio (inactive: icebreaker sends no media) and data while dropping video; {summary}"
         ))
     } else {
+        let summary = if stats {
+            format!("{summary}; stats agree ({})", field("stats_detail"))
+        } else {
+            summary
+        };
         let summary = if driven.restart().is_some() {
             format!(
                 "restarted: the browser's ufrags (local/remote) {} -> {}, its ICE role {} -> {}, its selected pair {} -> the one below ({} changes), icebreaker's descriptions' ufrags {}; {summary}",
