@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use icebreaker_stun::discovery::{DiscoveryConfig, NatBehavior};
+use icebreaker_stun::server::ServerStats;
 use icebreaker_stun::transaction::TransactionConfig;
 use serde_json::json;
 
@@ -86,9 +87,13 @@ pub struct StunServerArgs {
     /// characters).
     #[arg(long, value_name = "S", value_parser = stun_text)]
     pub software: Option<String>,
+    /// Serve each address with N sockets and N threads (Linux: bound with SO_REUSEPORT, the
+    /// kernel spreading clients over them by address), to use N CPUs; 1 to 256.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = threads)]
+    pub threads: usize,
     /// Print JSON lines instead of text: `{"type":"listening","addresses":[...]}` once every
-    /// socket is bound, and `{"type":"stopped","answered":N,"errors":N,"dropped":N}` on
-    /// SIGINT or SIGTERM.
+    /// socket is bound, and `{"type":"stopped","answered":N,"errors":N,"dropped":N,
+    /// "answered_by_thread":[N,...]}` on SIGINT or SIGTERM.
     #[arg(long)]
     pub json: bool,
 }
@@ -290,6 +295,7 @@ async fn stun_server(args: StunServerArgs) -> u8 {
         listen: args.listen,
         other: args.other,
         software: args.software,
+        threads: args.threads,
     };
     let stop = match shutdown_signal() {
         Ok(s) => s,
@@ -318,7 +324,14 @@ async fn stun_server(args: StunServerArgs) -> u8 {
     }
     stop.await;
     tracing::info!("shutting down");
-    let stats = running.shutdown().await;
+    let each = running.shutdown_each().await;
+    let answered_by_thread: Vec<u64> = each.iter().map(|s| s.answered).collect();
+    let stats = each.iter().fold(ServerStats::default(), |mut t, s| {
+        t.answered += s.answered;
+        t.errors += s.errors;
+        t.dropped += s.dropped;
+        t
+    });
     tracing::info!(
         answered = stats.answered,
         errors = stats.errors,
@@ -330,6 +343,7 @@ async fn stun_server(args: StunServerArgs) -> u8 {
             answered: stats.answered,
             errors: stats.errors,
             dropped: stats.dropped,
+            answered_by_thread: &answered_by_thread,
         });
     }
     EXIT_OK
@@ -346,6 +360,8 @@ enum StunServerLine<'a> {
         answered: u64,
         errors: u64,
         dropped: u64,
+        /// Each socket thread's answers, address by address.
+        answered_by_thread: &'a [u64],
     },
 }
 
@@ -538,6 +554,17 @@ pub(crate) fn fail(code: u8, msg: impl core::fmt::Display) -> u8 {
 /// A REALM or SOFTWARE value given on the command line: fewer than 128 characters (RFC 8489
 /// §14.9, §14.14; at most 508 bytes of UTF-8, within the 763 every decoder accepts), so that
 /// every answer carrying it can be encoded.
+/// `--threads`: 1 to [`server::MAX_THREADS`].
+fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=server::MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: a number of threads from 1 to {}",
+            server::MAX_THREADS
+        )),
+    }
+}
+
 pub(crate) fn stun_text(s: &str) -> Result<String, String> {
     let chars = s.chars().count();
     if chars >= 128 {

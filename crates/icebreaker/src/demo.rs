@@ -162,12 +162,7 @@ async fn tour() -> DemoResult<()> {
 /// Part 3: real sockets on loopback.
 async fn real() -> DemoResult<()> {
     emit("3. For real, on loopback, every server in this process, A and B on 127.0.0.3:\n");
-    let stun = start(ServerOptions {
-        listen: "127.0.0.1:0".parse()?,
-        other: None,
-        software: None,
-    })
-    .await?;
+    let stun = start(ServerOptions::new("127.0.0.1:0".parse()?)).await?;
     let stun_addr = stun.primary();
     emit(&format!("   STUN server       {stun_addr}\n"));
 

@@ -6,7 +6,10 @@
 //! and sends every answer from the socket whose address is the answer's `from` (that is how
 //! CHANGE-REQUEST works). Each socket has its own thread with its own copy of the server, so
 //! the hot path takes no lock and allocates nothing: receive slots and answer buffers for one
-//! batch per socket, reused. Datagrams come in batches (`recvmmsg`) and the answers leave in
+//! batch per socket, reused. With [`ServerOptions::threads`] above one (Linux), each address
+//! is bound that many times with `SO_REUSEPORT`, one thread per socket: the kernel spreads the
+//! clients over them by their address (each client keeps to one socket), so the server uses
+//! that many CPUs. Datagrams come in batches (`recvmmsg`) and the answers leave in
 //! batches (`sendmmsg`) on Linux, which roughly halves the system calls per answer compared
 //! with one `recv_from` and one `send_to` each.
 //!
@@ -39,7 +42,25 @@ pub struct ServerOptions {
     pub other: Option<SocketAddr>,
     /// SOFTWARE in every answer; none by default.
     pub software: Option<String>,
+    /// Sockets (and threads) per address, 1 to [`MAX_THREADS`]; above one, bound with
+    /// `SO_REUSEPORT` (Linux only).
+    pub threads: usize,
 }
+
+impl ServerOptions {
+    /// One thread on `listen`, no alternate address, no SOFTWARE.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            other: None,
+            software: None,
+            threads: 1,
+        }
+    }
+}
+
+/// Most sockets bound per address ([`ServerOptions::threads`]).
+pub const MAX_THREADS: usize = 256;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -97,19 +118,26 @@ impl RunningServer {
     /// Stops every socket thread and returns the summed counters. Takes up to [`STOP_POLL`]
     /// (a thread blocked in a receive notices the stop when its read times out); the wait
     /// happens on tokio's blocking pool, not on the caller's worker.
-    pub async fn shutdown(mut self) -> ServerStats {
+    pub async fn shutdown(self) -> ServerStats {
+        let mut total = ServerStats::default();
+        for s in self.shutdown_each().await {
+            total.answered += s.answered;
+            total.errors += s.errors;
+            total.dropped += s.dropped;
+        }
+        total
+    }
+
+    /// As [`shutdown`](Self::shutdown), with each socket thread's counters: address by
+    /// address as [`addresses`](Self::addresses) lists them, [`ServerOptions::threads`] each.
+    pub async fn shutdown_each(mut self) -> Vec<ServerStats> {
         self.stop.store(true, Ordering::Relaxed);
         let threads = core::mem::take(&mut self.threads);
         let join = move || {
-            let mut total = ServerStats::default();
-            for t in threads {
-                if let Ok(s) = t.join() {
-                    total.answered += s.answered;
-                    total.errors += s.errors;
-                    total.dropped += s.dropped;
-                }
-            }
-            total
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_default())
+                .collect()
         };
         tokio::task::spawn_blocking(join).await.unwrap_or_default()
     }
@@ -124,8 +152,8 @@ impl Drop for RunningServer {
 /// How long a socket thread blocks in a receive before it looks at the stop flag again.
 pub const STOP_POLL: Duration = Duration::from_millis(50);
 
-fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
-    let bound = UdpSocket::bind(addr).and_then(|socket| {
+fn bind(addr: SocketAddr, reuse_port: bool) -> Result<UdpSocket, StartError> {
+    let bound = bind_socket(addr, reuse_port).and_then(|socket| {
         // Blocking, so that a thread can wait in the kernel; never longer than STOP_POLL.
         socket.set_read_timeout(Some(STOP_POLL))?;
         Ok(socket)
@@ -135,36 +163,85 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, StartError> {
     Ok(socket)
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    use std::os::fd::AsRawFd as _;
+
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrStorage, bind, setsockopt, socket, sockopt,
+    };
+    if !reuse_port {
+        return UdpSocket::bind(addr);
+    }
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(UdpSocket::from(fd))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_socket(addr: SocketAddr, _reuse_port: bool) -> io::Result<UdpSocket> {
+    // `start` refuses several threads per address here.
+    UdpSocket::bind(addr)
+}
+
+/// Binds `addr` `copies` times: once plainly, or (more than one) with `SO_REUSEPORT` on the
+/// port the first one got.
+fn bind_group(addr: SocketAddr, copies: usize) -> Result<Vec<UdpSocket>, StartError> {
+    let reuse = copies > 1;
+    let first = bind(addr, reuse)?;
+    let port = first
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?
+        .port();
+    let mut group = Vec::with_capacity(copies);
+    group.push(first);
+    for _ in 1..copies {
+        group.push(bind(SocketAddr::new(addr.ip(), port), reuse)?);
+    }
+    Ok(group)
+}
+
 /// Kernel buffer asked for on each socket, so bursts from many clients queue instead of being
 /// dropped while a batch is answered.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Binds A1:P1, A1:P2, A2:P1, A2:P2. Ports given as 0 are picked by the OS; the same port must
-/// then also be free on the other IP, so the whole set is retried a few times.
-fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocket>, StartError> {
+/// Binds A1:P1, A1:P2, A2:P1, A2:P2, `copies` sockets each (see [`bind_group`]). Ports given as
+/// 0 are picked by the OS; the same port must then also be free on the other IP, so the whole
+/// set is retried a few times.
+fn bind_four(
+    listen: SocketAddr,
+    other: SocketAddr,
+    copies: usize,
+) -> Result<Vec<UdpSocket>, StartError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let result = (|| {
-            let a1p1 = bind(listen)?;
-            let p1 = a1p1
+            let a1p1 = bind_group(listen, copies)?;
+            let p1 = a1p1[0]
                 .local_addr()
                 .map_err(|source| StartError::Bind {
                     addr: listen,
                     source,
                 })?
                 .port();
-            let a2p1 = bind(SocketAddr::new(other.ip(), p1))?;
-            let a1p2 = bind(SocketAddr::new(listen.ip(), other.port()))?;
-            let p2 = a1p2
+            let a2p1 = bind_group(SocketAddr::new(other.ip(), p1), copies)?;
+            let a1p2 = bind_group(SocketAddr::new(listen.ip(), other.port()), copies)?;
+            let p2 = a1p2[0]
                 .local_addr()
                 .map_err(|source| StartError::Bind {
                     addr: other,
                     source,
                 })?
                 .port();
-            let a2p2 = bind(SocketAddr::new(other.ip(), p2))?;
-            Ok(vec![a1p1, a1p2, a2p1, a2p2])
+            let a2p2 = bind_group(SocketAddr::new(other.ip(), p2), copies)?;
+            Ok([a1p1, a1p2, a2p1, a2p2].into_iter().flatten().collect())
         })();
         match result {
             Err(StartError::Bind { source, .. })
@@ -185,8 +262,21 @@ fn bind_four(listen: SocketAddr, other: SocketAddr) -> Result<Vec<UdpSocket>, St
 /// Binds the sockets and starts one serving thread per socket. [`RunningServer::shutdown`]
 /// must be awaited inside a tokio runtime.
 pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> {
+    let copies = options.threads;
+    if !(1..=MAX_THREADS).contains(&copies) {
+        return Err(StartError::Invalid(
+            "the threads per address must be 1 to 256",
+        ));
+    }
+    if copies > 1 && !cfg!(any(target_os = "linux", target_os = "android")) {
+        return Err(StartError::Invalid(
+            "several threads per address need SO_REUSEPORT's load balancing (Linux)",
+        ));
+    }
+    // Sockets `copies` per address, address by address: socket `i` serves address
+    // `i / copies`.
     let sockets = match options.other {
-        None => vec![bind(options.listen)?],
+        None => bind_group(options.listen, copies)?,
         Some(other) => {
             let listen = options.listen;
             if listen.is_ipv4() != other.is_ipv4() {
@@ -209,11 +299,11 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> 
                     "--other needs a different port from --listen (RFC 5780)",
                 ));
             }
-            bind_four(listen, other)?
+            bind_four(listen, other, copies)?
         }
     };
-    let mut addrs = Vec::with_capacity(sockets.len());
-    for s in &sockets {
+    let mut addrs = Vec::with_capacity(sockets.len() / copies);
+    for s in sockets.iter().step_by(copies) {
         addrs.push(s.local_addr().map_err(|source| StartError::Bind {
             addr: options.listen,
             source,
@@ -237,13 +327,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, StartError> 
     let sockets: Arc<[UdpSocket]> = sockets.into();
     let shared_addrs: Arc<[SocketAddr]> = addrs.clone().into();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::with_capacity(addrs.len());
-    for (i, addr) in addrs.iter().enumerate() {
+    let mut threads = Vec::with_capacity(sockets.len());
+    for i in 0..sockets.len() {
         let (sockets, shared_addrs) = (Arc::clone(&sockets), Arc::clone(&shared_addrs));
         let (server, stopped) = (server.clone(), Arc::clone(&stop));
+        let name = format!("stun {} #{}", addrs[i / copies], i % copies);
         let spawned = thread::Builder::new()
-            .name(format!("stun {addr}"))
-            .spawn(move || serve(i, &sockets, &shared_addrs, server, &stopped));
+            .name(name)
+            .spawn(move || serve(i, copies, &sockets, &shared_addrs, server, &stopped));
         match spawned {
             Ok(t) => threads.push(t),
             Err(source) => {
@@ -269,13 +360,14 @@ const MAX_DATAGRAM: usize = 4096;
 /// one batch (one `sendmmsg`).
 fn serve(
     index: usize,
+    copies: usize,
     sockets: &[UdpSocket],
     addrs: &[SocketAddr],
     mut server: BindingServer,
     stop: &AtomicBool,
 ) -> ServerStats {
     let socket = &sockets[index];
-    let local = addrs[index];
+    let local = addrs[index / copies];
     let mut batch = RecvBatch::new(MAX_DATAGRAM, 0, 0);
     let mut out = vec![[0u8; MAX_REPLY]; BATCH].into_boxed_slice();
     let mut replies = [(local, 0usize); BATCH];
@@ -324,7 +416,11 @@ fn serve(
                 continue;
             };
             let answer = slot.get(..reply.len).unwrap_or_default();
-            send_batch(&sockets[via], reply.from, &[(reply.to, answer)]);
+            send_batch(
+                &sockets[via * copies + index % copies],
+                reply.from,
+                &[(reply.to, answer)],
+            );
         }
         let mut msgs = [(local, &[][..]); BATCH];
         for ((msg, (to, len)), answer) in msgs.iter_mut().zip(&replies[..ready]).zip(out.iter()) {
@@ -369,11 +465,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn answers_from_its_thread_and_shuts_down_with_the_counts() {
-        let options = ServerOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            other: None,
-            software: None,
-        };
+        let options = ServerOptions::new("127.0.0.1:0".parse().expect("addr"));
         let running = start(options).await.expect("start");
         let addr = running.primary();
         let client = UdpSocket::bind("127.0.0.1:0").expect("client");

@@ -179,6 +179,82 @@ fn rfc5780_server_and_nat_type_on_loopback() {
     }
 }
 
+/// `--threads 2`: each of the four RFC 5780 addresses is served by two sockets (SO_REUSEPORT)
+/// and two threads. Clients from 48 ports are spread over both of the primary address's
+/// threads, every answer comes from the address asked for (a CHANGE-REQUEST's from the other
+/// address's socket of the same thread pair), and the stop line counts each thread.
+#[test]
+fn stun_server_threads_share_each_address() {
+    let (server, listening) = common::JsonServer::start(&[
+        "stun-server",
+        "--listen",
+        "127.0.0.1:0",
+        "--other",
+        "127.0.0.2:0",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let addrs: Vec<SocketAddr> = listening["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .map(|a| a.as_str().expect("a string").parse().expect("an address"))
+        .collect();
+    assert_eq!(addrs.len(), 4, "{listening}");
+    let clients: Vec<UdpSocket> = (0..48).map(|_| probe()).collect();
+    for (i, sock) in clients.iter().enumerate() {
+        let tid = [i as u8; 12];
+        let (answer, from) = transact(sock, addrs[0], &binding_request(tid, |_| {}));
+        assert_eq!(from, addrs[0]);
+        let m = Message::parse(&answer).unwrap();
+        let Ok(Some(XorMappedAddress(mapped))) = m.get::<XorMappedAddress>() else {
+            panic!("no XOR-MAPPED-ADDRESS");
+        };
+        assert_eq!(mapped, sock.local_addr().unwrap());
+    }
+    for (i, sock) in clients.iter().enumerate().take(8) {
+        let req = binding_request([100 + i as u8; 12], |w| {
+            w.push(&icebreaker_stun::attributes::ChangeRequest {
+                change_ip: true,
+                change_port: true,
+            })
+            .unwrap();
+        });
+        let (_, from) = transact(sock, addrs[0], &req);
+        assert_eq!(from, addrs[3], "client {i}");
+    }
+    let stopped = server.stop();
+    let by_thread: Vec<u64> = stopped["answered_by_thread"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{stopped}"))
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(by_thread.len(), 8, "{stopped}");
+    // SO_REUSEPORT hashes each client's address: 48 clients all on one of two sockets would
+    // happen once in 2^47 runs.
+    assert!(by_thread[0] > 0 && by_thread[1] > 0, "{stopped}");
+    // Only the primary address was asked; retransmissions are answered again.
+    assert!(by_thread[2..].iter().all(|&n| n == 0), "{stopped}");
+    let answered = by_thread.iter().sum::<u64>();
+    assert_eq!(stopped["answered"].as_u64(), Some(answered));
+    assert!((56..=80).contains(&answered), "{stopped}");
+}
+
+#[test]
+fn stun_server_refuses_a_thread_count_out_of_range() {
+    for bad in ["0", "257", "many"] {
+        let out = run(&["stun-server", "--listen", "127.0.0.1:0", "--threads", bad]);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("from 1 to 256"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn nat_type_without_rfc5780_fails_clearly() {
     let server = start_server(&["--listen", "127.0.0.1:0"]);
