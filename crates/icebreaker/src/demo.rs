@@ -278,6 +278,7 @@ async fn ws_peer(
             host_addresses: Vec::new(),
             reports: Reports::Signals,
             trickle: true,
+            restart_on_failure: false,
         },
         auto_role: false,
         stream_turns: Vec::new(),

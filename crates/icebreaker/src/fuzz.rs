@@ -30,8 +30,8 @@ struct Side {
 /// controls. Each op byte delivers the next signal to one side, delivers, drops or corrupts the
 /// next datagram, hands a side a signalling message or datagram made of input bytes, answers
 /// an mDNS query, restarts ICE on one side (a new offer), or lets time pass. The first byte's
-/// flags make either side ICE-lite, choose where each reports ([`Reports`]) and whether it
-/// trickles. Checks: every signal a peer emits survives its own JSON
+/// flags make either side ICE-lite, choose where each reports ([`Reports`]), whether it
+/// trickles and whether it restarts ICE by itself when it fails. Checks: every signal a peer emits survives its own JSON
 /// round trip, every report goes where the peer was told to send it, every datagram leaves
 /// from the sender's host address, and nothing panics.
 /// Returns whether both peers were connected at the end (so that tests can tell a seed reaches
@@ -56,6 +56,7 @@ pub fn fuzz_peer(epoch: Instant, data: &[u8]) -> bool {
             host_addresses: vec![host],
             reports,
             trickle: flags & (bit << 4) == 0,
+            restart_on_failure: flags & (bit << 6) != 0,
         };
         Side {
             peer: Peer::new(config, epoch),

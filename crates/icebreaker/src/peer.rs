@@ -393,7 +393,17 @@ pub struct PeerConfig {
     /// way is the whole exchange (a QR code, a pasted message). A trickling peer also answers
     /// a description that leaves `trickle` out that way, and trickles nothing to it.
     pub trickle: bool,
+    /// Restart ICE by itself when the connection fails (what MDN advises an application to do
+    /// on `iceconnectionstatechange` to `failed`): consent lost, or no pair working. At most
+    /// [`MAX_AUTO_RESTARTS`] in a row without connecting in between, and never while an offer
+    /// of ours waits for its answer; either side may do it, crossing offers are settled as
+    /// any others.
+    pub restart_on_failure: bool,
 }
+
+/// Automatic restarts ([`PeerConfig::restart_on_failure`]) in a row that do not connect, after
+/// which the peer stays failed until told to restart.
+pub const MAX_AUTO_RESTARTS: u32 = 3;
 
 /// Where a [`Peer`] reports what happens to it: the ICE state, the selected pair and the
 /// application data that arrive. Each report goes to one place only, so that a received
@@ -609,6 +619,11 @@ pub struct Peer {
     now: Option<Instant>,
     /// mDNS names of remote candidates for the driver to resolve.
     mdns_queries: VecDeque<String>,
+    /// [`PeerConfig::restart_on_failure`], the automatic restart waiting for `handle_timeout`,
+    /// and how many were made since the last connection.
+    restart_on_failure: bool,
+    restart_due: Option<Instant>,
+    auto_restarts: u32,
 }
 
 impl Peer {
@@ -656,6 +671,9 @@ impl Peer {
             scratch: Vec::new(),
             now: Some(now),
             mdns_queries: VecDeque::new(),
+            restart_on_failure: config.restart_on_failure,
+            restart_due: None,
+            auto_restarts: 0,
         };
         if peer.role == Role::Offerer {
             peer.agent.start(now);
@@ -831,6 +849,15 @@ impl Peer {
         self.now = Some(now);
         self.agent.handle_timeout(now);
         self.drain_agent();
+        if self.restart_due.is_some_and(|at| at <= now) {
+            self.restart_due = None;
+            // Still failed, and free to offer (a crossing offer may have restarted us already).
+            if self.agent.state() == State::Failed && !self.awaiting_answer && self.remote_applied {
+                self.auto_restarts += 1;
+                tracing::info!(attempt = self.auto_restarts, "ICE failed: restarting it");
+                self.restart(now);
+            }
+        }
     }
 
     /// The next datagram to send: its bytes replace the contents of `buf`.
@@ -871,7 +898,10 @@ impl Peer {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.agent.poll_timeout()
+        match (self.agent.poll_timeout(), self.restart_due) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        }
     }
 
     /// The next mDNS host name (`<uuid>.local`) a remote candidate carries. Resolve it (the
@@ -937,12 +967,25 @@ impl Peer {
                         });
                     }
                 }
-                IceEvent::StateChanged(s) => match self.reports {
-                    Reports::Signals => self.push_signal(Signal::State {
-                        state: s.as_str().into(),
-                    }),
-                    Reports::Events => self.events.push(Event::State(s)),
-                },
+                IceEvent::StateChanged(s) => {
+                    match s {
+                        State::Connected | State::Completed => self.auto_restarts = 0,
+                        State::Failed
+                            if self.restart_on_failure
+                                && self.auto_restarts < MAX_AUTO_RESTARTS =>
+                        {
+                            // Made by the next handle_timeout, once this drain is over.
+                            self.restart_due = self.now;
+                        }
+                        _ => {}
+                    }
+                    match self.reports {
+                        Reports::Signals => self.push_signal(Signal::State {
+                            state: s.as_str().into(),
+                        }),
+                        Reports::Events => self.events.push(Event::State(s)),
+                    }
+                }
                 IceEvent::SelectedPair { local, remote, .. } => match self.reports {
                     Reports::Signals => self.push_signal(Signal::Selected {
                         local: local.to_string(),
@@ -1501,6 +1544,7 @@ mod tests {
             host_addresses: vec![SocketAddr::from(([192, 0, 2, seed], 5000))],
             reports: Reports::Signals,
             trickle: true,
+            restart_on_failure: false,
         }
     }
 
@@ -2269,6 +2313,87 @@ m=application 9 UDP/DTLS/SCTP",
             now + Duration::from_secs(5),
             "back"
         ));
+    }
+
+    /// Runs both peers for `span` in 100 ms steps with every datagram lost and signalling
+    /// working; returns how many offers each sent.
+    fn path_down(a: &mut Peer, b: &mut Peer, from: Instant, span: Duration) -> [usize; 2] {
+        let mut offers = [0; 2];
+        let mut buf = Vec::new();
+        let mut now = from;
+        let mut step = |p: &mut Peer, q: &mut Peer, now: Instant, offers: &mut usize| {
+            p.handle_timeout(now);
+            while p.poll_transmit(&mut buf).is_some() {}
+            while let Some(s) = p.poll_signal() {
+                *offers += usize::from(matches!(s, Signal::Offer { .. }));
+                if s.is_for_remote() {
+                    q.handle_signal(now, s);
+                }
+            }
+        };
+        while now < from + span {
+            let [to_b, to_a] = &mut offers;
+            step(a, b, now, to_b);
+            step(b, a, now, to_a);
+            now += Duration::from_millis(100);
+        }
+        offers
+    }
+
+    /// `restart_on_failure`: the path breaks while signalling keeps working; both peers fail,
+    /// restart ICE by themselves (offers that cross are settled as any others), and connect
+    /// again once the path is back, with nobody telling them to. Without the option they stay
+    /// failed; with it and no path, they give up after MAX_AUTO_RESTARTS each.
+    #[test]
+    fn a_peer_told_to_restart_on_failure_reconnects_by_itself() {
+        let start = Instant::now();
+        let peers = |auto: bool| {
+            let config = |role, seed| PeerConfig {
+                restart_on_failure: auto,
+                ..config(role, seed)
+            };
+            let mut a = Peer::new(config(Role::Offerer, 1), start);
+            let mut b = Peer::new(config(Role::Answerer, 2), start);
+            assert!(connect(&mut a, &mut b, start, Duration::from_secs(5)));
+            (a, b)
+        };
+        let down_at = start + Duration::from_secs(5);
+        let (mut a, mut b) = peers(true);
+        let offers = path_down(&mut a, &mut b, down_at, Duration::from_secs(60));
+        assert!(offers.iter().sum::<usize>() >= 1, "no restart: {offers:?}");
+        let back_at = down_at + Duration::from_secs(60);
+        let settled_at = run_until(&mut a, &mut b, back_at, Duration::from_secs(60), |a, b| {
+            settled(a) && settled(b)
+        });
+        assert!(settled_at.is_some(), "{:?} {:?}", a.state(), b.state());
+        assert!(delivers(
+            &mut a,
+            &mut b,
+            settled_at.unwrap_or(back_at),
+            "back by itself"
+        ));
+
+        let (mut a, mut b) = peers(false);
+        let offers = path_down(&mut a, &mut b, down_at, Duration::from_secs(120));
+        assert_eq!(offers, [0, 0]);
+        assert_eq!((a.state(), b.state()), (State::Failed, State::Failed));
+
+        let (mut a, mut b) = peers(true);
+        let offers = path_down(&mut a, &mut b, down_at, Duration::from_secs(900));
+        let most = MAX_AUTO_RESTARTS as usize;
+        assert!(
+            offers.iter().all(|&n| n <= most) && offers.iter().sum::<usize>() >= most,
+            "{offers:?}"
+        );
+        assert_eq!((a.state(), b.state()), (State::Failed, State::Failed));
+        // Told to restart, they connect, which gives them their automatic restarts back.
+        let now = down_at + Duration::from_secs(900);
+        b.restart(now);
+        let up = run_until(&mut a, &mut b, now, Duration::from_secs(30), |a, b| {
+            settled(a) && settled(b)
+        });
+        let offers = path_down(&mut a, &mut b, up.unwrap_or(now), Duration::from_secs(120));
+        assert!(offers.iter().sum::<usize>() >= 1, "{offers:?}");
     }
 
     /// RFC 8838: an answer (or offer) without `trickle`, or without `a=ice-options` at all,

@@ -73,6 +73,10 @@ pub struct PeerArgs {
     /// message). A peer that does not trickle is answered that way anyway (RFC 8838).
     #[arg(long)]
     pub no_trickle: bool,
+    /// Restart ICE by itself when the connection fails (consent lost, or no pair working): a
+    /// new offer with fresh credentials, at most 3 times in a row without connecting.
+    #[arg(long)]
+    pub restart_on_failure: bool,
     /// Be an ICE-lite agent (answers checks, never sends them; host candidates only).
     #[arg(long)]
     pub lite: bool,
@@ -291,6 +295,7 @@ pub async fn run(args: PeerArgs) -> u8 {
             host_addresses: Vec::new(),
             reports: Reports::Signals,
             trickle: !args.no_trickle,
+            restart_on_failure: args.restart_on_failure,
         },
         auto_role,
         stream_turns,

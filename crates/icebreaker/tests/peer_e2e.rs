@@ -100,7 +100,14 @@ fn two_peers_through_signal_server() {
     let url = format!("ws://{addr}/room-e2e");
     let mut a = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
     thread::sleep(Duration::from_millis(200));
-    let mut b = Proc::spawn(&["peer", "--signal", &url, "--loopback"]);
+    // (B would restart ICE by itself if the connection failed.)
+    let mut b = Proc::spawn(&[
+        "peer",
+        "--signal",
+        &url,
+        "--loopback",
+        "--restart-on-failure",
+    ]);
     for p in [&mut a, &mut b] {
         p.expect("connected", |l| l.contains(r#""state":"connected""#));
     }
@@ -369,6 +376,7 @@ async fn peer_over_stdio_with_a_harness() {
             host_addresses: Vec::new(),
             reports: Reports::Signals,
             trickle: true,
+            restart_on_failure: false,
         },
         auto_role: false,
         stream_turns: Vec::new(),
@@ -451,6 +459,7 @@ async fn two_drivers_connect_over_ipv6() {
                 host_addresses: Vec::new(),
                 reports: Reports::Signals,
                 trickle: true,
+                restart_on_failure: false,
             },
             auto_role: false,
             stream_turns: Vec::new(),

@@ -100,6 +100,7 @@ fn run(a_nat: &str, b_nat: &str, seed: u64, a_trickles: bool) {
                 Reports::Signals
             },
             trickle: a_trickles || role == Role::Answerer,
+            restart_on_failure: false,
         };
         let p = Peer::new(config, epoch);
         ids.push(sim.add_host(realm, &[ip], Box::new(p)).unwrap());
